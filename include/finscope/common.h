@@ -1,0 +1,38 @@
+/* finscope/common.h - types shared by every stage: time, addresses, wraparound-safe sequence math. */
+#ifndef FINSCOPE_COMMON_H
+#define FINSCOPE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FSC_VERSION "0.1.0"
+
+/* Capture time in microseconds since the Unix epoch (pcapng nanosecond stamps are rounded down). */
+typedef int64_t fsc_time;
+
+#define FSC_USEC_PER_SEC 1000000LL
+
+static inline double fsc_time_seconds(fsc_time t) { return (double)t / (double)FSC_USEC_PER_SEC; }
+
+/*
+ * TCP sequence comparisons modulo 2^32 (RFC 9293 section 3.4): a is "less than" b when b lies in
+ * the half of the sequence space that follows a.  Every comparison of packet sequence or
+ * acknowledgment numbers goes through these; never compare them with < directly.
+ */
+#define FSC_SEQ_LT(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define FSC_SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define FSC_SEQ_GT(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
+#define FSC_SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
+/* Signed distance b - a in sequence space. */
+#define FSC_SEQ_DIFF(a, b) ((int32_t)((uint32_t)(b) - (uint32_t)(a)))
+
+/* An IPv4 or IPv6 address; IPv4 uses the first 4 bytes and the rest stays zero. */
+struct fsc_addr {
+    uint8_t b[16];
+};
+
+/* Text form of an address ("192.0.2.1", "2001:db8::1") into buf (at least 46 bytes). */
+const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len);
+
+#endif

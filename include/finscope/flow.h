@@ -1,0 +1,170 @@
+/* finscope/flow.h - one TCP connection instance, its classification, and the flow table. */
+#ifndef FINSCOPE_FLOW_H
+#define FINSCOPE_FLOW_H
+
+#include "finscope/common.h"
+#include "finscope/decode.h"
+#include "finscope/tcpstate.h"
+
+/* ../shared/DESIGN.md section 2.  Tokens are stored; never rename one. */
+enum fsc_handshake {
+    FSC_HS_NONE = 0,      /* "none": capture began mid-connection */
+    FSC_HS_THREE_WAY,     /* "three_way" */
+    FSC_HS_SIMULTANEOUS,  /* "simultaneous_open" */
+    FSC_HS_SELF_CONNECT,  /* "self_connect" */
+    FSC_HS_REFUSED,       /* "refused" */
+    FSC_HS_UNANSWERED,    /* "unanswered" */
+    FSC_HS_ABORTED,       /* "aborted" */
+    FSC_HS__COUNT
+};
+
+enum fsc_close_kind {
+    FSC_CK_OPEN = 0,      /* "open" */
+    FSC_CK_FOUR_WAY,      /* "four_way" */
+    FSC_CK_THREE_WAY,     /* "three_way" */
+    FSC_CK_TWO_WAY,       /* "two_way" */
+    FSC_CK_SIMULTANEOUS,  /* "simultaneous" */
+    FSC_CK_HALF_CLOSED,   /* "half_closed" */
+    FSC_CK_RST,           /* "rst" */
+    FSC_CK_REFUSED,       /* "refused" */
+    FSC_CK_UNANSWERED,    /* "unanswered" */
+    FSC_CK__COUNT
+};
+
+enum fsc_rst_cause {
+    FSC_RC_NONE = 0,         /* NULL in the database: close_kind is not "rst" */
+    FSC_RC_ABORT,            /* "abort" */
+    FSC_RC_UNREAD_DATA,      /* "unread_data" */
+    FSC_RC_DATA_AFTER_CLOSE, /* "data_after_close" */
+    FSC_RC_HANDSHAKE,        /* "handshake" */
+    FSC_RC_OTHER,            /* "other" */
+    FSC_RC__COUNT
+};
+
+enum fsc_closer {
+    FSC_CL_NONE = 0, /* "none" */
+    FSC_CL_CLIENT,   /* "client" */
+    FSC_CL_SERVER,   /* "server" */
+    FSC_CL_BOTH,     /* "both" */
+    FSC_CL_SELF,     /* "self" */
+    FSC_CL__COUNT
+};
+
+const char *fsc_handshake_name(enum fsc_handshake h);
+const char *fsc_close_kind_name(enum fsc_close_kind k);
+const char *fsc_rst_cause_name(enum fsc_rst_cause c); /* NULL for FSC_RC_NONE */
+const char *fsc_closer_name(enum fsc_closer c);
+
+/* Growable arrays of a flow's transitions and control segments (capped: see FSC_FLOW_MAX_*). */
+#define FSC_FLOW_MAX_TRANSITIONS 64
+#define FSC_FLOW_MAX_SEGMENTS 96
+
+struct fsc_flow {
+    uint64_t id;         /* assigned by the store when written; 0 before */
+    uint8_t ip_version;
+    bool self_connect;   /* client and server address:port are identical */
+    bool midstream;      /* first packet was not a SYN */
+    bool closed;         /* both sides done (RST, or both FINs acked): lingers, then written */
+    bool finalized;      /* classification below is valid */
+    struct fsc_endpoint ep[2]; /* FSC_CLIENT, FSC_SERVER */
+
+    fsc_time first_ts, last_ts;
+    uint64_t first_packet;
+
+    /* Handshake facts. */
+    fsc_time syn_ts;        /* last client SYN before the SYN+ACK */
+    fsc_time hs_done_ts;    /* first client segment that acks the server SYN */
+    bool both_syn_unacked;  /* both sent a bare SYN before either SYN was acked */
+
+    /* Teardown facts, captured at the moment they happen (indices are endpoints). */
+    int first_fin_by;       /* -1, FSC_CLIENT or FSC_SERVER */
+    uint64_t first_fin_packet;
+    int second_fin_by;      /* -1 until both have sent a FIN */
+    bool second_fin_acks_first;   /* the second FIN's own segment acked the first FIN */
+    bool second_fin_prior_ack;    /* the second closer had acked the first FIN before its FIN */
+    int first_rst_by;       /* -1 or endpoint */
+    uint64_t first_rst_packet;
+    bool rst_before_both_fins;
+    enum fsc_rst_cause rst_cause_at_rst; /* cause decided when the first RST was seen */
+    uint64_t half_close_bytes; /* payload the passive side sent after receiving the first FIN */
+    uint32_t rst_after_close;  /* RSTs after both FINs or after the endpoint closed */
+    uint32_t anomalies;        /* FSC_AN_* */
+
+    /* Dwell times in microseconds, -1 when the state was never entered. */
+    fsc_time close_wait_enter, fin_wait_2_enter, last_ack_enter;
+    int64_t close_wait_us, fin_wait_2_us, last_ack_us;
+
+    /* Classification (valid once finalized). */
+    enum fsc_handshake handshake;
+    enum fsc_close_kind close_kind;
+    enum fsc_rst_cause rst_cause;
+    enum fsc_closer closer;
+
+    struct fsc_transition *tr;
+    uint32_t n_tr, cap_tr, dropped_tr;
+    struct fsc_segment *seg;
+    uint32_t n_seg, cap_seg, dropped_seg;
+
+    /* Flow-table bookkeeping (flow.c only). */
+    struct fsc_flow *hnext;         /* hash chain */
+    struct fsc_flow *lprev, *lnext; /* active or closed list, oldest first */
+    uint32_t hash;
+};
+
+/*
+ * Feed one segment to a flow (tcpstate.c).  dir is the sending endpoint (FSC_CLIENT or
+ * FSC_SERVER); for a self-connected flow it is always FSC_CLIENT.  Records transitions and
+ * control segments on the flow.  Never fails: odd segments become anomalies.
+ */
+void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p);
+
+/* Start a flow from its first packet (tcpstate.c): decides client/server and initial states. */
+void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p);
+
+/* Which endpoint sent p, for a flow started with fsc_tcp_flow_init. */
+int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
+
+/*
+ * Classify a flow whose input has ended (classify.c): fills handshake, close_kind,
+ * rst_cause, closer and the dwell times (open dwells end at end_ts), sets finalized.
+ */
+void fsc_classify(struct fsc_flow *f, fsc_time end_ts);
+
+/* ---- flow table (flow.c) ---- */
+
+struct fsc_flow_table;
+
+struct fsc_flow_limits {
+    uint32_t max_flows;    /* concurrent flows held; the oldest idle one is evicted beyond */
+    fsc_time linger_us;    /* closed flows stay this long (capture time) for late segments */
+    fsc_time idle_us;      /* open flows idle this long are written as they are */
+};
+
+/* Called for every flow leaving the table (closed and lingered, idle, evicted, or flushed).
+ * The flow is finalized before the call and freed after it returns. */
+typedef void (*fsc_flow_sink)(struct fsc_flow *f, void *user);
+
+struct fsc_flow_stats {
+    uint64_t created, written, evicted, idled, port_reuse;
+    uint64_t active, peak_active;
+};
+
+/* Returns NULL on allocation failure. */
+struct fsc_flow_table *fsc_flow_table_new(const struct fsc_flow_limits *lim, fsc_flow_sink sink,
+                                          void *user);
+
+/*
+ * Route one decoded segment: find or create its flow (a new SYN on a closed or lingering flow
+ * starts a new instance), apply it, and expire flows whose linger or idle time has passed
+ * (capture time from p->ts).  Returns 0, or -1 when memory ran out (the packet is lost).
+ */
+int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p);
+
+/* Write out every flow still held (end of input), oldest first. */
+void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts);
+
+const struct fsc_flow_stats *fsc_flow_table_stats(const struct fsc_flow_table *t);
+
+void fsc_flow_table_free(struct fsc_flow_table *t);
+
+#endif

@@ -1,0 +1,82 @@
+/* finscope/store.h - the SQLite database: schema, one transaction per capture, flows, queries. */
+#ifndef FINSCOPE_STORE_H
+#define FINSCOPE_STORE_H
+
+#include "finscope/common.h"
+#include "finscope/decode.h"
+#include "finscope/flow.h"
+
+/* Schema version kept in PRAGMA user_version; PRAGMA application_id marks a finscope file. */
+#define FSC_SCHEMA_VERSION 1
+#define FSC_APPLICATION_ID 0x46534331 /* "FSC1" */
+
+struct fsc_store;
+
+/* What is known about one capture (one input file, or one live session). */
+struct fsc_capture_info {
+    const char *source;    /* path, "-" for stdin, or "live:IFACE" */
+    int64_t size_bytes;    /* -1 when unknown (stdin, live) */
+    const char *hash;      /* "xxh128:<32 hex>" of the file's bytes, NULL when unknown */
+    const char *link_type; /* pcap name, e.g. "EN10MB" */
+    int link_type_id;      /* DLT_ value */
+    const char *filter;    /* BPF expression or NULL */
+    /* Filled in as the capture is read: */
+    uint64_t packets_read;    /* frames handed over by libpcap */
+    uint64_t packets_tcp;     /* frames decoded to a TCP segment */
+    uint64_t skipped[FSC_SKIP__COUNT]; /* frames not used, by reason */
+    bool truncated;           /* the file ended in the middle of a record */
+    int64_t truncated_at;     /* byte offset where the incomplete record starts, -1 if none */
+    int64_t drops;            /* kernel drops (live), -1 when not applicable */
+    fsc_time first_ts, last_ts;
+    uint64_t flows;           /* flows written */
+    uint64_t flows_evicted;   /* flows written early because the table was full */
+};
+
+/* Return values: 0 success, -1 error with a message in err (caller-owned, errlen bytes). */
+
+/*
+ * Open or create the database at path.  A new or empty file gets the schema; an existing file
+ * must carry FSC_APPLICATION_ID and a user_version <= FSC_SCHEMA_VERSION, otherwise it is refused
+ * and left untouched.  read_only opens with SQLITE_OPEN_READONLY and never creates.
+ */
+int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, char *err,
+                   size_t errlen);
+
+void fsc_store_close(struct fsc_store *s);
+
+/* Id of a capture already stored with this hash, 0 if none, -1 on error. */
+int64_t fsc_store_find_capture(struct fsc_store *s, const char *hash, char *err, size_t errlen);
+
+/*
+ * BEGIN a transaction for a new capture; when replace_id > 0 first delete that capture and its
+ * flows, transitions and segments (inside the same transaction).  Inserts the captures row
+ * and returns its id (> 0), or -1.
+ */
+int64_t fsc_store_begin_capture(struct fsc_store *s, const struct fsc_capture_info *ci,
+                                int64_t replace_id, char *err, size_t errlen);
+
+/* Insert one finalized flow with its transitions and segments; sets f->id.  0 or -1. */
+int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, char *err,
+                   size_t errlen);
+
+/* COMMIT what has been written so far and BEGIN again (live capture).  0 or -1. */
+int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen);
+
+/* Update the captures row with the final counters and COMMIT.  0 or -1. */
+int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
+                          const struct fsc_capture_info *ci, char *err, size_t errlen);
+
+/* ROLLBACK the open capture transaction (nothing of it remains). */
+void fsc_store_abort_capture(struct fsc_store *s);
+
+/*
+ * Run one SQL statement (with optional ?1 bound to an integer when bind_id >= 0) and call row()
+ * for each result row with the column count, names and text values (NULL for SQL NULL).
+ * row() returns 0 to go on, non-zero to stop.  Returns 0 or -1 (SQLite's message in err).
+ */
+typedef int (*fsc_store_row_fn)(void *user, int ncol, const char *const *names,
+                                const char *const *values);
+int fsc_store_query(struct fsc_store *s, const char *sql, int64_t bind_id, fsc_store_row_fn row,
+                    void *user, char *err, size_t errlen);
+
+#endif

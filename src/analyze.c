@@ -1,0 +1,345 @@
+/* analyze.c - `finscope analyze`: capture files -> decode -> flow table -> SQLite, one transaction per file. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "finscope/analyze.h"
+#include "finscope/capture.h"
+#include "finscope/decode.h"
+#include "finscope/flow.h"
+#include "finscope/store.h"
+#include "finscope/summary.h"
+
+#define ERRLEN 512
+
+static const char usage[] =
+    "usage: finscope analyze [options] CAPTURE...\n"
+    "\n"
+    "Reads pcap or pcapng files (\"-\" for stdin), follows every TCP connection, infers both\n"
+    "endpoints' states through handshake and teardown, names how each connection ended, and\n"
+    "stores it all in an SQLite database; then prints a summary of each capture.\n"
+    "Each file is analyzed on its own and becomes one row of the captures table.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE       database to write (default: finscope.db)\n"
+    "  -f, --filter EXPR       BPF filter, as tcpdump takes it (e.g. 'tcp port 443')\n"
+    "      --replace           analyze a file already in the database again, replacing its rows\n"
+    "      --linger SEC        keep closed connections this long for late segments (default 10)\n"
+    "      --idle-timeout SEC  write connections idle this long as they are (default 300)\n"
+    "      --max-flows N       connections held at once before the oldest is evicted\n"
+    "                          (default 4000000)\n"
+    "  -q, --quiet             no summary\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "examples:\n"
+    "  finscope analyze captures/*.pcap\n"
+    "  finscope analyze -o web.db -f 'tcp port 443' web-*.pcapng\n"
+    "  tcpdump -i eth0 -w - 'tcp' | finscope analyze -o live.db -\n"
+    "  finscope query web.db \"SELECT * FROM close_kinds\"\n";
+
+struct run {
+    struct fsc_store *store;
+    int64_t capture_id;
+    struct fsc_capture_info ci;
+    int store_failed;
+    char err[ERRLEN];
+};
+
+static void write_flow(struct fsc_flow *f, void *user)
+{
+    struct run *r = user;
+
+    if (r->store_failed)
+        return;
+    if (fsc_store_flow(r->store, r->capture_id, f, r->err, sizeof r->err) < 0)
+        r->store_failed = 1;
+    else
+        r->ci.flows++;
+}
+
+/* xxh128 of a regular file, as `xxhsum -H2` prints it; NULL for pipes and stdin. */
+static char *hash_file(const char *path, int64_t *size)
+{
+    struct stat st;
+    static char out[8 + 32 + 1];
+    char buf[1 << 16];
+    FILE *fp;
+    size_t n;
+
+    *size = -1;
+    if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    if (!(fp = fopen(path, "rb")))
+        return NULL;
+    XXH3_state_t *xs = XXH3_createState();
+    if (!xs) {
+        fclose(fp);
+        return NULL;
+    }
+    XXH3_128bits_reset(xs);
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        XXH3_128bits_update(xs, buf, n);
+    int bad = ferror(fp);
+    fclose(fp);
+    XXH128_hash_t h = XXH3_128bits_digest(xs);
+    XXH3_freeState(xs);
+    if (bad)
+        return NULL;
+    *size = (int64_t)st.st_size;
+    snprintf(out, sizeof out, "xxh128:%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    return out;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress(const char *path, const struct run *r, int64_t size, double t0, bool end)
+{
+    double dt = now_seconds() - t0;
+    fprintf(stderr, "\r%s: %llu packets, %llu connections written, %.0f packets/s", path,
+            (unsigned long long)r->ci.packets_read, (unsigned long long)r->ci.flows,
+            dt > 0 ? r->ci.packets_read / dt : 0.0);
+    if (size > 0)
+        fprintf(stderr, " (%lld MB)", (long long)(size >> 20));
+    fprintf(stderr, end ? "\n" : "   ");
+}
+
+/* Analyze one file into its own transaction.  0 ok, 1 refused or failed (message printed). */
+static int analyze_one(struct fsc_store **storep, const char *path,
+                       const struct fsc_analyze_opts *o)
+{
+    struct fsc_store *store;
+    struct run r;
+    struct fsc_capture *cap = NULL;
+    struct fsc_flow_table *ft = NULL;
+    struct fsc_frame fr;
+    struct fsc_pkt pkt;
+    char rerr[ERRLEN] = "";
+    int64_t replace_id = 0;
+    int rc;
+    bool tty = o->progress && isatty(STDERR_FILENO);
+    double t0 = now_seconds(), next_progress = t0 + 0.5;
+
+    memset(&r, 0, sizeof r);
+    r.ci.source = path;
+    r.ci.hash = hash_file(path, &r.ci.size_bytes);
+    r.ci.filter = o->filter;
+    r.ci.truncated_at = -1;
+    r.ci.drops = -1;
+
+    if (fsc_capture_open_file(path, o->filter, &cap, r.err, sizeof r.err) < 0) {
+        fprintf(stderr, "finscope: %s\n", r.err);
+        return 1;
+    }
+    r.ci.link_type_id = fsc_capture_dlt(cap);
+    r.ci.link_type = fsc_capture_dlt_name(cap);
+    if (!fsc_decode_link_supported(r.ci.link_type_id)) {
+        fprintf(stderr,
+                "finscope: %s: link type %s (%d) is not supported; finscope decodes Ethernet, "
+                "Linux cooked (SLL, SLL2), raw IP and BSD loopback captures\n",
+                path, r.ci.link_type, r.ci.link_type_id);
+        fsc_capture_close(cap);
+        return 1;
+    }
+    /* The database is opened only once there is a readable capture to put in it. */
+    if (!*storep && fsc_store_open(o->db_path, false, storep, r.err, sizeof r.err) < 0) {
+        fprintf(stderr, "finscope: %s\n", r.err);
+        fsc_capture_close(cap);
+        return 1;
+    }
+    store = r.store = *storep;
+    if (r.ci.hash) {
+        int64_t id = fsc_store_find_capture(store, r.ci.hash, r.err, sizeof r.err);
+        if (id < 0)
+            goto store_error;
+        if (id > 0 && !o->replace) {
+            fprintf(stderr,
+                    "finscope: %s: already analyzed into %s as capture %lld (same %s); use "
+                    "--replace to analyze it again\n",
+                    path, o->db_path, (long long)id, r.ci.hash);
+            fsc_capture_close(cap);
+            return 1;
+        }
+        replace_id = id;
+    }
+    r.capture_id = fsc_store_begin_capture(store, &r.ci, replace_id, r.err, sizeof r.err);
+    if (r.capture_id < 0)
+        goto store_error;
+
+    struct fsc_flow_limits lim = {
+        .max_flows = o->max_flows,
+        .linger_us = o->linger_us,
+        .idle_us = o->idle_us,
+    };
+    if (!(ft = fsc_flow_table_new(&lim, write_flow, &r))) {
+        snprintf(r.err, sizeof r.err, "out of memory for the flow table");
+        goto store_error;
+    }
+
+    while ((rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr)) == 1) {
+        enum fsc_skip why;
+
+        r.ci.packets_read++;
+        if (r.ci.packets_read == 1)
+            r.ci.first_ts = fr.ts;
+        if (fr.ts > r.ci.last_ts)
+            r.ci.last_ts = fr.ts;
+        why = fsc_decode(r.ci.link_type_id, fr.data, fr.caplen, &pkt);
+        if (why != FSC_SKIP_NONE) {
+            r.ci.skipped[why]++;
+            continue;
+        }
+        pkt.ts = fr.ts;
+        pkt.number = r.ci.packets_read;
+        r.ci.packets_tcp++;
+        if (fsc_flow_table_packet(ft, &pkt) < 0) {
+            snprintf(r.err, sizeof r.err, "out of memory at packet %llu",
+                     (unsigned long long)pkt.number);
+            goto store_error;
+        }
+        if (r.store_failed)
+            goto store_error;
+        if (tty && (r.ci.packets_read & 0xffff) == 0 && now_seconds() >= next_progress) {
+            progress(path, &r, r.ci.size_bytes, t0, false);
+            next_progress = now_seconds() + 0.5;
+        }
+    }
+    if (rc < 0) {
+        snprintf(r.err, sizeof r.err, "%s: read error: %s", path, rerr);
+        goto store_error;
+    }
+    if (fsc_capture_truncated(cap) >= 0) {
+        r.ci.truncated = true;
+        r.ci.truncated_at = fsc_capture_truncated(cap);
+        fprintf(stderr,
+                "finscope: warning: %s: capture cut off at byte offset %lld (%s); the %llu "
+                "complete packets before it were analyzed\n",
+                path, (long long)r.ci.truncated_at, rerr, (unsigned long long)r.ci.packets_read);
+    }
+    fsc_flow_table_flush(ft, r.ci.last_ts);
+    if (r.store_failed)
+        goto store_error;
+    r.ci.flows_evicted = fsc_flow_table_stats(ft)->evicted;
+    if (fsc_store_end_capture(store, r.capture_id, &r.ci, r.err, sizeof r.err) < 0)
+        goto store_error;
+    if (tty)
+        progress(path, &r, r.ci.size_bytes, t0, true);
+    fsc_flow_table_free(ft);
+    fsc_capture_close(cap);
+    if (!o->quiet && fsc_summary_print(store, r.capture_id, stdout, r.err, sizeof r.err) < 0)
+        fprintf(stderr, "finscope: summary: %s\n", r.err);
+    return 0;
+
+store_error:
+    if (r.capture_id > 0)
+        fsc_store_abort_capture(*storep);
+    fprintf(stderr, "finscope: %s: %s (nothing of this capture was stored)\n", o->db_path,
+            r.err);
+    fsc_flow_table_free(ft);
+    fsc_capture_close(cap);
+    return 1;
+}
+
+int fsc_analyze(const char *const *paths, int n, const struct fsc_analyze_opts *o)
+{
+    struct fsc_store *store = NULL;
+    int failed = 0;
+
+    for (int i = 0; i < n; i++)
+        failed |= analyze_one(&store, paths[i], o);
+    fsc_store_close(store);
+    return failed;
+}
+
+static int parse_seconds(const char *s, fsc_time *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < 0 || v > 1e9)
+        return -1;
+    *out = (fsc_time)(v * FSC_USEC_PER_SEC);
+    return 0;
+}
+
+int fsc_cmd_analyze(int argc, char **argv)
+{
+    enum { OPT_REPLACE = 256, OPT_LINGER, OPT_IDLE, OPT_MAXFLOWS };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"filter", required_argument, NULL, 'f'},
+        {"replace", no_argument, NULL, OPT_REPLACE},
+        {"linger", required_argument, NULL, OPT_LINGER},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct fsc_analyze_opts o = {
+        .db_path = "finscope.db",
+        .linger_us = 10 * FSC_USEC_PER_SEC,
+        .idle_us = 300 * FSC_USEC_PER_SEC,
+        .max_flows = 4000000,
+        .progress = true,
+    };
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:f:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            o.db_path = optarg;
+            break;
+        case 'f':
+            o.filter = optarg;
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case OPT_REPLACE:
+            o.replace = true;
+            break;
+        case OPT_LINGER:
+        case OPT_IDLE:
+            if (parse_seconds(optarg, c == OPT_LINGER ? &o.linger_us : &o.idle_us) < 0) {
+                fprintf(stderr, "finscope analyze: bad number of seconds '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_MAXFLOWS: {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > 100000000) {
+                fprintf(stderr, "finscope analyze: --max-flows takes 1..100000000\n");
+                return 2;
+            }
+            o.max_flows = (uint32_t)v;
+            break;
+        }
+        default:
+            fputs("try 'finscope analyze --help'\n", stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fputs("finscope analyze: no capture file given\n\n", stderr);
+        fputs(usage, stderr);
+        return 2;
+    }
+    return fsc_analyze((const char *const *)argv + optind, argc - optind, &o);
+}

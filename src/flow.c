@@ -1,0 +1,287 @@
+/* flow.c - the flow table: finds each segment's connection instance, lingers, expires, evicts. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "finscope/flow.h"
+
+struct flow_list {
+    struct fsc_flow *head, *tail; /* head = least recently active */
+};
+
+struct fsc_flow_table {
+    struct fsc_flow_limits lim;
+    fsc_flow_sink sink;
+    void *user;
+    struct fsc_flow **buckets;
+    uint32_t mask;
+    struct flow_list active, closed;
+    struct fsc_flow *free_flows; /* recycled, linked through hnext */
+    struct fsc_flow_stats st;
+};
+
+#define INITIAL_BUCKETS (1u << 16)
+
+static void list_unlink(struct flow_list *l, struct fsc_flow *f)
+{
+    if (f->lprev)
+        f->lprev->lnext = f->lnext;
+    else
+        l->head = f->lnext;
+    if (f->lnext)
+        f->lnext->lprev = f->lprev;
+    else
+        l->tail = f->lprev;
+    f->lprev = f->lnext = NULL;
+}
+
+static void list_append(struct flow_list *l, struct fsc_flow *f)
+{
+    f->lnext = NULL;
+    f->lprev = l->tail;
+    if (l->tail)
+        l->tail->lnext = f;
+    else
+        l->head = f;
+    l->tail = f;
+}
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t endpoint_hash(const struct fsc_addr *a, uint16_t port)
+{
+    uint64_t w[2];
+    memcpy(w, a->b, sizeof w);
+    return mix64(w[0] ^ mix64(w[1] ^ ((uint64_t)port << 1)));
+}
+
+/* Direction-independent: both directions of a connection land in one bucket. */
+static uint32_t tuple_hash(const struct fsc_pkt *p)
+{
+    uint64_t a = endpoint_hash(&p->src, p->sport), b = endpoint_hash(&p->dst, p->dport);
+    return (uint32_t)mix64(a + b + (a ^ b) * 0x9e3779b97f4a7c15ULL + p->ip_version);
+}
+
+static bool flow_matches(const struct fsc_flow *f, const struct fsc_pkt *p)
+{
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *s = &f->ep[FSC_SERVER];
+
+    if (f->ip_version != p->ip_version)
+        return false;
+    if (c->port == p->sport && s->port == p->dport && !memcmp(&c->addr, &p->src, 16) &&
+        !memcmp(&s->addr, &p->dst, 16))
+        return true;
+    return c->port == p->dport && s->port == p->sport && !memcmp(&c->addr, &p->dst, 16) &&
+           !memcmp(&s->addr, &p->src, 16);
+}
+
+struct fsc_flow_table *fsc_flow_table_new(const struct fsc_flow_limits *lim, fsc_flow_sink sink,
+                                          void *user)
+{
+    struct fsc_flow_table *t = calloc(1, sizeof *t);
+
+    if (!t)
+        return NULL;
+    t->lim = *lim;
+    t->sink = sink;
+    t->user = user;
+    t->buckets = calloc(INITIAL_BUCKETS, sizeof *t->buckets);
+    if (!t->buckets) {
+        free(t);
+        return NULL;
+    }
+    t->mask = INITIAL_BUCKETS - 1;
+    return t;
+}
+
+/* Double the bucket array when the average chain would exceed one flow. */
+static void maybe_grow(struct fsc_flow_table *t)
+{
+    uint32_t n = t->mask + 1;
+    if (t->st.active <= n || n >= (1u << 30))
+        return;
+    struct fsc_flow **nb = calloc((size_t)n * 2, sizeof *nb);
+    if (!nb)
+        return; /* keep working with longer chains */
+    for (uint32_t i = 0; i < n; i++) {
+        struct fsc_flow *f = t->buckets[i], *next;
+        for (; f; f = next) {
+            next = f->hnext;
+            uint32_t b = f->hash & (n * 2 - 1);
+            f->hnext = nb[b];
+            nb[b] = f;
+        }
+    }
+    free(t->buckets);
+    t->buckets = nb;
+    t->mask = n * 2 - 1;
+}
+
+static void hash_unlink(struct fsc_flow_table *t, struct fsc_flow *f)
+{
+    struct fsc_flow **pp = &t->buckets[f->hash & t->mask];
+    while (*pp && *pp != f)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = f->hnext;
+    f->hnext = NULL;
+}
+
+/* Finalize, hand to the sink, and recycle (the event arrays keep their capacity). */
+static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
+{
+    hash_unlink(t, f);
+    list_unlink(f->closed ? &t->closed : &t->active, f);
+    t->st.active--;
+    fsc_classify(f, end_ts);
+    t->sink(f, t->user);
+    t->st.written++;
+
+    struct fsc_transition *tr = f->tr;
+    struct fsc_segment *seg = f->seg;
+    uint32_t cap_tr = f->cap_tr, cap_seg = f->cap_seg;
+    memset(f, 0, sizeof *f);
+    f->tr = tr;
+    f->seg = seg;
+    f->cap_tr = cap_tr;
+    f->cap_seg = cap_seg;
+    f->hnext = t->free_flows;
+    t->free_flows = f;
+}
+
+static void expire(struct fsc_flow_table *t, fsc_time now)
+{
+    while (t->closed.head && now - t->closed.head->last_ts >= t->lim.linger_us)
+        emit(t, t->closed.head, t->closed.head->last_ts);
+    while (t->active.head && now - t->active.head->last_ts >= t->lim.idle_us) {
+        struct fsc_flow *f = t->active.head;
+        f->anomalies |= FSC_AN_IDLE;
+        t->st.idled++;
+        emit(t, f, f->last_ts + t->lim.idle_us);
+    }
+}
+
+static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt *p, uint32_t h)
+{
+    struct fsc_flow *f;
+
+    if (t->st.active >= t->lim.max_flows) {
+        /* Full: write out the least recently active flow, closed ones first. */
+        struct fsc_flow *victim = t->closed.head ? t->closed.head : t->active.head;
+        if (victim) {
+            if (!victim->closed)
+                victim->anomalies |= FSC_AN_EVICTED;
+            t->st.evicted++;
+            emit(t, victim, p->ts);
+        }
+    }
+    if (t->free_flows) {
+        f = t->free_flows;
+        t->free_flows = f->hnext;
+        f->hnext = NULL;
+    } else if (!(f = calloc(1, sizeof *f))) {
+        return NULL;
+    }
+    fsc_tcp_flow_init(f, p);
+    f->hash = h;
+    f->hnext = t->buckets[h & t->mask];
+    t->buckets[h & t->mask] = f;
+    list_append(&t->active, f);
+    t->st.created++;
+    if (++t->st.active > t->st.peak_active)
+        t->st.peak_active = t->st.active;
+    maybe_grow(t);
+    return f;
+}
+
+/*
+ * A bare SYN with a new ISN on a tuple whose connection is over (closed, reset, in TIME_WAIT,
+ * or a handshake that never completed) is a new connection instance (DESIGN.md section 4).
+ */
+static bool starts_new_instance(const struct fsc_flow *f, const struct fsc_pkt *p)
+{
+    if ((p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) != FSC_TH_SYN)
+        return false;
+    const struct fsc_endpoint *s = &f->ep[fsc_flow_dir(f, p)];
+    if (s->syn_sent && p->seq == s->isn)
+        return false; /* a retransmitted SYN */
+    if (f->closed || f->first_rst_by >= 0)
+        return true;
+    for (int e = 0; e < 2; e++) {
+        uint8_t st = f->ep[e].state;
+        if (st == FSC_TCP_TIME_WAIT || (st == FSC_TCP_CLOSED && f->ep[e].fin_sent))
+            return true;
+    }
+    /* The old attempt never got a SYN+ACK back, or the flow was picked up midstream. */
+    return !f->ep[FSC_SERVER].synack_sent || f->midstream;
+}
+
+int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
+{
+    uint32_t h = tuple_hash(p);
+    struct fsc_flow *f = t->buckets[h & t->mask];
+
+    expire(t, p->ts);
+    while (f && (f->hash != h || !flow_matches(f, p)))
+        f = f->hnext;
+    if (f && starts_new_instance(f, p)) {
+        t->st.port_reuse++;
+        emit(t, f, p->ts);
+        f = NULL;
+    }
+    if (!f && !(f = new_flow(t, p, h)))
+        return -1;
+
+    bool was_closed = f->closed;
+    fsc_tcp_segment(f, fsc_flow_dir(f, p), p);
+    /* Keep each list ordered by last activity: move to the tail of the right one. */
+    list_unlink(was_closed ? &t->closed : &t->active, f);
+    list_append(f->closed ? &t->closed : &t->active, f);
+    return 0;
+}
+
+void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts)
+{
+    while (t->closed.head)
+        emit(t, t->closed.head, t->closed.head->last_ts);
+    while (t->active.head)
+        emit(t, t->active.head, end_ts);
+}
+
+const struct fsc_flow_stats *fsc_flow_table_stats(const struct fsc_flow_table *t)
+{
+    return &t->st;
+}
+
+void fsc_flow_table_free(struct fsc_flow_table *t)
+{
+    if (!t)
+        return;
+    while (t->free_flows) {
+        struct fsc_flow *f = t->free_flows;
+        t->free_flows = f->hnext;
+        free(f->tr);
+        free(f->seg);
+        free(f);
+    }
+    /* Flows still held (no flush): released unwritten. */
+    struct flow_list *lists[2] = {&t->active, &t->closed};
+    for (int i = 0; i < 2; i++) {
+        while (lists[i]->head) {
+            struct fsc_flow *f = lists[i]->head;
+            list_unlink(lists[i], f);
+            free(f->tr);
+            free(f->seg);
+            free(f);
+        }
+    }
+    free(t->buckets);
+    free(t);
+}

@@ -1,0 +1,46 @@
+/* main.c - finscope's command line: picks the subcommand and hands over; nothing else. */
+#include <stdio.h>
+#include <string.h>
+
+#include "finscope/analyze.h"
+
+static const char usage[] =
+    "usage: finscope COMMAND [options]\n"
+    "\n"
+    "finscope follows every TCP connection in a capture, infers both endpoints' states through\n"
+    "the handshake and the teardown, names how each connection ended (four-way, three-way,\n"
+    "simultaneous, half-closed, RST by cause, ...) and stores it in SQLite.\n"
+    "\n"
+    "commands:\n"
+    "  analyze   analyze pcap/pcapng files into a database (finscope.db)\n"
+    "  forge     write crafted captures of TCP open/close scenarios (libnet)\n"
+    "\n"
+    "Run 'finscope COMMAND --help' for a command's options and examples.\n"
+    "\n"
+    "examples:\n"
+    "  finscope analyze captures/*.pcap\n"
+    "  sqlite3 finscope.db 'SELECT * FROM close_kinds'\n"
+    "  finscope forge --list\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("finscope %s\n", FSC_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "analyze"))
+        return fsc_cmd_analyze(argc - 1, argv + 1);
+    if (!strcmp(cmd, "forge"))
+        return fsc_cmd_forge(argc - 1, argv + 1);
+    fprintf(stderr, "finscope: unknown command '%s'\n\n%s", cmd, usage);
+    return 2;
+}

@@ -1,0 +1,126 @@
+/* util.c - stable token tables and small formatting helpers shared by every stage. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "finscope/flow.h"
+
+const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len)
+{
+    if (!inet_ntop(ip_version == 6 ? AF_INET6 : AF_INET, a->b, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+static const char *const state_names[FSC_TCP__COUNT] = {
+    "closed",     "listen",     "syn_sent",   "syn_rcvd", "established", "fin_wait_1",
+    "fin_wait_2", "close_wait", "closing",    "last_ack", "time_wait",
+};
+
+const char *fsc_tcp_state_name(enum fsc_tcp_state s)
+{
+    return (unsigned)s < FSC_TCP__COUNT ? state_names[s] : "?";
+}
+
+static const char *const evidence_names[FSC_EV__COUNT] = {
+    "initial",
+    "midstream",
+    "sent SYN",
+    "sent SYN+ACK (ack covers peer SYN)",
+    "ack covers peer SYN",
+    "peer ack covers SYN",
+    "sent after its SYN was acked",
+    "sent FIN",
+    "ack covers peer FIN",
+    "peer ack covers FIN",
+    "peer FIN precedes this segment in sequence",
+    "sent RST",
+    "peer RST",
+};
+
+const char *fsc_evidence_name(enum fsc_evidence e)
+{
+    return (unsigned)e < FSC_EV__COUNT ? evidence_names[e] : "?";
+}
+
+static const char *const handshake_names[FSC_HS__COUNT] = {
+    "none", "three_way", "simultaneous_open", "self_connect", "refused", "unanswered", "aborted",
+};
+
+const char *fsc_handshake_name(enum fsc_handshake h)
+{
+    return (unsigned)h < FSC_HS__COUNT ? handshake_names[h] : "?";
+}
+
+static const char *const close_kind_names[FSC_CK__COUNT] = {
+    "open",        "four_way", "three_way", "two_way",   "simultaneous",
+    "half_closed", "rst",      "refused",   "unanswered",
+};
+
+const char *fsc_close_kind_name(enum fsc_close_kind k)
+{
+    return (unsigned)k < FSC_CK__COUNT ? close_kind_names[k] : "?";
+}
+
+static const char *const rst_cause_names[FSC_RC__COUNT] = {
+    NULL, "abort", "unread_data", "data_after_close", "handshake", "other",
+};
+
+const char *fsc_rst_cause_name(enum fsc_rst_cause c)
+{
+    return (unsigned)c < FSC_RC__COUNT ? rst_cause_names[c] : NULL;
+}
+
+static const char *const closer_names[FSC_CL__COUNT] = {"none", "client", "server", "both", "self"};
+
+const char *fsc_closer_name(enum fsc_closer c)
+{
+    return (unsigned)c < FSC_CL__COUNT ? closer_names[c] : "?";
+}
+
+/* Join the names of the set bits of mask into buf, comma-separated, in bit order. */
+static const char *join_bits(unsigned mask, const char *const *names, size_t n, char *buf,
+                             size_t len)
+{
+    size_t used = 0;
+
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!(mask & (1u << i)))
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i]);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+static const char *const segment_why_names[] = {
+    "syn", "fin", "rst", "ack_syn", "ack_fin", "after_fin", "first_data", "first",
+};
+
+const char *fsc_segment_why_str(unsigned why, char *buf, size_t len)
+{
+    return join_bits(why, segment_why_names, sizeof segment_why_names / sizeof *segment_why_names,
+                     buf, len);
+}
+
+static const char *const anomaly_names[] = {
+    "data_after_rst",     "fin_rst",
+    "ack_unseen_data",    "data_after_own_fin",
+    "fin_seq_changed",    "syn_fin",
+    "handshake_incomplete", "rst_after_close",
+    "syn_retransmitted",  "synack_without_syn",
+    "syn_isn_changed",    "fin_never_acked",
+    "evicted",            "idle_timeout",
+    "rst_with_data",
+};
+
+const char *fsc_anomaly_str(unsigned anomalies, char *buf, size_t len)
+{
+    return join_bits(anomalies, anomaly_names, sizeof anomaly_names / sizeof *anomaly_names, buf,
+                     len);
+}
