@@ -1,0 +1,538 @@
+/* decode.c - link, IP and TCP header decoding of one captured frame: a ladder of length checks. */
+#include "finscope/decode.h"
+
+#include <string.h>
+
+/*
+ * Link types by number (pcap-linktype(7)), so this file needs no pcap.h.  DLT_RAW is 12 on most
+ * systems, 14 on OpenBSD, and LINKTYPE_RAW (101) in savefiles.
+ */
+enum {
+    DLT_NUM_NULL = 0,
+    DLT_NUM_EN10MB = 1,
+    DLT_NUM_RAW_12 = 12,
+    DLT_NUM_RAW_14 = 14,
+    DLT_NUM_LINKTYPE_RAW = 101,
+    DLT_NUM_LOOP = 108,
+    DLT_NUM_LINUX_SLL = 113,
+    DLT_NUM_IPV4 = 228,
+    DLT_NUM_IPV6 = 229,
+    DLT_NUM_LINUX_SLL2 = 276,
+};
+
+/* Header sizes in bytes. */
+enum {
+    NULL_HDR_LEN = 4,     /* DLT_NULL / DLT_LOOP address family word */
+    ETH_HDR_LEN = 14,     /* dst, src, ethertype */
+    VLAN_TAG_LEN = 4,     /* TCI, inner ethertype (IEEE 802.1Q) */
+    MPLS_LABEL_LEN = 4,   /* label, TC, S, TTL (RFC 3032 section 2.1) */
+    PPPOE_HDR_LEN = 6,    /* ver/type, code, session id, length (RFC 2516 section 4) */
+    PPP_PROTO_LEN = 2,    /* PPP protocol field (RFC 1661 section 2) */
+    SLL_HDR_LEN = 16,     /* Linux cooked capture v1 */
+    SLL2_HDR_LEN = 20,    /* Linux cooked capture v2 */
+    IP4_MIN_HDR_LEN = 20, /* RFC 791 section 3.1 */
+    IP6_HDR_LEN = 40,     /* RFC 8200 section 3 */
+    IP6_FRAG_HDR_LEN = 8, /* RFC 8200 section 4.5 */
+    TCP_MIN_HDR_LEN = 20, /* RFC 9293 section 3.1 */
+};
+
+/* Caps on chains that input can grow. */
+enum {
+    MAX_VLAN_TAGS = 8,
+    MAX_MPLS_LABELS = 16,
+    MAX_IP6_EXT_HDRS = 16,
+};
+
+enum {
+    ETHERTYPE_IPV4 = 0x0800,
+    ETHERTYPE_IPV6 = 0x86DD,
+    ETHERTYPE_VLAN = 0x8100, /* IEEE 802.1Q */
+    ETHERTYPE_QINQ = 0x88A8, /* IEEE 802.1ad */
+    ETHERTYPE_QINQ_OLD = 0x9100,
+    ETHERTYPE_MPLS = 0x8847,
+    ETHERTYPE_MPLS_MC = 0x8848,
+    ETHERTYPE_PPPOE_SESS = 0x8864,
+    ETHERTYPE_MIN = 0x0600, /* below this the field is an 802.3 length */
+    PPP_PROTO_IPV4 = 0x0021,
+    PPP_PROTO_IPV6 = 0x0057,
+};
+
+/* Address families as DLT_NULL/DLT_LOOP carry them; IPv6 differs between the BSDs. */
+enum {
+    BSD_AF_INET = 2,
+    BSD_AF_INET6_NETBSD = 24, /* also OpenBSD */
+    BSD_AF_INET6_FREEBSD = 28,
+    BSD_AF_INET6_DARWIN = 30,
+};
+
+enum {
+    IPPROTO_NUM_HOPOPTS = 0,
+    IPPROTO_NUM_TCP = 6,
+    IPPROTO_NUM_ROUTING = 43,
+    IPPROTO_NUM_FRAGMENT = 44,
+    IPPROTO_NUM_ESP = 50,
+    IPPROTO_NUM_AH = 51,
+    IPPROTO_NUM_NONE = 59,
+    IPPROTO_NUM_DSTOPTS = 60,
+    IPPROTO_NUM_MOBILITY = 135,
+};
+
+/*
+ * Bounded cursor over the captured bytes.  pos is the start of the current header; every read is
+ * relative to it and returns 0 past the end, so even a missing length check cannot read beyond
+ * caplen.  The ladder below still checks lengths first, so a 0 is never mistaken for data.
+ */
+struct cursor {
+    const uint8_t *base;
+    uint32_t len; /* captured bytes (caplen) */
+    uint32_t pos; /* always <= len */
+};
+
+/* Captured bytes from the current position to the end of the capture. */
+static inline uint32_t cur_left(const struct cursor *c)
+{
+    return c->len - c->pos;
+}
+
+/* Whether n bytes at offset off (from pos) are captured. */
+static inline bool cur_has(const struct cursor *c, uint32_t off, uint32_t n)
+{
+    uint32_t left = cur_left(c);
+    return off <= left && n <= left - off;
+}
+
+static inline uint8_t cur_u8(const struct cursor *c, uint32_t off)
+{
+    return cur_has(c, off, 1) ? c->base[c->pos + off] : 0;
+}
+
+static inline uint16_t cur_be16(const struct cursor *c, uint32_t off)
+{
+    if (!cur_has(c, off, 2))
+        return 0;
+    const uint8_t *p = c->base + c->pos + off;
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t cur_be32(const struct cursor *c, uint32_t off)
+{
+    if (!cur_has(c, off, 4))
+        return 0;
+    const uint8_t *p = c->base + c->pos + off;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint32_t cur_le32(const struct cursor *c, uint32_t off)
+{
+    if (!cur_has(c, off, 4))
+        return 0;
+    const uint8_t *p = c->base + c->pos + off;
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* Copy n bytes at off into dst; false (dst untouched) if they are not all captured. */
+static inline bool cur_copy(const struct cursor *c, uint32_t off, uint8_t *dst, uint32_t n)
+{
+    if (!cur_has(c, off, n))
+        return false;
+    memcpy(dst, c->base + c->pos + off, n);
+    return true;
+}
+
+/* Move pos forward by n; false (pos unchanged) if fewer than n bytes are captured. */
+static inline bool cur_skip(struct cursor *c, uint32_t n)
+{
+    if (!cur_has(c, 0, n))
+        return false;
+    c->pos += n;
+    return true;
+}
+
+static const char *const skip_names[FSC_SKIP__COUNT] = {
+    [FSC_SKIP_NONE] = "none",
+    [FSC_SKIP_LINK_UNSUPPORTED] = "link_unsupported",
+    [FSC_SKIP_LINK_TRUNCATED] = "link_truncated",
+    [FSC_SKIP_NOT_IP] = "not_ip",
+    [FSC_SKIP_IP_TRUNCATED] = "ip_truncated",
+    [FSC_SKIP_IP_BAD_VERSION] = "ip_bad_version",
+    [FSC_SKIP_IP_BAD_HDR_LEN] = "ip_bad_header_length",
+    [FSC_SKIP_IP_BAD_TOTAL_LEN] = "ip_bad_total_length",
+    [FSC_SKIP_IP_FRAGMENT] = "ip_fragment",
+    [FSC_SKIP_IP6_EXT_BAD] = "ip6_extension_bad",
+    [FSC_SKIP_NOT_TCP] = "not_tcp",
+    [FSC_SKIP_TCP_TRUNCATED] = "tcp_truncated",
+    [FSC_SKIP_TCP_BAD_HDR_LEN] = "tcp_bad_header_length",
+    [FSC_SKIP_TCP_PORT_ZERO] = "tcp_port_zero",
+};
+
+const char *fsc_skip_name(enum fsc_skip reason)
+{
+    if ((unsigned)reason >= FSC_SKIP__COUNT)
+        return "unknown";
+    return skip_names[reason];
+}
+
+bool fsc_decode_link_supported(int dlt)
+{
+    switch (dlt) {
+    case DLT_NUM_NULL:
+    case DLT_NUM_EN10MB:
+    case DLT_NUM_RAW_12:
+    case DLT_NUM_RAW_14:
+    case DLT_NUM_LINKTYPE_RAW:
+    case DLT_NUM_LOOP:
+    case DLT_NUM_LINUX_SLL:
+    case DLT_NUM_LINUX_SLL2:
+    case DLT_NUM_IPV4:
+    case DLT_NUM_IPV6:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * The IP version a link header announced: 4 or 6, or 0 for "read it from the first nibble"
+ * (raw IP, MPLS payload).
+ */
+typedef int ip_hint;
+
+/*
+ * MPLS label stack (RFC 3032): skip labels up to the one with the bottom-of-stack bit, then guess
+ * IPv4/IPv6 from the payload's first nibble, as there is no protocol field.
+ */
+static enum fsc_skip decode_mpls(struct cursor *c, struct fsc_pkt *out, ip_hint *hint)
+{
+    out->quirks |= FSC_QUIRK_MPLS;
+    for (int n = 0;; n++) {
+        if (n >= MAX_MPLS_LABELS)
+            return FSC_SKIP_NOT_IP; /* deeper stacks than any real network uses */
+        if (!cur_has(c, 0, MPLS_LABEL_LEN))
+            return FSC_SKIP_LINK_TRUNCATED; /* label stack entry cut off */
+        bool bottom = (cur_u8(c, 2) & 0x01) != 0;
+        cur_skip(c, MPLS_LABEL_LEN);
+        if (bottom)
+            break;
+    }
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* nothing after the stack to identify */
+    switch (cur_u8(c, 0) >> 4) {
+    case 4:
+        *hint = 4;
+        return FSC_SKIP_NONE;
+    case 6:
+        *hint = 6;
+        return FSC_SKIP_NONE;
+    default:
+        return FSC_SKIP_NOT_IP; /* pseudowire control word, Ethernet over MPLS, ... */
+    }
+}
+
+/* PPPoE session stage (RFC 2516 section 4) followed by the PPP protocol field (RFC 1661). */
+static enum fsc_skip decode_pppoe(struct cursor *c, struct fsc_pkt *out, ip_hint *hint)
+{
+    out->quirks |= FSC_QUIRK_PPPOE;
+    if (!cur_has(c, 0, PPPOE_HDR_LEN + PPP_PROTO_LEN))
+        return FSC_SKIP_LINK_TRUNCATED; /* PPPoE header or PPP protocol cut off */
+    uint16_t proto = cur_be16(c, PPPOE_HDR_LEN);
+    cur_skip(c, PPPOE_HDR_LEN + PPP_PROTO_LEN);
+    if (proto == PPP_PROTO_IPV4)
+        *hint = 4;
+    else if (proto == PPP_PROTO_IPV6)
+        *hint = 6;
+    else
+        return FSC_SKIP_NOT_IP; /* LCP, IPCP, CHAP, ... */
+    return FSC_SKIP_NONE;
+}
+
+/*
+ * Dispatch on an ethertype whose 2 bytes the caller has already consumed: IP directly, or through
+ * stacked VLAN tags, an MPLS label stack or a PPPoE session.
+ */
+static enum fsc_skip decode_ethertype(struct cursor *c, uint16_t type, struct fsc_pkt *out,
+                                      ip_hint *hint)
+{
+    for (int tags = 0;; tags++) {
+        switch (type) {
+        case ETHERTYPE_IPV4:
+            *hint = 4;
+            return FSC_SKIP_NONE;
+        case ETHERTYPE_IPV6:
+            *hint = 6;
+            return FSC_SKIP_NONE;
+        case ETHERTYPE_VLAN:
+        case ETHERTYPE_QINQ:
+        case ETHERTYPE_QINQ_OLD:
+            if (tags >= MAX_VLAN_TAGS)
+                return FSC_SKIP_NOT_IP; /* more tags than QinQ-in-QinQ ever needs */
+            out->quirks |= FSC_QUIRK_VLAN;
+            if (!cur_has(c, 0, VLAN_TAG_LEN))
+                return FSC_SKIP_LINK_TRUNCATED; /* VLAN tag cut off */
+            type = cur_be16(c, 2);
+            cur_skip(c, VLAN_TAG_LEN);
+            break;
+        case ETHERTYPE_MPLS:
+        case ETHERTYPE_MPLS_MC:
+            return decode_mpls(c, out, hint);
+        case ETHERTYPE_PPPOE_SESS:
+            return decode_pppoe(c, out, hint);
+        default:
+            /* Below 0x0600 it is an 802.3 length (LLC/SNAP frames); above, ARP, LLDP, ... */
+            return FSC_SKIP_NOT_IP;
+        }
+    }
+}
+
+/*
+ * DLT_NULL stores the address family in the capturing host's byte order, which the savefile
+ * does not record, so both orders are tried; DLT_LOOP stores it in network order.
+ */
+static enum fsc_skip decode_af(struct cursor *c, bool both_orders, ip_hint *hint)
+{
+    if (!cur_has(c, 0, NULL_HDR_LEN))
+        return FSC_SKIP_LINK_TRUNCATED; /* address family word cut off */
+    uint32_t be = cur_be32(c, 0);
+    uint32_t le = both_orders ? cur_le32(c, 0) : be;
+    cur_skip(c, NULL_HDR_LEN);
+    if (be == BSD_AF_INET || le == BSD_AF_INET) {
+        *hint = 4;
+        return FSC_SKIP_NONE;
+    }
+    for (int i = 0; i < 2; i++) {
+        uint32_t af = i ? le : be;
+        if (af == BSD_AF_INET6_NETBSD || af == BSD_AF_INET6_FREEBSD || af == BSD_AF_INET6_DARWIN) {
+            *hint = 6;
+            return FSC_SKIP_NONE;
+        }
+    }
+    return FSC_SKIP_NOT_IP;
+}
+
+/* Consume the link header(s) for dlt, leaving c at the start of the IP header. */
+static enum fsc_skip decode_link(int dlt, struct cursor *c, struct fsc_pkt *out, ip_hint *hint)
+{
+    uint16_t type;
+
+    *hint = 0;
+    switch (dlt) {
+    case DLT_NUM_EN10MB:
+        if (!cur_has(c, 0, ETH_HDR_LEN))
+            return FSC_SKIP_LINK_TRUNCATED; /* Ethernet header cut off */
+        type = cur_be16(c, 12);
+        cur_skip(c, ETH_HDR_LEN);
+        return decode_ethertype(c, type, out, hint);
+    case DLT_NUM_LINUX_SLL:
+        if (!cur_has(c, 0, SLL_HDR_LEN))
+            return FSC_SKIP_LINK_TRUNCATED; /* cooked header cut off */
+        type = cur_be16(c, 14);
+        cur_skip(c, SLL_HDR_LEN);
+        return decode_ethertype(c, type, out, hint);
+    case DLT_NUM_LINUX_SLL2:
+        if (!cur_has(c, 0, SLL2_HDR_LEN))
+            return FSC_SKIP_LINK_TRUNCATED; /* cooked v2 header cut off */
+        type = cur_be16(c, 0);
+        cur_skip(c, SLL2_HDR_LEN);
+        return decode_ethertype(c, type, out, hint);
+    case DLT_NUM_NULL:
+        return decode_af(c, true, hint);
+    case DLT_NUM_LOOP:
+        return decode_af(c, false, hint);
+    case DLT_NUM_RAW_12:
+    case DLT_NUM_RAW_14:
+    case DLT_NUM_LINKTYPE_RAW:
+        return FSC_SKIP_NONE; /* version from the first nibble */
+    case DLT_NUM_IPV4:
+        *hint = 4;
+        return FSC_SKIP_NONE;
+    case DLT_NUM_IPV6:
+        *hint = 6;
+        return FSC_SKIP_NONE;
+    default:
+        return FSC_SKIP_LINK_UNSUPPORTED;
+    }
+}
+
+/*
+ * Where the TCP header may lie, as the IP layer found it.  payload is what the IP length fields
+ * promise from the current cursor position; len_from_cap marks an IPv4 total length of 0 (TSO
+ * capture on Linux) where that promise was taken from the captured length instead.
+ */
+struct ip_span {
+    uint32_t payload;
+    bool len_from_cap;
+};
+
+/* IPv4 header (RFC 791 section 3.1); leaves c at the TCP header. */
+static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct ip_span *span)
+{
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* not even the version byte */
+    uint8_t vihl = cur_u8(c, 0);
+    if (vihl >> 4 != 4)
+        return FSC_SKIP_IP_BAD_VERSION; /* link said IPv4 */
+    uint32_t hlen = (uint32_t)(vihl & 0x0f) * 4;
+    if (hlen < IP4_MIN_HDR_LEN)
+        return FSC_SKIP_IP_BAD_HDR_LEN; /* IHL < 5 */
+    if (!cur_has(c, 0, hlen))
+        return FSC_SKIP_IP_TRUNCATED; /* header (with options) cut off */
+
+    uint32_t total = cur_be16(c, 2);
+    uint32_t left = cur_left(c);
+    span->len_from_cap = false;
+    if (total == 0) {
+        /* Linux TSO/GSO captures leave total length 0 on segments above 64 KiB. */
+        total = left;
+        span->len_from_cap = true;
+    } else if (total < hlen) {
+        return FSC_SKIP_IP_BAD_TOTAL_LEN; /* total length shorter than the header */
+    }
+    uint16_t frag = cur_be16(c, 6);
+    if ((frag & 0x2000) != 0 || (frag & 0x1fff) != 0)
+        return FSC_SKIP_IP_FRAGMENT; /* MF set or offset != 0: not reassembled */
+    if (cur_u8(c, 9) != IPPROTO_NUM_TCP)
+        return FSC_SKIP_NOT_TCP;
+
+    if (hlen > IP4_MIN_HDR_LEN)
+        out->quirks |= FSC_QUIRK_IP_OPTIONS;
+    if (left > total)
+        out->quirks |= FSC_QUIRK_IP_PADDING; /* Ethernet minimum-frame padding, FCS, ... */
+    out->ip_version = 4;
+    cur_copy(c, 12, out->src.b, 4);
+    cur_copy(c, 16, out->dst.b, 4);
+    span->payload = total - hlen;
+    cur_skip(c, hlen);
+    return FSC_SKIP_NONE;
+}
+
+/*
+ * IPv6 header and extension header chain (RFC 8200 sections 3 and 4); leaves c at the TCP header.
+ * A chain running past the payload length is malformed; one running past the capture is cut.
+ */
+static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct ip_span *span)
+{
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* not even the version byte */
+    if (cur_u8(c, 0) >> 4 != 6)
+        return FSC_SKIP_IP_BAD_VERSION; /* link said IPv6 */
+    if (!cur_has(c, 0, IP6_HDR_LEN))
+        return FSC_SKIP_IP_TRUNCATED; /* fixed header cut off */
+    uint32_t plen = cur_be16(c, 4);
+    if (plen == 0)
+        return FSC_SKIP_IP_BAD_TOTAL_LEN; /* jumbogram (RFC 2675): not decoded */
+    uint8_t next = cur_u8(c, 6);
+    out->ip_version = 6;
+    cur_copy(c, 8, out->src.b, 16);
+    cur_copy(c, 24, out->dst.b, 16);
+    if (cur_left(c) - IP6_HDR_LEN > plen)
+        out->quirks |= FSC_QUIRK_IP_PADDING;
+    cur_skip(c, IP6_HDR_LEN);
+
+    /* plen counts down as extension headers are consumed: bytes promised after c->pos. */
+    for (int n = 0; next != IPPROTO_NUM_TCP; n++) {
+        uint32_t elen;
+
+        if (n >= MAX_IP6_EXT_HDRS)
+            return FSC_SKIP_IP6_EXT_BAD; /* chain longer than any sane sender builds */
+        switch (next) {
+        case IPPROTO_NUM_HOPOPTS:
+        case IPPROTO_NUM_ROUTING:
+        case IPPROTO_NUM_DSTOPTS:
+        case IPPROTO_NUM_MOBILITY:
+        case IPPROTO_NUM_FRAGMENT:
+        case IPPROTO_NUM_AH:
+            break;
+        default:
+            return FSC_SKIP_NOT_TCP; /* UDP, ICMPv6, ESP (50), no next header (59), ... */
+        }
+        out->quirks |= FSC_QUIRK_IP_OPTIONS;
+        if (plen < 2)
+            return FSC_SKIP_IP6_EXT_BAD; /* next header/length beyond the payload length */
+        if (!cur_has(c, 0, 2))
+            return FSC_SKIP_IP_TRUNCATED; /* extension header cut by the capture */
+        if (next == IPPROTO_NUM_FRAGMENT)
+            elen = IP6_FRAG_HDR_LEN;
+        else if (next == IPPROTO_NUM_AH)
+            elen = ((uint32_t)cur_u8(c, 1) + 2) * 4; /* RFC 4302 section 2.2: 32-bit words - 2 */
+        else
+            elen = ((uint32_t)cur_u8(c, 1) + 1) * 8; /* 8-octet units, not counting the first */
+        if (elen > plen)
+            return FSC_SKIP_IP6_EXT_BAD; /* extension header beyond the payload length */
+        if (!cur_has(c, 0, elen))
+            return FSC_SKIP_IP_TRUNCATED; /* extension header cut by the capture */
+        if (next == IPPROTO_NUM_FRAGMENT) {
+            uint16_t off_m = cur_be16(c, 2);
+            if ((off_m & 0xfff8) != 0 || (off_m & 0x0001) != 0)
+                return FSC_SKIP_IP_FRAGMENT; /* atomic fragments (RFC 6946) fall through */
+        }
+        next = cur_u8(c, 0);
+        cur_skip(c, elen);
+        plen -= elen;
+    }
+    span->payload = plen;
+    span->len_from_cap = false;
+    return FSC_SKIP_NONE;
+}
+
+/* TCP header (RFC 9293 section 3.1) at c, span->payload bytes long by the IP length fields. */
+static enum fsc_skip decode_tcp(struct cursor *c, struct fsc_pkt *out, const struct ip_span *span)
+{
+    uint32_t left = cur_left(c);
+
+    /*
+     * An IP length that leaves no room for a minimal TCP header is a bad header whatever the
+     * capture holds (Ethernet padding must not turn it into "truncated").
+     */
+    if (span->payload < TCP_MIN_HDR_LEN && !span->len_from_cap)
+        return FSC_SKIP_TCP_BAD_HDR_LEN; /* IP payload shorter than 20 bytes */
+    if (left < TCP_MIN_HDR_LEN)
+        return FSC_SKIP_TCP_TRUNCATED; /* fewer than 20 bytes captured */
+    uint32_t hlen = (uint32_t)(cur_u8(c, 12) >> 4) * 4;
+    if (hlen < TCP_MIN_HDR_LEN)
+        return FSC_SKIP_TCP_BAD_HDR_LEN; /* data offset < 5 */
+    if (hlen > span->payload)
+        return FSC_SKIP_TCP_BAD_HDR_LEN; /* data offset beyond the IP payload */
+    if (hlen > left)
+        return FSC_SKIP_TCP_TRUNCATED; /* options cut by the capture */
+
+    out->sport = cur_be16(c, 0);
+    out->dport = cur_be16(c, 2);
+    if (out->sport == 0 || out->dport == 0)
+        return FSC_SKIP_TCP_PORT_ZERO; /* reserved, never on the wire from a real stack */
+    out->seq = cur_be32(c, 4);
+    out->ack = cur_be32(c, 8);
+    out->flags = cur_u8(c, 13);
+    out->window = cur_be16(c, 14);
+    out->payload_len = span->payload - hlen;
+    if (left < span->payload)
+        out->quirks |= FSC_QUIRK_PAYLOAD_CUT;
+    return FSC_SKIP_NONE;
+}
+
+enum fsc_skip fsc_decode(int dlt, const uint8_t *data, uint32_t caplen, struct fsc_pkt *out)
+{
+    struct cursor c = {.base = data, .len = data ? caplen : 0, .pos = 0};
+    struct ip_span span = {0};
+    ip_hint hint = 0;
+    enum fsc_skip r;
+
+    fsc_time ts = out->ts;
+    uint64_t number = out->number;
+    memset(out, 0, sizeof(*out));
+    out->ts = ts;
+    out->number = number;
+
+    r = decode_link(dlt, &c, out, &hint);
+    if (r != FSC_SKIP_NONE)
+        return r;
+    if (hint == 0) {
+        if (!cur_has(&c, 0, 1))
+            return FSC_SKIP_IP_TRUNCATED; /* raw IP frame with no bytes */
+        hint = cur_u8(&c, 0) >> 4;
+        if (hint != 4 && hint != 6)
+            return FSC_SKIP_IP_BAD_VERSION; /* raw IP that is neither IPv4 nor IPv6 */
+    }
+    r = hint == 4 ? decode_ipv4(&c, out, &span) : decode_ipv6(&c, out, &span);
+    if (r != FSC_SKIP_NONE)
+        return r;
+    return decode_tcp(&c, out, &span);
+}

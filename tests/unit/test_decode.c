@@ -1,0 +1,800 @@
+/* test_decode.c - unit tests for fsc_decode: frames built byte by byte, exact decoded values. */
+#include "finscope/decode.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Link type numbers (pcap-linktype(7)); the test, like decode.c, does without pcap.h. */
+enum {
+    T_DLT_NULL = 0,
+    T_DLT_EN10MB = 1,
+    T_DLT_RAW = 12,
+    T_DLT_RAW_OPENBSD = 14,
+    T_LINKTYPE_RAW = 101,
+    T_DLT_LOOP = 108,
+    T_DLT_LINUX_SLL = 113,
+    T_DLT_IPV4 = 228,
+    T_DLT_IPV6 = 229,
+    T_DLT_LINUX_SLL2 = 276,
+};
+
+/* The segment every builder writes unless a test patches it. */
+static const uint8_t SRC4[4] = {192, 0, 2, 1};
+static const uint8_t DST4[4] = {198, 51, 100, 7};
+static const uint8_t SRC6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+static const uint8_t DST6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x02};
+#define SPORT 40000
+#define DPORT 443
+#define SEQ 0x11223344u
+#define ACK 0xa1b2c3d4u
+#define FLAGS (FSC_TH_PSH | FSC_TH_ACK | FSC_TH_CWR)
+#define WINDOW 0xfaf0
+#define PAYLOAD 5 /* "hello" */
+
+static int passed, failed;
+
+/* Record one check; on failure print one line naming it. */
+static void check(bool ok, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void check(bool ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("FAIL %s: ", name);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+/* Frame under construction. */
+struct frame {
+    uint8_t b[2048];
+    uint32_t n;
+};
+
+static void put8(struct frame *f, unsigned v)
+{
+    f->b[f->n++] = (uint8_t)v;
+}
+
+static void put16(struct frame *f, unsigned v)
+{
+    put8(f, v >> 8);
+    put8(f, v);
+}
+
+static void put32(struct frame *f, uint32_t v)
+{
+    put16(f, v >> 16);
+    put16(f, v & 0xffff);
+}
+
+static void putn(struct frame *f, const void *p, uint32_t n)
+{
+    memcpy(f->b + f->n, p, n);
+    f->n += n;
+}
+
+static void putfill(struct frame *f, unsigned byte, uint32_t n)
+{
+    memset(f->b + f->n, (int)byte, n);
+    f->n += n;
+}
+
+static void set16(struct frame *f, uint32_t off, unsigned v)
+{
+    f->b[off] = (uint8_t)(v >> 8);
+    f->b[off + 1] = (uint8_t)v;
+}
+
+/* TCP header of doff 32-bit words (NOP options after the first 20 bytes), then payload bytes. */
+static void put_tcp(struct frame *f, unsigned doff, uint32_t payload)
+{
+    put16(f, SPORT);
+    put16(f, DPORT);
+    put32(f, SEQ);
+    put32(f, ACK);
+    put8(f, doff << 4 | 0x01); /* AE bit set: must not leak into flags */
+    put8(f, FLAGS);
+    put16(f, WINDOW);
+    put16(f, 0xbeef); /* checksum, not verified */
+    put16(f, 0);      /* urgent pointer */
+    if (doff > 5)
+        putfill(f, 0x01, (doff - 5) * 4);
+    for (uint32_t i = 0; i < payload; i++)
+        put8(f, "hello"[i % 5]);
+}
+
+/* IPv4 header of ihl words (NOP options) carrying TCP; returns the IP header offset. */
+static uint32_t put_ip4(struct frame *f, unsigned ihl, unsigned doff, uint32_t payload)
+{
+    uint32_t at = f->n;
+    put8(f, 0x40 | ihl);
+    put8(f, 0);
+    put16(f, ihl * 4 + doff * 4 + payload);
+    put16(f, 0x1234); /* id */
+    put16(f, 0x4000); /* DF */
+    put8(f, 64);
+    put8(f, 6);
+    put16(f, 0); /* checksum, not verified */
+    putn(f, SRC4, 4);
+    putn(f, DST4, 4);
+    if (ihl > 5)
+        putfill(f, 0x01, (ihl - 5) * 4);
+    put_tcp(f, doff, payload);
+    return at;
+}
+
+/* IPv6 header, ext_len bytes of extension headers, TCP; returns the IP header offset. */
+static uint32_t put_ip6(struct frame *f, unsigned next, const uint8_t *ext, uint32_t ext_len,
+                        unsigned doff, uint32_t payload)
+{
+    uint32_t at = f->n;
+    put32(f, 0x60000000);
+    put16(f, ext_len + doff * 4 + payload);
+    put8(f, next);
+    put8(f, 64);
+    putn(f, SRC6, 16);
+    putn(f, DST6, 16);
+    if (ext_len)
+        putn(f, ext, ext_len);
+    put_tcp(f, doff, payload);
+    return at;
+}
+
+static uint32_t put_ip6_plain(struct frame *f)
+{
+    return put_ip6(f, 6, NULL, 0, 5, PAYLOAD);
+}
+
+static void put_eth(struct frame *f, unsigned type)
+{
+    static const uint8_t mac[12] = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02};
+    putn(f, mac, sizeof(mac));
+    put16(f, type);
+}
+
+static void put_sll(struct frame *f, unsigned proto)
+{
+    put16(f, 0); /* packet type: to us */
+    put16(f, 1); /* ARPHRD_ETHER */
+    put16(f, 6); /* address length */
+    putfill(f, 0xaa, 6);
+    putfill(f, 0, 2);
+    put16(f, proto);
+}
+
+static void put_sll2(struct frame *f, unsigned proto)
+{
+    put16(f, proto);
+    put16(f, 0); /* reserved */
+    put32(f, 3); /* interface index */
+    put16(f, 1); /* ARPHRD_ETHER */
+    put8(f, 4);  /* packet type: outgoing */
+    put8(f, 6);  /* address length */
+    putfill(f, 0xbb, 6);
+    putfill(f, 0, 2);
+}
+
+/* Decode from a heap copy of exactly len bytes, so ASan sees any read past caplen. */
+static enum fsc_skip decode_exact(int dlt, const uint8_t *bytes, uint32_t len, struct fsc_pkt *out)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        perror("malloc");
+        exit(2);
+    }
+    if (len)
+        memcpy(copy, bytes, len);
+    out->ts = 1234567;
+    out->number = 42;
+    enum fsc_skip r = fsc_decode(dlt, copy, len, out);
+    free(copy);
+    return r;
+}
+
+/* A frame that must decode to the standard segment with the given version, quirks, payload. */
+static void expect_tcp(const char *name, int dlt, const struct frame *f, unsigned ver,
+                       unsigned quirks, uint32_t payload_len)
+{
+    struct fsc_pkt p;
+    memset(&p, 0x5a, sizeof(p)); /* garbage that decode must overwrite */
+    enum fsc_skip r = decode_exact(dlt, f->b, f->n, &p);
+    struct fsc_addr src = {{0}}, dst = {{0}};
+    if (ver == 4) {
+        memcpy(src.b, SRC4, 4);
+        memcpy(dst.b, DST4, 4);
+    } else {
+        memcpy(src.b, SRC6, 16);
+        memcpy(dst.b, DST6, 16);
+    }
+    char why[512] = "";
+    size_t w = 0;
+#define MISMATCH(cond, ...)                                                                        \
+    do {                                                                                           \
+        if ((cond) && w < sizeof(why))                                                             \
+            w += (size_t)snprintf(why + w, sizeof(why) - w, __VA_ARGS__);                          \
+    } while (0)
+    MISMATCH(r != FSC_SKIP_NONE, " skip=%s", fsc_skip_name(r));
+    MISMATCH(p.ip_version != ver, " ip_version=%u", p.ip_version);
+    MISMATCH(memcmp(&p.src, &src, sizeof(src)) != 0, " src differs");
+    MISMATCH(memcmp(&p.dst, &dst, sizeof(dst)) != 0, " dst differs");
+    MISMATCH(p.sport != SPORT, " sport=%u", p.sport);
+    MISMATCH(p.dport != DPORT, " dport=%u", p.dport);
+    MISMATCH(p.seq != SEQ, " seq=%#x", (unsigned)p.seq);
+    MISMATCH(p.ack != ACK, " ack=%#x", (unsigned)p.ack);
+    MISMATCH(p.flags != FLAGS, " flags=%#x", p.flags);
+    MISMATCH(p.window != WINDOW, " window=%u", p.window);
+    MISMATCH(p.payload_len != payload_len, " payload_len=%u want %u", (unsigned)p.payload_len,
+             (unsigned)payload_len);
+    MISMATCH(p.quirks != quirks, " quirks=%#x want %#x", p.quirks, quirks);
+    MISMATCH(p.ts != 1234567 || p.number != 42, " ts/number overwritten");
+#undef MISMATCH
+    check(w == 0, name, "%s", why);
+}
+
+static void expect_skip(const char *name, int dlt, const struct frame *f, enum fsc_skip want)
+{
+    struct fsc_pkt p;
+    memset(&p, 0, sizeof(p));
+    enum fsc_skip r = decode_exact(dlt, f->b, f->n, &p);
+    check(r == want, name, "got %s want %s", fsc_skip_name(r), fsc_skip_name(want));
+}
+
+static bool is_truncated(enum fsc_skip r)
+{
+    return r == FSC_SKIP_LINK_TRUNCATED || r == FSC_SKIP_IP_TRUNCATED ||
+           r == FSC_SKIP_TCP_TRUNCATED;
+}
+
+/*
+ * Every prefix of a valid frame either decodes with the payload cut (headers complete, payload_len
+ * still from the IP length) or is skipped as truncated; the whole frame decodes without the quirk.
+ */
+static void expect_prefixes(const char *name, int dlt, const struct frame *f)
+{
+    struct fsc_pkt full, p;
+    enum fsc_skip rf = decode_exact(dlt, f->b, f->n, &full);
+    bool ok = rf == FSC_SKIP_NONE && !(full.quirks & FSC_QUIRK_PAYLOAD_CUT);
+    uint32_t bad_len = rf == FSC_SKIP_NONE ? UINT32_MAX : f->n;
+    for (uint32_t len = 0; ok && len < f->n; len++) {
+        enum fsc_skip r = decode_exact(dlt, f->b, len, &p);
+        if (r == FSC_SKIP_NONE)
+            ok = (p.quirks & FSC_QUIRK_PAYLOAD_CUT) && p.payload_len == full.payload_len &&
+                 p.seq == full.seq;
+        else
+            ok = is_truncated(r);
+        if (!ok)
+            bad_len = len;
+    }
+    check(ok, name, "prefix of %u bytes (of %u) misdecoded", (unsigned)bad_len, (unsigned)f->n);
+}
+
+/* Extension header chain: hop-by-hop, destination options, atomic fragment, then TCP. */
+static const uint8_t EXT_HBH_DST_FRAG[24] = {
+    60, 0, 0x01, 0x04, 0,    0,    0,    0,    /* hop-by-hop: next dstopts, PadN */
+    44, 0, 0x01, 0x04, 0,    0,    0,    0,    /* destination options: next frag, PadN */
+    6,  0, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, /* fragment: offset 0, M=0 (atomic) */
+};
+
+/* Authentication header (RFC 4302): payload len 4 -> (4 + 2) * 4 = 24 bytes. */
+static const uint8_t EXT_AH[24] = {
+    6, 4, 0, 0, 0x00, 0x00, 0x10, 0x01, 0, 0,  0,  7,  /* next TCP, len, reserved, SPI, seq */
+    1, 2, 3, 4, 5,    6,    7,    8,    9, 10, 11, 12, /* ICV */
+};
+
+/* Routing header type 4 with no segments left, 8 bytes, then TCP. */
+static const uint8_t EXT_ROUTING[8] = {6, 0, 4, 0, 0, 0, 0, 0};
+
+static void test_link_types(void)
+{
+    struct frame f;
+    const uint32_t v4len = 20 + 20 + PAYLOAD;
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("ethernet ipv4", T_DLT_EN10MB, &f, 4, 0, PAYLOAD);
+    expect_prefixes("ethernet ipv4 prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x86dd);
+    put_ip6_plain(&f);
+    expect_tcp("ethernet ipv6", T_DLT_EN10MB, &f, 6, 0, PAYLOAD);
+
+    f.n = 0;
+    put_eth(&f, 0x8100);
+    put16(&f, 0x2064); /* PCP 1, VID 100 */
+    put16(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("vlan ipv4", T_DLT_EN10MB, &f, 4, FSC_QUIRK_VLAN, PAYLOAD);
+    expect_prefixes("vlan ipv4 prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x88a8);
+    put16(&f, 0x0010);
+    put16(&f, 0x8100);
+    put16(&f, 0x0020);
+    put16(&f, 0x86dd);
+    put_ip6_plain(&f);
+    expect_tcp("qinq ipv6", T_DLT_EN10MB, &f, 6, FSC_QUIRK_VLAN, PAYLOAD);
+
+    f.n = 0;
+    put_eth(&f, 0x9100);
+    put16(&f, 0x0010);
+    put16(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("vlan 0x9100 ipv4", T_DLT_EN10MB, &f, 4, FSC_QUIRK_VLAN, PAYLOAD);
+
+    f.n = 0;
+    put_eth(&f, 0x8847);
+    put32(&f, 100u << 12 | 64);         /* label 100, S=0 */
+    put32(&f, 200u << 12 | 0x100 | 64); /* label 200, S=1 */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("mpls 2 labels ipv4", T_DLT_EN10MB, &f, 4, FSC_QUIRK_MPLS, PAYLOAD);
+    expect_prefixes("mpls prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x8848);
+    put32(&f, 300u << 12 | 0x100 | 64);
+    put_ip6_plain(&f);
+    expect_tcp("mpls multicast ipv6", T_DLT_EN10MB, &f, 6, FSC_QUIRK_MPLS, PAYLOAD);
+
+    f.n = 0;
+    put_eth(&f, 0x8100);
+    put16(&f, 0x0005);
+    put16(&f, 0x8864);
+    put8(&f, 0x11); /* version 1, type 1 */
+    put8(&f, 0x00); /* session data */
+    put16(&f, 0x1234);
+    put16(&f, 2 + v4len);
+    put16(&f, 0x0021);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("vlan pppoe ipv4", T_DLT_EN10MB, &f, 4, FSC_QUIRK_VLAN | FSC_QUIRK_PPPOE, PAYLOAD);
+    expect_prefixes("vlan pppoe prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x8864);
+    put8(&f, 0x11);
+    put8(&f, 0x00);
+    put16(&f, 0x0001);
+    put16(&f, 2 + 40 + 20 + PAYLOAD);
+    put16(&f, 0x0057);
+    put_ip6_plain(&f);
+    expect_tcp("pppoe ipv6", T_DLT_EN10MB, &f, 6, FSC_QUIRK_PPPOE, PAYLOAD);
+
+    f.n = 0;
+    put_sll(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("sll ipv4", T_DLT_LINUX_SLL, &f, 4, 0, PAYLOAD);
+    expect_prefixes("sll prefixes", T_DLT_LINUX_SLL, &f);
+
+    f.n = 0;
+    put_sll(&f, 0x8100);
+    put16(&f, 0x0007);
+    put16(&f, 0x86dd);
+    put_ip6_plain(&f);
+    expect_tcp("sll vlan ipv6", T_DLT_LINUX_SLL, &f, 6, FSC_QUIRK_VLAN, PAYLOAD);
+
+    f.n = 0;
+    put_sll2(&f, 0x86dd);
+    put_ip6_plain(&f);
+    expect_tcp("sll2 ipv6", T_DLT_LINUX_SLL2, &f, 6, 0, PAYLOAD);
+    expect_prefixes("sll2 prefixes", T_DLT_LINUX_SLL2, &f);
+
+    f.n = 0;
+    put_sll2(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("sll2 ipv4", T_DLT_LINUX_SLL2, &f, 4, 0, PAYLOAD);
+
+    static const int raw[] = {T_DLT_RAW, T_DLT_RAW_OPENBSD, T_LINKTYPE_RAW};
+    static const char *const raw4[] = {"raw12 ipv4", "raw14 ipv4", "raw101 ipv4"};
+    static const char *const raw6[] = {"raw12 ipv6", "raw14 ipv6", "raw101 ipv6"};
+    for (int i = 0; i < 3; i++) {
+        f.n = 0;
+        put_ip4(&f, 5, 5, PAYLOAD);
+        expect_tcp(raw4[i], raw[i], &f, 4, 0, PAYLOAD);
+        f.n = 0;
+        put_ip6_plain(&f);
+        expect_tcp(raw6[i], raw[i], &f, 6, 0, PAYLOAD);
+    }
+    f.n = 0;
+    put_ip6_plain(&f);
+    expect_prefixes("raw ipv6 prefixes", T_DLT_RAW, &f);
+
+    f.n = 0;
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("dlt_ipv4", T_DLT_IPV4, &f, 4, 0, PAYLOAD);
+    f.n = 0;
+    put_ip6_plain(&f);
+    expect_tcp("dlt_ipv6", T_DLT_IPV6, &f, 6, 0, PAYLOAD);
+
+    f.n = 0;
+    putn(&f, "\x02\x00\x00\x00", 4); /* AF_INET, little-endian host */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("null le ipv4", T_DLT_NULL, &f, 4, 0, PAYLOAD);
+    expect_prefixes("null prefixes", T_DLT_NULL, &f);
+
+    f.n = 0;
+    putn(&f, "\x00\x00\x00\x02", 4); /* AF_INET, big-endian host */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("null be ipv4", T_DLT_NULL, &f, 4, 0, PAYLOAD);
+
+    static const uint8_t af6[3][4] = {{24, 0, 0, 0}, {0, 0, 0, 28}, {30, 0, 0, 0}};
+    static const char *const null6[] = {"null le af24 ipv6", "null be af28 ipv6",
+                                        "null le af30 ipv6"};
+    for (int i = 0; i < 3; i++) {
+        f.n = 0;
+        putn(&f, af6[i], 4);
+        put_ip6_plain(&f);
+        expect_tcp(null6[i], T_DLT_NULL, &f, 6, 0, PAYLOAD);
+    }
+
+    f.n = 0;
+    putn(&f, "\x00\x00\x00\x02", 4);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_tcp("loop ipv4", T_DLT_LOOP, &f, 4, 0, PAYLOAD);
+
+    f.n = 0;
+    putn(&f, "\x00\x00\x00\x18", 4);
+    put_ip6_plain(&f);
+    expect_tcp("loop ipv6", T_DLT_LOOP, &f, 6, 0, PAYLOAD);
+}
+
+static void test_ip_variants(void)
+{
+    struct frame f;
+    uint32_t ip;
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 8, 5, PAYLOAD); /* 12 bytes of options */
+    expect_tcp("ipv4 options", T_DLT_EN10MB, &f, 4, FSC_QUIRK_IP_OPTIONS, PAYLOAD);
+    expect_prefixes("ipv4 options prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 10, PAYLOAD); /* 20 bytes of TCP options */
+    expect_tcp("tcp options", T_DLT_EN10MB, &f, 4, 0, PAYLOAD);
+
+    f.n = 0;
+    put_eth(&f, 0x86dd);
+    put_ip6(&f, 0, EXT_HBH_DST_FRAG, sizeof(EXT_HBH_DST_FRAG), 5, PAYLOAD);
+    expect_tcp("ipv6 hbh dstopts atomic frag", T_DLT_EN10MB, &f, 6, FSC_QUIRK_IP_OPTIONS, PAYLOAD);
+    expect_prefixes("ipv6 extension prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_ip6(&f, 51, EXT_AH, sizeof(EXT_AH), 5, PAYLOAD);
+    expect_tcp("ipv6 ah", T_DLT_RAW, &f, 6, FSC_QUIRK_IP_OPTIONS, PAYLOAD);
+
+    f.n = 0;
+    put_ip6(&f, 43, EXT_ROUTING, sizeof(EXT_ROUTING), 5, PAYLOAD);
+    expect_tcp("ipv6 routing", T_DLT_RAW, &f, 6, FSC_QUIRK_IP_OPTIONS, PAYLOAD);
+
+    /* SYN in a minimum-size Ethernet frame: 6 bytes of padding after the 40-byte datagram. */
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 5, 0);
+    putfill(&f, 0, 6);
+    expect_tcp("ethernet padding", T_DLT_EN10MB, &f, 4, FSC_QUIRK_IP_PADDING, 0);
+
+    f.n = 0;
+    put_ip6_plain(&f);
+    putfill(&f, 0, 4); /* trailing FCS */
+    expect_tcp("ipv6 padding", T_DLT_RAW, &f, 6, FSC_QUIRK_IP_PADDING, PAYLOAD);
+
+    /* snaplen 54 on a 1000-byte segment: headers whole, payload_len from the IP header. */
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 5, 1000);
+    f.n = 14 + 20 + 20;
+    expect_tcp("snaplen payload cut", T_DLT_EN10MB, &f, 4, FSC_QUIRK_PAYLOAD_CUT, 1000);
+
+    /* Linux TSO: total length 0, so the captured length stands in for it. */
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    ip = put_ip4(&f, 5, 5, 1500);
+    set16(&f, ip + 2, 0);
+    expect_tcp("ipv4 total length 0 (tso)", T_DLT_EN10MB, &f, 4, 0, 1500);
+}
+
+static void test_skips(void)
+{
+    struct frame f;
+    uint32_t ip;
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("link_unsupported", 147, &f, FSC_SKIP_LINK_UNSUPPORTED);
+    expect_skip("link_unsupported negative", -1, &f, FSC_SKIP_LINK_UNSUPPORTED);
+    f.n = 13;
+    expect_skip("link_truncated ethernet", T_DLT_EN10MB, &f, FSC_SKIP_LINK_TRUNCATED);
+
+    f.n = 0;
+    put_eth(&f, 0x8100);
+    put16(&f, 1);
+    expect_skip("link_truncated vlan", T_DLT_EN10MB, &f, FSC_SKIP_LINK_TRUNCATED);
+
+    f.n = 0;
+    put_eth(&f, 0x8847);
+    put32(&f, 1u << 12); /* no bottom of stack, nothing after */
+    expect_skip("link_truncated mpls", T_DLT_EN10MB, &f, FSC_SKIP_LINK_TRUNCATED);
+
+    f.n = 0;
+    put_eth(&f, 0x8864);
+    putfill(&f, 0x11, 7);
+    expect_skip("link_truncated pppoe", T_DLT_EN10MB, &f, FSC_SKIP_LINK_TRUNCATED);
+
+    f.n = 0;
+    put_sll(&f, 0x0800);
+    f.n = 15;
+    expect_skip("link_truncated sll", T_DLT_LINUX_SLL, &f, FSC_SKIP_LINK_TRUNCATED);
+    f.n = 0;
+    put_sll2(&f, 0x0800);
+    f.n = 19;
+    expect_skip("link_truncated sll2", T_DLT_LINUX_SLL2, &f, FSC_SKIP_LINK_TRUNCATED);
+    f.n = 3;
+    memset(f.b, 0, 3);
+    expect_skip("link_truncated null", T_DLT_NULL, &f, FSC_SKIP_LINK_TRUNCATED);
+
+    f.n = 0;
+    put_eth(&f, 0x0806);
+    putfill(&f, 0, 28);
+    expect_skip("not_ip arp", T_DLT_EN10MB, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    put_eth(&f, 0x05dc); /* 802.3 length 1500 */
+    putfill(&f, 0xaa, 46);
+    expect_skip("not_ip 802.3 length", T_DLT_EN10MB, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    put_eth(&f, 0x8864);
+    put32(&f, 0x11000001);
+    put16(&f, 6);
+    put16(&f, 0xc021); /* LCP */
+    putfill(&f, 0, 4);
+    expect_skip("not_ip ppp lcp", T_DLT_EN10MB, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    put_eth(&f, 0x8847);
+    put32(&f, 100u << 12 | 0x100 | 64);
+    put32(&f, 0); /* pseudowire control word: first nibble 0 */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("not_ip mpls control word", T_DLT_EN10MB, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    put_eth(&f, 0x8847);
+    for (int i = 0; i < 16; i++)
+        put32(&f, (uint32_t)(i + 16) << 12 | 64);
+    put32(&f, 99u << 12 | 0x100 | 64); /* 17th label */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("not_ip mpls 17 labels", T_DLT_EN10MB, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    put_eth(&f, 0x8100);
+    for (int i = 0; i < 8; i++) {
+        put16(&f, (unsigned)i + 1);
+        put16(&f, 0x8100); /* 9th tag follows the 8th */
+    }
+    put16(&f, 9);
+    put16(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("not_ip 9 vlan tags", T_DLT_EN10MB, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    putn(&f, "\x07\x00\x00\x00", 4); /* AF_IPX */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("not_ip null af 7", T_DLT_NULL, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    putn(&f, "\x02\x00\x00\x00", 4); /* DLT_LOOP is network order only */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("not_ip loop little-endian af", T_DLT_LOOP, &f, FSC_SKIP_NOT_IP);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    f.n = 14 + 19;
+    expect_skip("ip_truncated ipv4", T_DLT_EN10MB, &f, FSC_SKIP_IP_TRUNCATED);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 6, 5, PAYLOAD);
+    f.n = 14 + 22;
+    expect_skip("ip_truncated ipv4 options", T_DLT_EN10MB, &f, FSC_SKIP_IP_TRUNCATED);
+
+    f.n = 0;
+    expect_skip("ip_truncated raw empty", T_DLT_RAW, &f, FSC_SKIP_IP_TRUNCATED);
+
+    f.n = 0;
+    put_ip6_plain(&f);
+    f.n = 39;
+    expect_skip("ip_truncated ipv6", T_DLT_IPV6, &f, FSC_SKIP_IP_TRUNCATED);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip6_plain(&f);
+    expect_skip("ip_bad_version ipv6 in 0x0800", T_DLT_EN10MB, &f, FSC_SKIP_IP_BAD_VERSION);
+
+    f.n = 0;
+    put_ip4(&f, 5, 5, PAYLOAD);
+    expect_skip("ip_bad_version ipv4 on dlt_ipv6", T_DLT_IPV6, &f, FSC_SKIP_IP_BAD_VERSION);
+    f.b[0] = 0x55;
+    expect_skip("ip_bad_version raw nibble 5", T_DLT_RAW, &f, FSC_SKIP_IP_BAD_VERSION);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    f.b[ip] = 0x44;
+    expect_skip("ip_bad_header_length ihl 4", T_DLT_IPV4, &f, FSC_SKIP_IP_BAD_HDR_LEN);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    set16(&f, ip + 2, 19);
+    expect_skip("ip_bad_total_length 19", T_DLT_IPV4, &f, FSC_SKIP_IP_BAD_TOTAL_LEN);
+
+    f.n = 0;
+    ip = put_ip6_plain(&f);
+    set16(&f, ip + 4, 0);
+    expect_skip("ip_bad_total_length jumbogram", T_DLT_IPV6, &f, FSC_SKIP_IP_BAD_TOTAL_LEN);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    set16(&f, ip + 6, 0x2000);
+    expect_skip("ip_fragment ipv4 mf", T_DLT_IPV4, &f, FSC_SKIP_IP_FRAGMENT);
+    set16(&f, ip + 6, 0x00b9);
+    expect_skip("ip_fragment ipv4 offset", T_DLT_IPV4, &f, FSC_SKIP_IP_FRAGMENT);
+
+    uint8_t ext[24];
+    memcpy(ext, EXT_HBH_DST_FRAG, sizeof(ext));
+    ext[19] = 0x01; /* M flag */
+    f.n = 0;
+    put_ip6(&f, 0, ext, sizeof(ext), 5, PAYLOAD);
+    expect_skip("ip_fragment ipv6 m flag", T_DLT_IPV6, &f, FSC_SKIP_IP_FRAGMENT);
+    ext[18] = 0x05; /* offset 160 bytes */
+    ext[19] = 0x00;
+    f.n = 0;
+    put_ip6(&f, 0, ext, sizeof(ext), 5, PAYLOAD);
+    expect_skip("ip_fragment ipv6 offset", T_DLT_IPV6, &f, FSC_SKIP_IP_FRAGMENT);
+
+    /* Hop-by-hop claiming 256 bytes in a 33-byte payload. */
+    memcpy(ext, EXT_HBH_DST_FRAG, sizeof(ext));
+    ext[1] = 31;
+    f.n = 0;
+    put_ip6(&f, 0, ext, 8, 5, PAYLOAD);
+    expect_skip("ip6_extension_bad past payload length", T_DLT_IPV6, &f, FSC_SKIP_IP6_EXT_BAD);
+
+    f.n = 0;
+    put32(&f, 0x60000000);
+    put16(&f, 17 * 8 + 20);
+    put8(&f, 60);
+    put8(&f, 64);
+    putn(&f, SRC6, 16);
+    putn(&f, DST6, 16);
+    for (int i = 0; i < 17; i++) {
+        put8(&f, i == 16 ? 6 : 60);
+        put8(&f, 0);
+        putn(&f, "\x01\x04\x00\x00\x00\x00", 6);
+    }
+    put_tcp(&f, 5, 0);
+    expect_skip("ip6_extension_bad 17 headers", T_DLT_IPV6, &f, FSC_SKIP_IP6_EXT_BAD);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    f.b[ip + 9] = 17;
+    expect_skip("not_tcp udp", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    put_ip6(&f, 59, NULL, 0, 5, PAYLOAD);
+    expect_skip("not_tcp no next header", T_DLT_IPV6, &f, FSC_SKIP_NOT_TCP);
+    f.n = 0;
+    put_ip6(&f, 50, NULL, 0, 5, PAYLOAD);
+    expect_skip("not_tcp esp", T_DLT_IPV6, &f, FSC_SKIP_NOT_TCP);
+    memcpy(ext, EXT_HBH_DST_FRAG, 8);
+    ext[0] = 58; /* ICMPv6 after hop-by-hop */
+    f.n = 0;
+    put_ip6(&f, 0, ext, 8, 5, PAYLOAD);
+    expect_skip("not_tcp icmpv6 after hbh", T_DLT_IPV6, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    f.n = 14 + 20 + 19;
+    expect_skip("tcp_truncated 19 bytes", T_DLT_EN10MB, &f, FSC_SKIP_TCP_TRUNCATED);
+
+    f.n = 0;
+    put_ip4(&f, 5, 8, PAYLOAD);
+    f.n = 20 + 24;
+    expect_skip("tcp_truncated options", T_DLT_IPV4, &f, FSC_SKIP_TCP_TRUNCATED);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    f.b[ip + 20 + 12] = 0x41;
+    expect_skip("tcp_bad_header_length offset 4", T_DLT_IPV4, &f, FSC_SKIP_TCP_BAD_HDR_LEN);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    f.b[ip + 20 + 12] = 0x80; /* 32 bytes in a 25-byte IP payload */
+    expect_skip("tcp_bad_header_length past ip payload", T_DLT_IPV4, &f, FSC_SKIP_TCP_BAD_HDR_LEN);
+
+    /* Total length leaves 10 bytes for TCP; Ethernet padding must not hide that. */
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    ip = put_ip4(&f, 5, 5, 0);
+    set16(&f, ip + 2, 30);
+    putfill(&f, 0, 6);
+    expect_skip("tcp_bad_header_length ip payload 10", T_DLT_EN10MB, &f, FSC_SKIP_TCP_BAD_HDR_LEN);
+
+    f.n = 0;
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    set16(&f, ip + 20, 0);
+    expect_skip("tcp_port_zero source", T_DLT_IPV4, &f, FSC_SKIP_TCP_PORT_ZERO);
+    f.n = 0;
+    ip = put_ip6_plain(&f);
+    set16(&f, ip + 40 + 2, 0);
+    expect_skip("tcp_port_zero destination", T_DLT_IPV6, &f, FSC_SKIP_TCP_PORT_ZERO);
+
+    struct fsc_pkt p = {0};
+    check(fsc_decode(T_DLT_EN10MB, NULL, 0, &p) == FSC_SKIP_LINK_TRUNCATED, "null data",
+          "expected link_truncated");
+}
+
+static void test_names(void)
+{
+    static const char *const want[FSC_SKIP__COUNT] = {
+        "none",
+        "link_unsupported",
+        "link_truncated",
+        "not_ip",
+        "ip_truncated",
+        "ip_bad_version",
+        "ip_bad_header_length",
+        "ip_bad_total_length",
+        "ip_fragment",
+        "ip6_extension_bad",
+        "not_tcp",
+        "tcp_truncated",
+        "tcp_bad_header_length",
+        "tcp_port_zero",
+    };
+    bool ok = true;
+    for (int i = 0; i < FSC_SKIP__COUNT; i++) {
+        const char *got = fsc_skip_name((enum fsc_skip)i);
+        if (!got || strcmp(got, want[i]) != 0) {
+            ok = false;
+            printf("FAIL skip name %d: got %s want %s\n", i, got ? got : "(null)", want[i]);
+        }
+    }
+    check(ok, "skip names", "tokens differ");
+    check(strcmp(fsc_skip_name(FSC_SKIP__COUNT), "unknown") == 0, "skip name out of range",
+          "got %s", fsc_skip_name(FSC_SKIP__COUNT));
+
+    static const int yes[] = {0, 1, 12, 14, 101, 108, 113, 228, 229, 276};
+    static const int no[] = {-1, 9, 105, 127, 147, 192, 277};
+    ok = true;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        ok = ok && fsc_decode_link_supported(yes[i]);
+    check(ok, "links supported", "a supported link type was refused");
+    ok = true;
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        ok = ok && !fsc_decode_link_supported(no[i]);
+    check(ok, "links unsupported", "an unsupported link type was accepted");
+}
+
+int main(void)
+{
+    test_link_types();
+    test_ip_variants();
+    test_skips();
+    test_names();
+    printf("decode: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
