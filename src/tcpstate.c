@@ -213,15 +213,24 @@ static bool handshake_done(const struct fsc_flow *f)
            (f->self_connect && f->ep[FSC_CLIENT].syn_acked);
 }
 
-/* Why s is resetting the connection, decided at its first RST (DESIGN.md, rst_cause). */
-static enum fsc_rst_cause rst_cause(const struct fsc_flow *f, const struct fsc_endpoint *s,
+/*
+ * Why s is resetting the connection, decided at its first RST (DESIGN.md, rst_cause).
+ *
+ * "Unanswered" payload: the wire cannot show whether an application read its receive buffer,
+ * so the call rests on who spoke last.  Payload from the peer after s's own last payload, that
+ * s's acks show arrived, is unanswered when s is the server (a request it never answered) or
+ * when s never sent payload at all (e.g. a banner).  A client that reset after the server's
+ * reply to its own request got its answer: that is an abort (SO_LINGER 0), as the real-kernel
+ * capture captures/lo_linger0.pcap shows; captures/lo_unread_data.pcap is the other case.
+ */
+static enum fsc_rst_cause rst_cause(const struct fsc_flow *f, int sd, const struct fsc_endpoint *s,
                                     const struct fsc_endpoint *r)
 {
     if (!handshake_done(f))
         return FSC_RC_HANDSHAKE;
     if (s->fin_sent)
         return r->data_after_peer_fin ? FSC_RC_DATA_AFTER_CLOSE : FSC_RC_OTHER;
-    if (r->data_sent) {
+    if (r->data_sent && (sd == FSC_SERVER || !s->data_sent)) {
         uint32_t answered = s->answered_set ? s->answered_to : r->isn + 1;
         /* Payload from r beyond what s last answered, and s's acks show it arrived. */
         if (FSC_SEQ_GT(r->data_hi, answered) && s->ack_seen && FSC_SEQ_GT(s->ack_hi, answered))
@@ -466,7 +475,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
             f->first_rst_by = sd;
             f->first_rst_packet = p->number;
             f->rst_before_both_fins = true;
-            f->rst_cause_at_rst = rst_cause(f, s, r);
+            f->rst_cause_at_rst = rst_cause(f, sd, s, r);
         }
         s->rst_sent = true;
         set_state(f, sd, FSC_TCP_CLOSED, FSC_EV_SENT_RST, p);

@@ -1,0 +1,880 @@
+/* store.c - the SQLite database: schema, capture transactions, flow rows, and ad-hoc queries. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "finscope/store.h"
+
+/*
+ * The whole schema, applied in one transaction to an empty file.  docs/schema.md documents every
+ * column; a change here means FSC_SCHEMA_VERSION + 1 and a migration.  Times are REAL seconds
+ * since the Unix epoch, durations REAL seconds; tokens are the stable names from the headers.
+ * One string on purpose, so the schema reads as one piece; it exceeds the 4095 bytes that ISO C
+ * promises every compiler takes, which GCC and Clang do not care about.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+static const char schema_sql[] =
+    "CREATE TABLE captures (\n"
+    "    id INTEGER PRIMARY KEY,\n"
+    "    source TEXT NOT NULL,\n"
+    "    size_bytes INTEGER,\n"
+    "    hash TEXT,\n"
+    "    link_type TEXT,\n"
+    "    link_type_id INTEGER,\n"
+    "    filter TEXT,\n"
+    "    packets_read INTEGER NOT NULL DEFAULT 0,\n"
+    "    packets_tcp INTEGER NOT NULL DEFAULT 0,\n"
+    "    packets_skipped INTEGER NOT NULL DEFAULT 0,\n"
+    "    truncated INTEGER NOT NULL DEFAULT 0,\n"
+    "    truncated_at INTEGER,\n"
+    "    drops INTEGER,\n"
+    "    first_ts REAL,\n"
+    "    last_ts REAL,\n"
+    "    flows INTEGER NOT NULL DEFAULT 0,\n"
+    "    flows_evicted INTEGER NOT NULL DEFAULT 0,\n"
+    "    analyzed_at TEXT NOT NULL,\n"
+    "    finscope_version TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE skipped (\n"
+    "    capture_id INTEGER NOT NULL,\n"
+    "    reason TEXT NOT NULL,\n"
+    "    packets INTEGER NOT NULL,\n"
+    "    PRIMARY KEY (capture_id, reason)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE flows (\n"
+    "    id INTEGER PRIMARY KEY,\n"
+    "    capture_id INTEGER NOT NULL,\n"
+    "    ip_version INTEGER NOT NULL,\n"
+    "    client_addr TEXT NOT NULL,\n"
+    "    client_port INTEGER NOT NULL,\n"
+    "    server_addr TEXT NOT NULL,\n"
+    "    server_port INTEGER NOT NULL,\n"
+    "    first_ts REAL NOT NULL,\n"
+    "    last_ts REAL NOT NULL,\n"
+    "    duration_s REAL NOT NULL,\n"
+    "    first_packet INTEGER NOT NULL,\n"
+    "    handshake TEXT NOT NULL,\n"
+    "    close_kind TEXT NOT NULL,\n"
+    "    rst_cause TEXT,\n"
+    "    closer TEXT NOT NULL,\n"
+    "    client_state TEXT NOT NULL,\n"
+    "    server_state TEXT NOT NULL,\n"
+    "    client_packets INTEGER NOT NULL,\n"
+    "    server_packets INTEGER NOT NULL,\n"
+    "    client_bytes INTEGER NOT NULL,\n"
+    "    server_bytes INTEGER NOT NULL,\n"
+    "    half_close_bytes INTEGER NOT NULL,\n"
+    "    client_retrans_bytes INTEGER NOT NULL,\n"
+    "    server_retrans_bytes INTEGER NOT NULL,\n"
+    "    client_gap_bytes INTEGER NOT NULL,\n"
+    "    server_gap_bytes INTEGER NOT NULL,\n"
+    "    fin_retrans INTEGER NOT NULL,\n"
+    "    rst_after_close INTEGER NOT NULL,\n"
+    "    handshake_rtt_s REAL,\n"
+    "    close_wait_s REAL,\n"
+    "    fin_wait_2_s REAL,\n"
+    "    last_ack_s REAL,\n"
+    "    client_isn INTEGER,\n"
+    "    server_isn INTEGER,\n"
+    "    midstream INTEGER NOT NULL,\n"
+    "    self_connect INTEGER NOT NULL,\n"
+    "    anomalies TEXT NOT NULL DEFAULT '',\n"
+    "    transitions_dropped INTEGER NOT NULL DEFAULT 0,\n"
+    "    segments_dropped INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "CREATE TABLE transitions (\n"
+    "    flow_id INTEGER NOT NULL,\n"
+    "    ord INTEGER NOT NULL,\n"
+    "    endpoint TEXT NOT NULL,\n"
+    "    from_state TEXT NOT NULL,\n"
+    "    to_state TEXT NOT NULL,\n"
+    "    ts REAL NOT NULL,\n"
+    "    packet INTEGER NOT NULL,\n"
+    "    evidence TEXT NOT NULL,\n"
+    "    PRIMARY KEY (flow_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE segments (\n"
+    "    flow_id INTEGER NOT NULL,\n"
+    "    ord INTEGER NOT NULL,\n"
+    "    packet INTEGER NOT NULL,\n"
+    "    ts REAL NOT NULL,\n"
+    "    sender TEXT NOT NULL,\n"
+    "    flags TEXT NOT NULL,\n"
+    "    rel_seq INTEGER NOT NULL,\n"
+    "    rel_ack INTEGER,\n"
+    "    len INTEGER NOT NULL,\n"
+    "    why TEXT NOT NULL,\n"
+    "    PRIMARY KEY (flow_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX flows_capture ON flows (capture_id);\n"
+    "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
+    "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
+    "CREATE INDEX flows_client ON flows (client_addr, client_port);\n"
+    "CREATE INDEX captures_hash ON captures (hash);\n"
+    /* Share views: sum() OVER () is the grand total of the grouped counts, so one scan does. */
+    "CREATE VIEW close_kinds AS\n"
+    "    SELECT close_kind, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows GROUP BY close_kind ORDER BY flows DESC, close_kind;\n"
+    "CREATE VIEW handshakes AS\n"
+    "    SELECT handshake, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows GROUP BY handshake ORDER BY flows DESC, handshake;\n"
+    "CREATE VIEW rst_causes AS\n"
+    "    SELECT rst_cause, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause;\n"
+    "CREATE VIEW closers AS\n"
+    "    SELECT closer, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows GROUP BY closer ORDER BY flows DESC, closer;\n"
+    /*
+     * Median per server: rank the non-NULL dwell times (NULLS LAST keeps the ranks of real values
+     * at 1..nv) and average the rows at ranks (nv+1)/2 and (nv+2)/2, which are the same row for
+     * an odd count and the two middle rows for an even one.
+     */
+    "CREATE VIEW close_wait_suspects AS\n"
+    "    WITH cw AS (\n"
+    "        SELECT server_addr, server_port, close_wait_s,\n"
+    "               row_number() OVER (PARTITION BY server_addr, server_port\n"
+    "                                  ORDER BY close_wait_s NULLS LAST) AS rn,\n"
+    "               count(close_wait_s) OVER (PARTITION BY server_addr, server_port) AS nv\n"
+    "        FROM flows WHERE close_kind = 'half_closed' AND server_state = 'close_wait')\n"
+    "    SELECT server_addr, server_port, count(*) AS flows,\n"
+    "           avg(CASE WHEN rn IN ((nv + 1) / 2, (nv + 2) / 2) THEN close_wait_s END)\n"
+    "               AS median_close_wait_s,\n"
+    "           max(close_wait_s) AS max_close_wait_s\n"
+    "    FROM cw GROUP BY server_addr, server_port\n"
+    "    ORDER BY flows DESC, max_close_wait_s DESC, server_addr, server_port;\n"
+    /* Rounded to the microsecond: the difference of two epoch doubles carries binary noise. */
+    "CREATE VIEW state_dwell AS\n"
+    "    SELECT flow_id, endpoint, to_state AS state, ts AS enter_ts,\n"
+    "           lead(ts) OVER w AS leave_ts,\n"
+    "           round(lead(ts) OVER w - ts, 6) AS dwell_s,\n"
+    "           packet AS enter_packet, evidence\n"
+    "    FROM transitions\n"
+    "    WINDOW w AS (PARTITION BY flow_id, endpoint ORDER BY ord);\n";
+#pragma GCC diagnostic pop
+
+/* Columns shared by the captures INSERT and UPDATE, bound by bind_capture() in this order. */
+#define CAPTURE_COLS                                                                               \
+    "size_bytes, hash, link_type, link_type_id, filter, packets_read, packets_tcp, "               \
+    "packets_skipped, truncated, truncated_at, drops, first_ts, last_ts, flows, flows_evicted"
+
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_FIND_CAPTURE,
+    ST_DEL_SEGMENTS,
+    ST_DEL_TRANSITIONS,
+    ST_DEL_FLOWS,
+    ST_DEL_SKIPPED,
+    ST_DEL_CAPTURE,
+    ST_INS_CAPTURE,
+    ST_UPD_CAPTURE,
+    ST_INS_SKIPPED,
+    ST_INS_FLOW,
+    ST_INS_TRANSITION,
+    ST_INS_SEGMENT,
+    ST__COUNT
+};
+
+static const struct {
+    const char *what; /* names the statement in error messages */
+    const char *sql;
+} stmt_def[ST__COUNT] = {
+    [ST_BEGIN] = {"begin transaction", "BEGIN IMMEDIATE"},
+    [ST_COMMIT] = {"commit", "COMMIT"},
+    [ST_ROLLBACK] = {"rollback", "ROLLBACK"},
+    [ST_SAVEPOINT] = {"savepoint", "SAVEPOINT fsc_flow"},
+    [ST_RELEASE] = {"release savepoint", "RELEASE fsc_flow"},
+    [ST_ROLLBACK_TO] = {"rollback to savepoint", "ROLLBACK TO fsc_flow"},
+    [ST_FIND_CAPTURE] = {"find capture",
+                         "SELECT id FROM captures WHERE hash = ?1 ORDER BY id DESC LIMIT 1"},
+    [ST_DEL_SEGMENTS] = {"delete replaced segments",
+                         "DELETE FROM segments WHERE flow_id IN "
+                         "(SELECT id FROM flows WHERE capture_id = ?1)"},
+    [ST_DEL_TRANSITIONS] = {"delete replaced transitions",
+                            "DELETE FROM transitions WHERE flow_id IN "
+                            "(SELECT id FROM flows WHERE capture_id = ?1)"},
+    [ST_DEL_FLOWS] = {"delete replaced flows", "DELETE FROM flows WHERE capture_id = ?1"},
+    [ST_DEL_SKIPPED] = {"delete replaced skip counts", "DELETE FROM skipped WHERE capture_id = ?1"},
+    [ST_DEL_CAPTURE] = {"delete replaced capture", "DELETE FROM captures WHERE id = ?1"},
+    [ST_INS_CAPTURE] = {"insert capture", "INSERT INTO captures (source, " CAPTURE_COLS
+                                          ", analyzed_at, finscope_version) VALUES "
+                                          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, "
+                                          "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)"},
+    [ST_UPD_CAPTURE] = {"update capture", "UPDATE captures SET (" CAPTURE_COLS
+                                          ") = (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE id = ?"},
+    [ST_INS_SKIPPED] = {"insert skip count",
+                        "INSERT OR REPLACE INTO skipped (capture_id, reason, packets) "
+                        "VALUES (?,?,?)"},
+    [ST_INS_FLOW] = {"insert flow",
+                     "INSERT INTO flows (capture_id, ip_version, client_addr, client_port, "
+                     "server_addr, server_port, first_ts, last_ts, duration_s, first_packet, "
+                     "handshake, close_kind, rst_cause, closer, client_state, server_state, "
+                     "client_packets, server_packets, client_bytes, server_bytes, "
+                     "half_close_bytes, client_retrans_bytes, server_retrans_bytes, "
+                     "client_gap_bytes, server_gap_bytes, fin_retrans, rst_after_close, "
+                     "handshake_rtt_s, close_wait_s, fin_wait_2_s, last_ack_s, client_isn, "
+                     "server_isn, midstream, self_connect, anomalies, transitions_dropped, "
+                     "segments_dropped) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+    [ST_INS_TRANSITION] = {"insert transition",
+                           "INSERT INTO transitions (flow_id, ord, endpoint, from_state, "
+                           "to_state, ts, packet, evidence) VALUES (?,?,?,?,?,?,?,?)"},
+    [ST_INS_SEGMENT] = {"insert segment",
+                        "INSERT INTO segments (flow_id, ord, packet, ts, sender, flags, rel_seq, "
+                        "rel_ack, len, why) VALUES (?,?,?,?,?,?,?,?,?,?)"},
+};
+
+struct fsc_store {
+    sqlite3 *db;
+    char *path;
+    bool read_only;
+    sqlite3_stmt *st[ST__COUNT];
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* "PATH: what failed: SQLite's message" for the last error on the connection. */
+static void dberr(const struct fsc_store *s, const char *what, char *err, size_t errlen)
+{
+    seterr(err, errlen, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/* Forget a used statement's state and bindings, so no borrowed string outlives its call. */
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Step prepared statement k, whose parameters are bound, to completion.  0 or -1. */
+static int run(struct fsc_store *s, int k, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[k];
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        dberr(s, stmt_def[k].what, err, errlen);
+        done(st);
+        return -1;
+    }
+    done(st);
+    return 0;
+}
+
+/* Bind helpers: each returns an SQLite result code so callers can chain them. */
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+    /* Counters never approach 2^63; SQLite integers are signed 64-bit. */
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* A value that uses -1 (or any negative) for "unknown". */
+static int bind_opt_i64(sqlite3_stmt *st, int i, int64_t v)
+{
+    return v < 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+}
+
+static int bind_seconds(sqlite3_stmt *st, int i, fsc_time t)
+{
+    return sqlite3_bind_double(st, i, fsc_time_seconds(t));
+}
+
+/* A duration in microseconds, negative meaning "never happened" (NULL). */
+static int bind_opt_seconds(sqlite3_stmt *st, int i, int64_t us)
+{
+    return us < 0 ? sqlite3_bind_null(st, i) : bind_seconds(st, i, us);
+}
+
+/*
+ * Chain binds: B(expr) runs expr only while everything so far succeeded, so one check after a
+ * long list reports the first failure.  Needs locals rc (int) and i (next parameter index).
+ */
+#define B(expr)                                                                                    \
+    do {                                                                                           \
+        if (rc == SQLITE_OK)                                                                       \
+            rc = (expr);                                                                           \
+    } while (0)
+
+/* After a chain of binds: every parameter bound, none failed.  0, or -1 with the reason. */
+static int bound(struct fsc_store *s, int k, int rc, int next, char *err, size_t errlen)
+{
+    if (rc != SQLITE_OK) {
+        dberr(s, stmt_def[k].what, err, errlen);
+        done(s->st[k]);
+        return -1;
+    }
+    if (next - 1 != sqlite3_bind_parameter_count(s->st[k])) {
+        /* A mismatch between a column list and its binds is a bug here, not bad input. */
+        seterr(err, errlen, "%s: %s: bound %d of %d parameters", s->path, stmt_def[k].what,
+               next - 1, sqlite3_bind_parameter_count(s->st[k]));
+        done(s->st[k]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind CAPTURE_COLS from parameter *ip on. */
+static int bind_capture(sqlite3_stmt *st, int *ip, const struct fsc_capture_info *ci)
+{
+    int rc = SQLITE_OK, i = *ip;
+    uint64_t skipped = 0;
+    bool have_ts = ci->packets_read > 0; /* time 0 is a legal stamp; no packet means no stamp */
+
+    for (int r = FSC_SKIP_NONE + 1; r < FSC_SKIP__COUNT; r++)
+        skipped += ci->skipped[r];
+    B(bind_opt_i64(st, i++, ci->size_bytes));
+    B(bind_text(st, i++, ci->hash));
+    B(bind_text(st, i++, ci->link_type));
+    B(sqlite3_bind_int(st, i++, ci->link_type_id));
+    B(bind_text(st, i++, ci->filter));
+    B(bind_u64(st, i++, ci->packets_read));
+    B(bind_u64(st, i++, ci->packets_tcp));
+    B(bind_u64(st, i++, skipped));
+    B(sqlite3_bind_int(st, i++, ci->truncated));
+    B(bind_opt_i64(st, i++, ci->truncated_at));
+    B(bind_opt_i64(st, i++, ci->drops));
+    B(have_ts ? bind_seconds(st, i++, ci->first_ts) : sqlite3_bind_null(st, i++));
+    B(have_ts ? bind_seconds(st, i++, ci->last_ts) : sqlite3_bind_null(st, i++));
+    B(bind_u64(st, i++, ci->flows));
+    B(bind_u64(st, i++, ci->flows_evicted));
+    *ip = i;
+    return rc;
+}
+
+/* Run a one-row, one-integer statement (a PRAGMA or a count).  Returns the SQLite code. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *v = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *v = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Decide whether the open file may be used, reading only (nothing here writes, so a refused file
+ * stays byte-identical).  Sets *empty for a file with no schema and no marks at all.
+ * 0 when usable, -1 refused with the reason in err.
+ */
+static int check_file(struct fsc_store *s, bool *empty, char *err, size_t errlen)
+{
+    const char *hint = s->read_only ? "" : "; use another -o file";
+    int64_t app_id = 0, version = 0, objects = 0;
+    int rc = query_int(s->db, "PRAGMA application_id", &app_id);
+
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "PRAGMA user_version", &version);
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "SELECT count(*) FROM sqlite_master", &objects);
+    if ((rc & 0xff) == SQLITE_NOTADB) {
+        seterr(err, errlen, "%s: not an SQLite database%s", s->path, hint);
+        return -1;
+    }
+    if (rc != SQLITE_OK) {
+        dberr(s, "cannot read database", err, errlen);
+        return -1;
+    }
+    *empty = app_id == 0 && version == 0 && objects == 0;
+    if (*empty)
+        return 0;
+    if (app_id != FSC_APPLICATION_ID) {
+        seterr(err, errlen, "%s: not a finscope database (application_id 0x%08x)%s", s->path,
+               (unsigned)(uint32_t)app_id, hint);
+        return -1;
+    }
+    if (version > FSC_SCHEMA_VERSION) {
+        seterr(err, errlen,
+               "%s: written by a newer finscope (schema %lld, this build reads up to %d)", s->path,
+               (long long)version, FSC_SCHEMA_VERSION);
+        return -1;
+    }
+    if (version < 1 || objects == 0) {
+        /* Marked as ours but the schema transaction never ran: nothing sane to build on. */
+        seterr(err, errlen, "%s: finscope database without a schema (user_version %lld)%s", s->path,
+               (long long)version, hint);
+        return -1;
+    }
+    return 0;
+}
+
+/* Give an empty file the schema, atomically; a concurrent creator is detected and accepted. */
+static int create_schema(struct fsc_store *s, char *err, size_t errlen)
+{
+    char sql[128];
+    bool empty = false;
+    char *msg = NULL;
+
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        dberr(s, "begin schema transaction", err, errlen);
+        return -1;
+    }
+    /* Another process may have created it while we waited for the write lock. */
+    if (check_file(s, &empty, err, errlen) < 0)
+        goto fail;
+    if (!empty) {
+        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+            return 0;
+        dberr(s, "commit", err, errlen);
+        goto fail;
+    }
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
+             FSC_APPLICATION_ID, FSC_SCHEMA_VERSION);
+    if (sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        seterr(err, errlen, "%s: create schema: %s", s->path, msg ? msg : "unknown error");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        dberr(s, "commit schema", err, errlen);
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, char *err,
+                   size_t errlen)
+{
+    struct fsc_store *s;
+    bool empty = false;
+    int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        seterr(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    s->read_only = read_only;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        /* The OS reason ("No such file or directory") says more than "unable to open". */
+        int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+        if (sys)
+            seterr(err, errlen, "%s: cannot open database: %s", path, strerror(sys));
+        else if (s->db)
+            dberr(s, "cannot open database", err, errlen);
+        else
+            seterr(err, errlen, "%s: cannot open database: out of memory", path);
+        goto fail;
+    }
+    /* Connection settings only: nothing reaches the file before check_file() has approved it. */
+    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_extended_result_codes(s->db, 1);
+    if (check_file(s, &empty, err, errlen) < 0)
+        goto fail;
+    if (empty && read_only) {
+        seterr(err, errlen, "%s: empty database, no finscope data in it", path);
+        goto fail;
+    }
+    if (empty && create_schema(s, err, errlen) < 0)
+        goto fail;
+    if (!read_only) {
+        /*
+         * WAL lets readers query while a capture is being written; NORMAL is durable at each
+         * checkpoint, which is all a re-runnable analysis needs.  A filesystem without shared
+         * memory keeps the old journal mode, which only costs speed, so the result is not checked.
+         */
+        sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    }
+    sqlite3_exec(s->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL); /* KiB: 64 MiB */
+    for (int k = 0; k < ST__COUNT; k++) {
+        if (sqlite3_prepare_v3(s->db, stmt_def[k].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[k],
+                               NULL) != SQLITE_OK) {
+            char what[96];
+            snprintf(what, sizeof what, "prepare %s", stmt_def[k].what);
+            dberr(s, what, err, errlen);
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    fsc_store_close(s);
+    return -1;
+}
+
+void fsc_store_close(struct fsc_store *s)
+{
+    if (!s)
+        return;
+    /* An unfinished capture never becomes visible. */
+    if (s->db && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int k = 0; k < ST__COUNT; k++)
+        sqlite3_finalize(s->st[k]);
+    sqlite3_close_v2(s->db);
+    free(s->path);
+    free(s);
+}
+
+int64_t fsc_store_find_capture(struct fsc_store *s, const char *hash, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_FIND_CAPTURE];
+    int64_t id = 0;
+    int rc;
+
+    if (!hash)
+        return 0;
+    if (bind_text(st, 1, hash) != SQLITE_OK) {
+        dberr(s, stmt_def[ST_FIND_CAPTURE].what, err, errlen);
+        done(st);
+        return -1;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        dberr(s, stmt_def[ST_FIND_CAPTURE].what, err, errlen);
+        id = -1;
+    }
+    done(st);
+    return id;
+}
+
+/* ROLLBACK if a transaction is open; used on every failure that must leave nothing behind. */
+static void rollback(struct fsc_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        run(s, ST_ROLLBACK, NULL, 0);
+}
+
+int64_t fsc_store_begin_capture(struct fsc_store *s, const struct fsc_capture_info *ci,
+                                int64_t replace_id, char *err, size_t errlen)
+{
+    static const int del[] = {ST_DEL_SEGMENTS, ST_DEL_TRANSITIONS, ST_DEL_FLOWS, ST_DEL_SKIPPED,
+                              ST_DEL_CAPTURE};
+    sqlite3_stmt *st = s->st[ST_INS_CAPTURE];
+    int rc = SQLITE_OK, i = 1;
+
+    if (!sqlite3_get_autocommit(s->db)) {
+        seterr(err, errlen, "%s: begin capture: a capture transaction is already open", s->path);
+        return -1;
+    }
+    if (run(s, ST_BEGIN, err, errlen) < 0)
+        return -1;
+    for (size_t d = 0; replace_id > 0 && d < sizeof del / sizeof *del; d++) {
+        if (sqlite3_bind_int64(s->st[del[d]], 1, replace_id) != SQLITE_OK ||
+            run(s, del[d], err, errlen) < 0)
+            goto fail;
+    }
+    B(bind_text(st, i++, ci->source));
+    B(bind_capture(st, &i, ci));
+    B(bind_text(st, i++, FSC_VERSION));
+    if (bound(s, ST_INS_CAPTURE, rc, i, err, errlen) < 0 || run(s, ST_INS_CAPTURE, err, errlen) < 0)
+        goto fail;
+    return sqlite3_last_insert_rowid(s->db);
+fail:
+    rollback(s);
+    return -1;
+}
+
+/* tcpdump's flag letters in tcpdump's order ("S.", "FP.", "R"); "none" as tcpdump prints it. */
+static const char *tcp_flags_str(uint8_t flags, char *buf)
+{
+    static const struct {
+        uint8_t bit;
+        char c;
+    } letters[] = {{FSC_TH_FIN, 'F'}, {FSC_TH_SYN, 'S'}, {FSC_TH_RST, 'R'}, {FSC_TH_PSH, 'P'},
+                   {FSC_TH_ACK, '.'}, {FSC_TH_URG, 'U'}, {FSC_TH_ECE, 'E'}, {FSC_TH_CWR, 'W'}};
+    size_t n = 0;
+
+    for (size_t k = 0; k < sizeof letters / sizeof *letters; k++)
+        if (flags & letters[k].bit)
+            buf[n++] = letters[k].c;
+    buf[n] = '\0';
+    return n ? buf : "none";
+}
+
+static const char *endpoint_name(unsigned e)
+{
+    return e == FSC_CLIENT ? "client" : e == FSC_SERVER ? "server" : NULL;
+}
+
+static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct fsc_flow *f,
+                           char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_INS_FLOW];
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+    char caddr[64], saddr[64], anomalies[512];
+    int rc = SQLITE_OK, i = 1;
+    bool rtt = f->syn_ts > 0 && f->hs_done_ts > 0;
+
+    fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
+    fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
+    fsc_anomaly_str(f->anomalies, anomalies, sizeof anomalies);
+
+    B(sqlite3_bind_int64(st, i++, capture_id));
+    B(sqlite3_bind_int(st, i++, f->ip_version));
+    B(bind_text(st, i++, caddr));
+    B(sqlite3_bind_int(st, i++, c->port));
+    B(bind_text(st, i++, saddr));
+    B(sqlite3_bind_int(st, i++, v->port));
+    B(bind_seconds(st, i++, f->first_ts));
+    B(bind_seconds(st, i++, f->last_ts));
+    B(bind_seconds(st, i++, f->last_ts - f->first_ts));
+    B(bind_u64(st, i++, f->first_packet));
+    B(bind_text(st, i++, fsc_handshake_name(f->handshake)));
+    B(bind_text(st, i++, fsc_close_kind_name(f->close_kind)));
+    B(bind_text(st, i++, fsc_rst_cause_name(f->rst_cause)));
+    B(bind_text(st, i++, fsc_closer_name(f->closer)));
+    B(bind_text(st, i++, fsc_tcp_state_name((enum fsc_tcp_state)c->state)));
+    B(bind_text(st, i++, fsc_tcp_state_name((enum fsc_tcp_state)v->state)));
+    B(bind_u64(st, i++, c->pkts));
+    B(bind_u64(st, i++, v->pkts));
+    B(bind_u64(st, i++, c->bytes));
+    B(bind_u64(st, i++, v->bytes));
+    B(bind_u64(st, i++, f->half_close_bytes));
+    B(bind_u64(st, i++, c->retrans_bytes));
+    B(bind_u64(st, i++, v->retrans_bytes));
+    B(bind_u64(st, i++, c->gap_bytes));
+    B(bind_u64(st, i++, v->gap_bytes));
+    B(bind_u64(st, i++, (uint64_t)c->fin_retrans + v->fin_retrans));
+    B(bind_u64(st, i++, f->rst_after_close));
+    B(rtt ? bind_seconds(st, i++, f->hs_done_ts - f->syn_ts) : sqlite3_bind_null(st, i++));
+    B(bind_opt_seconds(st, i++, f->close_wait_us));
+    B(bind_opt_seconds(st, i++, f->fin_wait_2_us));
+    B(bind_opt_seconds(st, i++, f->last_ack_us));
+    B(c->seq_known ? bind_u64(st, i++, c->isn) : sqlite3_bind_null(st, i++));
+    B(v->seq_known ? bind_u64(st, i++, v->isn) : sqlite3_bind_null(st, i++));
+    B(sqlite3_bind_int(st, i++, f->midstream));
+    B(sqlite3_bind_int(st, i++, f->self_connect));
+    B(bind_text(st, i++, anomalies));
+    B(bind_u64(st, i++, f->dropped_tr));
+    B(bind_u64(st, i++, f->dropped_seg));
+    if (bound(s, ST_INS_FLOW, rc, i, err, errlen) < 0)
+        return -1;
+    return run(s, ST_INS_FLOW, err, errlen);
+}
+
+static int insert_transition(struct fsc_store *s, int64_t flow_id, uint32_t ord,
+                             const struct fsc_transition *t, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_INS_TRANSITION];
+    int rc = SQLITE_OK, i = 1;
+
+    B(sqlite3_bind_int64(st, i++, flow_id));
+    B(bind_u64(st, i++, ord));
+    B(bind_text(st, i++, endpoint_name(t->endpoint)));
+    B(bind_text(st, i++, fsc_tcp_state_name((enum fsc_tcp_state)t->from)));
+    B(bind_text(st, i++, fsc_tcp_state_name((enum fsc_tcp_state)t->to)));
+    B(bind_seconds(st, i++, t->ts));
+    B(bind_u64(st, i++, t->packet));
+    B(bind_text(st, i++, fsc_evidence_name((enum fsc_evidence)t->evidence)));
+    if (bound(s, ST_INS_TRANSITION, rc, i, err, errlen) < 0)
+        return -1;
+    return run(s, ST_INS_TRANSITION, err, errlen);
+}
+
+static int insert_segment(struct fsc_store *s, int64_t flow_id, uint32_t ord,
+                          const struct fsc_segment *g, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_INS_SEGMENT];
+    char flags[12], why[128];
+    int rc = SQLITE_OK, i = 1;
+
+    B(sqlite3_bind_int64(st, i++, flow_id));
+    B(bind_u64(st, i++, ord));
+    B(bind_u64(st, i++, g->packet));
+    B(bind_seconds(st, i++, g->ts));
+    B(bind_text(st, i++, endpoint_name(g->from)));
+    B(bind_text(st, i++, tcp_flags_str(g->flags, flags)));
+    B(bind_u64(st, i++, g->rel_seq));
+    /* Without the ACK bit the ack field is garbage (RFC 9293 3.1), so it is not stored. */
+    B((g->flags & FSC_TH_ACK) ? bind_u64(st, i++, g->rel_ack) : sqlite3_bind_null(st, i++));
+    B(bind_u64(st, i++, g->len));
+    B(bind_text(st, i++, fsc_segment_why_str(g->why, why, sizeof why)));
+    if (bound(s, ST_INS_SEGMENT, rc, i, err, errlen) < 0)
+        return -1;
+    return run(s, ST_INS_SEGMENT, err, errlen);
+}
+
+int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, char *err,
+                   size_t errlen)
+{
+    int64_t id;
+
+    if (sqlite3_get_autocommit(s->db)) {
+        seterr(err, errlen, "%s: insert flow: no capture transaction is open", s->path);
+        return -1;
+    }
+    /* A savepoint per flow: a failed flow leaves no partial rows and the capture can go on. */
+    if (run(s, ST_SAVEPOINT, err, errlen) < 0)
+        return -1;
+    if (insert_flow_row(s, capture_id, f, err, errlen) < 0)
+        goto fail;
+    id = sqlite3_last_insert_rowid(s->db);
+    for (uint32_t k = 0; k < f->n_tr; k++)
+        if (insert_transition(s, id, k, &f->tr[k], err, errlen) < 0)
+            goto fail;
+    for (uint32_t k = 0; k < f->n_seg; k++)
+        if (insert_segment(s, id, k, &f->seg[k], err, errlen) < 0)
+            goto fail;
+    if (run(s, ST_RELEASE, err, errlen) < 0)
+        goto fail;
+    f->id = (uint64_t)id;
+    return 0;
+fail:
+    run(s, ST_ROLLBACK_TO, NULL, 0);
+    run(s, ST_RELEASE, NULL, 0);
+    return -1;
+}
+
+int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen)
+{
+    if (run(s, ST_COMMIT, err, errlen) < 0)
+        return -1;
+    return run(s, ST_BEGIN, err, errlen);
+}
+
+int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
+                          const struct fsc_capture_info *ci, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_UPD_CAPTURE];
+    int rc = SQLITE_OK, i = 1;
+
+    if (sqlite3_get_autocommit(s->db)) {
+        seterr(err, errlen, "%s: end capture: no capture transaction is open", s->path);
+        return -1;
+    }
+    B(bind_capture(st, &i, ci));
+    B(sqlite3_bind_int64(st, i++, capture_id));
+    if (bound(s, ST_UPD_CAPTURE, rc, i, err, errlen) < 0 || run(s, ST_UPD_CAPTURE, err, errlen) < 0)
+        goto fail;
+    for (int r = FSC_SKIP_NONE + 1; r < FSC_SKIP__COUNT; r++) {
+        if (ci->skipped[r] == 0)
+            continue;
+        st = s->st[ST_INS_SKIPPED];
+        rc = SQLITE_OK;
+        i = 1;
+        B(sqlite3_bind_int64(st, i++, capture_id));
+        B(bind_text(st, i++, fsc_skip_name((enum fsc_skip)r)));
+        B(bind_u64(st, i++, ci->skipped[r]));
+        if (bound(s, ST_INS_SKIPPED, rc, i, err, errlen) < 0 ||
+            run(s, ST_INS_SKIPPED, err, errlen) < 0)
+            goto fail;
+    }
+    if (run(s, ST_COMMIT, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    rollback(s);
+    return -1;
+}
+
+void fsc_store_abort_capture(struct fsc_store *s)
+{
+    rollback(s);
+}
+
+/* Whether sql holds another statement after the first (comments and ';' alone do not count). */
+static bool has_second_statement(sqlite3 *db, const char *tail)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (!tail || !*tail)
+        return false;
+    if (sqlite3_prepare_v2(db, tail, -1, &st, NULL) != SQLITE_OK)
+        return true;
+    sqlite3_finalize(st);
+    return st != NULL;
+}
+
+int fsc_store_query(struct fsc_store *s, const char *sql, int64_t bind_id, fsc_store_row_fn row,
+                    void *user, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL, **names = NULL, **values = NULL;
+    int ncol, rc, ret = -1;
+
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, &tail) != SQLITE_OK) {
+        dberr(s, "query", err, errlen);
+        return -1;
+    }
+    if (!st) {
+        seterr(err, errlen, "%s: query: no SQL statement given", s->path);
+        return -1;
+    }
+    if (has_second_statement(s->db, tail)) {
+        /* Silently running only the first of several statements would surprise. */
+        seterr(err, errlen, "%s: query: give one SQL statement at a time", s->path);
+        goto out;
+    }
+    if (bind_id >= 0 && sqlite3_bind_int64(st, 1, bind_id) != SQLITE_OK) {
+        dberr(s, "query: bind ?1", err, errlen);
+        goto out;
+    }
+    ncol = sqlite3_column_count(st);
+    names = calloc((size_t)ncol + 1, sizeof *names);
+    values = calloc((size_t)ncol + 1, sizeof *values);
+    if (!names || !values) {
+        seterr(err, errlen, "%s: query: out of memory", s->path);
+        goto out;
+    }
+    for (int c = 0; c < ncol; c++)
+        names[c] = sqlite3_column_name(st, c);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* Each column's text stays valid until the next step, so all can be collected first. */
+        for (int c = 0; c < ncol; c++)
+            values[c] = sqlite3_column_type(st, c) == SQLITE_NULL
+                            ? NULL
+                            : (const char *)sqlite3_column_text(st, c);
+        if (row && row(user, ncol, names, values) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        dberr(s, "query", err, errlen);
+        goto out;
+    }
+    ret = 0;
+out:
+    free(names);
+    free(values);
+    sqlite3_finalize(st);
+    return ret;
+}
