@@ -1,0 +1,56 @@
+/* finscope/forge.h - deterministic crafted captures (libnet) with the tokens each one must yield.
+ */
+#ifndef FINSCOPE_FORGE_H
+#define FINSCOPE_FORGE_H
+
+#include <stdio.h>
+
+#include "finscope/common.h"
+
+/* How the forged frames are framed on the wire. */
+struct fsc_forge_opts {
+    bool ipv6; /* IPv6 (2001:db8::/32) instead of IPv4 (192.0.2.0/24, 198.18.0.0/15) */
+    int vlan;  /* 0: none, else the VLAN id (1..4094) of one 802.1Q tag */
+    bool sll;  /* Linux cooked (DLT_LINUX_SLL) instead of Ethernet; not with vlan */
+};
+
+/*
+ * The columns of an expected-results TSV, tab-separated, in this order; the file holds this
+ * header line, then one row per connection in the order of each connection's first packet.
+ * rst_cause is "-" when close_kind is not "rst".
+ */
+#define FSC_FORGE_TSV_HEADER                                                                       \
+    "handshake\tclose_kind\trst_cause\tcloser\tclient_state\tserver_state\thalf_close_bytes\t"     \
+    "fin_retrans\trst_after_close\tclient_packets\tserver_packets\tclient_bytes\tserver_bytes"
+
+/* Print one line per scenario, "name  description", to out.  Returns 0, or -1 on a write error. */
+int fsc_forge_list(FILE *out);
+
+/* Whether name is a scenario fsc_forge_scenario knows. */
+bool fsc_forge_scenario_exists(const char *name);
+
+/*
+ * Write the capture of one scenario to pcap_path and its expected results (TSV, see above) to
+ * expected_path.  o may be NULL (IPv4 over Ethernet).  Timestamps start at
+ * 2026-01-01 00:00:00 UTC; addresses are 192.0.2.1:40000 -> 192.0.2.2:80 (2001:db8::1 ->
+ * 2001:db8::2 with ipv6).  Returns 0, or -1 with a one-line message in err (caller-owned,
+ * errlen bytes) for an unknown scenario, bad options or an I/O error.
+ */
+int fsc_forge_scenario(const char *name, const struct fsc_forge_opts *o, const char *pcap_path,
+                       const char *expected_path, char *err, size_t errlen);
+
+/*
+ * Write a large interleaved capture of `flows` connections drawn from the scenarios with a
+ * PRNG seeded by seed (same arguments, same bytes).  Every connection has its own client
+ * address and port (198.18.0.0/15 or 2001:db8:1::/64), a new one starts about every
+ * millisecond of capture time and each lasts tens to hundreds of milliseconds, so the number
+ * open at once stays bounded and memory does not grow with `flows`.  The expected TSV holds one
+ * row per connection instance (port_reuse gives two) in first-packet order.  0 or -1 as above.
+ */
+int fsc_forge_mix(uint64_t flows, uint64_t seed, const struct fsc_forge_opts *o,
+                  const char *pcap_path, const char *expected_path, char *err, size_t errlen);
+
+/* The `finscope forge` command (src/cmd_forge.c); argv[0] is "forge".  Returns the exit code. */
+int fsc_cmd_forge(int argc, char **argv);
+
+#endif

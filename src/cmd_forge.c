@@ -1,0 +1,192 @@
+/* cmd_forge.c - `finscope forge`: write crafted captures and the results they must yield. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "finscope/forge.h"
+
+static void forge_usage(FILE *out)
+{
+    fputs("usage: finscope forge SCENARIO -o OUT.pcap [--ipv6] [--vlan ID] [--sll]"
+          " [--expected FILE]\n"
+          "       finscope forge mix --flows N [--seed S] -o OUT.pcap [--ipv6]\n"
+          "                          [--vlan ID] [--sll] [--expected FILE]\n"
+          "       finscope forge --list\n"
+          "\n"
+          "Writes a deterministic crafted capture (pcap) and a TSV of the tokens finscope must\n"
+          "infer for it, one row per connection in first-packet order.\n"
+          "\n"
+          "  -o, --output FILE    capture to write\n"
+          "      --expected FILE  expected results (default: OUT with .pcap replaced by\n"
+          "                       .expected.tsv)\n"
+          "      --ipv6           IPv6 (2001:db8::/32) instead of IPv4\n"
+          "      --vlan ID        one 802.1Q tag with this VLAN id (1-4094)\n"
+          "      --sll            Linux cooked (SLL) link layer instead of Ethernet\n"
+          "      --flows N        mix: number of connections, drawn from the scenarios\n"
+          "      --seed S         mix: PRNG seed (default 1); same seed, same bytes\n"
+          "      --list           list the scenarios\n"
+          "  -h, --help           this text\n"
+          "\n"
+          "examples:\n"
+          "  finscope forge --list\n"
+          "  finscope forge three_way_close -o tw.pcap            # + tw.expected.tsv\n"
+          "  finscope forge half_close -o hc6.pcap --ipv6 --vlan 7\n"
+          "  finscope forge mix --flows 30000 --seed 42 -o mix.pcap\n",
+          out);
+}
+
+static int forge_usage_error(const char *msg, const char *arg)
+{
+    if (arg)
+        fprintf(stderr, "finscope forge: %s '%s' (finscope forge --help)\n", msg, arg);
+    else
+        fprintf(stderr, "finscope forge: %s (finscope forge --help)\n", msg);
+    return 2;
+}
+
+/* Whole-string unsigned decimal; false on junk, sign or overflow. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* OUT.pcap -> OUT.expected.tsv; any other name gets .expected.tsv appended.  NULL if no memory. */
+static char *default_expected(const char *pcap)
+{
+    size_t n = strlen(pcap);
+    char *s = malloc(n + sizeof ".expected.tsv");
+
+    if (!s)
+        return NULL;
+    memcpy(s, pcap, n + 1);
+    if (n > 5 && strcmp(pcap + n - 5, ".pcap") == 0)
+        s[n - 5] = '\0';
+    strcat(s, ".expected.tsv");
+    return s;
+}
+
+enum { OPT_LIST = 256, OPT_IPV6, OPT_VLAN, OPT_SLL, OPT_EXPECTED, OPT_FLOWS, OPT_SEED };
+
+int fsc_cmd_forge(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"expected", required_argument, NULL, OPT_EXPECTED},
+        {"ipv6", no_argument, NULL, OPT_IPV6},
+        {"vlan", required_argument, NULL, OPT_VLAN},
+        {"sll", no_argument, NULL, OPT_SLL},
+        {"flows", required_argument, NULL, OPT_FLOWS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"list", no_argument, NULL, OPT_LIST},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct fsc_forge_opts o = {0};
+    const char *out = NULL, *expected = NULL, *name;
+    char *expected_alloc = NULL;
+    char err[512] = "";
+    bool list = false, have_flows = false, have_seed = false;
+    uint64_t flows = 0, seed = 1, v;
+    int opt, rc;
+
+    opterr = 0;
+    optind = 0; /* glibc: start over even if main already ran getopt */
+    while ((opt = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            forge_usage(stdout);
+            return 0;
+        case 'o':
+            out = optarg;
+            break;
+        case OPT_EXPECTED:
+            expected = optarg;
+            break;
+        case OPT_IPV6:
+            o.ipv6 = true;
+            break;
+        case OPT_VLAN:
+            if (!parse_u64(optarg, &v) || v < 1 || v > 4094)
+                return forge_usage_error("--vlan wants an id from 1 to 4094, not", optarg);
+            o.vlan = (int)v;
+            break;
+        case OPT_SLL:
+            o.sll = true;
+            break;
+        case OPT_FLOWS:
+            if (!parse_u64(optarg, &flows))
+                return forge_usage_error("--flows wants a count, not", optarg);
+            have_flows = true;
+            break;
+        case OPT_SEED:
+            if (!parse_u64(optarg, &seed))
+                return forge_usage_error("--seed wants an unsigned integer, not", optarg);
+            have_seed = true;
+            break;
+        case OPT_LIST:
+            list = true;
+            break;
+        case ':':
+            return forge_usage_error("missing value for", argv[optind - 1]);
+        default:
+            return forge_usage_error("unknown option", argv[optind - 1]);
+        }
+    }
+    if (list) {
+        if (optind < argc)
+            return forge_usage_error("--list takes no scenario, got", argv[optind]);
+        if (fsc_forge_list(stdout) < 0) {
+            fprintf(stderr, "finscope forge: writing the list failed\n");
+            return 1;
+        }
+        return 0;
+    }
+    if (optind >= argc)
+        return forge_usage_error("which scenario? give one, 'mix', or --list", NULL);
+    if (optind + 1 < argc)
+        return forge_usage_error("one scenario at a time; unexpected", argv[optind + 1]);
+    name = argv[optind];
+    if (!out)
+        return forge_usage_error("-o OUT.pcap is required", NULL);
+    if (o.vlan && o.sll)
+        return forge_usage_error("--vlan needs Ethernet framing and cannot go with --sll", NULL);
+    bool mix = strcmp(name, "mix") == 0;
+    if (mix && !have_flows)
+        return forge_usage_error("mix needs --flows N", NULL);
+    if (!mix && (have_flows || have_seed))
+        return forge_usage_error("--flows and --seed only go with mix, not with", name);
+    if (!mix && !fsc_forge_scenario_exists(name)) {
+        fprintf(stderr, "finscope forge: unknown scenario '%s' (finscope forge --list)\n", name);
+        return 2;
+    }
+    if (!expected) {
+        expected_alloc = default_expected(out);
+        if (!expected_alloc) {
+            fprintf(stderr, "finscope forge: out of memory\n");
+            return 1;
+        }
+        expected = expected_alloc;
+    }
+    if (mix)
+        rc = fsc_forge_mix(flows, seed, &o, out, expected, err, sizeof err);
+    else
+        rc = fsc_forge_scenario(name, &o, out, expected, err, sizeof err);
+    free(expected_alloc);
+    if (rc < 0) {
+        fprintf(stderr, "finscope forge: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

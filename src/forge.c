@@ -1,0 +1,1126 @@
+/* forge.c - the only file that includes libnet.h: crafted captures from scenario tables. */
+#include <libnet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "finscope/capture.h"
+#include "finscope/decode.h"
+#include "finscope/forge.h"
+#include "finscope/tcpstate.h"
+
+/* pcap link types (numeric, so this file needs no pcap.h). */
+#define FORGE_DLT_EN10MB 1
+#define FORGE_DLT_LINUX_SLL 113
+
+/* 2026-01-01 00:00:00 UTC, in microseconds. */
+#define FORGE_T0 (1767225600LL * FSC_USEC_PER_SEC)
+
+#define FORGE_MSS 1448 /* payload of a full segment (1500 MTU, TCP timestamps) */
+#define FORGE_PORT_CLIENT 40000
+#define FORGE_PORT_SERVER 80
+#define FORGE_MAX_PARTS 2 /* connection instances per scenario (port reuse) */
+
+enum { C = FSC_CLIENT, S = FSC_SERVER };
+
+/* Flag sets used by the tables. */
+#define F_S FSC_TH_SYN
+#define F_SA (FSC_TH_SYN | FSC_TH_ACK)
+#define F_A FSC_TH_ACK
+#define F_PA (FSC_TH_PSH | FSC_TH_ACK)
+#define F_FA (FSC_TH_FIN | FSC_TH_ACK)
+#define F_FPA (FSC_TH_FIN | FSC_TH_PSH | FSC_TH_ACK)
+#define F_R FSC_TH_RST
+#define F_RA (FSC_TH_RST | FSC_TH_ACK)
+
+/* ---- scenario tables ---- */
+
+enum seq_mode {
+    SEQ_AUTO = 0, /* the sender's next unsent sequence number */
+    SEQ_REL,      /* sender's ISN + seq */
+    SEQ_FIN,      /* the sequence number of the sender's FIN (a retransmission) */
+};
+
+enum ack_mode {
+    ACK_AUTO = 0, /* everything the peer has sent so far (0 when the ACK flag is clear) */
+    ACK_PRE_FIN,  /* everything the peer sent except its FIN: the FINs crossed */
+};
+
+/* One segment of a scenario; sequence numbers follow from what each side sent before. */
+struct step {
+    uint8_t from;  /* C or S (a self-connected socket sends everything) */
+    uint8_t flags; /* FSC_TH_* */
+    uint8_t seq_mode, ack_mode;
+    bool bulk;      /* mix: replaced by a response of random length (server data only) */
+    uint16_t len;   /* payload bytes */
+    uint32_t seq;   /* SEQ_REL only */
+    uint32_t dt_us; /* capture time after the previous segment of the connection */
+};
+
+/*
+ * The tables below are laid out one segment per line, so they read like a ladder diagram;
+ * clang-format would pack them into columns.
+ */
+/* clang-format off */
+#define P(dir, fl, n, dt)          {.from = (dir), .flags = (fl), .len = (n), .dt_us = (dt)}
+#define P_SEQ(dir, fl, n, dt, rel) {.from = (dir), .flags = (fl), .len = (n), .dt_us = (dt), \
+                                    .seq_mode = SEQ_REL, .seq = (rel)}
+#define P_REFIN(dir, fl, dt)       {.from = (dir), .flags = (fl), .dt_us = (dt), \
+                                    .seq_mode = SEQ_FIN}
+#define P_CROSS(dir, fl, dt)       {.from = (dir), .flags = (fl), .dt_us = (dt), \
+                                    .ack_mode = ACK_PRE_FIN}
+#define P_BULK(dir, fl, n, dt)     {.from = (dir), .flags = (fl), .len = (n), .dt_us = (dt), \
+                                    .bulk = true}
+
+/* SYN, SYN+ACK, ACK with the tap next to the client: 10 ms round trip. */
+#define HANDSHAKE \
+    P(C, F_S,  0, 0), \
+    P(S, F_SA, 0, 10000), \
+    P(C, F_A,  0, 150)
+/* A 200-byte request, a 1000-byte response (longer in a mix), the client's ACK. */
+#define EXCHANGE \
+    P(C, F_PA, 200, 300), \
+    P_BULK(S, F_PA, 1000, 10000), \
+    P(C, F_A, 0, 200)
+#define EXCHANGE_FIXED \
+    P(C, F_PA, 200, 300), \
+    P(S, F_PA, 1000, 10000), \
+    P(C, F_A, 0, 200)
+/* Client closes first, the server ACKs, closes 50 ms later, the client ACKs. */
+#define CLOSE_CLIENT_FIRST \
+    P(C, F_FA, 0, 5000), \
+    P(S, F_A,  0, 10000), \
+    P(S, F_FA, 0, 50000), \
+    P(C, F_A,  0, 10000)
+
+/* The tokens one connection instance must yield (the counters are computed from the steps). */
+struct expect {
+    const char *handshake, *close_kind, *rst_cause, *closer, *client_state, *server_state;
+    uint32_t half_close_bytes, fin_retrans, rst_after_close;
+};
+
+/* One connection instance; a scenario has one, or two on the same 5-tuple (port reuse). */
+struct part {
+    const struct step *steps;
+    size_t n_steps;
+    uint32_t isn[2]; /* client, server */
+    bool midstream;  /* the capture starts after the handshake */
+    uint32_t gap_us; /* after the previous part */
+    struct expect exp;
+};
+
+struct scenario {
+    const char *name, *desc;
+    bool self_connect; /* both sides are one socket: 192.0.2.1:40000 -> itself */
+    bool fixed_isn;    /* a mix keeps the table's ISNs (wraparound, RST seq 0) */
+    unsigned mix_weight;
+    const struct part *parts;
+    size_t n_parts;
+};
+
+#define STEPS(a) .steps = (a), .n_steps = sizeof(a) / sizeof((a)[0])
+#define ISN_C 1000000000u
+#define ISN_S 3000000000u
+
+/* Expected rows: handshake close_kind rst_cause closer client_state server_state
+ * half_close_bytes fin_retrans rst_after_close. */
+#define EXP_FOUR_WAY_CLIENT {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0}
+
+static const struct step four_way_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    CLOSE_CLIENT_FIRST,
+};
+static const struct part four_way_parts[] = {
+    {STEPS(four_way_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT},
+};
+
+static const struct step four_way_server_first_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(S, F_FA, 0, 5000),
+    P(C, F_A,  0, 10000),
+    P(C, F_FA, 0, 50000),
+    P(S, F_A,  0, 10000),
+};
+static const struct part four_way_server_first_parts[] = {
+    {STEPS(four_way_server_first_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "server", "closed", "time_wait", 0, 0, 0}},
+};
+
+static const struct step three_way_close_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_FA, 0, 10000), /* its ack covers the client's FIN */
+    P(C, F_A,  0, 10000),
+};
+static const struct part three_way_close_parts[] = {
+    {STEPS(three_way_close_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "three_way", "-", "client", "time_wait", "closed", 0, 0, 0}},
+};
+
+/* A socket connected to itself (Linux: its own SYN puts it in SYN_RCVD, RFC 9293 figure 8). */
+static const struct step two_way_self_steps[] = {
+    P(C, F_S,  0, 0),
+    P_SEQ(C, F_SA, 0, 100, 0),
+    P(C, F_A,  0, 100),
+    P(C, F_FA, 0, 5000),
+    P(C, F_A,  0, 100),
+};
+static const struct part two_way_self_parts[] = {
+    {STEPS(two_way_self_steps), .isn = {ISN_C, ISN_C},
+     .exp = {"self_connect", "two_way", "-", "self", "time_wait", "time_wait", 0, 0, 0}},
+};
+
+static const struct step simultaneous_close_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P_CROSS(S, F_FA, 100), /* ack stops short of the client's FIN */
+    P(C, F_A,  0, 10000),
+    P(S, F_A,  0, 100),
+};
+static const struct part simultaneous_close_parts[] = {
+    {STEPS(simultaneous_close_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "simultaneous", "-", "both", "time_wait", "time_wait", 0, 0, 0}},
+};
+
+static const struct step half_close_steps[] = {
+    HANDSHAKE,
+    P(C, F_PA, 200, 300),
+    P(C, F_FA, 0,   100),   /* shutdown(SHUT_WR) */
+    P(S, F_A,  0,   10000),
+    P(S, F_PA, 100, 1000),
+    P(C, F_A,  0,   10000),
+    P(S, F_PA, 100, 1000),
+    P(C, F_A,  0,   10000),
+    P(S, F_PA, 100, 1000),
+    P(C, F_A,  0,   10000),
+    P(S, F_FA, 0,   5000),
+    P(C, F_A,  0,   10000),
+};
+static const struct part half_close_parts[] = {
+    {STEPS(half_close_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 300, 0, 0}},
+};
+
+static const struct step half_closed_leak_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_A,  0, 10000),
+};
+static const struct part half_closed_leak_parts[] = {
+    {STEPS(half_closed_leak_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "half_closed", "-", "client", "fin_wait_2", "close_wait", 0, 0, 0}},
+};
+
+/* The RST answering a SYN carries seq 0 (RFC 9293 section 3.10.7.1): server "ISN" 0. */
+static const struct step refused_steps[] = {
+    P(C, F_S, 0, 0),
+    P_SEQ(S, F_RA, 0, 10000, 0),
+};
+static const struct part refused_parts[] = {
+    {STEPS(refused_steps), .isn = {ISN_C, 0},
+     .exp = {"refused", "refused", "-", "server", "closed", "closed", 0, 0, 0}},
+};
+
+/* Linux retransmits a SYN after 1 s, then 2 s more. */
+static const struct step unanswered_steps[] = {
+    P(C, F_S, 0, 0),
+    P_SEQ(C, F_S, 0, 1000000, 0),
+    P_SEQ(C, F_S, 0, 2000000, 0),
+};
+static const struct part unanswered_parts[] = {
+    {STEPS(unanswered_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0}},
+};
+
+static const struct step aborted_handshake_steps[] = {
+    P(C, F_S,  0, 0),
+    P(S, F_SA, 0, 10000),
+    P(C, F_R,  0, 150),
+};
+static const struct part aborted_handshake_parts[] = {
+    {STEPS(aborted_handshake_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0}},
+};
+
+/* Both SYNs cross, both sides answer with SYN+ACK (RFC 9293 figure 8). */
+static const struct step simultaneous_open_steps[] = {
+    P(C, F_S, 0, 0),
+    P(S, F_S, 0, 100),
+    P_SEQ(C, F_SA, 0, 10000, 0),
+    P_SEQ(S, F_SA, 0, 100, 0),
+    EXCHANGE,
+    CLOSE_CLIENT_FIRST,
+};
+static const struct part simultaneous_open_parts[] = {
+    {STEPS(simultaneous_open_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"simultaneous_open", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0}},
+};
+
+/* The client's last payload follows the server's, so it holds nothing unread: SO_LINGER 0. */
+static const struct step rst_abort_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_PA, 150, 2000),
+    P(S, F_A,  0,   10000),
+    P(C, F_RA, 0,   500),
+};
+static const struct part rst_abort_parts[] = {
+    {STEPS(rst_abort_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "abort", "client", "closed", "closed", 0, 0, 0}},
+};
+
+static const struct step rst_unread_data_steps[] = {
+    HANDSHAKE,
+    P(C, F_PA, 200, 300),
+    P(S, F_A,  0,   10000),
+    P(S, F_RA, 0,   5000),
+};
+static const struct part rst_unread_data_parts[] = {
+    {STEPS(rst_unread_data_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "unread_data", "server", "closed", "closed", 0, 0, 0}},
+};
+
+/* Linux answers data on a closed socket with a RST whose seq is the offending segment's ack. */
+static const struct step rst_data_after_close_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(S, F_FA, 0,   5000),
+    P(C, F_A,  0,   10000),
+    P(C, F_PA, 100, 5000), /* after the FIN: half_close_bytes 100 */
+    P(S, F_R,  0,   10000),
+};
+static const struct part rst_data_after_close_parts[] = {
+    {STEPS(rst_data_after_close_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "data_after_close", "server", "closed", "closed", 100, 0, 0}},
+};
+
+static const struct step fin_retransmit_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P_REFIN(C, F_FA, 200000),
+    P(S, F_A,  0, 10000),
+    P(S, F_FA, 0, 50000),
+    P(C, F_A,  0, 10000),
+};
+static const struct part fin_retransmit_parts[] = {
+    {STEPS(fin_retransmit_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0}},
+};
+
+static const struct step time_wait_reack_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    CLOSE_CLIENT_FIRST,
+    P_REFIN(S, F_FA, 200000),
+    P(C, F_A, 0, 10000),
+};
+static const struct part time_wait_reack_parts[] = {
+    {STEPS(time_wait_reack_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0}},
+};
+
+static const struct step rst_after_fins_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    CLOSE_CLIENT_FIRST,
+    P(C, F_R, 0, 30000),
+};
+static const struct part rst_after_fins_parts[] = {
+    {STEPS(rst_after_fins_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 1}},
+};
+
+/* The same 5-tuple again 100 ms after the first instance closed, with new ISNs. */
+static const struct part port_reuse_parts[] = {
+    {STEPS(four_way_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT},
+    {STEPS(four_way_steps), .isn = {ISN_C + 1000000u, ISN_S + 500000000u}, .gap_us = 100000,
+     .exp = EXP_FOUR_WAY_CLIENT},
+};
+
+/* Client FIN at 0xffffffff (acked by ack 0); the server's 1000 bytes cross 2^32; its FIN: 2. */
+static const struct step seq_wrap_steps[] = {
+    HANDSHAKE,
+    EXCHANGE_FIXED,
+    CLOSE_CLIENT_FIRST,
+};
+static const struct part seq_wrap_parts[] = {
+    {STEPS(seq_wrap_steps), .isn = {0xffffff36u, 0xfffffc19u}, .exp = EXP_FOUR_WAY_CLIENT},
+};
+
+static const struct step fin_with_data_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FPA, 300, 5000),
+    P(S, F_A,   0,   10000),
+    P(S, F_FA,  0,   50000),
+    P(C, F_A,   0,   10000),
+};
+static const struct part fin_with_data_parts[] = {
+    {STEPS(fin_with_data_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT},
+};
+
+/* The capture starts with the server's data; the client is the side on the higher port. */
+static const struct step midstream_steps[] = {
+    P(S, F_PA, FORGE_MSS, 0),
+    P(S, F_PA, FORGE_MSS, 100),
+    P(C, F_A,  0,   10000),
+    P(C, F_PA, 300, 5000),
+    P_BULK(S, F_PA, 500, 10000),
+    P(C, F_A,  0,   200),
+    CLOSE_CLIENT_FIRST,
+};
+static const struct part midstream_parts[] = {
+    {STEPS(midstream_steps), .isn = {ISN_C, ISN_S}, .midstream = true,
+     .exp = {"none", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0}},
+};
+
+/* The second closer's FIN is not acked yet, so its receipt by the first is not proved. */
+static const struct step ends_mid_teardown_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_FA, 0, 10000),
+};
+static const struct part ends_mid_teardown_parts[] = {
+    {STEPS(ends_mid_teardown_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "three_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0}},
+};
+
+/* Server data at relative 1 (1448 bytes) and 1449 (500 bytes), FIN at 1949; the FIN is
+ * captured before the 500-byte segment. */
+static const struct step fin_reordered_steps[] = {
+    HANDSHAKE,
+    P(C, F_PA, 200, 300),
+    P(S, F_A,  0,   10000),
+    P(S, F_PA, FORGE_MSS, 1000),
+    P_SEQ(S, F_FA, 0,   150, 1949),
+    P_SEQ(S, F_PA, 500, 50,  1449),
+    P(C, F_A,  0, 10000),
+    P(C, F_FA, 0, 50000),
+    P(S, F_A,  0, 10000),
+};
+static const struct part fin_reordered_parts[] = {
+    {STEPS(fin_reordered_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "server", "closed", "time_wait", 0, 0, 0}},
+};
+
+static const struct step open_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+};
+static const struct part open_parts[] = {
+    {STEPS(open_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "open", "-", "none", "established", "established", 0, 0, 0}},
+};
+
+#define PARTS(a) .parts = (a), .n_parts = sizeof(a) / sizeof((a)[0])
+
+/* mix_weight: how often a mix draws the scenario (clean closes dominate real traffic). */
+static const struct scenario scenarios[] = {
+    {"four_way", "client closes first, server ACKs, server FIN 50 ms later, client ACK",
+     .mix_weight = 12, PARTS(four_way_parts)},
+    {"four_way_server_first", "server closes first, client ACKs, client FIN, server ACK",
+     .mix_weight = 8, PARTS(four_way_server_first_parts)},
+    {"three_way_close", "client FIN, server FIN+ACK covering it, client ACK",
+     .mix_weight = 10, PARTS(three_way_close_parts)},
+    {"two_way_self", "self-connected socket: SYN, SYN+ACK, ACK, FIN, ACK on one address:port",
+     .self_connect = true, .mix_weight = 1, PARTS(two_way_self_parts)},
+    {"simultaneous_close", "both FINs cross (neither acks the other), then both ACKs",
+     .mix_weight = 1, PARTS(simultaneous_close_parts)},
+    {"half_close", "client FIN, server sends 3x100 bytes after it, then FIN (half-close)",
+     .mix_weight = 2, PARTS(half_close_parts)},
+    {"half_closed_leak", "client FIN acked, server never closes: CLOSE_WAIT at the end",
+     .mix_weight = 1, PARTS(half_closed_leak_parts)},
+    {"refused", "SYN answered by RST+ACK",
+     .fixed_isn = true, .mix_weight = 2, PARTS(refused_parts)},
+    {"unanswered", "SYN and two retransmissions (1 s, 2 s), no answer",
+     .mix_weight = 1, PARTS(unanswered_parts)},
+    {"aborted_handshake", "SYN, SYN+ACK, RST from the client",
+     .mix_weight = 1, PARTS(aborted_handshake_parts)},
+    {"simultaneous_open", "both SYNs cross, both SYN+ACKs, then a four-way close",
+     .mix_weight = 1, PARTS(simultaneous_open_parts)},
+    {"rst_abort", "request/response, client RST+ACK without FIN (SO_LINGER 0)",
+     .mix_weight = 2, PARTS(rst_abort_parts)},
+    {"rst_unread_data", "client sends 200 bytes, server ACKs, server RST+ACK unanswered",
+     .mix_weight = 2, PARTS(rst_unread_data_parts)},
+    {"rst_data_after_close", "server FIN acked, client sends 100 bytes, server RST",
+     .mix_weight = 1, PARTS(rst_data_after_close_parts)},
+    {"fin_retransmit", "client FIN retransmitted after 200 ms, then a four-way close",
+     .mix_weight = 1, PARTS(fin_retransmit_parts)},
+    {"time_wait_reack", "four-way close, server FIN retransmitted, client re-ACKs it",
+     .mix_weight = 1, PARTS(time_wait_reack_parts)},
+    {"rst_after_fins", "four-way close, then a late RST from the client",
+     .mix_weight = 1, PARTS(rst_after_fins_parts)},
+    {"port_reuse", "two four-way connections on one 5-tuple, new ISNs 100 ms apart",
+     .mix_weight = 1, PARTS(port_reuse_parts)},
+    {"seq_wrap", "ISNs near 2^32: data and FINs wrap past sequence number 0",
+     .fixed_isn = true, .mix_weight = 1, PARTS(seq_wrap_parts)},
+    {"fin_with_data", "client's last data segment carries its FIN",
+     .mix_weight = 3, PARTS(fin_with_data_parts)},
+    {"midstream", "capture starts with data (no SYN), then a four-way close",
+     .mix_weight = 1, PARTS(midstream_parts)},
+    {"ends_mid_teardown", "client FIN, server FIN+ACK, capture ends before the last ACK",
+     .mix_weight = 1, PARTS(ends_mid_teardown_parts)},
+    {"fin_reordered", "server FIN+ACK captured before its last data segment",
+     .mix_weight = 1, PARTS(fin_reordered_parts)},
+    {"open", "handshake and data, no FIN, no RST",
+     .mix_weight = 1, PARTS(open_parts)},
+};
+/* clang-format on */
+
+#define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
+
+static const struct scenario *find_scenario(const char *name)
+{
+    for (size_t i = 0; i < N_SCENARIOS; i++)
+        if (strcmp(scenarios[i].name, name) == 0)
+            return &scenarios[i];
+    return NULL;
+}
+
+int fsc_forge_list(FILE *out)
+{
+    for (size_t i = 0; i < N_SCENARIOS; i++)
+        if (fprintf(out, "%-22s  %s\n", scenarios[i].name, scenarios[i].desc) < 0)
+            return -1;
+    return fflush(out) == 0 ? 0 : -1;
+}
+
+bool fsc_forge_scenario_exists(const char *name)
+{
+    return find_scenario(name) != NULL;
+}
+
+/* ---- deterministic PRNG (splitmix64) ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi] (the modulo bias is irrelevant here). */
+static uint32_t rng_range(uint64_t *s, uint32_t lo, uint32_t hi)
+{
+    return lo + (uint32_t)(rng_next(s) % ((uint64_t)hi - lo + 1));
+}
+
+/* ---- expanding a scenario into segments ---- */
+
+/* One segment to put on the wire. */
+struct seg {
+    fsc_time ts;
+    uint32_t seq, ack;
+    uint16_t len;
+    uint8_t flags;
+    uint8_t from;
+};
+
+/* One expected row: the table's tokens plus the counters of what was generated. */
+struct row {
+    const struct expect *exp;
+    uint64_t pkts[2], bytes[2];
+    size_t first_seg; /* index of the instance's first segment */
+};
+
+/* A connection (one scenario on one 5-tuple) expanded into its segments. */
+struct conn {
+    struct seg *seg;
+    size_t n_seg, cap_seg, next;
+    struct row rows[FORGE_MAX_PARTS];
+    int n_rows, rows_done;
+    uint64_t order; /* creation order: ties in time go to the older connection */
+    struct {
+        uint8_t addr[16];
+        uint16_t port;
+        uint8_t mac[6];
+        uint16_t ip_id;
+    } ep[2];
+};
+
+/* Variation a mix adds to a scenario; NULL in a single-scenario capture. */
+struct mix_var {
+    uint64_t *rng;
+    uint32_t isn_add[2];
+    uint32_t time_scale; /* dt * time_scale / 256 */
+};
+
+/* What one side has put in sequence space. */
+struct side {
+    uint32_t isn, nxt, fin_seq;
+    bool fin_sent;
+};
+
+static int conn_push(struct conn *c, fsc_time ts, uint8_t from, uint8_t flags, uint32_t seq,
+                     uint32_t ack, uint16_t len)
+{
+    if (c->n_seg == c->cap_seg) {
+        size_t cap = c->cap_seg ? c->cap_seg * 2 : 64;
+        struct seg *n = realloc(c->seg, cap * sizeof *n);
+        if (!n)
+            return -1;
+        c->seg = n;
+        c->cap_seg = cap;
+    }
+    c->seg[c->n_seg++] = (struct seg){ts, seq, ack, len, flags, from};
+    return 0;
+}
+
+/* Sequence bookkeeping and counters for one segment sent by side me to side peer. */
+static int emit(struct conn *c, struct row *r, bool self, fsc_time ts, uint8_t from, uint8_t flags,
+                uint32_t seq, uint16_t len, struct side *me, const struct side *peer,
+                enum ack_mode am)
+{
+    uint32_t ack = 0, end;
+
+    if (flags & FSC_TH_ACK)
+        ack = (am == ACK_PRE_FIN && peer->fin_sent) ? peer->fin_seq : peer->nxt;
+    end = seq + len + ((flags & FSC_TH_SYN) ? 1 : 0) + ((flags & FSC_TH_FIN) ? 1 : 0);
+    if (FSC_SEQ_GT(end, me->nxt))
+        me->nxt = end;
+    if (flags & FSC_TH_FIN) {
+        me->fin_sent = true;
+        me->fin_seq = seq + len;
+    }
+    /* A self-connected flow has one endpoint: finscope counts everything as the client's. */
+    int who = self ? C : from;
+    r->pkts[who]++;
+    r->bytes[who] += len;
+    return conn_push(c, ts, from, flags, seq, ack, len);
+}
+
+/*
+ * Server response of random length for a mix: full segments, a short last one, and the
+ * client's ACK after every second segment (delayed ACK).
+ */
+static int emit_bulk(struct conn *c, struct row *r, bool self, fsc_time *ts, uint8_t from,
+                     uint8_t flags, struct side *me, struct side *peer, const struct mix_var *mv,
+                     uint32_t dt)
+{
+    uint32_t full =
+        rng_range(mv->rng, 0, 3) == 0 ? rng_range(mv->rng, 0, 3) : rng_range(mv->rng, 5, 100);
+    uint32_t tail = rng_range(mv->rng, 0, 3) == 0 ? 0 : rng_range(mv->rng, 1, FORGE_MSS - 1);
+    uint32_t n = full + (tail ? 1 : 0);
+
+    if (n == 0) {
+        n = 1;
+        tail = rng_range(mv->rng, 1, 600);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t len = (i < full) ? FORGE_MSS : (uint16_t)tail;
+        *ts += i == 0 ? dt : rng_range(mv->rng, 40, 300);
+        if (emit(c, r, self, *ts, from, flags, me->nxt, len, me, peer, ACK_AUTO) < 0)
+            return -1;
+        if (i % 2 == 1 && i + 1 < n) {
+            *ts += rng_range(mv->rng, 20, 80);
+            if (emit(c, r, self, *ts, (uint8_t)!from, F_A, peer->nxt, 0, peer, me, ACK_AUTO) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Expand every part of sc into c->seg starting at time t0; rows filled with the counters. */
+static int expand(const struct scenario *sc, const struct mix_var *mv, fsc_time t0, struct conn *c)
+{
+    fsc_time ts = t0;
+
+    if (sc->n_parts > FORGE_MAX_PARTS)
+        return -1;
+    c->n_seg = c->next = 0;
+    c->n_rows = c->rows_done = 0;
+    for (size_t p = 0; p < sc->n_parts; p++) {
+        const struct part *pt = &sc->parts[p];
+        struct side sd[2];
+        struct row *r = &c->rows[c->n_rows++];
+
+        memset(sd, 0, sizeof sd);
+        memset(r, 0, sizeof *r);
+        r->exp = &pt->exp;
+        r->first_seg = c->n_seg;
+        for (int i = 0; i < 2; i++) {
+            sd[i].isn = pt->isn[i] + ((mv && !sc->fixed_isn) ? mv->isn_add[i] : 0);
+            /* Midstream: the SYN lies before the capture, so data starts at ISN + 1. */
+            sd[i].nxt = sd[i].isn + (pt->midstream ? 1 : 0);
+        }
+        if (p > 0)
+            ts += mv ? (fsc_time)pt->gap_us * mv->time_scale / 256 : pt->gap_us;
+        for (size_t k = 0; k < pt->n_steps; k++) {
+            const struct step *st = &pt->steps[k];
+            /* One socket talking to itself has one sequence space. */
+            struct side *me = sc->self_connect ? &sd[0] : &sd[st->from];
+            struct side *peer = sc->self_connect ? &sd[0] : &sd[!st->from];
+            uint32_t dt = mv ? (uint32_t)((uint64_t)st->dt_us * mv->time_scale / 256) : st->dt_us;
+            uint32_t seq;
+
+            if (k == 0)
+                dt = 0;
+            if (st->bulk && mv) {
+                if (emit_bulk(c, r, sc->self_connect, &ts, st->from, st->flags, me, peer, mv, dt) <
+                    0)
+                    return -1;
+                continue;
+            }
+            ts += dt;
+            switch (st->seq_mode) {
+            case SEQ_REL:
+                seq = me->isn + st->seq;
+                break;
+            case SEQ_FIN:
+                seq = me->fin_seq;
+                break;
+            default:
+                seq = me->nxt;
+                break;
+            }
+            if (emit(c, r, sc->self_connect, ts, st->from, st->flags, seq, st->len, me, peer,
+                     (enum ack_mode)st->ack_mode) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- building frames with libnet ---- */
+
+struct builder {
+    libnet_t *l;
+    libnet_ptag_t tcp, ip, link; /* reused: libnet rewrites the blocks in place */
+    struct fsc_forge_opts o;
+    struct fsc_pcap_writer *w;
+    uint8_t payload[FORGE_MSS];
+    uint64_t frames, bytes;
+};
+
+static int builder_open(struct builder *b, const struct fsc_forge_opts *o, const char *pcap_path,
+                        char *err, size_t errlen)
+{
+    char lerr[LIBNET_ERRBUF_SIZE] = "";
+    static const char text[] = "finscope forged payload 0123456789 abcdefghijklmnopqrstuvwxyz\r\n";
+
+    memset(b, 0, sizeof *b);
+    if (o)
+        b->o = *o;
+    if (b->o.vlan < 0 || b->o.vlan > 4094) {
+        snprintf(err, errlen, "VLAN id %d out of range (1..4094)", b->o.vlan);
+        return -1;
+    }
+    if (b->o.vlan && b->o.sll) {
+        snprintf(err, errlen, "a VLAN tag needs Ethernet framing, not Linux cooked (SLL)");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof b->payload; i++)
+        b->payload[i] = (uint8_t)text[i % (sizeof text - 1)];
+    /* LIBNET_NONE: build packets only, no device and no privileges needed. */
+    b->l = libnet_init(LIBNET_NONE, NULL, lerr);
+    if (!b->l) {
+        snprintf(err, errlen, "libnet_init: %s", lerr);
+        return -1;
+    }
+    if (fsc_pcap_writer_open(pcap_path, b->o.sll ? FORGE_DLT_LINUX_SLL : FORGE_DLT_EN10MB, &b->w,
+                             err, errlen) < 0) {
+        libnet_destroy(b->l);
+        b->l = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Close the writer; -1 (message in err) if it failed and no earlier error was reported. */
+static int builder_close(struct builder *b, const char *pcap_path, char *err, size_t errlen, int rc)
+{
+    if (b->w && fsc_pcap_writer_close(b->w) < 0 && rc == 0) {
+        snprintf(err, errlen, "%s: write failed", pcap_path);
+        rc = -1;
+    }
+    if (b->l)
+        libnet_destroy(b->l);
+    return rc;
+}
+
+/* Build segment sg of connection c with libnet (checksums by libnet) and write it. */
+static int build_frame(struct builder *b, struct conn *c, const struct seg *sg, char *err,
+                       size_t errlen)
+{
+    const int from = sg->from, to = !sg->from;
+    const uint16_t et = b->o.ipv6 ? ETHERTYPE_IPV6 : ETHERTYPE_IP;
+    uint16_t win = (sg->flags & FSC_TH_RST) ? 0 : 65535;
+    uint8_t *frame;
+    uint32_t len;
+
+    b->tcp = libnet_build_tcp(c->ep[from].port, c->ep[to].port, sg->seq, sg->ack, sg->flags, win, 0,
+                              0, (uint32_t)(LIBNET_TCP_H + sg->len), sg->len ? b->payload : NULL,
+                              sg->len, b->l, b->tcp);
+    if (b->tcp == -1)
+        goto fail;
+    if (b->o.ipv6) {
+        struct libnet_in6_addr src, dst;
+        memcpy(&src, c->ep[from].addr, 16);
+        memcpy(&dst, c->ep[to].addr, 16);
+        b->ip = libnet_build_ipv6(0, 0, (uint16_t)(LIBNET_TCP_H + sg->len), IPPROTO_TCP, 64, src,
+                                  dst, NULL, 0, b->l, b->ip);
+    } else {
+        uint32_t src, dst; /* network byte order, as libnet wants */
+        memcpy(&src, c->ep[from].addr, 4);
+        memcpy(&dst, c->ep[to].addr, 4);
+        b->ip = libnet_build_ipv4((uint16_t)(LIBNET_IPV4_H + LIBNET_TCP_H + sg->len), 0,
+                                  c->ep[from].ip_id++, IP_DF, 64, IPPROTO_TCP, 0, src, dst, NULL, 0,
+                                  b->l, b->ip);
+    }
+    if (b->ip == -1)
+        goto fail;
+    if (b->o.sll) {
+        /* Linux cooked header: packet type (4 = sent by us, the client host; 0 = to us),
+         * ARPHRD_ETHER, address length 6, sender's MAC padded to 8 bytes, protocol. */
+        uint8_t sll[16] = {0, from == C ? 4 : 0, 0, 1, 0, 6};
+        memcpy(sll + 6, c->ep[from].mac, 6);
+        sll[14] = (uint8_t)(et >> 8);
+        sll[15] = (uint8_t)et;
+        b->link = libnet_build_data(sll, sizeof sll, b->l, b->link);
+    } else if (b->o.vlan) {
+        b->link = libnet_build_802_1q(c->ep[to].mac, c->ep[from].mac, ETHERTYPE_VLAN, 0, 0,
+                                      (uint16_t)b->o.vlan, et, NULL, 0, b->l, b->link);
+    } else {
+        b->link = libnet_build_ethernet(c->ep[to].mac, c->ep[from].mac, et, NULL, 0, b->l, b->link);
+    }
+    if (b->link == -1)
+        goto fail;
+    if (libnet_pblock_coalesce(b->l, &frame, &len) != 1)
+        goto fail;
+    fsc_pcap_writer_write(b->w, sg->ts, frame, len);
+    libnet_adv_free_packet(b->l, frame);
+    b->frames++;
+    b->bytes += len;
+    return 0;
+fail:
+    snprintf(err, errlen, "libnet: %s", libnet_geterror(b->l));
+    return -1;
+}
+
+/* ---- expected results ---- */
+
+static FILE *expected_open(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    fputs(FSC_FORGE_TSV_HEADER "\n", f);
+    return f;
+}
+
+static void expected_row(FILE *f, const struct row *r)
+{
+    const struct expect *e = r->exp;
+    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%u\t%u\t%u\t%llu\t%llu\t%llu\t%llu\n", e->handshake,
+            e->close_kind, e->rst_cause, e->closer, e->client_state, e->server_state,
+            e->half_close_bytes, e->fin_retrans, e->rst_after_close, (unsigned long long)r->pkts[C],
+            (unsigned long long)r->pkts[S], (unsigned long long)r->bytes[C],
+            (unsigned long long)r->bytes[S]);
+}
+
+static int expected_close(FILE *f, const char *path, char *err, size_t errlen, int rc)
+{
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0)
+        bad = true;
+    if (bad && rc == 0) {
+        snprintf(err, errlen, "%s: write failed", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* ---- one scenario ---- */
+
+static void set_v4(uint8_t *a, uint32_t host_order)
+{
+    memset(a, 0, 16);
+    a[0] = (uint8_t)(host_order >> 24);
+    a[1] = (uint8_t)(host_order >> 16);
+    a[2] = (uint8_t)(host_order >> 8);
+    a[3] = (uint8_t)host_order;
+}
+
+/* 2001:db8:<net>::<host> */
+static void set_v6(uint8_t *a, uint16_t net, uint32_t host)
+{
+    memset(a, 0, 16);
+    a[0] = 0x20;
+    a[1] = 0x01;
+    a[2] = 0x0d;
+    a[3] = 0xb8;
+    a[4] = (uint8_t)(net >> 8);
+    a[5] = (uint8_t)net;
+    a[12] = (uint8_t)(host >> 24);
+    a[13] = (uint8_t)(host >> 16);
+    a[14] = (uint8_t)(host >> 8);
+    a[15] = (uint8_t)host;
+}
+
+/* Server side of every forged connection: 192.0.2.2:80 / [2001:db8::2]:80. */
+static void set_server(struct conn *c, bool ipv6)
+{
+    static const uint8_t mac_s[6] = {0x02, 0, 0, 0, 0, 0x02};
+    if (ipv6)
+        set_v6(c->ep[S].addr, 0, 2);
+    else
+        set_v4(c->ep[S].addr, 0xc0000202u);
+    c->ep[S].port = FORGE_PORT_SERVER;
+    memcpy(c->ep[S].mac, mac_s, 6);
+    c->ep[S].ip_id = 0x4000;
+}
+
+static void set_client_mac(struct conn *c)
+{
+    static const uint8_t mac_c[6] = {0x02, 0, 0, 0, 0, 0x01};
+    memcpy(c->ep[C].mac, mac_c, 6);
+    c->ep[C].ip_id = 0x1000;
+}
+
+int fsc_forge_scenario(const char *name, const struct fsc_forge_opts *o, const char *pcap_path,
+                       const char *expected_path, char *err, size_t errlen)
+{
+    const struct scenario *sc = find_scenario(name);
+    struct conn c;
+    struct builder b;
+    FILE *ef;
+    int rc = 0;
+
+    if (!sc) {
+        snprintf(err, errlen, "unknown scenario '%s' (finscope forge --list)", name);
+        return -1;
+    }
+    memset(&c, 0, sizeof c);
+    set_server(&c, o && o->ipv6);
+    set_client_mac(&c);
+    if (o && o->ipv6)
+        set_v6(c.ep[C].addr, 0, 1);
+    else
+        set_v4(c.ep[C].addr, 0xc0000201u);
+    c.ep[C].port = FORGE_PORT_CLIENT;
+    if (sc->self_connect)
+        c.ep[S] = c.ep[C];
+    if (expand(sc, NULL, FORGE_T0, &c) < 0) {
+        snprintf(err, errlen, "out of memory");
+        free(c.seg);
+        return -1;
+    }
+    if (builder_open(&b, o, pcap_path, err, errlen) < 0) {
+        free(c.seg);
+        return -1;
+    }
+    for (size_t i = 0; i < c.n_seg && rc == 0; i++)
+        rc = build_frame(&b, &c, &c.seg[i], err, errlen);
+    rc = builder_close(&b, pcap_path, err, errlen, rc);
+    if (rc == 0) {
+        ef = expected_open(expected_path, err, errlen);
+        if (!ef) {
+            rc = -1;
+        } else {
+            for (int r = 0; r < c.n_rows; r++)
+                expected_row(ef, &c.rows[r]);
+            rc = expected_close(ef, expected_path, err, errlen, rc);
+        }
+    }
+    free(c.seg);
+    return rc;
+}
+
+/* ---- the mix ---- */
+
+/* Min-heap of open connections keyed by (time of next segment, creation order). */
+struct heap {
+    struct conn **a;
+    size_t n, cap;
+};
+
+static bool conn_before(const struct conn *x, const struct conn *y)
+{
+    fsc_time tx = x->seg[x->next].ts, ty = y->seg[y->next].ts;
+    return tx < ty || (tx == ty && x->order < y->order);
+}
+
+static int heap_push(struct heap *h, struct conn *c)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 1024;
+        struct conn **n = realloc(h->a, cap * sizeof *n);
+        if (!n)
+            return -1;
+        h->a = n;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!conn_before(c, h->a[up]))
+            break;
+        h->a[i] = h->a[up];
+        i = up;
+    }
+    h->a[i] = c;
+    return 0;
+}
+
+/* Restore the heap after the root's key grew (or the root was replaced). */
+static void heap_down(struct heap *h)
+{
+    size_t i = 0;
+    struct conn *c = h->a[0];
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        struct conn *best = c;
+        if (l < h->n && conn_before(h->a[l], best)) {
+            m = l;
+            best = h->a[l];
+        }
+        if (l + 1 < h->n && conn_before(h->a[l + 1], best))
+            m = l + 1;
+        if (m == i)
+            break;
+        h->a[i] = h->a[m];
+        i = m;
+    }
+    h->a[i] = c;
+}
+
+static void heap_pop(struct heap *h)
+{
+    if (--h->n > 0) {
+        h->a[0] = h->a[h->n];
+        heap_down(h);
+    }
+}
+
+/* Draw a scenario by weight. */
+static const struct scenario *pick_scenario(uint64_t *rng)
+{
+    unsigned total = 0, x;
+    for (size_t i = 0; i < N_SCENARIOS; i++)
+        total += scenarios[i].mix_weight;
+    x = rng_range(rng, 0, total - 1);
+    for (size_t i = 0; i < N_SCENARIOS; i++) {
+        if (x < scenarios[i].mix_weight)
+            return &scenarios[i];
+        x -= scenarios[i].mix_weight;
+    }
+    return &scenarios[0];
+}
+
+/* 198.18.0.0/15 holds 131072 addresses; each further round of clients moves the port. */
+#define MIX_V4_HOSTS 131070u
+#define MIX_PORT_BASE 32768u
+#define MIX_PORTS 28232u
+
+/* Connection number i: a client address and port no other connection of the mix uses. */
+static void set_mix_client(struct conn *c, uint64_t i, bool ipv6)
+{
+    if (ipv6) {
+        set_v6(c->ep[C].addr, 1, (uint32_t)(i + 1));
+        c->ep[C].port = (uint16_t)(MIX_PORT_BASE + (i >> 32) % MIX_PORTS + (i * 7919) % 1000);
+    } else {
+        uint32_t h = (uint32_t)(i % MIX_V4_HOSTS);
+        uint64_t round = i / MIX_V4_HOSTS;
+        set_v4(c->ep[C].addr, 0xc6120000u + 1 + h);
+        c->ep[C].port = (uint16_t)(MIX_PORT_BASE + (round + (uint64_t)h * 7) % MIX_PORTS);
+    }
+}
+
+static void conn_free(struct conn *c)
+{
+    if (c) {
+        free(c->seg);
+        free(c);
+    }
+}
+
+int fsc_forge_mix(uint64_t flows, uint64_t seed, const struct fsc_forge_opts *o,
+                  const char *pcap_path, const char *expected_path, char *err, size_t errlen)
+{
+    uint64_t rng = seed, created = 0;
+    fsc_time next_start = FORGE_T0;
+    struct heap h = {0};
+    struct builder b;
+    struct conn *spare = NULL; /* a finished connection, kept to reuse its buffer */
+    FILE *ef;
+    int rc = 0;
+    bool ipv6 = o && o->ipv6;
+
+    if (flows > (uint64_t)MIX_V4_HOSTS * MIX_PORTS) {
+        snprintf(err, errlen, "at most %llu flows", (unsigned long long)MIX_V4_HOSTS * MIX_PORTS);
+        return -1;
+    }
+    if (builder_open(&b, o, pcap_path, err, errlen) < 0)
+        return -1;
+    ef = expected_open(expected_path, err, errlen);
+    if (!ef)
+        return builder_close(&b, pcap_path, err, errlen, -1);
+
+    while (rc == 0 && (created < flows || h.n > 0)) {
+        /* Open every connection that starts before the next segment already due. */
+        if (created < flows && (h.n == 0 || next_start <= h.a[0]->seg[h.a[0]->next].ts)) {
+            struct conn *c = spare ? spare : calloc(1, sizeof *c);
+            const struct scenario *sc;
+            struct mix_var mv;
+
+            spare = NULL;
+            if (!c)
+                goto oom;
+            sc = pick_scenario(&rng);
+            mv.rng = &rng;
+            mv.isn_add[C] = (uint32_t)rng_next(&rng);
+            mv.isn_add[S] = (uint32_t)rng_next(&rng);
+            mv.time_scale = rng_range(&rng, 128, 512);
+            c->order = created;
+            set_server(c, ipv6);
+            set_client_mac(c);
+            set_mix_client(c, created, ipv6);
+            c->ep[C].ip_id = (uint16_t)rng_next(&rng);
+            c->ep[S].ip_id = (uint16_t)rng_next(&rng);
+            if (sc->self_connect)
+                c->ep[S] = c->ep[C];
+            if (expand(sc, &mv, next_start, c) < 0 || heap_push(&h, c) < 0) {
+                conn_free(c);
+                goto oom;
+            }
+            created++;
+            /* A new connection every 0.2-1.8 ms (1 ms on average). */
+            next_start += rng_range(&rng, 200, 1800);
+            continue;
+        }
+        struct conn *c = h.a[0];
+        if (c->rows_done < c->n_rows && c->rows[c->rows_done].first_seg == c->next)
+            expected_row(ef, &c->rows[c->rows_done++]);
+        rc = build_frame(&b, c, &c->seg[c->next], err, errlen);
+        if (++c->next < c->n_seg) {
+            heap_down(&h);
+        } else {
+            heap_pop(&h);
+            conn_free(spare);
+            spare = c;
+        }
+    }
+    goto done;
+oom:
+    snprintf(err, errlen, "out of memory");
+    rc = -1;
+done:
+    conn_free(spare);
+    for (size_t i = 0; i < h.n; i++)
+        conn_free(h.a[i]);
+    free(h.a);
+    rc = expected_close(ef, expected_path, err, errlen, rc);
+    return builder_close(&b, pcap_path, err, errlen, rc);
+}

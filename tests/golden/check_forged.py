@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""check_forged.py - golden test: every `finscope forge` scenario, in four framings (plain,
+--ipv6, --vlan 7, --sll), is forged, analyzed, and its flows compared cell by cell with the
+expected TSV forge wrote next to it ('-' means SQL NULL).  Rows are matched in order of each
+flow's first packet.
+
+Usage: check_forged.py FINSCOPE
+Prints one line per mismatch, then "forged: N passed, M failed"; exits 1 on any failure.
+"""
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+VARIANTS = [
+    ("plain", []),
+    ("ipv6", ["--ipv6"]),
+    ("vlan", ["--vlan", "7"]),
+    ("sll", ["--sll"]),
+]
+
+TIMEOUT_S = 120
+
+
+def run(cmd):
+    """Run cmd; return (ok, message) with the first line of stderr on failure."""
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, str(e)
+    if res.returncode != 0:
+        lines = res.stderr.strip().splitlines()
+        return False, "exit %d: %s" % (res.returncode, lines[0] if lines else "")
+    return True, res.stdout
+
+
+def check(finscope, scenario, variant, args, tmp):
+    """Return the list of mismatch lines for one scenario/variant (empty when it matches)."""
+    tag = "%s/%s" % (scenario, variant)
+    stem = os.path.join(tmp, "%s.%s" % (scenario, variant))
+    pcap, expected, db = stem + ".pcap", stem + ".expected.tsv", stem + ".db"
+    ok, msg = run([finscope, "forge", scenario, "-o", pcap, "--expected", expected] + args)
+    if not ok:
+        return ["%s forge %s" % (tag, msg)]
+    ok, msg = run([finscope, "analyze", "-q", "-o", db, pcap])
+    if not ok:
+        return ["%s analyze %s" % (tag, msg)]
+    with open(expected) as fp:
+        lines = [l.rstrip("\n").split("\t") for l in fp if l.strip()]
+    header, rows = lines[0], lines[1:]
+    try:
+        con = sqlite3.connect(db)
+        got = con.execute("SELECT %s FROM flows ORDER BY first_packet" % ", ".join(header)).fetchall()
+        con.close()
+    except sqlite3.Error as e:
+        return ["%s query: %s" % (tag, e)]
+    bad = []
+    if len(got) != len(rows):
+        bad.append("%s rows: expected %d got %d" % (tag, len(rows), len(got)))
+    for i, (want, have) in enumerate(zip(rows, got)):
+        for name, w, h in zip(header, want, have):
+            h = "-" if h is None else str(h)
+            if w != h:
+                bad.append("%s row %d %s: expected %s got %s" % (tag, i + 1, name, w, h))
+    return bad
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: check_forged.py FINSCOPE", file=sys.stderr)
+        return 2
+    finscope = sys.argv[1]
+    ok, out = run([finscope, "forge", "--list"])
+    if not ok:
+        print("forge --list %s" % out)
+        print("forged: 0 passed, 1 failed")
+        return 1
+    scenarios = [l.split()[0] for l in out.splitlines() if l.strip()]
+    passed = failed = 0
+    with tempfile.TemporaryDirectory(prefix="finscope-forged-") as tmp:
+        for scenario in scenarios:
+            for variant, args in VARIANTS:
+                bad = check(finscope, scenario, variant, args, tmp)
+                if bad:
+                    failed += 1
+                    for b in bad:
+                        print(b)
+                else:
+                    passed += 1
+    print("forged: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
