@@ -63,38 +63,59 @@ static void write_flow(struct fsc_flow *f, void *user)
         r->ci.flows++;
 }
 
-/* xxh128 of a regular file, as `xxhsum -H2` prints it; NULL for pipes and stdin. */
-static char *hash_file(const char *path, int64_t *size)
+/* xxh128 of a regular file, as `xxhsum -H2` prints it, into out; false if it cannot be read. */
+static bool hash_file(const char *path, char *out, size_t outlen)
 {
-    struct stat st;
-    static char out[8 + 32 + 1];
     char buf[1 << 16];
-    FILE *fp;
+    FILE *fp = fopen(path, "rb");
     size_t n;
 
-    *size = -1;
-    if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-        return NULL;
-    if (!(fp = fopen(path, "rb")))
-        return NULL;
+    if (!fp)
+        return false;
     XXH3_state_t *xs = XXH3_createState();
     if (!xs) {
         fclose(fp);
-        return NULL;
+        return false;
     }
     XXH3_128bits_reset(xs);
     while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
         XXH3_128bits_update(xs, buf, n);
-    int bad = ferror(fp);
+    bool ok = !ferror(fp);
     fclose(fp);
     XXH128_hash_t h = XXH3_128bits_digest(xs);
     XXH3_freeState(xs);
-    if (bad)
-        return NULL;
-    *size = (int64_t)st.st_size;
-    snprintf(out, sizeof out, "xxh128:%016llx%016llx", (unsigned long long)h.high64,
+    snprintf(out, outlen, "xxh128:%016llx%016llx", (unsigned long long)h.high64,
              (unsigned long long)h.low64);
-    return out;
+    return ok;
+}
+
+static int count_row(void *user, int ncol, const char *const *names, const char *const *values)
+{
+    (*(int *)user)++;
+    return 0;
+}
+
+/*
+ * The content hash is computed while the capture is read (capture.c), so a duplicate is only
+ * certain at the end.  To refuse a re-run early, a regular file whose size matches a stored
+ * capture is hashed up front; any other file cannot be a duplicate of what is stored.
+ * Returns the id of the stored duplicate, 0 if none, -1 on error.
+ */
+static int64_t early_duplicate(struct fsc_store *store, const char *path, char *err,
+                               size_t errlen)
+{
+    struct stat st;
+    char hash[48];
+    int same_size = 0;
+
+    if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (fsc_store_query(store, "SELECT id FROM captures WHERE size_bytes = ?1",
+                        (int64_t)st.st_size, count_row, &same_size, err, errlen) < 0)
+        return -1;
+    if (!same_size || !hash_file(path, hash, sizeof hash))
+        return 0;
+    return fsc_store_find_capture(store, hash, err, errlen);
 }
 
 static double now_seconds(void)
@@ -115,6 +136,14 @@ static void progress(const char *path, const struct run *r, int64_t size, double
     fprintf(stderr, end ? "\n" : "   ");
 }
 
+static void refuse_duplicate(const char *path, const struct fsc_analyze_opts *o, int64_t id)
+{
+    fprintf(stderr,
+            "finscope: %s: already analyzed into %s as capture %lld (same content hash); use "
+            "--replace to analyze it again\n",
+            path, o->db_path, (long long)id);
+}
+
 /* Analyze one file into its own transaction.  0 ok, 1 refused or failed (message printed). */
 static int analyze_one(struct fsc_store **storep, const char *path,
                        const struct fsc_analyze_opts *o)
@@ -125,7 +154,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     struct fsc_flow_table *ft = NULL;
     struct fsc_frame fr;
     struct fsc_pkt pkt;
-    char rerr[ERRLEN] = "";
+    char rerr[ERRLEN] = "", hash[48];
     int64_t replace_id = 0;
     int rc;
     bool tty = o->progress && isatty(STDERR_FILENO);
@@ -133,7 +162,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
 
     memset(&r, 0, sizeof r);
     r.ci.source = path;
-    r.ci.hash = hash_file(path, &r.ci.size_bytes);
+    r.ci.size_bytes = -1;
     r.ci.filter = o->filter;
     r.ci.truncated_at = -1;
     r.ci.drops = -1;
@@ -159,19 +188,13 @@ static int analyze_one(struct fsc_store **storep, const char *path,
         return 1;
     }
     store = r.store = *storep;
-    if (r.ci.hash) {
-        int64_t id = fsc_store_find_capture(store, r.ci.hash, r.err, sizeof r.err);
-        if (id < 0)
-            goto store_error;
-        if (id > 0 && !o->replace) {
-            fprintf(stderr,
-                    "finscope: %s: already analyzed into %s as capture %lld (same %s); use "
-                    "--replace to analyze it again\n",
-                    path, o->db_path, (long long)id, r.ci.hash);
-            fsc_capture_close(cap);
-            return 1;
-        }
-        replace_id = id;
+    replace_id = early_duplicate(store, path, r.err, sizeof r.err);
+    if (replace_id < 0)
+        goto store_error;
+    if (replace_id > 0 && !o->replace) {
+        refuse_duplicate(path, o, replace_id);
+        fsc_capture_close(cap);
+        return 1;
     }
     r.capture_id = fsc_store_begin_capture(store, &r.ci, replace_id, r.err, sizeof r.err);
     if (r.capture_id < 0)
@@ -230,6 +253,22 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     fsc_flow_table_flush(ft, r.ci.last_ts);
     if (r.store_failed)
         goto store_error;
+    r.ci.size_bytes = (int64_t)fsc_capture_bytes(cap);
+    if (fsc_capture_hash(cap, hash, sizeof hash)) {
+        int64_t dup;
+        r.ci.hash = hash;
+        if ((dup = fsc_store_find_capture(store, hash, r.err, sizeof r.err)) < 0)
+            goto store_error;
+        if (dup > 0 && !o->replace) { /* stdin, or a file that changed size: found only now */
+            fsc_store_abort_capture(store);
+            refuse_duplicate(path, o, dup);
+            fsc_flow_table_free(ft);
+            fsc_capture_close(cap);
+            return 1;
+        }
+        if (dup > 0 && fsc_store_delete_capture(store, dup, r.err, sizeof r.err) < 0)
+            goto store_error;
+    }
     r.ci.flows_evicted = fsc_flow_table_stats(ft)->evicted;
     if (fsc_store_end_capture(store, r.capture_id, &r.ci, r.err, sizeof r.err) < 0)
         goto store_error;

@@ -1,59 +1,155 @@
 /* capture.c - the only file that talks to libpcap: reading capture files and writing pcap files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 #include "finscope/capture.h"
 
+/*
+ * libpcap reads the file through a stdio stream that finscope supplies (fopencookie): every
+ * byte passes through read_hashed() once, so the content hash costs no second pass, stdin is
+ * hashed like a file, and the stream position (the offset of the next record, for the
+ * "cut off at byte offset N" warning) is known without a seek system call.
+ */
 struct fsc_capture {
     pcap_t *p;
-    FILE *fp;             /* libpcap's stream, for byte offsets */
-    int64_t record_start; /* offset of the record about to be read, -1 if the stream can't tell */
+    FILE *fp;             /* the cookie stream handed to libpcap */
+    int fd;               /* what the cookie reads from */
+    bool own_fd;
+    bool eof;             /* read_hashed() saw the end of the input */
+    uint64_t bytes;       /* bytes read from fd so far */
+    XXH3_state_t *xs;
+    char *iobuf;          /* the stream's buffer: glibc ignores a size given without one */
+    int64_t record_start; /* offset of the record about to be read */
     int64_t truncated_at;
     int dlt;
 };
+
+#define IOBUF_SIZE (1 << 18)
+
+static ssize_t read_hashed(void *cookie, char *buf, size_t len)
+{
+    struct fsc_capture *c = cookie;
+    ssize_t n;
+
+    do
+        n = read(c->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        XXH3_128bits_update(c->xs, buf, (size_t)n);
+        c->bytes += (uint64_t)n;
+    } else if (n == 0) {
+        c->eof = true;
+    }
+    return n;
+}
+
+/* Only "where am I" is supported: ftello() on the stream asks with (0, SEEK_CUR). */
+static int seek_tell(void *cookie, off64_t *off, int whence)
+{
+    struct fsc_capture *c = cookie;
+
+    if (whence != SEEK_CUR || *off != 0) {
+        errno = ESPIPE;
+        return -1;
+    }
+    *off = (off64_t)c->bytes;
+    return 0;
+}
+
+static void capture_free(struct fsc_capture *c)
+{
+    if (c->p)
+        pcap_close(c->p); /* closes c->fp */
+    else if (c->fp)
+        fclose(c->fp);
+    if (c->own_fd && c->fd >= 0)
+        close(c->fd);
+    if (c->xs)
+        XXH3_freeState(c->xs);
+    free(c->iobuf);
+    free(c);
+}
 
 int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out,
                           char *err, size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     struct fsc_capture *c = calloc(1, sizeof *c);
+    cookie_io_functions_t io = {.read = read_hashed, .seek = seek_tell};
 
-    if (!c) {
+    if (!c || !(c->xs = XXH3_createState())) {
         snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    /* Microsecond stamps whatever the file holds: nanosecond pcapng/pcap files are scaled. */
-    c->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, perr);
-    if (!c->p) {
-        /* libpcap says e.g. "unknown file format"; the offset of that is the file header. */
-        snprintf(err, errlen, "%s: not a readable pcap or pcapng capture (byte offset 0): %s", path,
-                 perr);
         free(c);
         return -1;
     }
-    c->dlt = pcap_datalink(c->p);
-    c->fp = pcap_file(c->p);
-    c->record_start = c->fp ? (int64_t)ftello(c->fp) : -1;
+    XXH3_128bits_reset(c->xs);
     c->truncated_at = -1;
+    if (strcmp(path, "-") == 0) {
+        c->fd = STDIN_FILENO;
+    } else if ((c->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        capture_free(c);
+        return -1;
+    } else {
+        c->own_fd = true;
+        posix_fadvise(c->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    if (!(c->fp = fopencookie(c, "r", io))) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        capture_free(c);
+        return -1;
+    }
+    __fsetlocking(c->fp, FSETLOCKING_BYCALLER); /* one thread reads it: no stdio locks */
+    if ((c->iobuf = malloc(IOBUF_SIZE)))
+        setvbuf(c->fp, c->iobuf, _IOFBF, IOBUF_SIZE);
+    /* Microsecond stamps whatever the file holds: nanosecond pcapng/pcap files are scaled. */
+    c->p = pcap_fopen_offline_with_tstamp_precision(c->fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
+    if (!c->p) {
+        /* libpcap says e.g. "unknown file format"; what it could not read is the file header. */
+        snprintf(err, errlen, "%s: not a readable pcap or pcapng capture (byte offset 0): %s",
+                 path, perr);
+        capture_free(c);
+        return -1;
+    }
+    c->dlt = pcap_datalink(c->p);
+    c->record_start = (int64_t)ftello(c->fp);
     if (filter && *filter) {
         struct bpf_program prog;
-        if (pcap_compile(c->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0 ||
-            pcap_setfilter(c->p, &prog) < 0) {
+        if (pcap_compile(c->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
             snprintf(err, errlen, "bad filter '%s': %s", filter, pcap_geterr(c->p));
-            if (prog.bf_insns)
-                pcap_freecode(&prog);
-            pcap_close(c->p);
-            free(c);
+            capture_free(c);
             return -1;
         }
+        int rc = pcap_setfilter(c->p, &prog);
         pcap_freecode(&prog);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot apply filter '%s': %s", filter, pcap_geterr(c->p));
+            capture_free(c);
+            return -1;
+        }
     }
     *out = c;
     return 0;
 }
+
+bool fsc_capture_hash(const struct fsc_capture *c, char *buf, size_t len)
+{
+    if (!c->eof)
+        return false;
+    XXH128_hash_t h = XXH3_128bits_digest(c->xs);
+    snprintf(buf, len, "xxh128:%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    return true;
+}
+
+uint64_t fsc_capture_bytes(const struct fsc_capture *c) { return c->bytes; }
 
 int fsc_capture_dlt(const struct fsc_capture *c) { return c->dlt; }
 
@@ -75,8 +171,7 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
         fr->caplen = h->caplen;
         fr->wirelen = h->len;
         /* libpcap reads each record with fread, so the stream position is the next record. */
-        if (c->record_start >= 0)
-            c->record_start = (int64_t)ftello(c->fp);
+        c->record_start = (int64_t)ftello(c->fp);
         return 1;
     }
     if (rc == PCAP_ERROR_BREAK)
@@ -85,7 +180,7 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
      * Anything else in the middle of a file - a record cut off by the end of the file, or a
      * corrupt record header - ends the input early: what came before it is kept.
      */
-    c->truncated_at = c->record_start >= 0 ? c->record_start : 0;
+    c->truncated_at = c->record_start;
     snprintf(err, errlen, "%s", pcap_geterr(c->p));
     return 0;
 }
@@ -94,10 +189,8 @@ int64_t fsc_capture_truncated(const struct fsc_capture *c) { return c->truncated
 
 void fsc_capture_close(struct fsc_capture *c)
 {
-    if (!c)
-        return;
-    pcap_close(c->p);
-    free(c);
+    if (c)
+        capture_free(c);
 }
 
 struct fsc_pcap_writer {

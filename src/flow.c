@@ -209,9 +209,13 @@ static bool starts_new_instance(const struct fsc_flow *f, const struct fsc_pkt *
 {
     if ((p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) != FSC_TH_SYN)
         return false;
-    const struct fsc_endpoint *s = &f->ep[fsc_flow_dir(f, p)];
+    int dir = fsc_flow_dir(f, p);
+    const struct fsc_endpoint *s = &f->ep[dir];
     if (s->syn_sent && p->seq == s->isn)
         return false; /* a retransmitted SYN */
+    /* The server's own first SYN on a live attempt: a simultaneous open (RFC 9293 3.5). */
+    if (dir == FSC_SERVER && !s->syn_sent && !f->closed && f->first_rst_by < 0 && !f->midstream)
+        return false;
     if (f->closed || f->first_rst_by >= 0)
         return true;
     for (int e = 0; e < 2; e++) {

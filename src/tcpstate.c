@@ -461,7 +461,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         why |= FSC_SEG_AFTER_FIN; /* the teardown tail: final ACKs, TIME_WAIT re-ACKs */
     }
 
-    /* 5. RST: both endpoints are closed (a TIME_WAIT endpoint too, as Linux does). */
+    /* 5. RST: both endpoints are closed (a receiver in TIME_WAIT too, as Linux does). */
     if (rst) {
         why |= FSC_SEG_RST;
         if (fin)
@@ -478,7 +478,9 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
             f->rst_cause_at_rst = rst_cause(f, sd, s, r);
         }
         s->rst_sent = true;
-        set_state(f, sd, FSC_TCP_CLOSED, FSC_EV_SENT_RST, p);
+        /* A TIME_WAIT socket answers stray segments with RST and stays in TIME_WAIT. */
+        if (s->state != FSC_TCP_TIME_WAIT)
+            set_state(f, sd, FSC_TCP_CLOSED, FSC_EV_SENT_RST, p);
         if (rd != sd)
             set_state(f, rd, FSC_TCP_CLOSED, FSC_EV_PEER_RST, p);
     }

@@ -20,6 +20,15 @@ struct fsc_frame {
 int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out,
                           char *err, size_t errlen);
 
+/*
+ * Content hash of everything read, "xxh128:<32 hex digits>" as `xxhsum -H2` computes it, into
+ * buf (at least 40 bytes).  Only once the whole input was read: false before that.
+ */
+bool fsc_capture_hash(const struct fsc_capture *c, char *buf, size_t len);
+
+/* Bytes read from the input so far (the file size once it was read to the end). */
+uint64_t fsc_capture_bytes(const struct fsc_capture *c);
+
 /* Link type of the capture: DLT value and libpcap's name for it ("EN10MB"). */
 int fsc_capture_dlt(const struct fsc_capture *c);
 const char *fsc_capture_dlt_name(const struct fsc_capture *c);

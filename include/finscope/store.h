@@ -55,6 +55,10 @@ int64_t fsc_store_find_capture(struct fsc_store *s, const char *hash, char *err,
 int64_t fsc_store_begin_capture(struct fsc_store *s, const struct fsc_capture_info *ci,
                                 int64_t replace_id, char *err, size_t errlen);
 
+/* Inside the open capture transaction, delete capture id and its rows (replace after the fact,
+ * when the hash is only known at the end, as for stdin).  0 or -1. */
+int fsc_store_delete_capture(struct fsc_store *s, int64_t id, char *err, size_t errlen);
+
 /* Insert one finalized flow with its transitions and segments; sets f->id.  0 or -1. */
 int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, char *err,
                    size_t errlen);
