@@ -55,18 +55,20 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
+/* One multiply-xor pass per endpoint; the sum of the two is the same in both directions. */
 static uint64_t endpoint_hash(const struct fsc_addr *a, uint16_t port)
 {
     uint64_t w[2];
     memcpy(w, a->b, sizeof w);
-    return mix64(w[0] ^ mix64(w[1] ^ ((uint64_t)port << 1)));
+    return (w[0] * 0x9e3779b97f4a7c15ULL) ^ (w[1] * 0xc2b2ae3d27d4eb4fULL) ^
+           ((uint64_t)port * 0x165667b19e3779f9ULL);
 }
 
 /* Direction-independent: both directions of a connection land in one bucket. */
 static uint32_t tuple_hash(const struct fsc_pkt *p)
 {
     uint64_t a = endpoint_hash(&p->src, p->sport), b = endpoint_hash(&p->dst, p->dport);
-    return (uint32_t)mix64(a + b + (a ^ b) * 0x9e3779b97f4a7c15ULL + p->ip_version);
+    return (uint32_t)mix64(a + b + p->ip_version);
 }
 
 static bool flow_matches(const struct fsc_flow *f, const struct fsc_pkt *p)

@@ -78,7 +78,8 @@ const char *fsc_closer_name(enum fsc_closer c)
     return (unsigned)c < FSC_CL__COUNT ? closer_names[c] : "?";
 }
 
-/* Join the names of the set bits of mask into buf, comma-separated, in bit order. */
+/* Join the names of the set bits of mask into buf, comma-separated, in bit order (whole names
+ * only: what does not fit in len is left out). */
 static const char *join_bits(unsigned mask, const char *const *names, size_t n, char *buf,
                              size_t len)
 {
@@ -86,15 +87,18 @@ static const char *join_bits(unsigned mask, const char *const *names, size_t n, 
 
     if (len == 0)
         return buf;
-    buf[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         if (!(mask & (1u << i)))
             continue;
-        int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i]);
-        if (w < 0 || (size_t)w >= len - used)
+        size_t w = strlen(names[i]);
+        if (used + (used ? 1 : 0) + w >= len)
             break;
-        used += (size_t)w;
+        if (used)
+            buf[used++] = ',';
+        memcpy(buf + used, names[i], w);
+        used += w;
     }
+    buf[used] = '\0';
     return buf;
 }
 
