@@ -154,7 +154,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     struct fsc_flow_table *ft = NULL;
     struct fsc_frame fr;
     struct fsc_pkt pkt;
-    char rerr[ERRLEN] = "", hash[48];
+    char rerr[256] = "", hash[48];
     int64_t replace_id = 0;
     int rc;
     bool tty = o->progress && isatty(STDERR_FILENO);
