@@ -12,6 +12,8 @@
  * The whole schema, applied in one transaction to an empty file.  docs/schema.md documents every
  * column; a change here means FSC_SCHEMA_VERSION + 1 and a migration.  Times are REAL seconds
  * since the Unix epoch, durations REAL seconds; tokens are the stable names from the headers.
+ * Ids are AUTOINCREMENT: a replaced capture's ids are never handed out again, so an id
+ * someone wrote down never comes to mean another capture or flow.
  * One string on purpose, so the schema reads as one piece; it exceeds the 4095 bytes that ISO C
  * promises every compiler takes, which GCC and Clang do not care about.
  */
@@ -19,7 +21,7 @@
 #pragma GCC diagnostic ignored "-Woverlength-strings"
 static const char schema_sql[] =
     "CREATE TABLE captures (\n"
-    "    id INTEGER PRIMARY KEY,\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
     "    source TEXT NOT NULL,\n"
     "    size_bytes INTEGER,\n"
     "    hash TEXT,\n"
@@ -46,7 +48,7 @@ static const char schema_sql[] =
     "    PRIMARY KEY (capture_id, reason)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE flows (\n"
-    "    id INTEGER PRIMARY KEY,\n"
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
     "    capture_id INTEGER NOT NULL,\n"
     "    ip_version INTEGER NOT NULL,\n"
     "    client_addr TEXT NOT NULL,\n"

@@ -72,8 +72,8 @@ static void set_state(struct fsc_flow *f, int e, enum fsc_tcp_state to, enum fsc
 
     if (from == to)
         return;
-    struct fsc_transition *arr = grow(f->tr, &f->n_tr, &f->cap_tr, &f->dropped_tr,
-                                      FSC_FLOW_MAX_TRANSITIONS, sizeof *arr);
+    struct fsc_transition *arr =
+        grow(f->tr, &f->n_tr, &f->cap_tr, &f->dropped_tr, FSC_FLOW_MAX_TRANSITIONS, sizeof *arr);
     if (arr) {
         f->tr = arr;
         struct fsc_transition *t = &arr[f->n_tr++];
@@ -92,8 +92,8 @@ static void set_state(struct fsc_flow *f, int e, enum fsc_tcp_state to, enum fsc
 
 static void add_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p, unsigned why)
 {
-    struct fsc_segment *arr = grow(f->seg, &f->n_seg, &f->cap_seg, &f->dropped_seg,
-                                   FSC_FLOW_MAX_SEGMENTS, sizeof *arr);
+    struct fsc_segment *arr =
+        grow(f->seg, &f->n_seg, &f->cap_seg, &f->dropped_seg, FSC_FLOW_MAX_SEGMENTS, sizeof *arr);
     if (!arr)
         return;
     f->seg = arr;
@@ -259,7 +259,7 @@ void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p)
         src_is_client = true;
     else if (syn && ack)
         src_is_client = false; /* the SYN before this SYN+ACK was not captured */
-    else /* midstream: the lower, well-known port is the server's */
+    else                       /* midstream: the lower, well-known port is the server's */
         src_is_client = p->sport > p->dport || (p->sport == p->dport && !f->self_connect);
 
     f->ep[c].addr = src_is_client ? p->src : p->dst;
@@ -345,7 +345,8 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
             f->anomalies |= FSC_AN_DATA_AFTER_RST;
         if (f->first_fin_by >= 0)
             why |= FSC_SEG_AFTER_FIN;
-    }
+    } else if (!syn && !rst && FSC_SEQ_GT(data_lo, s->snd_max))
+        account_payload(s, data_lo, data_lo); /* a FIN or ACK beyond unseen bytes: a hole */
     {
         uint32_t end = data_hi + (fin ? 1 : 0);
         if (FSC_SEQ_GT(end, s->snd_max))
@@ -414,16 +415,23 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         fin_acked(f, rd, p);
     }
 
+    /*
+     * An ack of the first FIN sent *before* the second closer's FIN (its sequence number does
+     * not reach past that FIN) but captured after it: the tap reordered them, and the close
+     * was four-way all the same.  Sequence numbers, not capture order, say what was sent first.
+     */
+    if (ack && !fin && sd == f->second_fin_by && r->fin_sent && s->fin_sent &&
+        FSC_SEQ_GEQ(p->ack, r->fin_seq + 1) && FSC_SEQ_LEQ(data_hi, s->fin_seq))
+        f->second_fin_prior_ack = true;
+
     /* 3. A non-SYN segment with ACK from a half-open endpoint shows it reached ESTABLISHED. */
-    if (ack && !syn && !rst &&
-        (s->state == FSC_TCP_SYN_SENT || s->state == FSC_TCP_SYN_RCVD)) {
+    if (ack && !syn && !rst && (s->state == FSC_TCP_SYN_SENT || s->state == FSC_TCP_SYN_RCVD)) {
         s->rcvd_syn = true;
         set_state(f, sd, FSC_TCP_ESTABLISHED, FSC_EV_SENT_AFTER_SYN, p);
     }
 
     /* Payload the passive side sent after it had received the first FIN (half-close). */
-    if (fresh && f->first_fin_by >= 0 && sd != f->first_fin_by && s->rcvd_fin &&
-        !f->self_connect)
+    if (fresh && f->first_fin_by >= 0 && sd != f->first_fin_by && s->rcvd_fin && !f->self_connect)
         f->half_close_bytes += fresh;
 
     /* 4. FIN sent. */
@@ -471,6 +479,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         bool both_fins = f->self_connect ? s_had_fin : (s_had_fin && r->fin_sent);
         if (rst_before || both_fins) {
             f->rst_after_close++;
+            f->anomalies |= FSC_AN_RST_NO_STATE;
         } else {
             f->first_rst_by = sd;
             f->first_rst_packet = p->number;
@@ -494,8 +503,8 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
     {
         const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
         bool c_done = c->state == FSC_TCP_CLOSED || c->state == FSC_TCP_TIME_WAIT;
-        bool v_done = v->state == FSC_TCP_CLOSED || v->state == FSC_TCP_TIME_WAIT ||
-                      f->self_connect;
+        bool v_done =
+            v->state == FSC_TCP_CLOSED || v->state == FSC_TCP_TIME_WAIT || f->self_connect;
         if (rst || (c_done && v_done && (c->fin_sent || v->fin_sent)))
             f->closed = true;
     }
