@@ -504,7 +504,9 @@ int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, cha
         sqlite3_exec(s->db, "PRAGMA page_size = 16384", NULL, NULL, NULL);
     if (empty && create_schema(s, err, errlen) < 0)
         goto fail;
-    sqlite3_exec(s->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL); /* KiB: 64 MiB */
+    /* 16 MiB of page cache: rows are appended, so only the index pages need to stay hot, and
+     * a bigger cache would make peak memory grow with the size of the capture. */
+    sqlite3_exec(s->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL); /* KiB */
     sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
     for (int k = 0; k < ST__COUNT; k++) {
         if (sqlite3_prepare_v3(s->db, stmt_def[k].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[k],
