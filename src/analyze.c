@@ -218,13 +218,14 @@ static int analyze_one(struct fsc_store **storep, const char *path,
             r.ci.first_ts = fr.ts;
         if (fr.ts > r.ci.last_ts)
             r.ci.last_ts = fr.ts;
-        why = fsc_decode(r.ci.link_type_id, fr.data, fr.caplen, &pkt);
+        why = fr.filtered ? FSC_SKIP_FILTERED
+                          : fsc_decode(r.ci.link_type_id, fr.data, fr.caplen, &pkt);
         if (why != FSC_SKIP_NONE) {
             r.ci.skipped[why]++;
             continue;
         }
         pkt.ts = fr.ts;
-        pkt.number = r.ci.packets_read;
+        pkt.number = fr.number;
         r.ci.packets_tcp++;
         if (fsc_flow_table_packet(ft, &pkt) < 0) {
             snprintf(r.err, sizeof r.err, "out of memory at packet %llu",

@@ -29,6 +29,9 @@ struct fsc_capture {
     int64_t record_start; /* offset of the record about to be read */
     int64_t truncated_at;
     int dlt;
+    uint64_t frames;
+    bool has_filter;
+    struct bpf_program prog; /* applied here, not in libpcap, so that frames keep their numbers */
 };
 
 #define IOBUF_SIZE (1 << 18)
@@ -65,6 +68,8 @@ static int seek_tell(void *cookie, off64_t *off, int whence)
 
 static void capture_free(struct fsc_capture *c)
 {
+    if (c->has_filter)
+        pcap_freecode(&c->prog);
     if (c->p)
         pcap_close(c->p); /* closes c->fp */
     else if (c->fp)
@@ -121,19 +126,12 @@ int fsc_capture_open_file(const char *path, const char *filter, struct fsc_captu
     c->dlt = pcap_datalink(c->p);
     c->record_start = (int64_t)ftello(c->fp);
     if (filter && *filter) {
-        struct bpf_program prog;
-        if (pcap_compile(c->p, &prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+        if (pcap_compile(c->p, &c->prog, filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
             snprintf(err, errlen, "bad filter '%s': %s", filter, pcap_geterr(c->p));
             capture_free(c);
             return -1;
         }
-        int rc = pcap_setfilter(c->p, &prog);
-        pcap_freecode(&prog);
-        if (rc < 0) {
-            snprintf(err, errlen, "cannot apply filter '%s': %s", filter, pcap_geterr(c->p));
-            capture_free(c);
-            return -1;
-        }
+        c->has_filter = true;
     }
     *out = c;
     return 0;
@@ -166,6 +164,8 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
     int rc = pcap_next_ex(c->p, &h, &data);
 
     if (rc == 1) {
+        fr->number = ++c->frames;
+        fr->filtered = c->has_filter && !pcap_offline_filter(&c->prog, h, data);
         fr->ts = (fsc_time)h->ts.tv_sec * FSC_USEC_PER_SEC + h->ts.tv_usec;
         fr->data = data;
         fr->caplen = h->caplen;

@@ -163,6 +163,7 @@ static const char *const skip_names[FSC_SKIP__COUNT] = {
     [FSC_SKIP_TCP_TRUNCATED] = "tcp_truncated",
     [FSC_SKIP_TCP_BAD_HDR_LEN] = "tcp_bad_header_length",
     [FSC_SKIP_TCP_PORT_ZERO] = "tcp_port_zero",
+    [FSC_SKIP_FILTERED] = "filtered",
 };
 
 const char *fsc_skip_name(enum fsc_skip reason)

@@ -9,6 +9,8 @@ struct fsc_capture;
 /* One frame as libpcap handed it over; data is borrowed until the next call. */
 struct fsc_frame {
     fsc_time ts;
+    uint64_t number;  /* 1-based position in the file, as tcpdump and Wireshark count frames */
+    bool filtered;    /* did not match the BPF filter: counted, not to be analyzed */
     const uint8_t *data;
     uint32_t caplen, wirelen;
 };

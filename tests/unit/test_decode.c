@@ -764,6 +764,7 @@ static void test_names(void)
         "tcp_truncated",
         "tcp_bad_header_length",
         "tcp_port_zero",
+        "filtered",
     };
     bool ok = true;
     for (int i = 0; i < FSC_SKIP__COUNT; i++) {
