@@ -421,6 +421,44 @@ static const struct part open_parts[] = {
      .exp = {"three_way", "open", "-", "none", "established", "established", 0, 0, 0}},
 };
 
+/* The client closes, its FIN is acked, then it resets without any data from the server:
+ * nothing unread, nothing sent after close, not an abort from ESTABLISHED: "other". */
+static const struct step rst_after_own_fin_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_A,  0, 10000),
+    P(C, F_R,  0, 30000),
+};
+static const struct part rst_after_own_fin_parts[] = {
+    {STEPS(rst_after_own_fin_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "other", "client", "closed", "closed", 0, 0, 0}},
+};
+
+/* SYN, SYN+ACK, and the capture ends: the server is left in SYN_RCVD. */
+static const struct step synack_unacked_steps[] = {
+    P(C, F_S,  0, 0),
+    P(S, F_SA, 0, 10000),
+};
+static const struct part synack_unacked_parts[] = {
+    {STEPS(synack_unacked_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0}},
+};
+
+/* FINs cross; only the client's ACK of the server's FIN is captured: the client is left in
+ * CLOSING (its own FIN never acked), the server reached TIME_WAIT. */
+static const struct step simultaneous_close_cut_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P_CROSS(S, F_FA, 100),
+    P(C, F_A,  0, 10000),
+};
+static const struct part simultaneous_close_cut_parts[] = {
+    {STEPS(simultaneous_close_cut_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "simultaneous", "-", "both", "closing", "time_wait", 0, 0, 0}},
+};
+
 #define PARTS(a) .parts = (a), .n_parts = sizeof(a) / sizeof((a)[0])
 
 /* mix_weight: how often a mix draws the scenario (clean closes dominate real traffic). */
@@ -473,6 +511,12 @@ static const struct scenario scenarios[] = {
      .mix_weight = 1, PARTS(fin_reordered_parts)},
     {"open", "handshake and data, no FIN, no RST",
      .mix_weight = 1, PARTS(open_parts)},
+    {"rst_after_own_fin", "client FIN acked, then a client RST with nothing unread (cause other)",
+     .mix_weight = 1, PARTS(rst_after_own_fin_parts)},
+    {"synack_unacked", "SYN, SYN+ACK, capture ends: server left in SYN_RCVD",
+     .mix_weight = 1, PARTS(synack_unacked_parts)},
+    {"simultaneous_close_cut", "FINs cross, one final ACK captured: client left in CLOSING",
+     .mix_weight = 1, PARTS(simultaneous_close_cut_parts)},
 };
 /* clang-format on */
 

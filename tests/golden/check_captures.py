@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """check_captures.py - golden test: every captures/NAME.pcap* with a NAME.expected.tsv is analyzed
 and each flow row is compared, column by column, with the expected TSV (the columns named in
-its header; '-' means SQL NULL).  Rows are matched in order of each flow's first packet.
+its header, plus the computed "transitions" column; '-' means SQL NULL).  Rows are matched in
+order of each flow's first packet.
 
 Usage: check_captures.py FINSCOPE CAPTURES_DIR
 """
@@ -11,6 +12,15 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+
+
+# Columns an expected TSV may name besides the flows table's own: the flow's transitions in
+# order, "c:" / "s:" for the endpoint, "from>to@packet".
+COMPUTED = {
+    "transitions": "(SELECT group_concat(x, ' ') FROM (SELECT substr(t.endpoint, 1, 1) || ':' || "
+                   "t.from_state || '>' || t.to_state || '@' || t.packet AS x FROM transitions t "
+                   "WHERE t.flow_id = flows.id ORDER BY t.ord))",
+}
 
 
 def compare(finscope, pcap, expected, tmp):
@@ -24,7 +34,7 @@ def compare(finscope, pcap, expected, tmp):
         lines = [l.rstrip("\n").split("\t") for l in fp if l.strip()]
     header, rows = lines[0], lines[1:]
     con = sqlite3.connect(db)
-    cols = ", ".join(header)
+    cols = ", ".join(COMPUTED.get(h, h) for h in header)
     got = con.execute("SELECT %s FROM flows ORDER BY first_packet" % cols).fetchall()
     con.close()
     bad = []

@@ -7,6 +7,10 @@ records it.  The expected tokens are known by construction; the script checks fr
 packets themselves that the intended pattern happened (timing can merge an ACK into a FIN)
 and retries a bounded number of times.  Writes NAME.pcap and NAME.expected.tsv into OUTDIR.
 
+The TSVs of the captures kept in captures/ also carry a "transitions" column and the
+handshake RTT and dwell times, added after checking each against the tcpdump listing of the
+capture (re-recording replaces the capture, so review those columns again).
+
 Needs root (tcpdump on lo).  Usage: record_loopback.py OUTDIR [SCENARIO...]
 """
 import os
