@@ -226,19 +226,7 @@ struct fsc_store {
     struct text tr_log, seg_log; /* the JSON of the flow being inserted */
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#define seterr fsc_seterr
 
 /* "PATH: what failed: SQLite's message" for the last error on the connection. */
 static void dberr(const struct fsc_store *s, const char *what, char *err, size_t errlen)

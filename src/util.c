@@ -1,9 +1,21 @@
 /* util.c - stable token tables and small formatting helpers shared by every stage. */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "finscope/flow.h"
+
+void fsc_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len)
 {

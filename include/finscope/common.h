@@ -32,6 +32,9 @@ struct fsc_addr {
     uint8_t b[16];
 };
 
+/* printf into a caller-owned error buffer (err may be NULL or errlen 0: then nothing). */
+void fsc_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Text form of an address ("192.0.2.1", "2001:db8::1") into buf (at least 46 bytes). */
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len);
 
