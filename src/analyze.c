@@ -1,4 +1,5 @@
-/* analyze.c - `finscope analyze`: capture files -> decode -> flow table -> SQLite, one transaction per file. */
+/* analyze.c - `finscope analyze`: capture files -> decode -> flow table -> SQLite, one transaction
+ * per file. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -101,8 +102,7 @@ static int count_row(void *user, int ncol, const char *const *names, const char 
  * capture is hashed up front; any other file cannot be a duplicate of what is stored.
  * Returns the id of the stored duplicate, 0 if none, -1 on error.
  */
-static int64_t early_duplicate(struct fsc_store *store, const char *path, char *err,
-                               size_t errlen)
+static int64_t early_duplicate(struct fsc_store *store, const char *path, char *err, size_t errlen)
 {
     struct stat st;
     char hash[48];
@@ -110,8 +110,8 @@ static int64_t early_duplicate(struct fsc_store *store, const char *path, char *
 
     if (strcmp(path, "-") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
         return 0;
-    if (fsc_store_query(store, "SELECT id FROM captures WHERE size_bytes = ?1",
-                        (int64_t)st.st_size, count_row, &same_size, err, errlen) < 0)
+    if (fsc_store_query(store, "SELECT id FROM captures WHERE size_bytes = ?1", (int64_t)st.st_size,
+                        count_row, &same_size, err, errlen) < 0)
         return -1;
     if (!same_size || !hash_file(path, hash, sizeof hash))
         return 0;
@@ -284,8 +284,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
 store_error:
     if (r.capture_id > 0)
         fsc_store_abort_capture(*storep);
-    fprintf(stderr, "finscope: %s: %s (nothing of this capture was stored)\n", o->db_path,
-            r.err);
+    fprintf(stderr, "finscope: %s: %s (nothing of this capture was stored)\n", o->db_path, r.err);
     fsc_flow_table_free(ft);
     fsc_capture_close(cap);
     return 1;

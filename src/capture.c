@@ -19,11 +19,11 @@
  */
 struct fsc_capture {
     pcap_t *p;
-    FILE *fp;             /* the cookie stream handed to libpcap */
-    int fd;               /* what the cookie reads from */
+    FILE *fp; /* the cookie stream handed to libpcap */
+    int fd;   /* what the cookie reads from */
     bool own_fd;
-    bool eof;             /* read_hashed() saw the end of the input */
-    uint64_t bytes;       /* bytes read from fd so far */
+    bool eof;       /* read_hashed() saw the end of the input */
+    uint64_t bytes; /* bytes read from fd so far */
     XXH3_state_t *xs;
     char *iobuf;          /* the stream's buffer: glibc ignores a size given without one */
     int64_t record_start; /* offset of the record about to be read */
@@ -82,8 +82,8 @@ static void capture_free(struct fsc_capture *c)
     free(c);
 }
 
-int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out,
-                          char *err, size_t errlen)
+int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out, char *err,
+                          size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
     struct fsc_capture *c = calloc(1, sizeof *c);
@@ -118,8 +118,8 @@ int fsc_capture_open_file(const char *path, const char *filter, struct fsc_captu
     c->p = pcap_fopen_offline_with_tstamp_precision(c->fp, PCAP_TSTAMP_PRECISION_MICRO, perr);
     if (!c->p) {
         /* libpcap says e.g. "unknown file format"; what it could not read is the file header. */
-        snprintf(err, errlen, "%s: not a readable pcap or pcapng capture (byte offset 0): %s",
-                 path, perr);
+        snprintf(err, errlen, "%s: not a readable pcap or pcapng capture (byte offset 0): %s", path,
+                 perr);
         capture_free(c);
         return -1;
     }
@@ -147,9 +147,15 @@ bool fsc_capture_hash(const struct fsc_capture *c, char *buf, size_t len)
     return true;
 }
 
-uint64_t fsc_capture_bytes(const struct fsc_capture *c) { return c->bytes; }
+uint64_t fsc_capture_bytes(const struct fsc_capture *c)
+{
+    return c->bytes;
+}
 
-int fsc_capture_dlt(const struct fsc_capture *c) { return c->dlt; }
+int fsc_capture_dlt(const struct fsc_capture *c)
+{
+    return c->dlt;
+}
 
 const char *fsc_capture_dlt_name(const struct fsc_capture *c)
 {
@@ -185,7 +191,10 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
     return 0;
 }
 
-int64_t fsc_capture_truncated(const struct fsc_capture *c) { return c->truncated_at; }
+int64_t fsc_capture_truncated(const struct fsc_capture *c)
+{
+    return c->truncated_at;
+}
 
 void fsc_capture_close(struct fsc_capture *c)
 {

@@ -13,7 +13,7 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f)
         return FSC_HS_SIMULTANEOUS;
     if (srv->synack_sent)
         return f->first_rst_by >= 0 && f->rst_cause_at_rst == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED
-                                                                                : FSC_HS_THREE_WAY;
+                                                                               : FSC_HS_THREE_WAY;
     if (srv->rst_sent && f->first_rst_by == FSC_SERVER)
         return FSC_HS_REFUSED;
     if (f->first_rst_by == FSC_CLIENT)

@@ -716,7 +716,10 @@ static void text_put(struct text *t, const char *src, size_t n)
     t->len += n;
 }
 
-static void text_str(struct text *t, const char *v) { text_put(t, v, strlen(v)); }
+static void text_str(struct text *t, const char *v)
+{
+    text_put(t, v, strlen(v));
+}
 
 /* A JSON string; every value stored this way is a token from the tables in util.c or store.c,
  * none holds a quote or a backslash, so no escaping is needed. */

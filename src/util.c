@@ -25,8 +25,8 @@ const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, si
 }
 
 static const char *const state_names[FSC_TCP__COUNT] = {
-    "closed",     "listen",     "syn_sent",   "syn_rcvd", "established", "fin_wait_1",
-    "fin_wait_2", "close_wait", "closing",    "last_ack", "time_wait",
+    "closed",     "listen",     "syn_sent", "syn_rcvd", "established", "fin_wait_1",
+    "fin_wait_2", "close_wait", "closing",  "last_ack", "time_wait",
 };
 
 const char *fsc_tcp_state_name(enum fsc_tcp_state s)
@@ -65,7 +65,7 @@ const char *fsc_handshake_name(enum fsc_handshake h)
 }
 
 static const char *const close_kind_names[FSC_CK__COUNT] = {
-    "open",        "four_way", "three_way", "two_way",   "simultaneous",
+    "open",        "four_way", "three_way", "two_way",    "simultaneous",
     "half_closed", "rst",      "refused",   "unanswered",
 };
 
@@ -125,13 +125,20 @@ const char *fsc_segment_why_str(unsigned why, char *buf, size_t len)
 }
 
 static const char *const anomaly_names[] = {
-    "data_after_rst",     "fin_rst",
-    "ack_unseen_data",    "data_after_own_fin",
-    "fin_seq_changed",    "syn_fin",
-    "handshake_incomplete", "rst_after_close",
-    "syn_retransmitted",  "synack_without_syn",
-    "syn_isn_changed",    "fin_never_acked",
-    "evicted",            "idle_timeout",
+    "data_after_rst",
+    "fin_rst",
+    "ack_unseen_data",
+    "data_after_own_fin",
+    "fin_seq_changed",
+    "syn_fin",
+    "handshake_incomplete",
+    "rst_after_close",
+    "syn_retransmitted",
+    "synack_without_syn",
+    "syn_isn_changed",
+    "fin_never_acked",
+    "evicted",
+    "idle_timeout",
     "rst_with_data",
 };
 

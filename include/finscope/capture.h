@@ -1,4 +1,5 @@
-/* finscope/capture.h - reading frames with libpcap (files, stdin, later live) and writing pcap files. */
+/* finscope/capture.h - reading frames with libpcap (files, stdin, later live) and writing pcap
+ * files. */
 #ifndef FINSCOPE_CAPTURE_H
 #define FINSCOPE_CAPTURE_H
 
@@ -9,8 +10,8 @@ struct fsc_capture;
 /* One frame as libpcap handed it over; data is borrowed until the next call. */
 struct fsc_frame {
     fsc_time ts;
-    uint64_t number;  /* 1-based position in the file, as tcpdump and Wireshark count frames */
-    bool filtered;    /* did not match the BPF filter: counted, not to be analyzed */
+    uint64_t number; /* 1-based position in the file, as tcpdump and Wireshark count frames */
+    bool filtered;   /* did not match the BPF filter: counted, not to be analyzed */
     const uint8_t *data;
     uint32_t caplen, wirelen;
 };
@@ -19,8 +20,8 @@ struct fsc_frame {
  * Open a pcap or pcapng file ("-" = stdin) and compile filter (may be NULL).  On error returns
  * -1 with a one-line message naming the file in err.
  */
-int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out,
-                          char *err, size_t errlen);
+int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out, char *err,
+                          size_t errlen);
 
 /*
  * Content hash of everything read, "xxh128:<32 hex digits>" as `xxhsum -H2` computes it, into

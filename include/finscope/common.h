@@ -1,4 +1,5 @@
-/* finscope/common.h - types shared by every stage: time, addresses, wraparound-safe sequence math. */
+/* finscope/common.h - types shared by every stage: time, addresses, wraparound-safe sequence math.
+ */
 #ifndef FINSCOPE_COMMON_H
 #define FINSCOPE_COMMON_H
 
@@ -13,7 +14,10 @@ typedef int64_t fsc_time;
 
 #define FSC_USEC_PER_SEC 1000000LL
 
-static inline double fsc_time_seconds(fsc_time t) { return (double)t / (double)FSC_USEC_PER_SEC; }
+static inline double fsc_time_seconds(fsc_time t)
+{
+    return (double)t / (double)FSC_USEC_PER_SEC;
+}
 
 /*
  * TCP sequence comparisons modulo 2^32 (RFC 9293 section 3.4): a is "less than" b when b lies in
@@ -33,7 +37,8 @@ struct fsc_addr {
 };
 
 /* printf into a caller-owned error buffer (err may be NULL or errlen 0: then nothing). */
-void fsc_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void fsc_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Text form of an address ("192.0.2.1", "2001:db8::1") into buf (at least 46 bytes). */
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len);

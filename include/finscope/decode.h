@@ -34,7 +34,8 @@ enum fsc_skip {
     FSC_SKIP_IP6_EXT_BAD,      /* "ip6_extension_bad": extension header chain cut or malformed */
     FSC_SKIP_NOT_TCP,          /* "not_tcp": UDP, ICMP, ... */
     FSC_SKIP_TCP_TRUNCATED,    /* "tcp_truncated": fewer than 20 (or data offset) bytes of TCP */
-    FSC_SKIP_TCP_BAD_HDR_LEN,  /* "tcp_bad_header_length": data offset < 5 or beyond the IP payload */
+    FSC_SKIP_TCP_BAD_HDR_LEN,  /* "tcp_bad_header_length": data offset < 5 or beyond the IP payload
+                                */
     FSC_SKIP_TCP_PORT_ZERO,    /* "tcp_port_zero": source or destination port 0 */
     FSC_SKIP_FILTERED,         /* "filtered": not matched by the BPF filter (-f) */
     FSC_SKIP__COUNT

@@ -8,26 +8,26 @@
 
 /* ../shared/DESIGN.md section 2.  Tokens are stored; never rename one. */
 enum fsc_handshake {
-    FSC_HS_NONE = 0,      /* "none": capture began mid-connection */
-    FSC_HS_THREE_WAY,     /* "three_way" */
-    FSC_HS_SIMULTANEOUS,  /* "simultaneous_open" */
-    FSC_HS_SELF_CONNECT,  /* "self_connect" */
-    FSC_HS_REFUSED,       /* "refused" */
-    FSC_HS_UNANSWERED,    /* "unanswered" */
-    FSC_HS_ABORTED,       /* "aborted" */
+    FSC_HS_NONE = 0,     /* "none": capture began mid-connection */
+    FSC_HS_THREE_WAY,    /* "three_way" */
+    FSC_HS_SIMULTANEOUS, /* "simultaneous_open" */
+    FSC_HS_SELF_CONNECT, /* "self_connect" */
+    FSC_HS_REFUSED,      /* "refused" */
+    FSC_HS_UNANSWERED,   /* "unanswered" */
+    FSC_HS_ABORTED,      /* "aborted" */
     FSC_HS__COUNT
 };
 
 enum fsc_close_kind {
-    FSC_CK_OPEN = 0,      /* "open" */
-    FSC_CK_FOUR_WAY,      /* "four_way" */
-    FSC_CK_THREE_WAY,     /* "three_way" */
-    FSC_CK_TWO_WAY,       /* "two_way" */
-    FSC_CK_SIMULTANEOUS,  /* "simultaneous" */
-    FSC_CK_HALF_CLOSED,   /* "half_closed" */
-    FSC_CK_RST,           /* "rst" */
-    FSC_CK_REFUSED,       /* "refused" */
-    FSC_CK_UNANSWERED,    /* "unanswered" */
+    FSC_CK_OPEN = 0,     /* "open" */
+    FSC_CK_FOUR_WAY,     /* "four_way" */
+    FSC_CK_THREE_WAY,    /* "three_way" */
+    FSC_CK_TWO_WAY,      /* "two_way" */
+    FSC_CK_SIMULTANEOUS, /* "simultaneous" */
+    FSC_CK_HALF_CLOSED,  /* "half_closed" */
+    FSC_CK_RST,          /* "rst" */
+    FSC_CK_REFUSED,      /* "refused" */
+    FSC_CK_UNANSWERED,   /* "unanswered" */
     FSC_CK__COUNT
 };
 
@@ -60,29 +60,29 @@ const char *fsc_closer_name(enum fsc_closer c);
 #define FSC_FLOW_MAX_SEGMENTS 96
 
 struct fsc_flow {
-    uint64_t id;         /* assigned by the store when written; 0 before */
+    uint64_t id; /* assigned by the store when written; 0 before */
     uint8_t ip_version;
-    bool self_connect;   /* client and server address:port are identical */
-    bool midstream;      /* first packet was not a SYN */
-    bool closed;         /* both sides done (RST, or both FINs acked): lingers, then written */
-    bool finalized;      /* classification below is valid */
+    bool self_connect; /* client and server address:port are identical */
+    bool midstream;    /* first packet was not a SYN */
+    bool closed;       /* both sides done (RST, or both FINs acked): lingers, then written */
+    bool finalized;    /* classification below is valid */
     struct fsc_endpoint ep[2]; /* FSC_CLIENT, FSC_SERVER */
 
     fsc_time first_ts, last_ts;
     uint64_t first_packet;
 
     /* Handshake facts. */
-    fsc_time syn_ts;        /* last client SYN before the SYN+ACK */
-    fsc_time hs_done_ts;    /* first client segment that acks the server SYN */
-    bool both_syn_unacked;  /* both sent a bare SYN before either SYN was acked */
+    fsc_time syn_ts;       /* last client SYN before the SYN+ACK */
+    fsc_time hs_done_ts;   /* first client segment that acks the server SYN */
+    bool both_syn_unacked; /* both sent a bare SYN before either SYN was acked */
 
     /* Teardown facts, captured at the moment they happen (indices are endpoints). */
-    int first_fin_by;       /* -1, FSC_CLIENT or FSC_SERVER */
+    int first_fin_by; /* -1, FSC_CLIENT or FSC_SERVER */
     uint64_t first_fin_packet;
-    int second_fin_by;      /* -1 until both have sent a FIN */
-    bool second_fin_acks_first;   /* the second FIN's own segment acked the first FIN */
-    bool second_fin_prior_ack;    /* the second closer had acked the first FIN before its FIN */
-    int first_rst_by;       /* -1 or endpoint */
+    int second_fin_by;          /* -1 until both have sent a FIN */
+    bool second_fin_acks_first; /* the second FIN's own segment acked the first FIN */
+    bool second_fin_prior_ack;  /* the second closer had acked the first FIN before its FIN */
+    int first_rst_by;           /* -1 or endpoint */
     uint64_t first_rst_packet;
     bool rst_before_both_fins;
     enum fsc_rst_cause rst_cause_at_rst; /* cause decided when the first RST was seen */
@@ -135,9 +135,9 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts);
 struct fsc_flow_table;
 
 struct fsc_flow_limits {
-    uint32_t max_flows;    /* concurrent flows held; the oldest idle one is evicted beyond */
-    fsc_time linger_us;    /* closed flows stay this long (capture time) for late segments */
-    fsc_time idle_us;      /* open flows idle this long are written as they are */
+    uint32_t max_flows; /* concurrent flows held; the oldest idle one is evicted beyond */
+    fsc_time linger_us; /* closed flows stay this long (capture time) for late segments */
+    fsc_time idle_us;   /* open flows idle this long are written as they are */
 };
 
 /* Called for every flow leaving the table (closed and lingered, idle, evicted, or flushed).

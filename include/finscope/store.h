@@ -21,15 +21,15 @@ struct fsc_capture_info {
     int link_type_id;      /* DLT_ value */
     const char *filter;    /* BPF expression or NULL */
     /* Filled in as the capture is read: */
-    uint64_t packets_read;    /* frames handed over by libpcap */
-    uint64_t packets_tcp;     /* frames decoded to a TCP segment */
+    uint64_t packets_read;             /* frames handed over by libpcap */
+    uint64_t packets_tcp;              /* frames decoded to a TCP segment */
     uint64_t skipped[FSC_SKIP__COUNT]; /* frames not used, by reason */
-    bool truncated;           /* the file ended in the middle of a record */
-    int64_t truncated_at;     /* byte offset where the incomplete record starts, -1 if none */
-    int64_t drops;            /* kernel drops (live), -1 when not applicable */
+    bool truncated;                    /* the file ended in the middle of a record */
+    int64_t truncated_at; /* byte offset where the incomplete record starts, -1 if none */
+    int64_t drops;        /* kernel drops (live), -1 when not applicable */
     fsc_time first_ts, last_ts;
-    uint64_t flows;           /* flows written */
-    uint64_t flows_evicted;   /* flows written early because the table was full */
+    uint64_t flows;         /* flows written */
+    uint64_t flows_evicted; /* flows written early because the table was full */
 };
 
 /* Return values: 0 success, -1 error with a message in err (caller-owned, errlen bytes). */

@@ -23,7 +23,8 @@ enum fsc_tcp_state {
 
 const char *fsc_tcp_state_name(enum fsc_tcp_state s);
 
-/* Endpoint index inside a flow: the client sent the first SYN (or, midstream, has the higher port). */
+/* Endpoint index inside a flow: the client sent the first SYN (or, midstream, has the higher port).
+ */
 enum { FSC_CLIENT = 0, FSC_SERVER = 1 };
 
 /* Why a transition happened; stored as text (fsc_evidence_name). */
@@ -83,56 +84,57 @@ struct fsc_segment {
 
 /* Per-flow anomalies (bit set; tokens are stored comma-separated, stable). */
 enum {
-    FSC_AN_DATA_AFTER_RST = 0x0001,  /* "data_after_rst": payload sent after a RST of the flow */
-    FSC_AN_FIN_RST = 0x0002,         /* "fin_rst": FIN and RST in one segment */
-    FSC_AN_ACK_UNSEEN = 0x0004,      /* "ack_unseen_data": ack beyond anything the peer sent */
-    FSC_AN_DATA_AFTER_FIN = 0x0008,  /* "data_after_own_fin": new payload after the sender's FIN */
-    FSC_AN_FIN_MOVED = 0x0010,       /* "fin_seq_changed": second FIN at another sequence number */
-    FSC_AN_SYN_FIN = 0x0020,         /* "syn_fin": SYN and FIN together */
-    FSC_AN_HS_INCOMPLETE = 0x0040,   /* "handshake_incomplete": SYN+ACK never acknowledged */
-    FSC_AN_RST_NO_STATE = 0x0080,    /* "rst_after_close": RST on an already closed endpoint */
-    FSC_AN_SYN_RETRANS = 0x0100,     /* "syn_retransmitted" */
-    FSC_AN_SYNACK_NO_SYN = 0x0200,   /* "synack_without_syn": handshake seen from SYN+ACK on */
-    FSC_AN_SYN_CHANGED = 0x0400,     /* "syn_isn_changed": SYN with another ISN mid-handshake */
-    FSC_AN_FIN_NO_ACK = 0x0800,      /* "fin_never_acked": a FIN was never acknowledged */
-    FSC_AN_EVICTED = 0x1000,         /* "evicted": written early because the flow table was full */
-    FSC_AN_IDLE = 0x2000,            /* "idle_timeout": written after the idle timeout */
-    FSC_AN_RST_DATA = 0x4000,        /* "rst_with_data": RST carrying payload */
+    FSC_AN_DATA_AFTER_RST = 0x0001, /* "data_after_rst": payload sent after a RST of the flow */
+    FSC_AN_FIN_RST = 0x0002,        /* "fin_rst": FIN and RST in one segment */
+    FSC_AN_ACK_UNSEEN = 0x0004,     /* "ack_unseen_data": ack beyond anything the peer sent */
+    FSC_AN_DATA_AFTER_FIN = 0x0008, /* "data_after_own_fin": new payload after the sender's FIN */
+    FSC_AN_FIN_MOVED = 0x0010,      /* "fin_seq_changed": second FIN at another sequence number */
+    FSC_AN_SYN_FIN = 0x0020,        /* "syn_fin": SYN and FIN together */
+    FSC_AN_HS_INCOMPLETE = 0x0040,  /* "handshake_incomplete": SYN+ACK never acknowledged */
+    FSC_AN_RST_NO_STATE = 0x0080,   /* "rst_after_close": RST on an already closed endpoint */
+    FSC_AN_SYN_RETRANS = 0x0100,    /* "syn_retransmitted" */
+    FSC_AN_SYNACK_NO_SYN = 0x0200,  /* "synack_without_syn": handshake seen from SYN+ACK on */
+    FSC_AN_SYN_CHANGED = 0x0400,    /* "syn_isn_changed": SYN with another ISN mid-handshake */
+    FSC_AN_FIN_NO_ACK = 0x0800,     /* "fin_never_acked": a FIN was never acknowledged */
+    FSC_AN_EVICTED = 0x1000,        /* "evicted": written early because the flow table was full */
+    FSC_AN_IDLE = 0x2000,           /* "idle_timeout": written after the idle timeout */
+    FSC_AN_RST_DATA = 0x4000,       /* "rst_with_data": RST carrying payload */
 };
 
 /* Comma-separated anomaly tokens into buf ("" when none). */
 const char *fsc_anomaly_str(unsigned anomalies, char *buf, size_t len);
 
-/* What finscope knows of one endpoint. Sequence fields are meaningful only when their flag is set. */
+/* What finscope knows of one endpoint. Sequence fields are meaningful only when their flag is set.
+ */
 struct fsc_endpoint {
     struct fsc_addr addr;
     uint16_t port;
-    uint8_t state; /* enum fsc_tcp_state */
-    bool seq_known;        /* isn is valid */
-    bool syn_sent;         /* sent a SYN (isn = its seq) */
-    bool synack_sent;      /* sent a SYN+ACK */
-    bool syn_acked;        /* the peer acknowledged our SYN */
-    bool rcvd_syn;         /* proved: received the peer's SYN */
+    uint8_t state;    /* enum fsc_tcp_state */
+    bool seq_known;   /* isn is valid */
+    bool syn_sent;    /* sent a SYN (isn = its seq) */
+    bool synack_sent; /* sent a SYN+ACK */
+    bool syn_acked;   /* the peer acknowledged our SYN */
+    bool rcvd_syn;    /* proved: received the peer's SYN */
     bool fin_sent;
-    bool fin_acked;        /* the peer acknowledged our FIN */
-    bool rcvd_fin;         /* proved or inferred: received the peer's FIN */
-    bool ack_seen;         /* ack_hi is valid */
+    bool fin_acked; /* the peer acknowledged our FIN */
+    bool rcvd_fin;  /* proved or inferred: received the peer's FIN */
+    bool ack_seen;  /* ack_hi is valid */
     bool rst_sent;
     bool data_sent;
     uint32_t isn;
-    uint32_t snd_max;      /* highest seq + len (+SYN/FIN) sent */
-    uint32_t fin_seq;      /* sequence number the FIN occupies */
-    uint32_t ack_hi;       /* highest ack sent */
-    bool answered_set;     /* answered_to is valid */
+    uint32_t snd_max;         /* highest seq + len (+SYN/FIN) sent */
+    uint32_t fin_seq;         /* sequence number the FIN occupies */
+    uint32_t ack_hi;          /* highest ack sent */
+    bool answered_set;        /* answered_to is valid */
     bool data_after_peer_fin; /* sent new payload after the peer had sent its FIN */
-    uint32_t answered_to;  /* peer's data end when we last sent payload ("answered") */
-    uint32_t data_hi;      /* end of the highest payload byte sent (valid when data_sent) */
+    uint32_t answered_to;     /* peer's data end when we last sent payload ("answered") */
+    uint32_t data_hi;         /* end of the highest payload byte sent (valid when data_sent) */
     /* Sequence holes: ranges [lo, hi) skipped over by later data, not yet filled. */
     uint8_t n_holes;
     uint32_t hole_lo[4], hole_hi[4];
     uint64_t pkts, bytes, retrans_bytes, gap_bytes;
     uint32_t fin_retrans;
-    fsc_time state_since;  /* when the current state was entered */
+    fsc_time state_since; /* when the current state was entered */
 };
 
 #endif

@@ -318,7 +318,7 @@ static void rm_tree(const char *dir)
 /* Every flows column but the JSON logs, which the transitions/segments checks read back. */
 #define FLOW_COLS                                                                                  \
     "id, capture_id, ip_version, client_addr, client_port, server_addr, server_port, first_ts, "   \
-    "last_ts, duration_s, first_packet, handshake, close_kind, rst_cause, closer, client_state, "   \
+    "last_ts, duration_s, first_packet, handshake, close_kind, rst_cause, closer, client_state, "  \
     "server_state, client_packets, server_packets, client_bytes, server_bytes, half_close_bytes, " \
     "client_retrans_bytes, server_retrans_bytes, client_gap_bytes, server_gap_bytes, "             \
     "fin_retrans, rst_after_close, handshake_rtt_s, close_wait_s, fin_wait_2_s, last_ack_s, "      \

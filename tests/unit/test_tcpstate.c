@@ -1109,7 +1109,8 @@ static void test_rst_after_fins(int a)
            .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 101/102, 9B fin 101/102, "
                            "10A ack_fin,after_fin 102/102, 11A rst,after_fin 102/0",
            .st_a = "time_wait", .st_b = "closed", .hs = "three_way", .ck = "four_way",
-           .closer = "A", .anomalies = "rst_after_close", .dwell = "cw 20000 fw2 20500 la 500", .rst_after = 1);
+           .closer = "A", .anomalies = "rst_after_close", .dwell = "cw 20000 fw2 20500 la 500",
+           .rst_after = 1);
     release(&f);
 
     /* A resets instead of the last ACK: FIN_WAIT_2 -> CLOSED sent, LAST_ACK -> CLOSED received. */
@@ -1128,7 +1129,8 @@ static void test_rst_after_fins(int a)
            .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 101/102, 9B fin 101/102, "
                            "10A rst,after_fin 102/0",
            .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "four_way", .closer = "A",
-           .anomalies = "rst_after_close,fin_never_acked", .dwell = "cw 20000 fw2 20500 la 500", .rst_after = 1);
+           .anomalies = "rst_after_close,fin_never_acked", .dwell = "cw 20000 fw2 20500 la 500",
+           .rst_after = 1);
     release(&f);
 
     /*
