@@ -246,10 +246,18 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     if (fsc_capture_truncated(cap) >= 0) {
         r.ci.truncated = true;
         r.ci.truncated_at = fsc_capture_truncated(cap);
-        fprintf(stderr,
-                "finscope: warning: %s: capture cut off at byte offset %lld (%s); the %llu "
-                "complete packets before it were analyzed\n",
-                path, (long long)r.ci.truncated_at, rerr, (unsigned long long)r.ci.packets_read);
+        if (fsc_capture_corrupt(cap))
+            fprintf(stderr,
+                    "finscope: warning: %s: corrupt record at byte offset %lld (%s); the %llu "
+                    "packets before it were analyzed, the rest of the file was not\n",
+                    path, (long long)r.ci.truncated_at, rerr,
+                    (unsigned long long)r.ci.packets_read);
+        else
+            fprintf(stderr,
+                    "finscope: warning: %s: capture cut off at byte offset %lld (%s); the %llu "
+                    "complete packets before it were analyzed\n",
+                    path, (long long)r.ci.truncated_at, rerr,
+                    (unsigned long long)r.ci.packets_read);
     }
     fsc_flow_table_flush(ft, r.ci.last_ts);
     if (r.store_failed)
@@ -284,7 +292,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
 store_error:
     if (r.capture_id > 0)
         fsc_store_abort_capture(*storep);
-    fprintf(stderr, "finscope: %s: %s (nothing of this capture was stored)\n", o->db_path, r.err);
+    fprintf(stderr, "finscope: %s: %s (nothing of this capture was stored)\n", path, r.err);
     fsc_flow_table_free(ft);
     fsc_capture_close(cap);
     return 1;

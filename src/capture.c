@@ -23,6 +23,7 @@ struct fsc_capture {
     int fd;   /* what the cookie reads from */
     bool own_fd;
     bool eof;       /* read_hashed() saw the end of the input */
+    bool corrupt;   /* reading stopped at a corrupt record before the end */
     uint64_t bytes; /* bytes read from fd so far */
     XXH3_state_t *xs;
     char *iobuf;          /* the stream's buffer: glibc ignores a size given without one */
@@ -188,7 +189,23 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
      */
     c->truncated_at = c->record_start;
     snprintf(err, errlen, "%s", pcap_geterr(c->p));
+    if (!c->eof) {
+        /*
+         * Not the end of the file: a corrupt record.  Read the rest through the hashing stream
+         * anyway, so the capture row still gets the file's hash and size (and a second run on
+         * the same file is recognized as a duplicate).
+         */
+        char scratch[1 << 16];
+        c->corrupt = true;
+        while (fread(scratch, 1, sizeof scratch, c->fp) > 0)
+            ;
+    }
     return 0;
+}
+
+bool fsc_capture_corrupt(const struct fsc_capture *c)
+{
+    return c->corrupt;
 }
 
 int64_t fsc_capture_truncated(const struct fsc_capture *c)

@@ -23,9 +23,34 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f)
     return FSC_HS_THREE_WAY; /* server answered without a SYN+ACK captured, yet both talk */
 }
 
+/* Whether b had received a's FIN when it sent its own FIN: the FIN's ack, or an earlier ack. */
+static bool fin_acked_by(const struct fsc_endpoint *a, const struct fsc_endpoint *b, bool *before)
+{
+    *before = b->ack_pre_fin_seen && FSC_SEQ_GEQ(b->ack_pre_fin, a->fin_seq + 1);
+    return *before || (b->fin_seg_has_ack && FSC_SEQ_GEQ(b->fin_seg_ack, a->fin_seq + 1));
+}
+
+/*
+ * Which FIN came first, from sequence and ack numbers only (DESIGN.md section 1): the second
+ * FIN is the one whose sender had already received the other.  Returns the first closer, or -1
+ * when neither had received the other's FIN: they crossed (simultaneous close).  *prior: the
+ * second closer acked the first FIN in a segment of its own before its FIN (four-way).
+ */
+static int first_closer(const struct fsc_flow *f, bool *prior)
+{
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+
+    if (fin_acked_by(c, v, prior))
+        return FSC_CLIENT;
+    if (fin_acked_by(v, c, prior))
+        return FSC_SERVER;
+    return -1;
+}
+
 static enum fsc_close_kind classify_close(const struct fsc_flow *f)
 {
     const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+    bool prior;
 
     if (f->handshake == FSC_HS_REFUSED)
         return FSC_CK_REFUSED;
@@ -36,12 +61,9 @@ static enum fsc_close_kind classify_close(const struct fsc_flow *f)
     if (f->self_connect)
         return c->fin_sent ? FSC_CK_TWO_WAY : FSC_CK_OPEN;
     if (c->fin_sent && v->fin_sent) {
-        /* Neither the second FIN nor anything before it acked the first FIN: they crossed. */
-        if (!f->second_fin_acks_first && !f->second_fin_prior_ack)
+        if (first_closer(f, &prior) < 0)
             return FSC_CK_SIMULTANEOUS;
-        if (f->second_fin_acks_first && !f->second_fin_prior_ack)
-            return FSC_CK_THREE_WAY;
-        return FSC_CK_FOUR_WAY;
+        return prior ? FSC_CK_FOUR_WAY : FSC_CK_THREE_WAY;
     }
     if (c->fin_sent || v->fin_sent)
         return FSC_CK_HALF_CLOSED;
@@ -51,6 +73,7 @@ static enum fsc_close_kind classify_close(const struct fsc_flow *f)
 static enum fsc_closer classify_closer(const struct fsc_flow *f)
 {
     int by;
+    bool prior;
 
     if (f->first_fin_by < 0 && f->first_rst_by < 0)
         return FSC_CL_NONE;
@@ -60,6 +83,8 @@ static enum fsc_closer classify_closer(const struct fsc_flow *f)
         return FSC_CL_BOTH;
     if (f->first_fin_by < 0)
         by = f->first_rst_by;
+    else if (f->ep[FSC_CLIENT].fin_sent && f->ep[FSC_SERVER].fin_sent && f->first_rst_by < 0)
+        by = first_closer(f, &prior); /* both FINs: sequence numbers say who was first */
     else if (f->first_rst_by < 0)
         by = f->first_fin_by;
     else

@@ -17,6 +17,9 @@ struct fsc_flow_table {
     struct flow_list active, closed;
     struct fsc_flow *free_flows; /* recycled, linked through hnext */
     struct fsc_flow_stats st;
+    fsc_time now; /* capture clock for expiry (see advance_clock) */
+    bool clock_set;
+    unsigned jump_run; /* frames in a row far ahead of now */
 };
 
 #define INITIAL_BUCKETS (1u << 16)
@@ -204,37 +207,63 @@ static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt 
 }
 
 /*
- * A bare SYN with a new ISN on a tuple whose connection is over (closed, reset, in TIME_WAIT,
- * or a handshake that never completed) is a new connection instance (DESIGN.md section 4).
+ * Whether a bare SYN starts a new connection instance on this tuple (DESIGN.md section 4): any
+ * SYN once the connection is over (closed, reset, both FINs sent, TIME_WAIT), whatever its ISN;
+ * before that, a SYN with a new ISN when the old attempt never got a SYN+ACK back or the flow
+ * was picked up midstream.  A SYN with the old ISN is a retransmission, and the server's own
+ * first SYN during a handshake is a simultaneous open.
  */
 static bool starts_new_instance(const struct fsc_flow *f, const struct fsc_pkt *p)
 {
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+
     if ((p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) != FSC_TH_SYN)
         return false;
+    if (f->closed || f->first_rst_by >= 0 || (c->fin_sent && (v->fin_sent || f->self_connect)) ||
+        c->state == FSC_TCP_TIME_WAIT || v->state == FSC_TCP_TIME_WAIT)
+        return true;
     int dir = fsc_flow_dir(f, p);
     const struct fsc_endpoint *s = &f->ep[dir];
     if (s->syn_sent && p->seq == s->isn)
-        return false; /* a retransmitted SYN */
-    /* The server's own first SYN on a live attempt: a simultaneous open (RFC 9293 3.5). */
-    if (dir == FSC_SERVER && !s->syn_sent && !f->closed && f->first_rst_by < 0 && !f->midstream)
         return false;
-    if (f->closed || f->first_rst_by >= 0)
+    if (dir == FSC_SERVER && !s->syn_sent && !f->midstream)
+        return false;
+    return !v->synack_sent || f->midstream;
+}
+
+/*
+ * Capture time for expiry.  One frame stamped far ahead (a clock glitch, a merged capture)
+ * must not expire every connection, so a jump of more than TS_JUMP_US is believed only once
+ * TS_JUMP_CONFIRM frames in a row carry it.  Time going back a little is ignored.
+ */
+#define TS_JUMP_US (600 * FSC_USEC_PER_SEC)
+#define TS_JUMP_CONFIRM 8
+
+static bool advance_clock(struct fsc_flow_table *t, fsc_time ts)
+{
+    if (!t->clock_set || ts - t->now <= TS_JUMP_US) {
+        t->jump_run = 0;
+        if (!t->clock_set || ts > t->now)
+            t->now = ts;
+        t->clock_set = true;
         return true;
-    for (int e = 0; e < 2; e++) {
-        uint8_t st = f->ep[e].state;
-        if (st == FSC_TCP_TIME_WAIT || (st == FSC_TCP_CLOSED && f->ep[e].fin_sent))
-            return true;
     }
-    /* The old attempt never got a SYN+ACK back, or the flow was picked up midstream. */
-    return !f->ep[FSC_SERVER].synack_sent || f->midstream;
+    if (++t->jump_run < TS_JUMP_CONFIRM)
+        return false; /* not (yet) believed */
+    t->jump_run = 0;
+    t->now = ts;
+    return true;
 }
 
 int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
 {
     uint32_t h = tuple_hash(p);
-    struct fsc_flow *f = t->buckets[h & t->mask];
+    struct fsc_flow *f;
+    bool believed = advance_clock(t, p->ts);
 
-    expire(t, p->ts);
+    /* Expire first: it may recycle flows, including ones in this packet's bucket. */
+    expire(t, t->now);
+    f = t->buckets[h & t->mask];
     while (f && (f->hash != h || !flow_matches(f, p)))
         f = f->hnext;
     if (f && starts_new_instance(f, p)) {
@@ -246,6 +275,8 @@ int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
         return -1;
 
     bool was_closed = f->closed;
+    if (!believed)
+        f->anomalies |= FSC_AN_TS_JUMP;
     fsc_tcp_segment(f, fsc_flow_dir(f, p), p);
     /* Keep each list ordered by last activity: move to the tail of the right one. */
     list_unlink(was_closed ? &t->closed : &t->active, f);

@@ -46,6 +46,13 @@ static void *grow(void *arr, uint32_t *n, uint32_t *cap, uint32_t *dropped, uint
 /* Close the running dwell time of the flow-level headline states when an endpoint leaves one. */
 static void dwell_leave(struct fsc_flow *f, enum fsc_tcp_state st, fsc_time now)
 {
+    /* Capture time can step back a little (multi-queue capture): a dwell is never negative. */
+    if (st == FSC_TCP_CLOSE_WAIT && f->close_wait_enter > now)
+        now = f->close_wait_enter;
+    else if (st == FSC_TCP_FIN_WAIT_2 && f->fin_wait_2_enter > now)
+        now = f->fin_wait_2_enter;
+    else if (st == FSC_TCP_LAST_ACK && f->last_ack_enter > now)
+        now = f->last_ack_enter;
     if (st == FSC_TCP_CLOSE_WAIT && f->close_wait_enter >= 0 && f->close_wait_us < 0)
         f->close_wait_us = now - f->close_wait_enter;
     else if (st == FSC_TCP_FIN_WAIT_2 && f->fin_wait_2_enter >= 0 && f->fin_wait_2_us < 0)
@@ -109,6 +116,26 @@ static void add_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p, un
     g->why = (uint8_t)why;
 }
 
+/* Move x's snd_max forward to seq (never back), keeping the unwrapped count in step. */
+static void advance(struct fsc_endpoint *x, uint32_t seq)
+{
+    if (FSC_SEQ_GT(seq, x->snd_max)) {
+        x->snd_max64 += (uint32_t)(seq - x->snd_max);
+        x->snd_max = seq;
+    }
+}
+
+/*
+ * x's sequence number seq as a 64-bit offset from x's ISN, unwrapped around snd_max: lets
+ * distances beyond 2^31 (a 3 GiB upload) compare correctly.  seq must lie within 2^31 of
+ * snd_max, which holds for anything x has sent or had acked.
+ */
+static uint64_t seq64(const struct fsc_endpoint *x, uint32_t seq)
+{
+    int64_t v = (int64_t)x->snd_max64 + FSC_SEQ_DIFF(x->snd_max, seq);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
 /*
  * Account payload [lo, hi) sent by x: new bytes extend snd_max (a jump forward opens a hole),
  * bytes filling a hole are late but not retransmitted, everything else below snd_max is a
@@ -126,7 +153,7 @@ static uint32_t account_payload(struct fsc_endpoint *x, uint32_t lo, uint32_t hi
         } else {
             x->gap_bytes += (uint32_t)(lo - x->snd_max); /* too many holes to track: count now */
         }
-        x->snd_max = lo;
+        advance(x, lo);
     }
     if (FSC_SEQ_GT(hi, x->snd_max)) {
         uint32_t from = FSC_SEQ_GT(lo, x->snd_max) ? lo : x->snd_max;
@@ -214,31 +241,72 @@ static bool handshake_done(const struct fsc_flow *f)
 }
 
 /*
- * Why s is resetting the connection, decided at its first RST (DESIGN.md, rst_cause).
+ * Why s is resetting the connection, decided at its first RST (DESIGN.md, rst_cause).  Every
+ * test reads sequence and ack numbers, never capture order.
  *
- * "Unanswered" payload: the wire cannot show whether an application read its receive buffer,
- * so the call rests on who spoke last.  Payload from the peer after s's own last payload, that
- * s's acks show arrived, is unanswered when s is the server (a request it never answered) or
- * when s never sent payload at all (e.g. a banner).  A client that reset after the server's
- * reply to its own request got its answer: that is an abort (SO_LINGER 0), as the real-kernel
- * capture captures/lo_linger0.pcap shows; captures/lo_unread_data.pcap is the other case.
+ * data_after_close: s had sent its FIN, and the peer sent payload beyond what the FIN's own
+ * ack field shows s had received when it closed (RFC 9293 section 3.10.7.4: an orphaned socket
+ * answers new data with RST).
+ *
+ * unread_data: the wire cannot show whether an application read its receive buffer, so the call
+ * rests on who spoke last.  Payload from the peer beyond what s had received when it last sent
+ * new payload (the ack on that payload), that s's acks show arrived, is unanswered when s is the
+ * server (a request it never answered) or when s never sent payload at all (e.g. a banner).  A
+ * client that reset after the server's reply to its own request got its answer: that is an
+ * abort (SO_LINGER 0), as the real-kernel capture captures/lo_linger0.pcap shows;
+ * captures/lo_unread_data.pcap is the other case.
  */
 static enum fsc_rst_cause rst_cause(const struct fsc_flow *f, int sd, const struct fsc_endpoint *s,
                                     const struct fsc_endpoint *r)
 {
     if (!handshake_done(f))
         return FSC_RC_HANDSHAKE;
-    if (s->fin_sent)
+    if (s->fin_sent) {
+        if (!r->data_sent)
+            return FSC_RC_OTHER;
+        if (s->fin_seg_has_ack)
+            return seq64(r, r->data_hi) > seq64(r, s->fin_seg_ack) ? FSC_RC_DATA_AFTER_CLOSE
+                                                                   : FSC_RC_OTHER;
         return r->data_after_peer_fin ? FSC_RC_DATA_AFTER_CLOSE : FSC_RC_OTHER;
+    }
     if (r->data_sent && (sd == FSC_SERVER || !s->data_sent)) {
-        uint32_t answered = s->answered_set ? s->answered_to : r->isn + 1;
-        /* Payload from r beyond what s last answered, and s's acks show it arrived. */
-        if (FSC_SEQ_GT(r->data_hi, answered) && s->ack_seen && FSC_SEQ_GT(s->ack_hi, answered))
+        uint64_t answered = s->answered_set ? s->answered : 1; /* 1: r's first byte */
+        if (seq64(r, r->data_hi) > answered && s->ack_seen && seq64(r, s->ack_hi) > answered)
             return FSC_RC_UNREAD_DATA;
     }
+    /* A lone RST picked up midstream shows no ESTABLISHED endpoint (scans, stray segments). */
+    if (f->midstream && s->pkts == 1 && r->pkts == 0)
+        return FSC_RC_OTHER;
     if (s->state == FSC_TCP_ESTABLISHED || s->state == FSC_TCP_CLOSE_WAIT)
         return FSC_RC_ABORT;
     return FSC_RC_OTHER;
+}
+
+/*
+ * RFC 9293 section 3.10.7.3 and 3.10.7.4 (with RFC 5961): a RST is acceptable in SYN-SENT only
+ * if its ACK acknowledges the SYN, otherwise only near what the receiver expects next.  Real
+ * stacks send RSTs at exactly snd_nxt; the slack covers bytes the tap did not see.
+ */
+#define RST_SLACK (1 << 24)
+
+static bool rst_acceptable(const struct fsc_flow *f, const struct fsc_endpoint *s,
+                           const struct fsc_endpoint *r, const struct fsc_pkt *p)
+{
+    if (f->self_connect)
+        return true;
+    if (r->state == FSC_TCP_SYN_SENT)
+        return (p->flags & FSC_TH_ACK) && r->syn_sent && p->ack == r->isn + 1;
+    if (s->pkts <= 1) /* nothing else seen from s: no window to judge by */
+        return true;
+    int32_t d_snd = FSC_SEQ_DIFF(s->snd_max, p->seq);
+    if (d_snd >= -RST_SLACK && d_snd <= RST_SLACK)
+        return true;
+    if (r->ack_seen) {
+        int32_t d_rcv = FSC_SEQ_DIFF(r->ack_hi, p->seq);
+        if (d_rcv >= -RST_SLACK && d_rcv <= RST_SLACK)
+            return true;
+    }
+    return false;
 }
 
 void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p)
@@ -250,7 +318,7 @@ void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p)
     f->ip_version = p->ip_version;
     f->first_ts = f->last_ts = p->ts;
     f->first_packet = p->number;
-    f->first_fin_by = f->second_fin_by = f->first_rst_by = -1;
+    f->first_fin_by = f->first_rst_by = -1;
     f->close_wait_enter = f->fin_wait_2_enter = f->last_ack_enter = -1;
     f->close_wait_us = f->fin_wait_2_us = f->last_ack_us = -1;
     f->self_connect = same_addr(&p->src, &p->dst) && p->sport == p->dport;
@@ -293,6 +361,25 @@ int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p)
                : FSC_SERVER;
 }
 
+/* s's FIN at fin_seq was acked by r before the tap saw the FIN (r->ack_hi covers it already). */
+static void early_ack_of_fin(struct fsc_flow *f, int sd, int rd, const struct fsc_pkt *p)
+{
+    struct fsc_endpoint *s = &f->ep[sd], *r = &f->ep[rd];
+
+    if (!r->rcvd_fin) {
+        /* r's own FIN segment acked this FIN: r was in CLOSE_WAIT when it closed. */
+        if (r->fin_sent && r->fin_seg_has_ack && FSC_SEQ_GEQ(r->fin_seg_ack, s->fin_seq + 1) &&
+            (r->state == FSC_TCP_FIN_WAIT_1 || r->state == FSC_TCP_FIN_WAIT_2)) {
+            r->rcvd_fin = true;
+            set_state(f, rd, r->fin_acked ? FSC_TCP_TIME_WAIT : FSC_TCP_LAST_ACK,
+                      FSC_EV_FIN_ACKED_PEER, p);
+        } else {
+            receive_fin(f, rd, FSC_EV_EARLY_ACK_FIN, p);
+        }
+    }
+    fin_acked(f, sd, p);
+}
+
 void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
 {
     const int sd = dir, rd = f->self_connect ? dir : !dir;
@@ -302,7 +389,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
     const bool ack = fl & FSC_TH_ACK;
     const uint32_t len = p->payload_len;
     const uint32_t data_lo = p->seq + (syn ? 1 : 0), data_hi = data_lo + len;
-    const bool s_had_rcvd_fin = s->rcvd_fin, s_had_fin = s->fin_sent;
+    const bool s_had_fin = s->fin_sent;
     const bool rst_before = f->first_rst_by >= 0;
     const bool first_pkt = s->pkts == 0 && r->pkts == 0;
     unsigned why = 0;
@@ -312,16 +399,24 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
     s->pkts++;
     s->bytes += len;
 
-    /* Sequence base: the ISN of a SYN, else (midstream) the byte before the first one seen. */
-    if (syn && !s->syn_sent) {
+    /*
+     * Sequence base: the ISN of a SYN (which occupies it), else (midstream) the byte before the
+     * first one seen.  A SYN or SYN+ACK with a new ISN before the old one was acked replaces it
+     * (the peer will ack the new one).
+     */
+    if (syn && (!s->syn_sent || (p->seq != s->isn && !s->syn_acked))) {
+        if (s->syn_sent)
+            f->anomalies |= FSC_AN_SYN_CHANGED;
         s->isn = p->seq;
-        s->snd_max = p->seq;
+        s->snd_max = p->seq + 1;
+        s->snd_max64 = 1;
         s->seq_known = true;
     } else if (syn && p->seq != s->isn) {
         f->anomalies |= FSC_AN_SYN_CHANGED;
     } else if (!s->seq_known) {
         s->isn = p->seq - 1;
         s->snd_max = p->seq;
+        s->snd_max64 = 1;
         s->seq_known = true;
     }
 
@@ -332,9 +427,9 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         if (!s->data_sent || FSC_SEQ_GT(data_hi, s->data_hi))
             s->data_hi = data_hi;
         s->data_sent = true;
-        /* Sending payload answers everything the peer had sent so far. */
-        if (r->data_sent) {
-            s->answered_to = r->data_hi;
+        /* New payload answers what s had received when it sent it: its own ack field. */
+        if (fresh && ack && r->seq_known) {
+            s->answered = seq64(r, p->ack);
             s->answered_set = true;
         }
         if (fresh && s_had_fin)
@@ -345,19 +440,28 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
             f->anomalies |= FSC_AN_DATA_AFTER_RST;
         if (f->first_fin_by >= 0)
             why |= FSC_SEG_AFTER_FIN;
-    } else if (!syn && !rst && FSC_SEQ_GT(data_lo, s->snd_max))
+    } else if (!syn && !rst && FSC_SEQ_GT(data_lo, s->snd_max)) {
         account_payload(s, data_lo, data_lo); /* a FIN or ACK beyond unseen bytes: a hole */
-    {
-        uint32_t end = data_hi + (fin ? 1 : 0);
-        if (FSC_SEQ_GT(end, s->snd_max))
-            s->snd_max = end;
     }
+    if (!rst) /* a RST occupies no sequence space, and its number is yet to be judged */
+        advance(s, data_hi + (fin ? 1 : 0));
     if (ack) {
         if (r->seq_known && FSC_SEQ_GT(p->ack, r->snd_max) && r->pkts > 0)
             f->anomalies |= FSC_AN_ACK_UNSEEN;
         if (!s->ack_seen || FSC_SEQ_GT(p->ack, s->ack_hi))
             s->ack_hi = p->ack;
         s->ack_seen = true;
+        /*
+         * What s had acked before its FIN, judged by sequence number: before the FIN, or a pure
+         * ACK at or below the FIN's sequence number (sent before it, seen after it).  A
+         * retransmission carries a newer ack and says nothing about the order, so it is left out.
+         */
+        if ((!s_had_fin && !fin) ||
+            (s_had_fin && !fin && !syn && !rst && len == 0 && FSC_SEQ_LEQ(p->seq, s->fin_seq))) {
+            if (!s->ack_pre_fin_seen || FSC_SEQ_GT(p->ack, s->ack_pre_fin))
+                s->ack_pre_fin = p->ack;
+            s->ack_pre_fin_seen = true;
+        }
     }
 
     /* 1. SYN sent (a transition that depends only on sending). */
@@ -415,15 +519,6 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         fin_acked(f, rd, p);
     }
 
-    /*
-     * An ack of the first FIN sent *before* the second closer's FIN (its sequence number does
-     * not reach past that FIN) but captured after it: the tap reordered them, and the close
-     * was four-way all the same.  Sequence numbers, not capture order, say what was sent first.
-     */
-    if (ack && !fin && sd == f->second_fin_by && r->fin_sent && s->fin_sent &&
-        FSC_SEQ_GEQ(p->ack, r->fin_seq + 1) && FSC_SEQ_LEQ(data_hi, s->fin_seq))
-        f->second_fin_prior_ack = true;
-
     /* 3. A non-SYN segment with ACK from a half-open endpoint shows it reached ESTABLISHED. */
     if (ack && !syn && !rst && (s->state == FSC_TCP_SYN_SENT || s->state == FSC_TCP_SYN_RCVD)) {
         s->rcvd_syn = true;
@@ -441,13 +536,11 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         if (!s->fin_sent) {
             s->fin_sent = true;
             s->fin_seq = fseq;
+            s->fin_seg_has_ack = ack;
+            s->fin_seg_ack = p->ack;
             if (f->first_fin_by < 0) {
                 f->first_fin_by = sd;
                 f->first_fin_packet = p->number;
-            } else if (f->second_fin_by < 0 && sd != f->first_fin_by) {
-                f->second_fin_by = sd;
-                f->second_fin_acks_first = ack && FSC_SEQ_GEQ(p->ack, r->fin_seq + 1);
-                f->second_fin_prior_ack = s_had_rcvd_fin;
             }
             switch (s->state) {
             case FSC_TCP_CLOSE_WAIT:
@@ -460,17 +553,23 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
             default:
                 break;
             }
+            /* The peer's ack of this FIN was captured before the FIN itself. */
+            if (rd != sd && r->ack_seen && FSC_SEQ_GEQ(r->ack_hi, fseq + 1))
+                early_ack_of_fin(f, sd, rd, p);
         } else if (fseq == s->fin_seq) {
             s->fin_retrans++;
         } else {
             f->anomalies |= FSC_AN_FIN_MOVED;
         }
-    } else if (f->second_fin_by >= 0 || (f->self_connect && f->first_fin_by >= 0)) {
+    } else if (f->ep[FSC_CLIENT].fin_sent && (f->ep[FSC_SERVER].fin_sent || f->self_connect)) {
         why |= FSC_SEG_AFTER_FIN; /* the teardown tail: final ACKs, TIME_WAIT re-ACKs */
     }
 
     /* 5. RST: both endpoints are closed (a receiver in TIME_WAIT too, as Linux does). */
-    if (rst) {
+    if (rst && !rst_acceptable(f, s, r, p)) {
+        why |= FSC_SEG_RST;
+        f->anomalies |= FSC_AN_RST_INVALID; /* dropped by the receiver: no state changes */
+    } else if (rst) {
         why |= FSC_SEG_RST;
         if (fin)
             f->anomalies |= FSC_AN_FIN_RST;
@@ -505,7 +604,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         bool c_done = c->state == FSC_TCP_CLOSED || c->state == FSC_TCP_TIME_WAIT;
         bool v_done =
             v->state == FSC_TCP_CLOSED || v->state == FSC_TCP_TIME_WAIT || f->self_connect;
-        if (rst || (c_done && v_done && (c->fin_sent || v->fin_sent)))
+        if ((rst && f->first_rst_by >= 0) || (c_done && v_done && (c->fin_sent || v->fin_sent)))
             f->closed = true;
     }
 }

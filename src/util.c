@@ -48,6 +48,8 @@ static const char *const evidence_names[FSC_EV__COUNT] = {
     "peer FIN precedes this segment in sequence",
     "sent RST",
     "peer RST",
+    "ack covers peer FIN (ack captured before the FIN)",
+    "its FIN's ack covers peer FIN (captured in the other order)",
 };
 
 const char *fsc_evidence_name(enum fsc_evidence e)
@@ -139,7 +141,8 @@ static const char *const anomaly_names[] = {
     "fin_never_acked",
     "evicted",
     "idle_timeout",
-    "rst_with_data",
+    "rst_with_data",        "rst_not_acceptable",
+    "timestamp_jump",
 };
 
 const char *fsc_anomaly_str(unsigned anomalies, char *buf, size_t len)

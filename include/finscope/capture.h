@@ -42,8 +42,12 @@ const char *fsc_capture_dlt_name(const struct fsc_capture *c);
  */
 int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, size_t errlen);
 
-/* -1 when the input ended cleanly, else the byte offset of the incomplete last record. */
+/* -1 when the input ended cleanly, else the byte offset of the record where reading stopped:
+ * an incomplete last record, or (fsc_capture_corrupt) a corrupt record before the end. */
 int64_t fsc_capture_truncated(const struct fsc_capture *c);
+
+/* Reading stopped at a corrupt record before the end of the file (the rest was only hashed). */
+bool fsc_capture_corrupt(const struct fsc_capture *c);
 
 void fsc_capture_close(struct fsc_capture *c);
 

@@ -79,10 +79,7 @@ struct fsc_flow {
     /* Teardown facts, captured at the moment they happen (indices are endpoints). */
     int first_fin_by; /* -1, FSC_CLIENT or FSC_SERVER */
     uint64_t first_fin_packet;
-    int second_fin_by;          /* -1 until both have sent a FIN */
-    bool second_fin_acks_first; /* the second FIN's own segment acked the first FIN */
-    bool second_fin_prior_ack;  /* the second closer had acked the first FIN before its FIN */
-    int first_rst_by;           /* -1 or endpoint */
+    int first_rst_by; /* -1 or endpoint */
     uint64_t first_rst_packet;
     bool rst_before_both_fins;
     enum fsc_rst_cause rst_cause_at_rst; /* cause decided when the first RST was seen */

@@ -42,6 +42,8 @@ enum fsc_evidence {
     FSC_EV_PEER_FIN_BEFORE, /* "peer FIN precedes this segment in sequence" */
     FSC_EV_SENT_RST,        /* "sent RST" */
     FSC_EV_PEER_RST,        /* "peer RST" */
+    FSC_EV_EARLY_ACK_FIN,   /* "ack covers peer FIN (ack captured before the FIN)" */
+    FSC_EV_FIN_ACKED_PEER,  /* "its FIN's ack covers peer FIN (captured in the other order)" */
     FSC_EV__COUNT
 };
 
@@ -99,6 +101,10 @@ enum {
     FSC_AN_EVICTED = 0x1000,        /* "evicted": written early because the flow table was full */
     FSC_AN_IDLE = 0x2000,           /* "idle_timeout": written after the idle timeout */
     FSC_AN_RST_DATA = 0x4000,       /* "rst_with_data": RST carrying payload */
+    FSC_AN_RST_INVALID = 0x8000,    /* "rst_not_acceptable": RST outside the window, or in
+                                       SYN-SENT without an ACK of the SYN: ignored */
+    FSC_AN_TS_JUMP = 0x10000,       /* "timestamp_jump": capture time jumped far ahead for a
+                                       few frames; expiry did not follow it */
 };
 
 /* Comma-separated anomaly tokens into buf ("" when none). */
@@ -125,10 +131,16 @@ struct fsc_endpoint {
     uint32_t snd_max;         /* highest seq + len (+SYN/FIN) sent */
     uint32_t fin_seq;         /* sequence number the FIN occupies */
     uint32_t ack_hi;          /* highest ack sent */
-    bool answered_set;        /* answered_to is valid */
-    bool data_after_peer_fin; /* sent new payload after the peer had sent its FIN */
-    uint32_t answered_to;     /* peer's data end when we last sent payload ("answered") */
+    bool answered_set;        /* answered is valid */
+    bool data_after_peer_fin; /* sent new payload after the peer's FIN was captured */
+    bool fin_seg_has_ack;     /* fin_seg_ack is valid */
+    bool ack_pre_fin_seen;    /* ack_pre_fin is valid */
+    uint32_t fin_seg_ack;     /* ack field of the first FIN segment: what it had received then */
+    uint32_t ack_pre_fin;     /* highest ack sent before its FIN, by sequence number */
     uint32_t data_hi;         /* end of the highest payload byte sent (valid when data_sent) */
+    uint64_t snd_max64;       /* snd_max - isn without wrapping: sequence space used so far */
+    uint64_t answered;        /* peer's stream offset (see seq64) that s had received when it
+                                 last sent new payload */
     /* Sequence holes: ranges [lo, hi) skipped over by later data, not yet filled. */
     uint8_t n_holes;
     uint32_t hole_lo[4], hole_hi[4];

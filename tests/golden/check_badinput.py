@@ -117,6 +117,32 @@ def main():
         check(got == [(1, recs[-2], len(recs) - 2)],
               "cut capture row: expected %r got %r" % ([(1, recs[-2], len(recs) - 2)], got))
 
+        # 3b. A corrupt record in the middle: what came before is analyzed, the warning says
+        # "corrupt" and names its offset, and the file is still hashed whole (a rerun is a
+        # duplicate).
+        mixf = os.path.join(tmp, "mix.pcap")
+        run("forge", "mix", "--flows", "40", "--seed", "2", "-o", mixf)
+        with open(mixf, "rb") as fp:
+            data = bytearray(fp.read())
+        off, recs = 24, []
+        while off + 16 <= len(data):
+            recs.append(off)
+            off += 16 + struct.unpack("<I", data[off + 8:off + 12])[0]
+        bad_at = recs[len(recs) // 2]
+        data[bad_at + 8:bad_at + 12] = struct.pack("<I", 0x7FFFFFFF)
+        corrupt = os.path.join(tmp, "corrupt.pcap")
+        with open(corrupt, "wb") as fp:
+            fp.write(data)
+        cdb = os.path.join(tmp, "corrupt.db")
+        r = run("analyze", "-q", "-o", cdb, corrupt)
+        check(r.returncode == 0 and "corrupt record at byte offset %d" % bad_at in r.stderr,
+              "corrupt record named with its offset %d: %r" % (bad_at, r.stderr))
+        got = rows(cdb, "SELECT truncated, truncated_at, packets_read, size_bytes, hash IS NOT NULL FROM captures")
+        check(got == [(1, bad_at, len(recs) // 2, len(data), 1)],
+              "corrupt capture row: expected %r got %r" % ([(1, bad_at, len(recs) // 2, len(data), 1)], got))
+        r = run("analyze", "-q", "-o", cdb, corrupt)
+        check(r.returncode == 1 and "already analyzed" in r.stderr, "corrupt file rerun is a duplicate")
+
         # 4. Garbage frames: counted by reason, never a crash.
         rnd = random.Random(7)
         junk = os.path.join(tmp, "junk.pcap")

@@ -45,7 +45,8 @@ static uint32_t isn(int e)
 /* Short evidence names for the expected-transition strings (fsc_evidence_name order). */
 static const char *const EV[FSC_EV__COUNT] = {
     "init", "mid",     "syn",          "synack",     "ack_syn", "peer_ack_syn", "after_syn",
-    "fin",  "ack_fin", "peer_ack_fin", "fin_before", "rst",     "peer_rst",
+    "fin",  "ack_fin", "peer_ack_fin", "fin_before", "rst",     "peer_rst", "early_ack_fin",
+    "fin_acked_peer",
 };
 
 /* ---- checks ---- */
@@ -358,7 +359,9 @@ static void test_tokens(void)
                                      "peer ack covers FIN",
                                      "peer FIN precedes this segment in sequence",
                                      "sent RST",
-                                     "peer RST"};
+                                     "peer RST",
+                                     "ack covers peer FIN (ack captured before the FIN)",
+                                     "its FIN's ack covers peer FIN (captured in the other order)"};
     static const char *const hs[] = {"none",         "three_way", "simultaneous_open",
                                      "self_connect", "refused",   "unanswered",
                                      "aborted"};
@@ -386,10 +389,11 @@ static void test_tokens(void)
     CHECK_STR(fsc_segment_why_str(0xff, buf, sizeof buf),
               "syn,fin,rst,ack_syn,ack_fin,after_fin,first_data,first", "segment why tokens");
     CHECK_STR(fsc_segment_why_str(0, buf, sizeof buf), "", "segment why empty");
-    CHECK_STR(fsc_anomaly_str(0x7fff, buf, sizeof buf),
+    CHECK_STR(fsc_anomaly_str(0x1ffff, buf, sizeof buf),
               "data_after_rst,fin_rst,ack_unseen_data,data_after_own_fin,fin_seq_changed,syn_fin,"
               "handshake_incomplete,rst_after_close,syn_retransmitted,synack_without_syn,"
-              "syn_isn_changed,fin_never_acked,evicted,idle_timeout,rst_with_data",
+              "syn_isn_changed,fin_never_acked,evicted,idle_timeout,rst_with_data,"
+              "rst_not_acceptable,timestamp_jump",
               "anomaly tokens");
 }
 
