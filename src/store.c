@@ -110,7 +110,6 @@ static const char schema_sql[] =
     "CREATE INDEX flows_capture ON flows (capture_id);\n"
     "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
     "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
-    "CREATE INDEX flows_client ON flows (client_addr, client_port);\n"
     "CREATE INDEX captures_hash ON captures (hash);\n"
     /* Share views: sum() OVER () is the grand total of the grouped counts, so one scan does. */
     "CREATE VIEW close_kinds AS\n"
