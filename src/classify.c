@@ -152,5 +152,6 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
     finish_dwell(&f->fin_wait_2_us, f->fin_wait_2_enter, end_ts);
     finish_dwell(&f->last_ack_us, f->last_ack_enter, end_ts);
     relativize_segments(f);
+    fsc_zeek_finish(&f->zeek);
     f->finalized = true;
 }

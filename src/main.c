@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "finscope/analyze.h"
+#include "finscope/export.h"
 
 static const char usage[] =
     "usage: finscope COMMAND [options]\n"
@@ -14,13 +15,15 @@ static const char usage[] =
     "commands:\n"
     "  analyze   analyze pcap/pcapng files into a database (finscope.db)\n"
     "  forge     write crafted captures of TCP open/close scenarios (libnet)\n"
+    "  export    write a database out as a Zeek conn.log (--zeek, TSV or --json)\n"
     "\n"
     "Run 'finscope COMMAND --help' for a command's options and examples.\n"
     "\n"
     "examples:\n"
     "  finscope analyze captures/*.pcap\n"
     "  sqlite3 finscope.db 'SELECT * FROM close_kinds'\n"
-    "  finscope forge --list\n";
+    "  finscope forge --list\n"
+    "  finscope export --zeek finscope.db > conn.log\n";
 
 int main(int argc, char **argv)
 {
@@ -39,6 +42,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "analyze"))
         return fsc_cmd_analyze(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return fsc_cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "forge"))
         return fsc_cmd_forge(argc - 1, argv + 1);
     fprintf(stderr, "finscope: unknown command '%s'\n\n%s", cmd, usage);

@@ -88,7 +88,17 @@ static const char schema_sql[] =
     "    transitions_dropped INTEGER NOT NULL DEFAULT 0,\n"
     "    segments_dropped INTEGER NOT NULL DEFAULT 0,\n"
     "    transition_log TEXT NOT NULL DEFAULT '[]',\n"
-    "    segment_log TEXT NOT NULL DEFAULT '[]'\n"
+    "    segment_log TEXT NOT NULL DEFAULT '[]',\n"
+    "    zeek_conn_state TEXT,\n"
+    "    zeek_history TEXT,\n"
+    "    zeek_orig TEXT,\n"
+    "    zeek_orig_bytes INTEGER,\n"
+    "    zeek_resp_bytes INTEGER,\n"
+    "    zeek_ts REAL,\n"
+    "    zeek_duration_s REAL,\n"
+    "    zeek_orig_pkts INTEGER,\n"
+    "    zeek_resp_pkts INTEGER,\n"
+    "    zeek_earlier TEXT NOT NULL DEFAULT '[]'\n"
     ");\n"
     /*
      * A flow's transitions and control segments live in its row as JSON arrays (one insert per
@@ -206,8 +216,11 @@ static const struct {
                      "client_gap_bytes, server_gap_bytes, fin_retrans, rst_after_close, "
                      "handshake_rtt_s, close_wait_s, fin_wait_2_s, last_ack_s, client_isn, "
                      "server_isn, midstream, self_connect, anomalies, transitions_dropped, "
-                     "segments_dropped, transition_log, segment_log) VALUES (?,?,?,?,?,?,?,?,?,"
-                     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+                     "segments_dropped, transition_log, segment_log, zeek_conn_state, "
+                     "zeek_history, zeek_orig, zeek_orig_bytes, zeek_resp_bytes, zeek_ts, "
+                     "zeek_duration_s, zeek_orig_pkts, zeek_resp_pkts, zeek_earlier) VALUES "
+                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                     "?,?,?,?,?,?,?,?,?,?,?,?,?)"},
 };
 
 /* A growable text buffer, reused from flow to flow (no allocation per flow once warm). */
@@ -222,7 +235,7 @@ struct fsc_store {
     char *path;
     bool read_only;
     sqlite3_stmt *st[ST__COUNT];
-    struct text tr_log, seg_log; /* the JSON of the flow being inserted */
+    struct text tr_log, seg_log, zeek_log; /* the JSON of the flow being inserted */
 };
 
 #define seterr fsc_seterr
@@ -523,6 +536,7 @@ void fsc_store_close(struct fsc_store *s)
     sqlite3_close_v2(s->db);
     free(s->tr_log.p);
     free(s->seg_log.p);
+    free(s->zeek_log.p);
     free(s->path);
     free(s);
 }
@@ -681,6 +695,21 @@ static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct
     B(bind_u64(st, i++, f->dropped_seg));
     B(sqlite3_bind_text(st, i++, s->tr_log.p, (int)s->tr_log.len, SQLITE_STATIC));
     B(sqlite3_bind_text(st, i++, s->seg_log.p, (int)s->seg_log.len, SQLITE_STATIC));
+    /* Zeek's view: the flow's last (or only) Zeek record; NULLs when Zeek saw no record. */
+    const struct fsc_zeek_record *z = &f->zeek.final;
+    bool zk = f->zeek.active;
+    B(zk ? bind_text(st, i++, fsc_zeek_conn_state_name((enum fsc_zeek_conn_state)z->conn_state))
+         : sqlite3_bind_null(st, i++));
+    B(zk ? bind_text(st, i++, z->history) : sqlite3_bind_null(st, i++));
+    B(zk ? bind_text(st, i++, z->orig_is_client ? "client" : "server")
+         : sqlite3_bind_null(st, i++));
+    B(zk && z->has_bytes ? bind_u64(st, i++, z->orig_bytes) : sqlite3_bind_null(st, i++));
+    B(zk && z->has_bytes ? bind_u64(st, i++, z->resp_bytes) : sqlite3_bind_null(st, i++));
+    B(zk ? bind_seconds(st, i++, z->ts) : sqlite3_bind_null(st, i++));
+    B(zk ? bind_seconds(st, i++, z->duration_us) : sqlite3_bind_null(st, i++));
+    B(zk ? bind_u64(st, i++, z->orig_pkts) : sqlite3_bind_null(st, i++));
+    B(zk ? bind_u64(st, i++, z->resp_pkts) : sqlite3_bind_null(st, i++));
+    B(sqlite3_bind_text(st, i++, s->zeek_log.p, (int)s->zeek_log.len, SQLITE_STATIC));
     if (bound(s, ST_INS_FLOW, rc, i, err, errlen) < 0)
         return -1;
     return run(s, ST_INS_FLOW, err, errlen);
@@ -807,6 +836,48 @@ static void build_segment_log(struct text *t, const struct fsc_flow *f)
     text_put(t, "]", 1);
 }
 
+/*
+ * [ts_us,duration_us,"conn_state","history","orig",orig_bytes|null,resp_bytes|null,orig_pkts,
+ * resp_pkts] per earlier Zeek record of the flow (see zeek.h); "[]" for almost every flow.
+ * Histories hold only Zeek's letters and '^', so no escaping is needed.
+ */
+static void build_zeek_log(struct text *t, const struct fsc_flow *f)
+{
+    const struct fsc_zeek_conn *z = &f->zeek;
+
+    t->len = 0;
+    t->oom = false;
+    if (!text_reserve(t, (size_t)(z->n_earlier + 1) * MAX_ELEM))
+        return;
+    text_put(t, "[", 1);
+    for (uint32_t k = 0; k < z->n_earlier; k++) {
+        const struct fsc_zeek_record *r = &z->earlier[k];
+        text_put(t, k ? ",[" : "[", k ? 2 : 1);
+        text_i64(t, r->ts);
+        text_put(t, ",", 1);
+        text_i64(t, r->duration_us);
+        text_put(t, ",", 1);
+        text_json_str(t, fsc_zeek_conn_state_name((enum fsc_zeek_conn_state)r->conn_state));
+        text_put(t, ",", 1);
+        text_json_str(t, r->history);
+        text_put(t, ",", 1);
+        text_json_str(t, r->orig_is_client ? "client" : "server");
+        for (int b = 0; b < 2; b++) {
+            text_put(t, ",", 1);
+            if (r->has_bytes)
+                text_i64(t, (int64_t)(b ? r->resp_bytes : r->orig_bytes));
+            else
+                text_str(t, "null");
+        }
+        text_put(t, ",", 1);
+        text_i64(t, (int64_t)r->orig_pkts);
+        text_put(t, ",", 1);
+        text_i64(t, (int64_t)r->resp_pkts);
+        text_put(t, "]", 1);
+    }
+    text_put(t, "]", 1);
+}
+
 int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, char *err,
                    size_t errlen)
 {
@@ -822,7 +893,8 @@ int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, 
      */
     build_transition_log(&s->tr_log, f);
     build_segment_log(&s->seg_log, f);
-    if (s->tr_log.oom || s->seg_log.oom) {
+    build_zeek_log(&s->zeek_log, f);
+    if (s->tr_log.oom || s->seg_log.oom || s->zeek_log.oom) {
         seterr(err, errlen, "%s: insert flow: out of memory", s->path);
         return -1;
     }

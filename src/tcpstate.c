@@ -395,6 +395,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
     unsigned why = 0;
     uint32_t fresh = 0;
 
+    fsc_zeek_segment(&f->zeek, sd == FSC_CLIENT, p);
     f->last_ts = p->ts;
     s->pkts++;
     s->bytes += len;

@@ -5,6 +5,7 @@
 #include "finscope/common.h"
 #include "finscope/decode.h"
 #include "finscope/tcpstate.h"
+#include "finscope/zeek.h"
 
 /* ../shared/DESIGN.md section 2.  Tokens are stored; never rename one. */
 enum fsc_handshake {
@@ -106,6 +107,10 @@ struct fsc_flow {
     struct fsc_flow *hnext;         /* hash chain */
     struct fsc_flow *lprev, *lnext; /* active or closed list, oldest first */
     uint32_t hash;
+
+    /* Zeek's view of the same segments (zeek.c), independent of everything above; last, so
+     * the fields every packet touches stay together. */
+    struct fsc_zeek_conn zeek;
 };
 
 /*

@@ -1,0 +1,132 @@
+/* finscope/zeek.h - Zeek's view of a flow: conn_state, history, orientation and byte counts. */
+#ifndef FINSCOPE_ZEEK_H
+#define FINSCOPE_ZEEK_H
+
+#include "finscope/common.h"
+#include "finscope/decode.h"
+
+/*
+ * finscope's own inference (tcpstate.c, classify.c) is independent of this module.  This one
+ * replays, segment by segment, the per-endpoint state machine of Zeek's TCP analyzer (endpoint
+ * states inactive, SYN sent, SYN-ACK sent, partial, established, closed, reset), its history
+ * letters and repeat rules, its sequence-range byte counts and the timers that end a Zeek
+ * connection record, so that the Zeek-compatible columns of a flow say what Zeek's conn.log
+ * would say.  ../shared/corpus/zeek/README.md states the rules; the corpus test measures them.
+ *
+ * Zeek ends a record (and starts a new one for the next packet) where finscope keeps one flow:
+ * 5 s after a close is complete (tcp_close_delay), 5 s after an unanswered SYN
+ * (tcp_attempt_delay), and at a SYN that reuses the tuple.  Those earlier records of a flow are
+ * kept in `earlier`, at most FSC_ZEEK_MAX_EARLIER of them (the rest are counted).
+ */
+
+/* Letters kept per record.  Zeek's own history string is not bounded (it appends one letter
+ * per event, repeats limited by the rules in the corpus README); past this many letters
+ * finscope stops appending and counts the loss in hist_dropped. */
+#define FSC_ZEEK_HISTORY_MAX 48
+#define FSC_ZEEK_MAX_EARLIER 3
+/* Out-of-order data blocks tracked per direction to find content gaps ('g'). */
+#define FSC_ZEEK_MAX_BLOCKS 2
+
+/* Zeek's conn_state codes; fsc_zeek_conn_state_name gives the stored token ("S0", "SF", ...). */
+enum fsc_zeek_conn_state {
+    FSC_ZS_S0 = 0,
+    FSC_ZS_S1,
+    FSC_ZS_SF,
+    FSC_ZS_REJ,
+    FSC_ZS_S2,
+    FSC_ZS_S3,
+    FSC_ZS_RSTO,
+    FSC_ZS_RSTR,
+    FSC_ZS_RSTOS0,
+    FSC_ZS_RSTRH,
+    FSC_ZS_SH,
+    FSC_ZS_SHR,
+    FSC_ZS_OTH,
+    FSC_ZS__COUNT
+};
+
+const char *fsc_zeek_conn_state_name(enum fsc_zeek_conn_state s);
+
+/* Zeek's TCP endpoint states (its TCP_ENDPOINT_*). */
+enum fsc_zeek_ep_state {
+    FSC_ZE_INACTIVE = 0,
+    FSC_ZE_SYN_SENT,
+    FSC_ZE_SYN_ACK_SENT,
+    FSC_ZE_PARTIAL,
+    FSC_ZE_ESTABLISHED,
+    FSC_ZE_CLOSED,
+    FSC_ZE_RESET,
+};
+
+/* One endpoint as Zeek tracks it.  Sequence numbers are raw 32-bit values with wrap counts,
+ * as Zeek keeps them; relative numbers are 64-bit offsets from start_seq. */
+struct fsc_zeek_endpoint {
+    uint8_t state, prev_state;
+    bool did_close;
+    uint32_t start_seq, last_seq, ack_seq;
+    uint32_t seq_wraps, ack_wraps;
+    uint32_t fin_cnt, rst_cnt;
+    uint64_t fin_seq; /* relative sequence number just past the FIN */
+    uint64_t hist_last_syn, hist_last_fin, hist_last_rst;
+    uint32_t rxmt_cnt, rxmt_thresh, win0_cnt, win0_thresh, gap_cnt, gap_thresh;
+    /* Reassembly bookkeeping (relative numbers): delivered up to, acked up to, and data seen
+     * above a hole, [lo, hi) sorted by lo. */
+    uint64_t reassem_seq, trim_seq;
+    uint8_t n_blocks;
+    uint64_t blk_lo[FSC_ZEEK_MAX_BLOCKS], blk_hi[FSC_ZEEK_MAX_BLOCKS];
+    uint64_t pkts;
+};
+
+/* One finished Zeek connection record. */
+struct fsc_zeek_record {
+    uint8_t conn_state;  /* enum fsc_zeek_conn_state */
+    bool orig_is_client; /* Zeek's originator is finscope's client endpoint */
+    bool has_bytes;      /* orig_bytes/resp_bytes set (Zeek leaves them unset when duration 0) */
+    char history[FSC_ZEEK_HISTORY_MAX + 1];
+    uint64_t orig_bytes, resp_bytes;
+    uint64_t orig_pkts, resp_pkts;
+    fsc_time ts, duration_us;
+};
+
+/* The Zeek view of one finscope flow; zero-initialized memory is a valid empty state. */
+struct fsc_zeek_conn {
+    bool active;         /* a Zeek connection is open */
+    bool orig_is_client; /* of the open connection */
+    bool is_partial;
+    uint8_t first_seen;             /* bit 1: orig sent a packet, bit 2: resp did */
+    struct fsc_zeek_endpoint ep[2]; /* [0] originator, [1] responder */
+    uint32_t hist_seen;
+    uint8_t hist_len;
+    uint32_t hist_dropped;
+    char history[FSC_ZEEK_HISTORY_MAX + 1];
+    fsc_time start_ts, last_ts;
+    fsc_time delete_at, attempt_at; /* Zeek's removal timers; 0 = none */
+    bool delete_set, attempt_set;
+
+    struct fsc_zeek_record final; /* valid after fsc_zeek_finish */
+    uint8_t n_earlier;
+    uint32_t earlier_dropped;
+    struct fsc_zeek_record earlier[FSC_ZEEK_MAX_EARLIER];
+};
+
+/*
+ * Feed one segment; from_client says which finscope endpoint sent it (FSC_CLIENT for every
+ * segment of a self-connected flow).  No allocation; never fails.
+ */
+void fsc_zeek_segment(struct fsc_zeek_conn *z, bool from_client, const struct fsc_pkt *p);
+
+/* The flow's input has ended: fill z->final from the open record (classify.c calls this). */
+void fsc_zeek_finish(struct fsc_zeek_conn *z);
+
+/*
+ * Zeek's conn_state for a pair of endpoint states, the history string and the two sizes
+ * (Zeek's base/protocols/conn conn_state function); exposed for the unit tests.
+ */
+enum fsc_zeek_conn_state fsc_zeek_conn_state(enum fsc_zeek_ep_state os, enum fsc_zeek_ep_state rs,
+                                             const char *history, uint64_t orig_size,
+                                             uint64_t resp_size);
+
+/* Whether Zeek's likely_server_ports (as its default analyzers register them) holds port. */
+bool fsc_zeek_likely_server_port(uint16_t port);
+
+#endif

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""check_zeek.py - agreement with Zeek on Zeek's own traces (../shared/corpus/zeek).
+
+Every trace in CORPUS/traces is analyzed into its own database; each Zeek record finscope
+computes (flows.zeek_* and the earlier records in flows.zeek_earlier) is matched to the rows of
+CORPUS/expected.tsv by 5-tuple as Zeek orients it, in order when a 5-tuple has several records.
+conn_state, history, orig_bytes and resp_bytes are compared ('-' = unset).  Prints the agreement
+per field and overall, lists every disagreement, and fails when an agreement is below its floor.
+
+Usage: check_zeek.py FINSCOPE CORPUS_DIR      (exit 77 = skipped: no corpus)
+"""
+import collections
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+FIELDS = ("conn_state", "history", "orig_bytes", "resp_bytes")
+
+# Floors, in percent of expected records: as high as the code reaches (README, "Agreement with
+# Zeek", explains every record below 100%).
+FLOORS = {"conn_state": 97.7, "history": 96.2, "orig_bytes": 97.7, "resp_bytes": 97.7,
+          "overall": 96.2}
+
+
+def records(db):
+    """Zeek records finscope computed, as (5-tuple, ts, {field: value}) in ts order."""
+    con = sqlite3.connect(db)
+    out = []
+    q = ("SELECT client_addr, client_port, server_addr, server_port, zeek_orig, zeek_ts, "
+         "zeek_conn_state, zeek_history, zeek_orig_bytes, zeek_resp_bytes, zeek_earlier "
+         "FROM flows ORDER BY id")
+    for ca, cp, sa, sp, orig, ts, cs, hist, ob, rb, earlier in con.execute(q):
+        recs = [(r[4], r[0] / 1e6, r[2], r[3], r[5], r[6]) for r in json.loads(earlier)]
+        if cs is not None:
+            recs.append((orig, ts, cs, hist, ob, rb))
+        for orig, ts, cs, hist, ob, rb in recs:
+            tup = (ca, str(cp), sa, str(sp)) if orig == "client" else (sa, str(sp), ca, str(cp))
+            val = lambda x: "-" if x is None else str(x)
+            out.append((tup, ts, dict(zip(FIELDS, (cs, hist, val(ob), val(rb))))))
+    con.close()
+    out.sort(key=lambda r: r[1])
+    return out
+
+
+def norm_addr(a):
+    """Expected addresses may be written uncompressed (2001:0:...); compare canonical forms."""
+    if ":" in a:
+        import ipaddress
+        return str(ipaddress.ip_address(a))
+    return a
+
+
+def main():
+    finscope, corpus = sys.argv[1], sys.argv[2]
+    if not os.path.isdir(os.path.join(corpus, "traces")):
+        print("SKIP: Zeek corpus not found at %s (expected ../shared/corpus/zeek beside the "
+              "clone)" % corpus)
+        return 77
+    with open(os.path.join(corpus, "expected.tsv")) as fp:
+        lines = [l.rstrip("\n").split("\t") for l in fp if l.strip()]
+    header, rows = lines[0], [dict(zip(lines[0], l)) for l in lines[1:]]
+    # Baselines that print only history and conn_state (traces.tsv says so): their byte
+    # columns hold no value to compare against.
+    no_bytes = set()
+    with open(os.path.join(corpus, "traces.tsv")) as fp:
+        for l in fp:
+            t = l.rstrip("\n").split("\t")
+            if len(t) > 10 and "prints only history and conn_state" in t[10]:
+                no_bytes.add(t[0])
+    by_trace = collections.OrderedDict()
+    for r in rows:
+        by_trace.setdefault(r["trace"], []).append(r)
+
+    agree = collections.Counter()
+    compared = collections.Counter()
+    total = 0
+    bad = []
+    extra = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for trace in sorted(os.listdir(os.path.join(corpus, "traces"))):
+            db = os.path.join(tmp, trace + ".db")
+            res = subprocess.run([finscope, "analyze", "-q", "-o", db,
+                                  os.path.join(corpus, "traces", trace)],
+                                 capture_output=True, text=True, timeout=120)
+            if res.returncode != 0:
+                print("%s: analyze exited %d: %s" % (trace, res.returncode, res.stderr.strip()))
+                return 1
+            got = collections.defaultdict(list)
+            for tup, _, vals in records(db):
+                got[(norm_addr(tup[0]), tup[1], norm_addr(tup[2]), tup[3])].append(vals)
+            used = collections.Counter()
+            for r in by_trace.get(trace, []):
+                key = (norm_addr(r["orig_h"]), r["orig_p"], norm_addr(r["resp_h"]), r["resp_p"])
+                total += 1
+                i = used[key]
+                used[key] += 1
+                have = got[key][i] if i < len(got[key]) else None
+                fields = [f for f in FIELDS if not (trace in no_bytes and f.endswith("_bytes"))]
+                for f in fields:
+                    compared[f] += 1
+                    h = have[f] if have else "(no record)"
+                    if h == r[f]:
+                        agree[f] += 1
+                    else:
+                        bad.append((trace, "%s:%s > %s:%s" % key, f, r[f], h))
+                compared["overall"] += 1
+                if have and all(have[f] == r[f] for f in fields):
+                    agree["overall"] += 1
+            for key, lst in got.items():
+                extra += max(0, len(lst) - used[key])
+
+    failed = False
+    print("agreement with Zeek on %d records (%d traces):" % (total, len(by_trace)))
+    for f in FIELDS + ("overall",):
+        n = compared[f]
+        pct = 100.0 * agree[f] / n if n else 0.0
+        low = pct < FLOORS[f]
+        failed |= low
+        print("  %-11s %3d/%d  %6.2f%%  (floor %.1f%%)%s" % (f, agree[f], n, pct, FLOORS[f],
+                                                           "  BELOW FLOOR" if low else ""))
+    if no_bytes:
+        print("  byte counts not compared for %s (baseline prints only history and conn_state)"
+              % ", ".join(sorted(no_bytes)))
+    if extra:
+        print("  records finscope computed that expected.tsv does not list: %d" % extra)
+    if bad:
+        print("disagreements (trace, 5-tuple, field, expected, got):")
+        for b in bad:
+            print("  %s  %s  %s  expected %s  got %s" % b)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
