@@ -361,6 +361,32 @@ int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p)
                : FSC_SERVER;
 }
 
+/*
+ * s retransmitted a FIN the tap had already seen acked: that ack never reached s (it was lost
+ * after the tap).  Take back the transition the ack caused - if it is still s's latest - so the
+ * ack that does arrive (a TIME_WAIT re-ACK) is where s moves on, and the LAST_ACK or FIN_WAIT_1
+ * dwell shows the loss (DESIGN.md section 3).
+ */
+static void retract_fin_ack(struct fsc_flow *f, int sd)
+{
+    struct fsc_endpoint *s = &f->ep[sd];
+    uint32_t k = f->n_tr;
+
+    while (k > 0 && f->tr[k - 1].endpoint != sd)
+        k--;
+    if (k == 0 || f->tr[k - 1].evidence != FSC_EV_PEER_ACK_FIN || f->dropped_tr)
+        return;
+    const struct fsc_transition t = f->tr[k - 1];
+    memmove(&f->tr[k - 1], &f->tr[k], (f->n_tr - k) * sizeof *f->tr);
+    f->n_tr--;
+    s->state = t.from;
+    s->fin_acked = false;
+    if (t.to == FSC_TCP_FIN_WAIT_2)
+        f->fin_wait_2_enter = -1;
+    if (t.from == FSC_TCP_LAST_ACK)
+        f->last_ack_us = -1;
+}
+
 /* s's FIN at fin_seq was acked by r before the tap saw the FIN (r->ack_hi covers it already). */
 static void early_ack_of_fin(struct fsc_flow *f, int sd, int rd, const struct fsc_pkt *p)
 {
@@ -473,7 +499,11 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         if (!ack) {
             if (s->syn_sent && s->state == FSC_TCP_SYN_SENT)
                 f->anomalies |= FSC_AN_SYN_RETRANS;
-            if (s->state == FSC_TCP_CLOSED || s->state == FSC_TCP_LISTEN)
+            /* LISTEN was only assumed for the side that got the first SYN; one that sends a
+             * bare SYN of its own called connect() from CLOSED (a simultaneous open). */
+            if (s->state == FSC_TCP_LISTEN && !s->synack_sent)
+                s->state = FSC_TCP_CLOSED;
+            if (s->state == FSC_TCP_CLOSED)
                 set_state(f, sd, FSC_TCP_SYN_SENT, FSC_EV_SENT_SYN, p);
             /* RFC 9293 section 3.5 simultaneous open: both bare SYNs before either is acked. */
             if (!f->self_connect && r->syn_sent && !r->synack_sent && !r->syn_acked &&
@@ -495,11 +525,11 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         why |= FSC_SEG_ACK_SYN;
         s->rcvd_syn = true;
         r->syn_acked = true;
-        if (sd == FSC_CLIENT && !f->hs_done_ts && !syn)
+        if (sd == FSC_CLIENT && !f->hs_done_ts)
             f->hs_done_ts = p->ts;
         if (s->state == FSC_TCP_SYN_SENT && s->syn_acked && !syn)
             set_state(f, sd, FSC_TCP_ESTABLISHED, FSC_EV_ACK_PEER_SYN, p);
-    } else if (ack && r->syn_sent && sd == FSC_CLIENT && !f->hs_done_ts && !syn &&
+    } else if (ack && r->syn_sent && sd == FSC_CLIENT && !f->hs_done_ts &&
                FSC_SEQ_GEQ(p->ack, r->isn + 1)) {
         f->hs_done_ts = p->ts; /* simultaneous open or self-connect: SYN acked earlier */
     }
@@ -559,6 +589,8 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
                 early_ack_of_fin(f, sd, rd, p);
         } else if (fseq == s->fin_seq) {
             s->fin_retrans++;
+            if (s->fin_acked)
+                retract_fin_ack(f, sd);
         } else {
             f->anomalies |= FSC_AN_FIN_MOVED;
         }
@@ -605,7 +637,6 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         bool c_done = c->state == FSC_TCP_CLOSED || c->state == FSC_TCP_TIME_WAIT;
         bool v_done =
             v->state == FSC_TCP_CLOSED || v->state == FSC_TCP_TIME_WAIT || f->self_connect;
-        if ((rst && f->first_rst_by >= 0) || (c_done && v_done && (c->fin_sent || v->fin_sent)))
-            f->closed = true;
+        f->closed = f->first_rst_by >= 0 || (c_done && v_done && (c->fin_sent || v->fin_sent));
     }
 }
