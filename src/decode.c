@@ -1,4 +1,7 @@
-/* decode.c - link, IP and TCP header decoding of one captured frame: a ladder of length checks. */
+/*
+ * decode.c - link, IP and TCP header decoding of one captured frame, through up to two UDP tunnels
+ * (Teredo, GTP-U): a ladder of length checks.
+ */
 #include "finscope/decode.h"
 
 #include <string.h>
@@ -34,6 +37,13 @@ enum {
     IP6_HDR_LEN = 40,     /* RFC 8200 section 3 */
     IP6_FRAG_HDR_LEN = 8, /* RFC 8200 section 4.5 */
     TCP_MIN_HDR_LEN = 20, /* RFC 9293 section 3.1 */
+    UDP_HDR_LEN = 8,      /* RFC 768 */
+    /* Teredo authentication: indicator 2, id-len 1, auth-len 1, nonce 8, confirmation 1, without
+       the client identifier and authentication value (RFC 4380 section 5.1.1). */
+    TEREDO_AUTH_MIN_LEN = 13,
+    TEREDO_ORIGIN_LEN = 8, /* indicator 2, port 2, address 4 (RFC 4380 section 5.1.1) */
+    GTP_HDR_LEN = 8,       /* flags, type, length, TEID (3GPP TS 29.281 section 5.1) */
+    GTP_OPT_LEN = 4,       /* sequence number, N-PDU number, next extension header type */
 };
 
 /* Caps on chains that input can grow. */
@@ -41,6 +51,18 @@ enum {
     MAX_VLAN_TAGS = 8,
     MAX_MPLS_LABELS = 16,
     MAX_IP6_EXT_HDRS = 16,
+    MAX_TUNNEL_DEPTH = 2, /* as Zeek's Tunnel::max_depth */
+    MAX_GTP_EXT_HDRS = 8,
+};
+
+enum {
+    UDP_PORT_GTP_U = 2152,       /* 3GPP TS 29.281 section 4.4.2 */
+    UDP_PORT_TEREDO = 3544,      /* RFC 4380 section 5.2 (Teredo servers) */
+    GTP_FLAG_E = 0x04,           /* extension header follows */
+    GTP_FLAG_S = 0x02,           /* sequence number present */
+    GTP_FLAG_PN = 0x01,          /* N-PDU number present */
+    GTP_TYPE_G_PDU = 0xff,       /* user data: a tunnelled IP packet */
+    TEREDO_PREFIX = 0x20010000u, /* 2001:0::/32, every Teredo address (RFC 4380 section 2.6) */
 };
 
 enum {
@@ -68,6 +90,7 @@ enum {
 enum {
     IPPROTO_NUM_HOPOPTS = 0,
     IPPROTO_NUM_TCP = 6,
+    IPPROTO_NUM_UDP = 17,
     IPPROTO_NUM_ROUTING = 43,
     IPPROTO_NUM_FRAGMENT = 44,
     IPPROTO_NUM_ESP = 50,
@@ -146,6 +169,13 @@ static inline bool cur_skip(struct cursor *c, uint32_t n)
         return false;
     c->pos += n;
     return true;
+}
+
+/* Stop the cursor n bytes after pos (when more are captured), so an inner packet ends there. */
+static inline void cur_limit(struct cursor *c, uint32_t n)
+{
+    if (cur_left(c) > n)
+        c->len = c->pos + n;
 }
 
 static const char *const skip_names[FSC_SKIP__COUNT] = {
@@ -363,8 +393,9 @@ struct ip_span {
     bool len_from_cap;
 };
 
-/* IPv4 header (RFC 791 section 3.1); leaves c at the TCP header. */
-static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct ip_span *span)
+/* IPv4 header (RFC 791 section 3.1); leaves c at the transport header, its protocol in *proto. */
+static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct ip_span *span,
+                                 uint8_t *proto)
 {
     if (!cur_has(c, 0, 1))
         return FSC_SKIP_IP_TRUNCATED; /* not even the version byte */
@@ -390,14 +421,16 @@ static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct i
     uint16_t frag = cur_be16(c, 6);
     if ((frag & 0x2000) != 0 || (frag & 0x1fff) != 0)
         return FSC_SKIP_IP_FRAGMENT; /* MF set or offset != 0: not reassembled */
-    if (cur_u8(c, 9) != IPPROTO_NUM_TCP)
-        return FSC_SKIP_NOT_TCP;
+    *proto = cur_u8(c, 9);
 
     if (hlen > IP4_MIN_HDR_LEN)
         out->quirks |= FSC_QUIRK_IP_OPTIONS;
     if (left > total)
         out->quirks |= FSC_QUIRK_IP_PADDING; /* Ethernet minimum-frame padding, FCS, ... */
     out->ip_version = 4;
+    /* An outer IPv6 header (tunnel) may have filled all 16 bytes: IPv4 keeps 12 zero bytes. */
+    memset(&out->src, 0, sizeof(out->src));
+    memset(&out->dst, 0, sizeof(out->dst));
     cur_copy(c, 12, out->src.b, 4);
     cur_copy(c, 16, out->dst.b, 4);
     span->payload = total - hlen;
@@ -406,10 +439,12 @@ static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct i
 }
 
 /*
- * IPv6 header and extension header chain (RFC 8200 sections 3 and 4); leaves c at the TCP header.
- * A chain running past the payload length is malformed; one running past the capture is cut.
+ * IPv6 header and extension header chain (RFC 8200 sections 3 and 4); leaves c at the transport
+ * header (or ESP, no next header, ...), its protocol in *proto.  A chain running past the payload
+ * length is malformed; one running past the capture is cut.
  */
-static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct ip_span *span)
+static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct ip_span *span,
+                                 uint8_t *proto)
 {
     if (!cur_has(c, 0, 1))
         return FSC_SKIP_IP_TRUNCATED; /* not even the version byte */
@@ -429,10 +464,10 @@ static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct i
     cur_skip(c, IP6_HDR_LEN);
 
     /* plen counts down as extension headers are consumed: bytes promised after c->pos. */
-    for (int n = 0; next != IPPROTO_NUM_TCP; n++) {
+    for (int n = 0;; n++) {
         uint32_t elen;
 
-        if (n >= MAX_IP6_EXT_HDRS)
+        if (n >= MAX_IP6_EXT_HDRS && next != IPPROTO_NUM_TCP)
             return FSC_SKIP_IP6_EXT_BAD; /* chain longer than any sane sender builds */
         switch (next) {
         case IPPROTO_NUM_HOPOPTS:
@@ -443,7 +478,11 @@ static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct i
         case IPPROTO_NUM_AH:
             break;
         default:
-            return FSC_SKIP_NOT_TCP; /* UDP, ICMPv6, ESP (50), no next header (59), ... */
+            /* TCP, UDP, ICMPv6, ESP (50), no next header (59), ...: the caller decides. */
+            *proto = next;
+            span->payload = plen;
+            span->len_from_cap = false;
+            return FSC_SKIP_NONE;
         }
         out->quirks |= FSC_QUIRK_IP_OPTIONS;
         if (plen < 2)
@@ -469,9 +508,184 @@ static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct i
         cur_skip(c, elen);
         plen -= elen;
     }
-    span->payload = plen;
-    span->len_from_cap = false;
+}
+
+/*
+ * Teredo (RFC 4380 section 5.1.1): an optional authentication indicator, then an optional origin
+ * indication, then an IPv6 packet whose payload length fills the rest of the UDP payload exactly
+ * (len bytes by the UDP length).  Leaves c at the IPv6 header.  NOT_TCP when it is not Teredo,
+ * IP_TRUNCATED when the capture ends before that can be told.
+ */
+static enum fsc_skip decode_teredo(struct cursor *c, uint32_t len)
+{
+    if (len < IP6_HDR_LEN)
+        return FSC_SKIP_NOT_TCP; /* Teredo always carries at least an IPv6 header */
+    if (!cur_has(c, 0, 2))
+        return FSC_SKIP_IP_TRUNCATED; /* indicator cut off */
+    if (cur_be16(c, 0) == 0x0001) {
+        if (!cur_has(c, 0, 4))
+            return FSC_SKIP_IP_TRUNCATED; /* authentication lengths cut off */
+        uint32_t alen = (uint32_t)TEREDO_AUTH_MIN_LEN + cur_u8(c, 2) + cur_u8(c, 3);
+        if (alen > len)
+            return FSC_SKIP_NOT_TCP; /* authentication beyond the datagram */
+        if (!cur_skip(c, alen))
+            return FSC_SKIP_IP_TRUNCATED; /* authentication cut off */
+        len -= alen;
+        if (len >= 2 && !cur_has(c, 0, 2))
+            return FSC_SKIP_IP_TRUNCATED; /* next indicator cut off */
+    }
+    if (len >= 2 && cur_be16(c, 0) == 0x0000) {
+        if (len < TEREDO_ORIGIN_LEN)
+            return FSC_SKIP_NOT_TCP; /* origin indication beyond the datagram */
+        if (!cur_skip(c, TEREDO_ORIGIN_LEN))
+            return FSC_SKIP_IP_TRUNCATED; /* origin indication cut off */
+        len -= TEREDO_ORIGIN_LEN;
+    }
+    if (len < IP6_HDR_LEN)
+        return FSC_SKIP_NOT_TCP; /* no room left for the IPv6 header */
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* inner version cut off */
+    if (cur_u8(c, 0) >> 4 != 6)
+        return FSC_SKIP_NOT_TCP; /* neither indicator nor IPv6: some other protocol on the port */
+    if (!cur_has(c, 0, 6))
+        return FSC_SKIP_IP_TRUNCATED; /* inner payload length cut off */
+    if (cur_be16(c, 4) == 0)
+        return FSC_SKIP_NOT_TCP; /* bubble (RFC 4380 section 2.8): no next header, no payload */
+    if (IP6_HDR_LEN + (uint32_t)cur_be16(c, 4) != len)
+        return FSC_SKIP_NOT_TCP; /* IPv6 packet does not fill the datagram */
     return FSC_SKIP_NONE;
+}
+
+/*
+ * GTPv1-U G-PDU (3GPP TS 29.281 section 5): version 1, protocol type 1, message type 255 and a
+ * length covering exactly the rest of the UDP payload (len bytes); 4 optional bytes when E, S or
+ * PN is set, the extension header chain when E is set, then an IPv4 or IPv6 packet (first nibble)
+ * that fits in what is left.  Leaves c at the inner IP header, *hint set.  NOT_TCP when it is not
+ * a G-PDU carrying IP, IP_TRUNCATED when the capture ends before that can be told.
+ */
+static enum fsc_skip decode_gtp(struct cursor *c, uint32_t len, ip_hint *hint)
+{
+    if (len < GTP_HDR_LEN)
+        return FSC_SKIP_NOT_TCP; /* shorter than the mandatory header */
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* flags cut off */
+    uint8_t flags = cur_u8(c, 0);
+    if (flags >> 5 != 1 || (flags & 0x10) == 0)
+        return FSC_SKIP_NOT_TCP; /* GTPv0, GTPv2, GTP' */
+    if (!cur_has(c, 0, 2))
+        return FSC_SKIP_IP_TRUNCATED; /* message type cut off */
+    if (cur_u8(c, 1) != GTP_TYPE_G_PDU)
+        return FSC_SKIP_NOT_TCP; /* echo, error indication, end marker: no user data */
+    if (!cur_has(c, 0, GTP_HDR_LEN))
+        return FSC_SKIP_IP_TRUNCATED; /* length or TEID cut off */
+    if (cur_be16(c, 2) != len - GTP_HDR_LEN)
+        return FSC_SKIP_NOT_TCP; /* GTP length disagrees with the UDP length */
+    cur_skip(c, GTP_HDR_LEN);
+    len -= GTP_HDR_LEN;
+
+    uint8_t next = 0;
+    if (flags & (GTP_FLAG_E | GTP_FLAG_S | GTP_FLAG_PN)) {
+        if (len < GTP_OPT_LEN)
+            return FSC_SKIP_NOT_TCP; /* optional fields beyond the GTP length */
+        if (!cur_has(c, 0, GTP_OPT_LEN))
+            return FSC_SKIP_IP_TRUNCATED; /* optional fields cut off */
+        if (flags & GTP_FLAG_E)
+            next = cur_u8(c, 3); /* only meaningful with E (section 5.1) */
+        cur_skip(c, GTP_OPT_LEN);
+        len -= GTP_OPT_LEN;
+    }
+    /* Extension headers (section 5.2): length in 4-octet units, next type in the last octet. */
+    for (int n = 0; next != 0; n++) {
+        if (n >= MAX_GTP_EXT_HDRS)
+            return FSC_SKIP_NOT_TCP; /* longer chain than any defined use */
+        if (len < 4)
+            return FSC_SKIP_NOT_TCP; /* extension header beyond the GTP length */
+        if (!cur_has(c, 0, 1))
+            return FSC_SKIP_IP_TRUNCATED; /* extension length cut off */
+        uint32_t elen = (uint32_t)cur_u8(c, 0) * 4;
+        if (elen == 0 || elen > len)
+            return FSC_SKIP_NOT_TCP; /* length 0 is invalid; or beyond the GTP length */
+        if (!cur_has(c, 0, elen))
+            return FSC_SKIP_IP_TRUNCATED; /* extension header cut off */
+        next = cur_u8(c, elen - 1);
+        cur_skip(c, elen);
+        len -= elen;
+    }
+
+    if (len == 0)
+        return FSC_SKIP_NOT_TCP; /* no user data */
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* inner version cut off */
+    switch (cur_u8(c, 0) >> 4) {
+    case 4:
+        if (len < IP4_MIN_HDR_LEN)
+            return FSC_SKIP_NOT_TCP; /* no room for an IPv4 header */
+        if (!cur_has(c, 0, 4))
+            return FSC_SKIP_IP_TRUNCATED; /* inner total length cut off */
+        if (cur_be16(c, 2) == 0 || cur_be16(c, 2) > len)
+            return FSC_SKIP_NOT_TCP; /* inner packet larger than the tunnel carries */
+        *hint = 4;
+        return FSC_SKIP_NONE;
+    case 6:
+        if (len < IP6_HDR_LEN)
+            return FSC_SKIP_NOT_TCP; /* no room for an IPv6 header */
+        if (!cur_has(c, 0, 6))
+            return FSC_SKIP_IP_TRUNCATED; /* inner payload length cut off */
+        if (cur_be16(c, 4) == 0 || IP6_HDR_LEN + (uint32_t)cur_be16(c, 4) > len)
+            return FSC_SKIP_NOT_TCP; /* inner packet larger than the tunnel carries */
+        *hint = 6;
+        return FSC_SKIP_NONE;
+    default:
+        return FSC_SKIP_NOT_TCP; /* PPP, Ethernet or non-IP PDU */
+    }
+}
+
+/*
+ * A UDP datagram (RFC 768) that may carry a tunnel: GTP-U when port 2152 is on either side, Teredo
+ * when port 3544 is.  Teredo relays and clients talk on any port, so elsewhere a datagram is
+ * Teredo only if it has the exact Teredo shape and its IPv6 packet has a Teredo address
+ * (2001:0::/32, RFC 4380 section 2.6) at one end, which is how Zeek recognizes Teredo off port
+ * 3544.  Returns NONE with c at the inner IP header, bounded to the UDP payload, and *hint set;
+ * NOT_TCP for any other UDP; IP_TRUNCATED when the capture ends before it can be told.
+ */
+static enum fsc_skip decode_udp_tunnel(struct cursor *c, const struct ip_span *span, ip_hint *hint)
+{
+    if (!cur_has(c, 0, 4))
+        return FSC_SKIP_IP_TRUNCATED; /* ports cut off: a tunnel cannot be ruled out */
+    uint16_t sport = cur_be16(c, 0), dport = cur_be16(c, 2);
+    bool gtp_port = sport == UDP_PORT_GTP_U || dport == UDP_PORT_GTP_U;
+    bool teredo_port = sport == UDP_PORT_TEREDO || dport == UDP_PORT_TEREDO;
+    if (!cur_has(c, 0, UDP_HDR_LEN))
+        return gtp_port || teredo_port ? FSC_SKIP_IP_TRUNCATED : FSC_SKIP_NOT_TCP;
+    uint32_t ulen = cur_be16(c, 4);
+    if (ulen < UDP_HDR_LEN || ulen > span->payload)
+        return FSC_SKIP_NOT_TCP; /* UDP length disagrees with the IP length */
+    cur_skip(c, UDP_HDR_LEN);
+    ulen -= UDP_HDR_LEN;
+    cur_limit(c, ulen); /* trailing bytes beyond the datagram belong to no inner packet */
+
+    struct cursor t = *c;
+    enum fsc_skip r;
+    if (gtp_port) {
+        r = decode_gtp(&t, ulen, hint);
+        if (r == FSC_SKIP_NONE)
+            *c = t;
+        if (r != FSC_SKIP_NOT_TCP || !teredo_port)
+            return r;
+        t = *c;
+    }
+    r = decode_teredo(&t, ulen);
+    if (!teredo_port) {
+        if (r != FSC_SKIP_NONE || !cur_has(&t, 0, 28))
+            return FSC_SKIP_NOT_TCP; /* off port 3544 only a whole Teredo shape counts */
+        if (cur_be32(&t, 8) != TEREDO_PREFIX && cur_be32(&t, 24) != TEREDO_PREFIX)
+            return FSC_SKIP_NOT_TCP; /* no Teredo address at either end */
+    }
+    if (r == FSC_SKIP_NONE) {
+        *c = t;
+        *hint = 6;
+    }
+    return r;
 }
 
 /* TCP header (RFC 9293 section 3.1) at c, span->payload bytes long by the IP length fields. */
@@ -532,8 +746,22 @@ enum fsc_skip fsc_decode(int dlt, const uint8_t *data, uint32_t caplen, struct f
         if (hint != 4 && hint != 6)
             return FSC_SKIP_IP_BAD_VERSION; /* raw IP that is neither IPv4 nor IPv6 */
     }
-    r = hint == 4 ? decode_ipv4(&c, out, &span) : decode_ipv6(&c, out, &span);
-    if (r != FSC_SKIP_NONE)
-        return r;
-    return decode_tcp(&c, out, &span);
+    /*
+     * Each pass decodes one IP header; a UDP tunnel sends the loop around for the inner packet,
+     * whose addresses overwrite the outer ones.  Quirks accumulate over all layers.
+     */
+    for (int depth = 0;; depth++) {
+        uint8_t proto = 0;
+        r = hint == 4 ? decode_ipv4(&c, out, &span, &proto) : decode_ipv6(&c, out, &span, &proto);
+        if (r != FSC_SKIP_NONE)
+            return r;
+        if (proto == IPPROTO_NUM_TCP)
+            return decode_tcp(&c, out, &span);
+        if (proto != IPPROTO_NUM_UDP || depth >= MAX_TUNNEL_DEPTH)
+            return FSC_SKIP_NOT_TCP; /* ICMP, ESP, ..., or a tunnel nested too deep */
+        r = decode_udp_tunnel(&c, &span, &hint);
+        if (r != FSC_SKIP_NONE)
+            return r;
+        out->quirks |= FSC_QUIRK_TUNNEL;
+    }
 }

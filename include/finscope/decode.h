@@ -26,13 +26,13 @@ enum fsc_skip {
     FSC_SKIP_LINK_UNSUPPORTED, /* "link_unsupported": link type finscope does not decode */
     FSC_SKIP_LINK_TRUNCATED,   /* "link_truncated": frame shorter than its link header(s) */
     FSC_SKIP_NOT_IP,           /* "not_ip": ARP, LLDP, ... */
-    FSC_SKIP_IP_TRUNCATED,     /* "ip_truncated": IPv4/IPv6 header cut off */
+    FSC_SKIP_IP_TRUNCATED,     /* "ip_truncated": IPv4/IPv6 header cut off (also a tunnel's) */
     FSC_SKIP_IP_BAD_VERSION,   /* "ip_bad_version": version nibble disagrees with the link */
     FSC_SKIP_IP_BAD_HDR_LEN,   /* "ip_bad_header_length": IHL < 5 */
     FSC_SKIP_IP_BAD_TOTAL_LEN, /* "ip_bad_total_length": total/payload length < header */
     FSC_SKIP_IP_FRAGMENT,      /* "ip_fragment": fragment (not reassembled) */
     FSC_SKIP_IP6_EXT_BAD,      /* "ip6_extension_bad": extension header chain cut or malformed */
-    FSC_SKIP_NOT_TCP,          /* "not_tcp": UDP, ICMP, ... */
+    FSC_SKIP_NOT_TCP,          /* "not_tcp": UDP (but tunnels), ICMP, ... */
     FSC_SKIP_TCP_TRUNCATED,    /* "tcp_truncated": fewer than 20 (or data offset) bytes of TCP */
     FSC_SKIP_TCP_BAD_HDR_LEN,  /* "tcp_bad_header_length": data offset < 5 or beyond the IP payload
                                 */
@@ -52,6 +52,7 @@ enum {
     FSC_QUIRK_MPLS = 0x08,        /* MPLS label stack */
     FSC_QUIRK_PPPOE = 0x10,       /* PPPoE session */
     FSC_QUIRK_IP_OPTIONS = 0x20,  /* IPv4 options or IPv6 extension headers */
+    FSC_QUIRK_TUNNEL = 0x40,      /* decapsulated from Teredo or GTP-U (up to 2 levels deep) */
 };
 
 /* One decoded TCP segment.  Addresses and ports are as sent (src -> dst). */
@@ -72,6 +73,8 @@ struct fsc_pkt {
  * Decode one frame of pcap link type dlt (DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_RAW,
  * DLT_IPV4, DLT_IPV6, DLT_NULL, DLT_LOOP; numeric values, so this file needs no pcap.h).
  * data/caplen are the captured bytes, which are only read, never past caplen.
+ * TCP inside Teredo (RFC 4380) or GTPv1-U is decapsulated, up to two tunnels deep: *out then
+ * holds the innermost addresses and ports, FSC_QUIRK_TUNNEL and the quirks of every layer.
  * Fills everything in *out except ts and number.
  * Returns FSC_SKIP_NONE for a TCP segment, otherwise the reason it was skipped.
  */

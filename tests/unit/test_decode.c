@@ -747,6 +747,295 @@ static void test_skips(void)
           "expected link_truncated");
 }
 
+/* Outer IPv4 + UDP header from sport to dport; end_ip4_udp fills in both lengths. */
+static uint32_t put_ip4_udp(struct frame *f, unsigned sport, unsigned dport)
+{
+    uint32_t at = f->n;
+    put8(f, 0x45);
+    put8(f, 0);
+    put16(f, 0); /* total length, set by end_ip4_udp */
+    put16(f, 0x4321);
+    put16(f, 0);
+    put8(f, 64);
+    put8(f, 17);
+    put16(f, 0);
+    put32(f, 0x0a000001); /* tunnel endpoints 10.0.0.1 -> 10.0.0.2 */
+    put32(f, 0x0a000002);
+    put16(f, sport);
+    put16(f, dport);
+    put16(f, 0); /* UDP length, set by end_ip4_udp */
+    put16(f, 0); /* checksum, not verified */
+    return at;
+}
+
+static void end_ip4_udp(struct frame *f, uint32_t at)
+{
+    set16(f, at + 2, f->n - at);
+    set16(f, at + 20 + 4, f->n - at - 20);
+}
+
+/* Outer IPv6 (fd00::1 -> fd00::2) + UDP header; end_ip6_udp fills in both lengths. */
+static uint32_t put_ip6_udp(struct frame *f, unsigned sport, unsigned dport)
+{
+    uint32_t at = f->n;
+    put32(f, 0x60000000);
+    put16(f, 0);
+    put8(f, 17);
+    put8(f, 64);
+    put16(f, 0xfd00);
+    putfill(f, 0, 13);
+    put8(f, 1);
+    put16(f, 0xfd00);
+    putfill(f, 0, 13);
+    put8(f, 2);
+    put16(f, sport);
+    put16(f, dport);
+    put16(f, 0);
+    put16(f, 0);
+    return at;
+}
+
+static void end_ip6_udp(struct frame *f, uint32_t at)
+{
+    set16(f, at + 4, f->n - at - 40);
+    set16(f, at + 40 + 4, f->n - at - 40);
+}
+
+/* GTPv1-U G-PDU header with flags (E/S/PN in the low bits); end_gtp fills in the length. */
+static uint32_t put_gtp(struct frame *f, unsigned flags)
+{
+    uint32_t at = f->n;
+    put8(f, 0x30 | flags); /* version 1, protocol type GTP */
+    put8(f, 0xff);         /* G-PDU */
+    put16(f, 0);
+    put32(f, 0x00c0ffee); /* TEID */
+    return at;
+}
+
+static void end_gtp(struct frame *f, uint32_t at)
+{
+    set16(f, at + 2, f->n - at - 8);
+}
+
+/* Teredo origin indication (RFC 4380 section 5.1.1): port and address obfuscated by XOR. */
+static void put_teredo_origin(struct frame *f)
+{
+    put16(f, 0x0000);
+    put16(f, 3797 ^ 0xffff);
+    put32(f, 0xc0a80210u ^ 0xffffffffu);
+}
+
+/* Decode in a heap copy; the skip reason. */
+static enum fsc_skip decode_reason(int dlt, const struct frame *f, struct fsc_pkt *p)
+{
+    memset(p, 0, sizeof(*p));
+    return decode_exact(dlt, f->b, f->n, p);
+}
+
+/* Teredo (RFC 4380) and GTP-U (3GPP TS 29.281): inner addresses, ports and the tunnel quirk. */
+static void test_tunnels(void)
+{
+    struct frame f;
+    struct fsc_pkt p;
+    uint32_t udp, gtp, ip;
+    const unsigned tq = FSC_QUIRK_TUNNEL;
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    udp = put_ip4_udp(&f, 3797, 3544);
+    put_ip6_plain(&f);
+    end_ip4_udp(&f, udp);
+    expect_tcp("teredo plain", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
+    expect_prefixes("teredo plain prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    udp = put_ip4_udp(&f, 3544, 3797);
+    put_teredo_origin(&f);
+    put_ip6_plain(&f);
+    end_ip4_udp(&f, udp);
+    expect_tcp("teredo origin indication", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
+    expect_prefixes("teredo origin prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    udp = put_ip4_udp(&f, 3797, 3544);
+    put16(&f, 0x0001); /* authentication indicator */
+    put8(&f, 2);       /* client identifier length */
+    put8(&f, 3);       /* authentication value length */
+    putn(&f, "id", 2);
+    putn(&f, "mac", 3);
+    put32(&f, 0x01020304); /* nonce */
+    put32(&f, 0x05060708);
+    put8(&f, 0); /* confirmation */
+    put_teredo_origin(&f);
+    put_ip6_plain(&f);
+    end_ip4_udp(&f, udp);
+    expect_tcp("teredo auth and origin", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
+    expect_prefixes("teredo auth prefixes", T_DLT_EN10MB, &f);
+
+    /* Off port 3544 (a relay talks from any port) only with a Teredo address, 2001:0::/32. */
+    f.n = 0;
+    udp = put_ip4_udp(&f, 32900, 3797);
+    ip = put_ip6_plain(&f);
+    end_ip4_udp(&f, udp);
+    expect_skip("teredo off port without teredo address", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+    set16(&f, ip + 24 + 2, 0x0000); /* destination 2001:0:0:1::2 */
+    check(decode_reason(T_DLT_IPV4, &f, &p) == FSC_SKIP_NONE && p.quirks == tq &&
+              p.ip_version == 6 && p.sport == SPORT && p.dport == DPORT && p.dst.b[2] == 0 &&
+              p.payload_len == PAYLOAD,
+          "teredo off port with teredo address", "got %s quirks %#x",
+          fsc_skip_name(decode_reason(T_DLT_IPV4, &f, &p)), p.quirks);
+    f.n = ip + 27; /* destination address cut: cannot be told from other UDP */
+    expect_skip("teredo off port cut", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    udp = put_ip4_udp(&f, 5906, 2152);
+    gtp = put_gtp(&f, 0);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    expect_tcp("gtp-u plain ipv4", T_DLT_EN10MB, &f, 4, tq, PAYLOAD);
+    expect_prefixes("gtp-u plain prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    udp = put_ip4_udp(&f, 2152, 2152);
+    gtp = put_gtp(&f, 0x02); /* S */
+    put16(&f, 0x1234);       /* sequence number */
+    put8(&f, 0);             /* N-PDU number */
+    put8(&f, 0xc0);          /* next extension type: ignored without E */
+    put_ip6_plain(&f);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    expect_tcp("gtp-u sequence ipv6", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
+    expect_prefixes("gtp-u sequence prefixes", T_DLT_EN10MB, &f);
+
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    udp = put_ip4_udp(&f, 2152, 40001);
+    gtp = put_gtp(&f, 0x04); /* E */
+    put16(&f, 0);
+    put8(&f, 0);
+    put8(&f, 0x85); /* PDU session container */
+    put8(&f, 1);    /* 4 bytes */
+    put16(&f, 0x0009);
+    put8(&f, 0x40); /* next: UDP port extension */
+    put8(&f, 2);    /* 8 bytes */
+    putfill(&f, 0xee, 6);
+    put8(&f, 0); /* end of chain */
+    put_ip4(&f, 6, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    expect_tcp("gtp-u extension headers", T_DLT_EN10MB, &f, 4, tq | FSC_QUIRK_IP_OPTIONS, PAYLOAD);
+    expect_prefixes("gtp-u extension prefixes", T_DLT_EN10MB, &f);
+
+    /* Two levels: Teredo carrying IPv6/UDP to GTP-U carrying IPv4; a third level stays UDP. */
+    f.n = 0;
+    udp = put_ip4_udp(&f, 3544, 3797);
+    uint32_t udp6 = put_ip6_udp(&f, 2152, 2152);
+    gtp = put_gtp(&f, 0);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip6_udp(&f, udp6);
+    end_ip4_udp(&f, udp);
+    expect_tcp("teredo gtp-u two levels", T_DLT_IPV4, &f, 4, tq, PAYLOAD);
+    expect_prefixes("two levels prefixes", T_DLT_IPV4, &f);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 2152, 2152);
+    gtp = put_gtp(&f, 0);
+    uint32_t udp2 = put_ip4_udp(&f, 2152, 2152);
+    uint32_t gtp2 = put_gtp(&f, 0);
+    uint32_t udp3 = put_ip4_udp(&f, 2152, 2152);
+    uint32_t gtp3 = put_gtp(&f, 0);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp3);
+    end_ip4_udp(&f, udp3);
+    end_gtp(&f, gtp2);
+    end_ip4_udp(&f, udp2);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    expect_skip("gtp-u three levels", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    /* On the tunnel ports but not the tunnel: stays not_tcp. */
+    f.n = 0;
+    udp = put_ip4_udp(&f, 3544, 3797);
+    put16(&f, 0xabcd); /* some other protocol on the port */
+    putfill(&f, 0x61, 60);
+    end_ip4_udp(&f, udp);
+    expect_skip("udp 3544 not teredo", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 3544, 3797);
+    ip = put_ip6_plain(&f);
+    end_ip4_udp(&f, udp);
+    set16(&f, ip + 4, 24); /* IPv6 packet shorter than the datagram */
+    expect_skip("teredo payload length mismatch", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 3544, 3797);
+    put32(&f, 0x60000000); /* bubble: no next header, payload length 0 */
+    put16(&f, 0);
+    put8(&f, 59);
+    put8(&f, 255);
+    putn(&f, SRC6, 16);
+    putn(&f, DST6, 16);
+    end_ip4_udp(&f, udp);
+    expect_skip("teredo bubble", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 2152, 2152);
+    gtp = put_gtp(&f, 0);
+    f.b[gtp + 1] = 0x01; /* echo request */
+    put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    expect_skip("udp 2152 gtp echo request", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+    f.b[gtp + 1] = 0xff;
+    f.b[gtp] = 0x48; /* GTPv2 */
+    expect_skip("udp 2152 gtpv2", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+    f.b[gtp] = 0x30;
+    set16(&f, gtp + 2, 44); /* one byte short of the datagram */
+    expect_skip("gtp-u length mismatch", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 40000, 2152);
+    gtp = put_gtp(&f, 0x04);
+    put32(&f, 0x000000c0);
+    put8(&f, 0); /* extension length 0: invalid */
+    putfill(&f, 0, 3);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    expect_skip("gtp-u extension length 0", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 40000, 2152);
+    gtp = put_gtp(&f, 0);
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    set16(&f, ip + 2, 46); /* inner packet larger than the tunnel carries */
+    expect_skip("gtp-u inner longer than tunnel", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 40000, 2152);
+    gtp = put_gtp(&f, 0);
+    put_ip4(&f, 5, 5, PAYLOAD);
+    end_gtp(&f, gtp);
+    end_ip4_udp(&f, udp);
+    set16(&f, udp + 20 + 4, 8 + 8 + 45 + 1); /* UDP length beyond the IP payload */
+    expect_skip("udp length beyond ip", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+
+    f.n = 0;
+    udp = put_ip4_udp(&f, 53, 40000);
+    end_ip4_udp(&f, udp);
+    f.n = udp + 20 + 6;
+    expect_skip("udp header cut, no tunnel port", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+}
+
 static void test_names(void)
 {
     static const char *const want[FSC_SKIP__COUNT] = {
@@ -795,6 +1084,7 @@ int main(void)
     test_link_types();
     test_ip_variants();
     test_skips();
+    test_tunnels();
     test_names();
     printf("decode: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
