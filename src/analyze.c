@@ -18,6 +18,7 @@
 #include "finscope/decode.h"
 #include "finscope/flow.h"
 #include "finscope/store.h"
+#include "finscope/session.h"
 #include "finscope/summary.h"
 
 #define ERRLEN 512
@@ -46,26 +47,6 @@ static const char usage[] =
     "  finscope analyze -o web.db -f 'tcp port 443' web-*.pcapng\n"
     "  tcpdump -i eth0 -w - 'tcp' | finscope analyze -o live.db -\n"
     "  finscope query web.db \"SELECT * FROM close_kinds\"\n";
-
-struct run {
-    struct fsc_store *store;
-    int64_t capture_id;
-    struct fsc_capture_info ci;
-    int store_failed;
-    char err[ERRLEN];
-};
-
-static void write_flow(struct fsc_flow *f, void *user)
-{
-    struct run *r = user;
-
-    if (r->store_failed)
-        return;
-    if (fsc_store_flow(r->store, r->capture_id, f, r->err, sizeof r->err) < 0)
-        r->store_failed = 1;
-    else
-        r->ci.flows++;
-}
 
 /* xxh128 of a regular file, as `xxhsum -H2` prints it, into out; false if it cannot be read. */
 static bool hash_file(const char *path, char *out, size_t outlen)
@@ -128,7 +109,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void progress(const char *path, const struct run *r, int64_t size, double t0, bool end)
+static void progress(const char *path, const struct fsc_session *r, int64_t size, double t0,
+                     bool end)
 {
     double dt = now_seconds() - t0;
     fprintf(stderr, "\r%s: %llu packets, %llu connections written, %.0f packets/s", path,
@@ -151,17 +133,19 @@ static void refuse_duplicate(const char *path, const struct fsc_analyze_opts *o,
 static int analyze_one(struct fsc_store **storep, const char *path,
                        const struct fsc_analyze_opts *o)
 {
-    struct fsc_store *store;
-    struct run r;
+    struct fsc_session r;
     struct fsc_capture *cap = NULL;
-    struct fsc_flow_table *ft = NULL;
     struct fsc_frame fr;
-    struct fsc_pkt pkt;
     char rerr[256] = "", hash[48];
     int64_t replace_id = 0;
     int rc;
     bool tty = o->progress && isatty(STDERR_FILENO);
     double t0 = now_seconds(), next_progress = t0 + 0.5;
+    const struct fsc_flow_limits lim = {
+        .max_flows = o->max_flows,
+        .linger_us = o->linger_us,
+        .idle_us = o->idle_us,
+    };
 
     memset(&r, 0, sizeof r);
     r.ci.source = path;
@@ -190,8 +174,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
         fsc_capture_close(cap);
         return 1;
     }
-    store = r.store = *storep;
-    replace_id = early_duplicate(store, path, r.err, sizeof r.err);
+    replace_id = early_duplicate(*storep, path, r.err, sizeof r.err);
     if (replace_id < 0)
         goto store_error;
     if (replace_id > 0 && !o->replace) {
@@ -199,43 +182,11 @@ static int analyze_one(struct fsc_store **storep, const char *path,
         fsc_capture_close(cap);
         return 1;
     }
-    r.capture_id = fsc_store_begin_capture(store, &r.ci, replace_id, r.err, sizeof r.err);
-    if (r.capture_id < 0)
+    if (fsc_session_begin(&r, *storep, replace_id, &lim) < 0)
         goto store_error;
-
-    struct fsc_flow_limits lim = {
-        .max_flows = o->max_flows,
-        .linger_us = o->linger_us,
-        .idle_us = o->idle_us,
-    };
-    if (!(ft = fsc_flow_table_new(&lim, write_flow, &r))) {
-        snprintf(r.err, sizeof r.err, "out of memory for the flow table");
-        goto store_error;
-    }
 
     while ((rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr)) == 1) {
-        enum fsc_skip why;
-
-        r.ci.packets_read++;
-        if (r.ci.packets_read == 1)
-            r.ci.first_ts = fr.ts;
-        if (fr.ts > r.ci.last_ts)
-            r.ci.last_ts = fr.ts;
-        why = fr.filtered ? FSC_SKIP_FILTERED
-                          : fsc_decode(r.ci.link_type_id, fr.data, fr.caplen, &pkt);
-        if (why != FSC_SKIP_NONE) {
-            r.ci.skipped[why]++;
-            continue;
-        }
-        pkt.ts = fr.ts;
-        pkt.number = fr.number;
-        r.ci.packets_tcp++;
-        if (fsc_flow_table_packet(ft, &pkt) < 0) {
-            snprintf(r.err, sizeof r.err, "out of memory at packet %llu",
-                     (unsigned long long)pkt.number);
-            goto store_error;
-        }
-        if (r.store_failed)
+        if (fsc_session_frame(&r, &fr) < 0)
             goto store_error;
         if (tty && (r.ci.packets_read & 0xffff) == 0 && now_seconds() >= next_progress) {
             progress(path, &r, r.ci.size_bytes, t0, false);
@@ -243,7 +194,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
         }
     }
     if (rc < 0) {
-        snprintf(r.err, sizeof r.err, "%s: read error: %s", path, rerr);
+        snprintf(r.err, sizeof r.err, "read error: %s", rerr);
         goto store_error;
     }
     if (fsc_capture_truncated(cap) >= 0) {
@@ -262,41 +213,34 @@ static int analyze_one(struct fsc_store **storep, const char *path,
                     path, (long long)r.ci.truncated_at, rerr,
                     (unsigned long long)r.ci.packets_read);
     }
-    fsc_flow_table_flush(ft, r.ci.last_ts);
-    if (r.store_failed)
-        goto store_error;
     r.ci.size_bytes = (int64_t)fsc_capture_bytes(cap);
     if (fsc_capture_hash(cap, hash, sizeof hash)) {
         int64_t dup;
         r.ci.hash = hash;
-        if ((dup = fsc_store_find_capture(store, hash, r.err, sizeof r.err)) < 0)
+        if ((dup = fsc_store_find_capture(*storep, hash, r.err, sizeof r.err)) < 0)
             goto store_error;
         if (dup > 0 && !o->replace) { /* stdin, or a file that changed size: found only now */
-            fsc_store_abort_capture(store);
+            fsc_session_abort(&r);
             refuse_duplicate(path, o, dup);
-            fsc_flow_table_free(ft);
             fsc_capture_close(cap);
             return 1;
         }
-        if (dup > 0 && fsc_store_delete_capture(store, dup, r.err, sizeof r.err) < 0)
+        if (dup > 0 && fsc_store_delete_capture(*storep, dup, r.err, sizeof r.err) < 0)
             goto store_error;
     }
-    r.ci.flows_evicted = fsc_flow_table_stats(ft)->evicted;
-    if (fsc_store_end_capture(store, r.capture_id, &r.ci, r.err, sizeof r.err) < 0)
+    if (fsc_session_end(&r, r.ci.last_ts) < 0)
         goto store_error;
     if (tty)
         progress(path, &r, r.ci.size_bytes, t0, true);
-    fsc_flow_table_free(ft);
+    fsc_session_free(&r);
     fsc_capture_close(cap);
-    if (!o->quiet && fsc_summary_print(store, r.capture_id, stdout, r.err, sizeof r.err) < 0)
+    if (!o->quiet && fsc_summary_print(*storep, r.capture_id, stdout, r.err, sizeof r.err) < 0)
         fprintf(stderr, "finscope: summary: %s\n", r.err);
     return 0;
 
 store_error:
-    if (r.capture_id > 0)
-        fsc_store_abort_capture(*storep);
     fprintf(stderr, "finscope: %s: %s (nothing of this capture was stored)\n", path, r.err);
-    fsc_flow_table_free(ft);
+    fsc_session_abort(&r);
     fsc_capture_close(cap);
     return 1;
 }

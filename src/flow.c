@@ -284,6 +284,12 @@ int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
     return 0;
 }
 
+void fsc_flow_table_expire(struct fsc_flow_table *t, fsc_time now)
+{
+    if (advance_clock(t, now))
+        expire(t, t->now);
+}
+
 void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts)
 {
     while (t->closed.head)

@@ -162,6 +162,10 @@ struct fsc_flow_table *fsc_flow_table_new(const struct fsc_flow_limits *lim, fsc
  */
 int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p);
 
+/* Write out the flows whose linger or idle time has passed by capture time now (a live capture
+ * calls this when no packets arrive, so quiet connections are still written). */
+void fsc_flow_table_expire(struct fsc_flow_table *t, fsc_time now);
+
 /* Write out every flow still held (end of input), oldest first. */
 void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts);
 

@@ -1,0 +1,87 @@
+/* session.c - one capture in progress: frames -> decode -> flow table -> rows, one transaction. */
+#include <stdio.h>
+#include <string.h>
+
+#include "finscope/session.h"
+
+static void write_flow(struct fsc_flow *f, void *user)
+{
+    struct fsc_session *s = user;
+
+    if (s->failed)
+        return;
+    if (fsc_store_flow(s->store, s->capture_id, f, s->err, sizeof s->err) < 0)
+        s->failed = true;
+    else
+        s->ci.flows++;
+}
+
+int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t replace_id,
+                      const struct fsc_flow_limits *lim)
+{
+    s->store = store;
+    s->failed = false;
+    s->capture_id = fsc_store_begin_capture(store, &s->ci, replace_id, s->err, sizeof s->err);
+    if (s->capture_id < 0)
+        return -1;
+    if (!(s->ft = fsc_flow_table_new(lim, write_flow, s))) {
+        snprintf(s->err, sizeof s->err, "out of memory for the flow table");
+        return -1;
+    }
+    return 0;
+}
+
+int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
+{
+    struct fsc_pkt pkt;
+    enum fsc_skip why;
+
+    s->ci.packets_read++;
+    if (s->ci.packets_read == 1)
+        s->ci.first_ts = fr->ts;
+    if (fr->ts > s->ci.last_ts)
+        s->ci.last_ts = fr->ts;
+    why = fr->filtered ? FSC_SKIP_FILTERED
+                       : fsc_decode(s->ci.link_type_id, fr->data, fr->caplen, &pkt);
+    if (why != FSC_SKIP_NONE) {
+        s->ci.skipped[why]++;
+        return 0;
+    }
+    pkt.ts = fr->ts;
+    pkt.number = fr->number;
+    s->ci.packets_tcp++;
+    if (fsc_flow_table_packet(s->ft, &pkt) < 0) {
+        snprintf(s->err, sizeof s->err, "out of memory at packet %llu",
+                 (unsigned long long)pkt.number);
+        s->failed = true;
+    }
+    return s->failed ? -1 : 0;
+}
+
+int fsc_session_expire(struct fsc_session *s, fsc_time now)
+{
+    fsc_flow_table_expire(s->ft, now);
+    return s->failed ? -1 : 0;
+}
+
+int fsc_session_end(struct fsc_session *s, fsc_time end_ts)
+{
+    fsc_flow_table_flush(s->ft, end_ts);
+    if (s->failed)
+        return -1;
+    s->ci.flows_evicted = fsc_flow_table_stats(s->ft)->evicted;
+    return fsc_store_end_capture(s->store, s->capture_id, &s->ci, s->err, sizeof s->err);
+}
+
+void fsc_session_abort(struct fsc_session *s)
+{
+    if (s->capture_id > 0)
+        fsc_store_abort_capture(s->store);
+    fsc_session_free(s);
+}
+
+void fsc_session_free(struct fsc_session *s)
+{
+    fsc_flow_table_free(s->ft);
+    s->ft = NULL;
+}
