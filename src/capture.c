@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct fsc_capture {
     int64_t truncated_at;
     int dlt;
     uint64_t frames;
+    bool live;
+    int sel_fd; /* live: the descriptor to poll() */
     bool has_filter;
     struct bpf_program prog; /* applied here, not in libpcap, so that frames keep their numbers */
 };
@@ -156,6 +159,153 @@ uint64_t fsc_capture_bytes(const struct fsc_capture *c)
     return c->bytes;
 }
 
+/* What a failed pcap_activate means, in words that say what to do. */
+static void activate_error(pcap_t *p, int rc, const char *iface, char *err, size_t errlen)
+{
+    switch (rc) {
+    case PCAP_ERROR_PERM_DENIED:
+    case PCAP_ERROR_PROMISC_PERM_DENIED:
+        snprintf(err, errlen,
+                 "%s: no permission to capture (%s): finscope needs CAP_NET_RAW (and "
+                 "CAP_NET_ADMIN for --promisc); run it as root, or give the binary the "
+                 "capabilities: setcap cap_net_raw,cap_net_admin=eip finscope",
+                 iface, pcap_geterr(p));
+        break;
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        snprintf(err, errlen, "%s: no such interface (finscope live --list-interfaces)", iface);
+        break;
+    case PCAP_ERROR_IFACE_NOT_UP:
+        snprintf(err, errlen, "%s: the interface is down (ip link set %s up)", iface, iface);
+        break;
+    default:
+        snprintf(err, errlen, "%s: cannot capture: %s", iface, pcap_geterr(p));
+        break;
+    }
+}
+
+int fsc_capture_open_live(const struct fsc_live_opts *o, struct fsc_capture **out, char *err,
+                          size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    struct fsc_capture *c = calloc(1, sizeof *c);
+    int rc;
+
+    if (!c) {
+        snprintf(err, errlen, "%s: out of memory", o->iface);
+        return -1;
+    }
+    c->fd = -1;
+    c->live = true;
+    c->truncated_at = -1;
+    c->record_start = -1;
+    if (!(c->p = pcap_create(o->iface, perr))) {
+        snprintf(err, errlen, "%s: %s", o->iface, perr);
+        capture_free(c);
+        return -1;
+    }
+    pcap_set_snaplen(c->p, o->snaplen);
+    pcap_set_promisc(c->p, o->promisc);
+    /* Immediate mode: frames are delivered as they come, not when a buffer fills, so short
+     * captures are not empty and rows appear while the connections happen.  The timeout lets
+     * the loop look at the clock and the signals when the interface is quiet. */
+    pcap_set_immediate_mode(c->p, 1);
+    pcap_set_timeout(c->p, 100);
+    pcap_set_buffer_size(c->p, o->buffer_bytes);
+    if ((rc = pcap_activate(c->p)) < 0) {
+        activate_error(c->p, rc, o->iface, err, errlen);
+        capture_free(c);
+        return -1;
+    }
+    c->dlt = pcap_datalink(c->p);
+    c->sel_fd = pcap_get_selectable_fd(c->p);
+    if (c->sel_fd < 0 || pcap_setnonblock(c->p, 1, perr) < 0) {
+        snprintf(err, errlen, "%s: cannot wait on the capture handle: %s", o->iface, perr);
+        capture_free(c);
+        return -1;
+    }
+    if (o->filter && *o->filter) {
+        struct bpf_program prog;
+        bpf_u_int32 net = 0, mask = PCAP_NETMASK_UNKNOWN;
+        if (pcap_lookupnet(o->iface, &net, &mask, perr) < 0)
+            mask = PCAP_NETMASK_UNKNOWN;
+        if (pcap_compile(c->p, &prog, o->filter, 1, mask) < 0) {
+            snprintf(err, errlen, "bad filter '%s': %s", o->filter, pcap_geterr(c->p));
+            capture_free(c);
+            return -1;
+        }
+        /* In the kernel: frames the filter drops never cost a copy. */
+        rc = pcap_setfilter(c->p, &prog);
+        pcap_freecode(&prog);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot apply filter '%s': %s", o->filter, pcap_geterr(c->p));
+            capture_free(c);
+            return -1;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+int fsc_capture_default_iface(char *buf, size_t len, char *err, size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_if_t *all = NULL, *pick = NULL;
+
+    if (pcap_findalldevs(&all, perr) < 0) {
+        snprintf(err, errlen, "cannot list interfaces: %s", perr);
+        return -1;
+    }
+    /* As tcpdump: the first interface that is up and running, loopback only if nothing else. */
+    for (pcap_if_t *d = all; d; d = d->next) {
+        bool up = (d->flags & PCAP_IF_UP) && (d->flags & PCAP_IF_RUNNING);
+        if (!up || strcmp(d->name, "any") == 0)
+            continue;
+        if (!(d->flags & PCAP_IF_LOOPBACK)) {
+            pick = d;
+            break;
+        }
+        if (!pick)
+            pick = d;
+    }
+    if (!pick) {
+        snprintf(err, errlen, "no interface to capture on (finscope live --list-interfaces)");
+        pcap_freealldevs(all);
+        return -1;
+    }
+    snprintf(buf, len, "%s", pick->name);
+    pcap_freealldevs(all);
+    return 0;
+}
+
+int fsc_capture_list_ifaces(FILE *out, char *err, size_t errlen)
+{
+    char perr[PCAP_ERRBUF_SIZE] = "";
+    pcap_if_t *all = NULL;
+    int n = 0;
+
+    if (pcap_findalldevs(&all, perr) < 0) {
+        snprintf(err, errlen, "cannot list interfaces: %s", perr);
+        return -1;
+    }
+    for (pcap_if_t *d = all; d; d = d->next)
+        fprintf(out, "%d.%s%s%s%s\n", ++n, d->name,
+                (d->flags & PCAP_IF_LOOPBACK) ? " [Loopback]" : "",
+                (d->flags & PCAP_IF_UP) ? " [Up]" : "", d->description ? d->description : "");
+    pcap_freealldevs(all);
+    return 0;
+}
+
+int fsc_capture_stats(struct fsc_capture *c, uint64_t *received, uint64_t *dropped)
+{
+    struct pcap_stat st;
+
+    if (!c->live || pcap_stats(c->p, &st) < 0)
+        return -1;
+    *received = st.ps_recv;
+    *dropped = (uint64_t)st.ps_drop + st.ps_ifdrop;
+    return 0;
+}
+
 int fsc_capture_dlt(const struct fsc_capture *c)
 {
     return c->dlt;
@@ -173,6 +323,19 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
     const u_char *data;
     int rc = pcap_next_ex(c->p, &h, &data);
 
+    /*
+     * Live: the handle is non-blocking, because with immediate mode on Linux (TPACKET_V3) the
+     * read timeout is not honoured and a blocking read would wait forever on a quiet interface -
+     * no commits, no expiry, no reaction to SIGINT.  Wait in poll() instead, at most 100 ms;
+     * a signal interrupts it.
+     */
+    if (c->live && rc == 0 && c->sel_fd >= 0) {
+        struct pollfd pfd = {.fd = c->sel_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) <= 0)
+            return 2;
+        rc = pcap_next_ex(c->p, &h, &data);
+    }
+
     if (rc == 1) {
         fr->number = ++c->frames;
         fr->filtered = c->has_filter && !pcap_offline_filter(&c->prog, h, data);
@@ -181,11 +344,18 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
         fr->caplen = h->caplen;
         fr->wirelen = h->len;
         /* libpcap reads each record with fread, so the stream position is the next record. */
-        c->record_start = (int64_t)ftello(c->fp);
+        if (!c->live)
+            c->record_start = (int64_t)ftello(c->fp);
         return 1;
     }
     if (rc == PCAP_ERROR_BREAK)
         return 0;
+    if (c->live) {
+        if (rc == 0)
+            return 2; /* read timeout: no frame yet */
+        snprintf(err, errlen, "%s", pcap_geterr(c->p));
+        return -1;
+    }
     /*
      * Anything else in the middle of a file - a record cut off by the end of the file, or a
      * corrupt record header - ends the input early: what came before it is kept.

@@ -14,6 +14,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  analyze   analyze pcap/pcapng files into a database (finscope.db)\n"
+    "  live      capture on an interface and keep the database current\n"
     "  forge     write crafted captures of TCP open/close scenarios (libnet)\n"
     "  export    write a database out as a Zeek conn.log (--zeek, TSV or --json)\n"
     "\n"
@@ -21,6 +22,7 @@ static const char usage[] =
     "\n"
     "examples:\n"
     "  finscope analyze captures/*.pcap\n"
+    "  finscope live -i eth0 -f 'tcp port 443'\n"
     "  sqlite3 finscope.db 'SELECT * FROM close_kinds'\n"
     "  finscope forge --list\n"
     "  finscope export --zeek finscope.db > conn.log\n";
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
         return fsc_cmd_analyze(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
         return fsc_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "live"))
+        return fsc_cmd_live(argc - 1, argv + 1);
     if (!strcmp(cmd, "forge"))
         return fsc_cmd_forge(argc - 1, argv + 1);
     fprintf(stderr, "finscope: unknown command '%s'\n\n%s", cmd, usage);

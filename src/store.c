@@ -911,20 +911,21 @@ int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen)
     return run(s, ST_BEGIN, err, errlen);
 }
 
-int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
+/* Write the captures row's counters and the skip counts, inside the open transaction. */
+static int update_capture(struct fsc_store *s, int64_t capture_id,
                           const struct fsc_capture_info *ci, char *err, size_t errlen)
 {
     sqlite3_stmt *st = s->st[ST_UPD_CAPTURE];
     int rc = SQLITE_OK, i = 1;
 
     if (sqlite3_get_autocommit(s->db)) {
-        seterr(err, errlen, "%s: end capture: no capture transaction is open", s->path);
+        seterr(err, errlen, "%s: update capture: no capture transaction is open", s->path);
         return -1;
     }
     B(bind_capture(st, &i, ci));
     B(sqlite3_bind_int64(st, i++, capture_id));
     if (bound(s, ST_UPD_CAPTURE, rc, i, err, errlen) < 0 || run(s, ST_UPD_CAPTURE, err, errlen) < 0)
-        goto fail;
+        return -1;
     for (int r = FSC_SKIP_NONE + 1; r < FSC_SKIP__COUNT; r++) {
         if (ci->skipped[r] == 0)
             continue;
@@ -936,14 +937,45 @@ int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
         B(bind_u64(st, i++, ci->skipped[r]));
         if (bound(s, ST_INS_SKIPPED, rc, i, err, errlen) < 0 ||
             run(s, ST_INS_SKIPPED, err, errlen) < 0)
-            goto fail;
+            return -1;
     }
-    if (run(s, ST_COMMIT, err, errlen) < 0)
-        goto fail;
     return 0;
-fail:
-    rollback(s);
-    return -1;
+}
+
+int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
+                          const struct fsc_capture_info *ci, char *err, size_t errlen)
+{
+    if (update_capture(s, capture_id, ci, err, errlen) < 0 || run(s, ST_COMMIT, err, errlen) < 0) {
+        rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
+int fsc_store_commit_capture(struct fsc_store *s, int64_t capture_id,
+                             const struct fsc_capture_info *ci, char *err, size_t errlen)
+{
+    if (update_capture(s, capture_id, ci, err, errlen) < 0)
+        return -1;
+    return fsc_store_checkpoint(s, err, errlen);
+}
+
+int fsc_store_wal(struct fsc_store *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = false;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        ok = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (!ok) {
+        seterr(err, errlen, "%s: cannot switch to WAL mode (readers would block): %s", s->path,
+               sqlite3_errmsg(s->db));
+        return -1;
+    }
+    sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    return 0;
 }
 
 void fsc_store_abort_capture(struct fsc_store *s)

@@ -20,6 +20,9 @@ int fsc_analyze(const char *const *paths, int n, const struct fsc_analyze_opts *
 /* `finscope analyze ...`: argv[0] is "analyze".  Returns the process exit status. */
 int fsc_cmd_analyze(int argc, char **argv);
 
+/* `finscope live ...` (live.c). */
+int fsc_cmd_live(int argc, char **argv);
+
 /* `finscope forge ...` (cmd_forge.c). */
 int fsc_cmd_forge(int argc, char **argv);
 

@@ -3,6 +3,8 @@
 #ifndef FINSCOPE_CAPTURE_H
 #define FINSCOPE_CAPTURE_H
 
+#include <stdio.h>
+
 #include "finscope/common.h"
 
 struct fsc_capture;
@@ -36,8 +38,37 @@ uint64_t fsc_capture_bytes(const struct fsc_capture *c);
 int fsc_capture_dlt(const struct fsc_capture *c);
 const char *fsc_capture_dlt_name(const struct fsc_capture *c);
 
+/* Live capture settings. */
+struct fsc_live_opts {
+    const char *iface; /* NULL: the first usable interface (fsc_capture_default_iface) */
+    const char *filter;
+    int snaplen; /* bytes kept per frame */
+    bool promisc;
+    int buffer_bytes; /* kernel capture buffer */
+};
+
 /*
- * Next frame: 1 with *fr filled, 0 at the end of input, -1 on a read error (message in err).
+ * Open a live capture in immediate mode and apply the BPF filter (compiled before anything is
+ * captured).  -1 with a one-line message in err: a bad filter names the expression; missing
+ * privileges say which capability is missing.
+ */
+int fsc_capture_open_live(const struct fsc_live_opts *o, struct fsc_capture **out, char *err,
+                          size_t errlen);
+
+/* Name of the first interface libpcap would capture on (not loopback when another is up), into
+ * buf.  -1 with a message when there is none. */
+int fsc_capture_default_iface(char *buf, size_t len, char *err, size_t errlen);
+
+/* Print every capturable interface, one per line with its description.  0 or -1. */
+int fsc_capture_list_ifaces(FILE *out, char *err, size_t errlen);
+
+/* Kernel counters of a live capture: frames received and dropped (pcap_stats; interface drops
+ * included).  0, or -1 when not available. */
+int fsc_capture_stats(struct fsc_capture *c, uint64_t *received, uint64_t *dropped);
+
+/*
+ * Next frame: 1 with *fr filled, 0 at the end of input, 2 when a live capture's read timeout
+ * passed with no frame (call again), -1 on a read error (message in err).
  * A file cut off mid-record ends with 0 and fsc_capture_truncated() telling where.
  */
 int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, size_t errlen);

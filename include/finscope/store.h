@@ -66,6 +66,15 @@ int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, 
 /* COMMIT what has been written so far and BEGIN again (live capture).  0 or -1. */
 int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen);
 
+/* Update the captures row with the counters so far, COMMIT and BEGIN again (live: readers see
+ * the capture grow every second).  0 or -1. */
+int fsc_store_commit_capture(struct fsc_store *s, int64_t capture_id,
+                             const struct fsc_capture_info *ci, char *err, size_t errlen);
+
+/* Switch the file to WAL mode (persistent), so readers never block the writer and see every
+ * commit while a live capture runs.  0 or -1. */
+int fsc_store_wal(struct fsc_store *s, char *err, size_t errlen);
+
 /* Update the captures row with the final counters and COMMIT.  0 or -1. */
 int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
                           const struct fsc_capture_info *ci, char *err, size_t errlen);

@@ -1,0 +1,370 @@
+/* live.c - `finscope live`: capture on an interface and keep the database current while it runs. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "finscope/analyze.h"
+#include "finscope/capture.h"
+#include "finscope/session.h"
+#include "finscope/summary.h"
+
+static const char usage[] =
+    "usage: finscope live [options]\n"
+    "       finscope live --list-interfaces\n"
+    "\n"
+    "Captures on a network interface (libpcap, immediate mode) and writes the same rows as\n"
+    "'finscope analyze' while it runs: connections are written once they have closed (after\n"
+    "--linger) or gone idle (--idle-timeout), and committed every second, so\n"
+    "'sqlite3 finscope.db ...' in another terminal sees them (the database is put in WAL mode:\n"
+    "readers never block the capture).  Ctrl-C (SIGINT), SIGTERM, -c or --duration stop it:\n"
+    "every connection still in memory is written with its current state, the summary is\n"
+    "printed.  A second Ctrl-C exits at once; the database keeps everything committed.\n"
+    "\n"
+    "options:\n"
+    "  -i, --interface IFACE   interface (default: the first one that is up, said on stderr)\n"
+    "  -o, --output FILE       database (default: finscope.db)\n"
+    "  -f, --filter EXPR       BPF filter, as tcpdump takes it (e.g. 'tcp port 443')\n"
+    "  -c, --count N           stop after N packets\n"
+    "      --duration SEC      stop after SEC seconds\n"
+    "      --snaplen N         bytes kept per packet (default 256: every header and option)\n"
+    "      --promisc           promiscuous mode\n"
+    "      --linger SEC        keep closed connections this long for late segments (default 1)\n"
+    "      --idle-timeout SEC  write connections idle this long as they are (default 300); if\n"
+    "                          one continues later it becomes a new, midstream row\n"
+    "      --max-flows N       connections held at once (default 4000000)\n"
+    "  -Z, --user USER         after opening the interface, run as USER (as tcpdump -Z does):\n"
+    "                          the analysis and the database writes do not run as root\n"
+    "  -q, --quiet             no summary at the end\n"
+    "      --list-interfaces   list the interfaces and exit\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "examples:\n"
+    "  finscope live -i eth0 -f 'tcp port 443'\n"
+    "  finscope live -i eth0 -o web.db --duration 600 -Z nobody\n"
+    "  sqlite3 finscope.db 'SELECT * FROM close_wait_suspects'    # while it runs\n";
+
+static volatile sig_atomic_t stop_signal;
+
+/* First SIGINT/SIGTERM: stop and save.  Second: leave at once; SQLite drops the open
+ * transaction, so the file holds exactly what was committed. */
+static void on_signal(int sig)
+{
+    if (stop_signal)
+        _exit(128 + sig);
+    stop_signal = sig;
+}
+
+static fsc_time wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (fsc_time)ts.tv_sec * FSC_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* tcpdump -Z: give up root once the capture handle is open. */
+static int drop_privileges(const char *user, char *err, size_t errlen)
+{
+    struct passwd *pw = getpwnam(user);
+
+    if (!pw) {
+        snprintf(err, errlen, "-Z %s: no such user", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        snprintf(err, errlen, "-Z %s: cannot switch to that user: %s", user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) { /* must not be able to get root back */
+        snprintf(err, errlen, "-Z %s: root privileges could be regained; refusing to go on", user);
+        return -1;
+    }
+    return 0;
+}
+
+struct live_opts {
+    struct fsc_live_opts cap;
+    const char *db_path, *user;
+    uint64_t count;
+    double duration;
+    bool quiet;
+    struct fsc_flow_limits lim;
+};
+
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void status_line(const struct fsc_session *s, const struct fsc_capture_info *ci, double pps,
+                        uint64_t drops)
+{
+    fprintf(stderr,
+            "\rfinscope: %llu packets, %.0f packets/s, %llu active connections, %llu written, "
+            "%llu dropped   ",
+            (unsigned long long)ci->packets_read, pps,
+            (unsigned long long)fsc_flow_table_stats(s->ft)->active, (unsigned long long)ci->flows,
+            (unsigned long long)drops);
+}
+
+static int run_live(const struct live_opts *o)
+{
+    struct fsc_session s;
+    struct fsc_capture *cap = NULL;
+    struct fsc_store *store = NULL;
+    struct fsc_frame fr;
+    char err[512], rerr[256] = "", source[128], iface[64];
+    uint64_t recv = 0, drops = 0, last_pkts = 0;
+    bool tty = isatty(STDERR_FILENO), read_failed = false;
+    int rc;
+
+    memset(&s, 0, sizeof s);
+    if (o->cap.iface) {
+        snprintf(iface, sizeof iface, "%s", o->cap.iface);
+    } else {
+        if (fsc_capture_default_iface(iface, sizeof iface, err, sizeof err) < 0) {
+            fprintf(stderr, "finscope: %s\n", err);
+            return 1;
+        }
+        fprintf(stderr, "finscope: no interface given (-i), using %s\n", iface);
+    }
+    struct fsc_live_opts co = o->cap;
+    co.iface = iface;
+    if (fsc_capture_open_live(&co, &cap, err, sizeof err) < 0) {
+        fprintf(stderr, "finscope: %s\n", err);
+        return 1;
+    }
+    if (!fsc_decode_link_supported(fsc_capture_dlt(cap))) {
+        fprintf(stderr, "finscope: %s: link type %s is not supported\n", iface,
+                fsc_capture_dlt_name(cap));
+        fsc_capture_close(cap);
+        return 1;
+    }
+    if (o->user && drop_privileges(o->user, err, sizeof err) < 0) {
+        fprintf(stderr, "finscope: %s\n", err);
+        fsc_capture_close(cap);
+        return 1;
+    }
+    if (fsc_store_open(o->db_path, false, &store, err, sizeof err) < 0 ||
+        fsc_store_wal(store, err, sizeof err) < 0) {
+        fprintf(stderr, "finscope: %s\n", err);
+        fsc_store_close(store);
+        fsc_capture_close(cap);
+        return 1;
+    }
+    snprintf(source, sizeof source, "live:%s", iface);
+    s.ci.source = source;
+    s.ci.size_bytes = -1;
+    s.ci.truncated_at = -1;
+    s.ci.drops = 0;
+    s.ci.filter = o->cap.filter;
+    s.ci.link_type_id = fsc_capture_dlt(cap);
+    s.ci.link_type = fsc_capture_dlt_name(cap);
+    if (fsc_session_begin(&s, store, 0, &o->lim) < 0)
+        goto fail;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "finscope: capturing on %s (link %s, snaplen %d), writing %s; Ctrl-C to stop\n",
+            iface, s.ci.link_type, o->cap.snaplen, o->db_path);
+
+    fsc_time start = wall_now(), last_commit = start;
+    fsc_time deadline = o->duration > 0 ? start + (fsc_time)(o->duration * FSC_USEC_PER_SEC) : 0;
+    while (!stop_signal) {
+        rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr);
+        if (rc == 1 && fsc_session_frame(&s, &fr) < 0)
+            goto fail;
+        if (rc == 0)
+            break; /* the interface went away */
+        if (rc < 0) {
+            read_failed = true;
+            break;
+        }
+        fsc_time now = wall_now();
+        if (now - last_commit >= FSC_USEC_PER_SEC) {
+            /* Time moves on without packets: write what has lingered or idled, then commit. */
+            if (fsc_session_expire(&s, now) < 0)
+                goto fail;
+            if (fsc_capture_stats(cap, &recv, &drops) == 0)
+                s.ci.drops = (int64_t)drops;
+            if (fsc_store_commit_capture(store, s.capture_id, &s.ci, s.err, sizeof s.err) < 0)
+                goto fail;
+            if (tty && !o->quiet)
+                status_line(&s, &s.ci,
+                            (double)(s.ci.packets_read - last_pkts) * FSC_USEC_PER_SEC /
+                                (double)(now - last_commit),
+                            drops);
+            last_pkts = s.ci.packets_read;
+            last_commit = now;
+        }
+        if ((o->count && s.ci.packets_read >= o->count) || (deadline && now >= deadline))
+            break;
+    }
+    if (tty && !o->quiet)
+        fputc('\n', stderr);
+    if (fsc_capture_stats(cap, &recv, &drops) == 0)
+        s.ci.drops = (int64_t)drops;
+    /* Connections still open are written as they are; their open dwells run to now. */
+    if (fsc_session_end(&s, wall_now()) < 0)
+        goto fail;
+    fsc_session_free(&s);
+    fsc_capture_close(cap);
+    if (read_failed)
+        fprintf(stderr, "finscope: %s: capture stopped: %s (everything before it was stored)\n",
+                iface, rerr);
+    if (s.ci.drops > 0)
+        fprintf(stderr,
+                "finscope: the kernel dropped %lld packets (recorded on the capture row); a "
+                "tighter -f filter or a smaller --snaplen helps\n",
+                (long long)s.ci.drops);
+    if (!o->quiet && fsc_summary_print(store, s.capture_id, stdout, err, sizeof err) < 0)
+        fprintf(stderr, "finscope: summary: %s\n", err);
+    fsc_store_close(store);
+    return read_failed ? 1 : 0;
+
+fail:
+    /* What was committed every second stays; the uncommitted rest is rolled back. */
+    fprintf(stderr, "finscope: %s: %s (the database holds what was committed before)\n", o->db_path,
+            s.err);
+    fsc_session_abort(&s);
+    fsc_capture_close(cap);
+    fsc_store_close(store);
+    return 1;
+}
+
+int fsc_cmd_live(int argc, char **argv)
+{
+    enum {
+        OPT_DURATION = 256,
+        OPT_SNAPLEN,
+        OPT_PROMISC,
+        OPT_LINGER,
+        OPT_IDLE,
+        OPT_MAXFLOWS,
+        OPT_LIST
+    };
+    static const struct option longopts[] = {
+        {"interface", required_argument, NULL, 'i'},
+        {"output", required_argument, NULL, 'o'},
+        {"filter", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"snaplen", required_argument, NULL, OPT_SNAPLEN},
+        {"promisc", no_argument, NULL, OPT_PROMISC},
+        {"linger", required_argument, NULL, OPT_LINGER},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
+        {"user", required_argument, NULL, 'Z'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"list-interfaces", no_argument, NULL, OPT_LIST},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct live_opts o = {
+        .cap = {.snaplen = 256, .buffer_bytes = 32 << 20},
+        .db_path = "finscope.db",
+        .lim = {.max_flows = 4000000,
+                .linger_us = FSC_USEC_PER_SEC,
+                .idle_us = 300 * FSC_USEC_PER_SEC},
+    };
+    double secs;
+    char *end, err[256];
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:o:f:c:Z:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            o.cap.iface = optarg;
+            break;
+        case 'o':
+            o.db_path = optarg;
+            break;
+        case 'f':
+            o.cap.filter = optarg;
+            break;
+        case 'c':
+            o.count = strtoull(optarg, &end, 10);
+            if (*end || !o.count) {
+                fprintf(stderr, "finscope live: -c takes a packet count > 0\n");
+                return 2;
+            }
+            break;
+        case OPT_DURATION:
+        case OPT_LINGER:
+        case OPT_IDLE:
+            if (parse_seconds(optarg, &secs) < 0) {
+                fprintf(stderr, "finscope live: bad number of seconds '%s'\n", optarg);
+                return 2;
+            }
+            if (c == OPT_DURATION)
+                o.duration = secs;
+            else if (c == OPT_LINGER)
+                o.lim.linger_us = (fsc_time)(secs * FSC_USEC_PER_SEC);
+            else
+                o.lim.idle_us = (fsc_time)(secs * FSC_USEC_PER_SEC);
+            break;
+        case OPT_SNAPLEN:
+            o.cap.snaplen = (int)strtol(optarg, &end, 10);
+            if (*end || o.cap.snaplen < 96 || o.cap.snaplen > 262144) {
+                fprintf(stderr, "finscope live: --snaplen takes 96..262144 (TCP headers need "
+                                "up to ~130 bytes below them)\n");
+                return 2;
+            }
+            break;
+        case OPT_PROMISC:
+            o.cap.promisc = true;
+            break;
+        case OPT_MAXFLOWS: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < 1 || v > 100000000) {
+                fprintf(stderr, "finscope live: --max-flows takes 1..100000000\n");
+                return 2;
+            }
+            o.lim.max_flows = (uint32_t)v;
+            break;
+        }
+        case 'Z':
+            o.user = optarg;
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case OPT_LIST:
+            if (fsc_capture_list_ifaces(stdout, err, sizeof err) < 0) {
+                fprintf(stderr, "finscope: %s\n", err);
+                return 1;
+            }
+            return 0;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs("try 'finscope live --help'\n", stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "finscope live: unexpected argument '%s' (a filter goes after -f)\n",
+                argv[optind]);
+        return 2;
+    }
+    return run_live(&o);
+}
