@@ -15,6 +15,9 @@ static const char usage[] =
     "commands:\n"
     "  analyze   analyze pcap/pcapng files into a database (finscope.db)\n"
     "  live      capture on an interface and keep the database current\n"
+    "  query     run read-only SQL on a database: table, --csv or --json\n"
+    "  show      draw one connection's ladder diagram (text, or --svg FILE)\n"
+    "  report    the summary of a database: close kinds, CLOSE_WAIT suspects (text, --html)\n"
     "  forge     write crafted captures of TCP open/close scenarios (libnet)\n"
     "  export    write a database out as a Zeek conn.log (--zeek, TSV or --json)\n"
     "\n"
@@ -48,6 +51,12 @@ int main(int argc, char **argv)
         return fsc_cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "live"))
         return fsc_cmd_live(argc - 1, argv + 1);
+    if (!strcmp(cmd, "query"))
+        return fsc_cmd_query(argc - 1, argv + 1);
+    if (!strcmp(cmd, "show"))
+        return fsc_cmd_show(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return fsc_cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "forge"))
         return fsc_cmd_forge(argc - 1, argv + 1);
     fprintf(stderr, "finscope: unknown command '%s'\n\n%s", cmd, usage);

@@ -1051,3 +1051,158 @@ out:
     sqlite3_finalize(st);
     return ret;
 }
+
+_Static_assert(FSC_VALUE_INTEGER == SQLITE_INTEGER && FSC_VALUE_FLOAT == SQLITE_FLOAT &&
+                   FSC_VALUE_TEXT == SQLITE_TEXT && FSC_VALUE_BLOB == SQLITE_BLOB &&
+                   FSC_VALUE_NULL == SQLITE_NULL,
+               "fsc_value_type mirrors SQLite's type codes");
+
+/* What the authorizer of fsc_store_query_user() refused, for the error message. */
+struct user_auth {
+    char why[160];
+};
+
+/* PRAGMAs that take an argument and only read the schema; any other PRAGMA argument is a write. */
+static bool pragma_reads(const char *name)
+{
+    static const char *const ok[] = {
+        "table_info", "table_xinfo",      "table_list",        "index_info",      "index_xinfo",
+        "index_list", "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (name && sqlite3_stricmp(name, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+static int user_authorizer(void *arg, int action, const char *a1, const char *a2, const char *db,
+                           const char *trigger)
+{
+    struct user_auth *a = arg;
+
+    (void)db;
+    (void)trigger;
+    switch (action) {
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        snprintf(a->why, sizeof a->why, "ATTACH and DETACH are not allowed: read-only");
+        return SQLITE_DENY;
+    case SQLITE_PRAGMA:
+        if (a2 && !pragma_reads(a1)) {
+            snprintf(a->why, sizeof a->why, "PRAGMA %s with a value is not allowed: read-only",
+                     a1 ? a1 : "?");
+            return SQLITE_DENY;
+        }
+        return SQLITE_OK;
+    case SQLITE_FUNCTION:
+        if (a2 && sqlite3_stricmp(a2, "load_extension") == 0) {
+            snprintf(a->why, sizeof a->why, "load_extension() is not allowed");
+            return SQLITE_DENY;
+        }
+        return SQLITE_OK;
+    default:
+        return SQLITE_OK;
+    }
+}
+
+int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_store_user_fn *fn,
+                         void *user, char *err, size_t errlen)
+{
+    struct user_auth auth = {.why = ""};
+    sqlite3_stmt **st = NULL;
+    const char **names = NULL, **values = NULL;
+    int *types = NULL;
+    size_t n = 0, cap = 0;
+    const char *p = sql;
+    int ret = -1;
+
+    /* Prepare every statement first: a refused one anywhere means nothing runs. */
+    sqlite3_set_authorizer(s->db, user_authorizer, &auth);
+    while (p && *p) {
+        sqlite3_stmt *one = NULL;
+        const char *tail = NULL;
+        if (sqlite3_prepare_v2(s->db, p, -1, &one, &tail) != SQLITE_OK) {
+            if (auth.why[0])
+                seterr(err, errlen, "%s", auth.why);
+            else
+                seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+            goto out;
+        }
+        p = tail;
+        if (!one)
+            continue; /* whitespace, comments, a lone ';' */
+        if (!sqlite3_stmt_readonly(one)) {
+            char *text = sqlite3_expanded_sql(one);
+            seterr(err, errlen, "refused, this command only reads: %.80s%s",
+                   text ? text : "statement", text && strlen(text) > 80 ? "..." : "");
+            sqlite3_free(text);
+            sqlite3_finalize(one);
+            goto out;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 8;
+            sqlite3_stmt **g = realloc(st, ncap * sizeof *g);
+            if (!g) {
+                sqlite3_finalize(one);
+                seterr(err, errlen, "out of memory");
+                goto out;
+            }
+            st = g;
+            cap = ncap;
+        }
+        st[n++] = one;
+    }
+    if (n == 0) {
+        seterr(err, errlen, "no SQL statement given");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        int ncol = sqlite3_column_count(st[k]), rc;
+        bool stop = false;
+
+        free(names);
+        free(values);
+        free(types);
+        names = calloc((size_t)ncol + 1, sizeof *names);
+        values = calloc((size_t)ncol + 1, sizeof *values);
+        types = calloc((size_t)ncol + 1, sizeof *types);
+        if (!names || !values || !types) {
+            seterr(err, errlen, "out of memory");
+            goto out;
+        }
+        for (int c = 0; c < ncol; c++)
+            names[c] = sqlite3_column_name(st[k], c);
+        if (ncol > 0 && fn && fn->begin && fn->begin(user, ncol, names) != 0)
+            break;
+        while ((rc = sqlite3_step(st[k])) == SQLITE_ROW) {
+            for (int c = 0; c < ncol; c++) {
+                types[c] = sqlite3_column_type(st[k], c);
+                values[c] =
+                    types[c] == SQLITE_NULL ? NULL : (const char *)sqlite3_column_text(st[k], c);
+            }
+            if (fn && fn->row && fn->row(user, ncol, values, types) != 0) {
+                stop = true;
+                rc = SQLITE_DONE;
+                break;
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+            goto out;
+        }
+        if (ncol > 0 && fn && fn->end && fn->end(user, ncol) != 0)
+            stop = true;
+        if (stop)
+            break;
+    }
+    ret = 0;
+out:
+    sqlite3_set_authorizer(s->db, NULL, NULL);
+    for (size_t k = 0; k < n; k++)
+        sqlite3_finalize(st[k]);
+    free(st);
+    free(names);
+    free(values);
+    free(types);
+    return ret;
+}

@@ -23,6 +23,15 @@ int fsc_cmd_analyze(int argc, char **argv);
 /* `finscope live ...` (live.c). */
 int fsc_cmd_live(int argc, char **argv);
 
+/* `finscope query ...` (query.c). */
+int fsc_cmd_query(int argc, char **argv);
+
+/* `finscope show ...` (show.c). */
+int fsc_cmd_show(int argc, char **argv);
+
+/* `finscope report ...` (report.c). */
+int fsc_cmd_report(int argc, char **argv);
+
 /* `finscope forge ...` (cmd_forge.c). */
 int fsc_cmd_forge(int argc, char **argv);
 

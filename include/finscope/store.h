@@ -92,4 +92,35 @@ typedef int (*fsc_store_row_fn)(void *user, int ncol, const char *const *names,
 int fsc_store_query(struct fsc_store *s, const char *sql, int64_t bind_id, fsc_store_row_fn row,
                     void *user, char *err, size_t errlen);
 
+/* Storage class of a value passed to fsc_store_user_fn (SQLite's fundamental types). */
+enum fsc_value_type {
+    FSC_VALUE_INTEGER = 1,
+    FSC_VALUE_FLOAT = 2,
+    FSC_VALUE_TEXT = 3,
+    FSC_VALUE_BLOB = 4,
+    FSC_VALUE_NULL = 5,
+};
+
+/*
+ * Callbacks for fsc_store_query_user().  begin() is called once per statement that yields
+ * columns, before its rows; row() once per result row with the text of each value (NULL for SQL
+ * NULL) and its storage class in types[]; end() after the statement's last row.  Any of them may
+ * be NULL; a non-zero return stops the query (still a success).
+ */
+struct fsc_store_user_fn {
+    int (*begin)(void *user, int ncol, const char *const *names);
+    int (*row)(void *user, int ncol, const char *const *values, const int *types);
+    int (*end)(void *user, int ncol);
+};
+
+/*
+ * Run SQL a person typed: one or several ';'-separated statements, in order, strictly read-only.
+ * A statement that could write (sqlite3_stmt_readonly() false), ATTACH, DETACH, a PRAGMA with an
+ * argument other than the schema-reading ones (table_info and the like) and extension loading are
+ * refused before anything runs; the connection should also be opened read-only.  Returns 0, or
+ * -1 with SQLite's message (or the refusal) in err.
+ */
+int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_store_user_fn *fn,
+                         void *user, char *err, size_t errlen);
+
 #endif

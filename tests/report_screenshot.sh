@@ -1,0 +1,37 @@
+#!/bin/sh
+# report_screenshot.sh [FINSCOPE [OUT.png]] - look at `finscope report --html` in a real browser.
+#
+# Not run in CI (it installs a browser).  Forges a mix of scenarios, analyzes it, writes the HTML
+# report and renders it with headless Chromium into a PNG, then prints where the PNG is.
+# Installs chromium with apt-get when it is missing (needs root).  Open the PNG and check: the
+# tables line up, the bar charts and dwell histograms are drawn with their labels, nothing
+# overflows, and every section (close kinds ... example flows) is there.
+#
+#   tests/report_screenshot.sh                       # build/src/finscope, /tmp/finscope-report.png
+#   tests/report_screenshot.sh build/src/finscope out.png
+set -eu
+
+FSC=${1:-build/src/finscope}
+OUT=${2:-/tmp/finscope-report.png}
+case $FSC in /*) ;; *) FSC=$(pwd)/$FSC ;; esac
+case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "installing chromium" >&2
+    apt-get install -y chromium >/dev/null
+fi
+
+WORK=$(mktemp -d)
+PROFILE=$(mktemp -d)
+trap 'rm -rf "$WORK" "$PROFILE"' EXIT
+
+"$FSC" forge mix --flows 300 --seed 4 -o "$WORK/mix.pcap" >/dev/null
+"$FSC" analyze -q -o "$WORK/mix.db" "$WORK/mix.pcap"
+"$FSC" report "$WORK/mix.db" --html "$WORK/report.html" 2>/dev/null
+
+chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --user-data-dir="$PROFILE" \
+    --screenshot="$OUT" --window-size=1200,1600 "file://$WORK/report.html" >/dev/null 2>&1
+
+test -s "$OUT"
+echo "$OUT"
