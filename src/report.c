@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "finscope/analyze.h"
+#include "finscope/show.h"
 #include "finscope/store.h"
 
 #define ERRLEN 512
@@ -266,6 +267,7 @@ static const char *cell(const struct table *t, int r, int c)
 
 struct report {
     const char *db;
+    struct fsc_store *store;     /* open while the report is written (ladders in --html) */
     int64_t capture;             /* -1: every capture */
     struct table overview;       /* captures, flows, time span */
     struct table tab[NSECTIONS]; /* one per section */
@@ -537,13 +539,34 @@ static void html_examples(FILE *out, const struct report *r)
             fputs("</td><td>", out);
             esc(out, cell(t, k, c));
         }
-        fputs("</td><td><code>finscope show ", out);
+        fputs("</td><td><a href=\"#ladder-", out);
+        esc(out, cell(t, k, 0));
+        fputs("\">ladder</a> &middot; <code>finscope show ", out);
         esc(out, r->db);
         fputc(' ', out);
         esc(out, cell(t, k, 0));
         fputs("</code></td></tr>\n", out);
     }
-    fputs("</tbody></table></div>\n</section>\n", out);
+    fputs("</tbody></table></div>\n", out);
+    /* Each example's ladder diagram, drawn by show.c from the same database. */
+    for (int k = 0; k < t->nrows; k++) {
+        char err[256];
+        fputs("<figure class=\"ladder\" id=\"ladder-", out);
+        esc(out, cell(t, k, 0));
+        fputs("\"><figcaption>flow ", out);
+        esc(out, cell(t, k, 0));
+        fputs(": ", out);
+        esc(out, cell(t, k, 1));
+        fputs("</figcaption>\n", out);
+        if (fsc_show_svg(r->store, strtoll(cell(t, k, 0), NULL, 10), false, out, err, sizeof err) <
+            0) {
+            fputs("<p class=\"empty\">", out);
+            esc(out, err);
+            fputs("</p>", out);
+        }
+        fputs("</figure>\n", out);
+    }
+    fputs("</section>\n", out);
 }
 
 static void html_report(FILE *out, const struct report *r)
@@ -649,6 +672,7 @@ int fsc_cmd_report(int argc, char **argv)
             fprintf(stderr, "finscope report: %s: %s\n", html, strerror(errno));
             goto out;
         }
+        r.store = s;
         html_report(fp, &r);
         bool bad = fflush(fp) != 0 || ferror(fp);
         if (!std && fclose(fp) != 0)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "finscope/analyze.h"
+#include "finscope/show.h"
 #include "finscope/store.h"
 
 #define ERRLEN 1024
@@ -509,7 +510,7 @@ static void svg_label(FILE *out, double x, double y, bool left, const struct tra
     fprintf(out, ", packet %" PRId64 "</text>\n", t->packet);
 }
 
-static int draw_svg(FILE *out, const struct flow *f)
+static int draw_svg(FILE *out, const struct flow *f, bool standalone)
 {
     struct row *rows = calloc((size_t)(f->nseg + f->ntr + 1), sizeof *rows);
     int nrows = 0, ti = 0;
@@ -553,9 +554,16 @@ static int draw_svg(FILE *out, const struct flow *f)
     }
     height = y + 110;
 
+    if (standalone) /* inside an HTML page (report --html) there is no XML declaration */
+        fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
+    /* Inline in HTML the namespace is implied; marker ids carry the flow id so that several
+     * diagrams on one page do not collide. */
+    if (standalone)
+        fputs("<svg xmlns=\"http://www.w3.org/2000/svg\" ", out);
+    else
+        fputs("<svg ", out);
     fprintf(out,
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%.0f\" "
+            "width=\"%d\" height=\"%.0f\" "
             "viewBox=\"0 0 %d %.0f\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, "
             "monospace\">\n"
             "<style>\n"
@@ -566,11 +574,11 @@ static int draw_svg(FILE *out, const struct flow *f)
             ".hdr{font-size:13px;fill:#000}\n"
             ".gap{font-size:11px;fill:#888;font-style:italic}\n"
             "</style>\n"
-            "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
+            "<defs><marker id=\"arrow-%lld\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
             "markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">"
             "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#000\"/></marker></defs>\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
-            SVG_W, height, SVG_W, height);
+            SVG_W, height, SVG_W, height, (long long)f->id);
     fprintf(out, "<title>");
     fprintf(out, "flow %" PRId64 " ", f->id);
     xml_text(out, f->client);
@@ -645,8 +653,8 @@ static int draw_svg(FILE *out, const struct flow *f)
             seg_label(s, label, sizeof label);
             fprintf(out,
                     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                    "stroke-width=\"1.5\" marker-end=\"url(#arrow)\"/>\n",
-                    x1, y1, x2, y2, strchr(s->flags, 'R') ? "#c00" : "#000");
+                    "stroke-width=\"1.5\" marker-end=\"url(#arrow-%lld)\"/>\n",
+                    x1, y1, x2, y2, strchr(s->flags, 'R') ? "#c00" : "#000", (long long)f->id);
             fprintf(out,
                     "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"seg\" "
                     "transform=\"rotate(%.2f %.1f %.1f)\">",
@@ -686,6 +694,25 @@ static bool token_ok(const char *t)
 static bool is_id(const char *s)
 {
     return *s && strspn(s, "0123456789") == strlen(s);
+}
+
+int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *out, char *err,
+                 size_t errlen)
+{
+    struct flow *f = malloc(sizeof *f);
+    int rc = -1;
+
+    if (!f) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (load_flow(s, flow_id, f, err, errlen) == 0) {
+        rc = draw_svg(out, f, standalone);
+        if (rc < 0)
+            snprintf(err, errlen, "out of memory");
+    }
+    free(f);
+    return rc;
 }
 
 int fsc_cmd_show(int argc, char **argv)
@@ -814,7 +841,7 @@ int fsc_cmd_show(int argc, char **argv)
             free(f);
             return 1;
         }
-        if (draw_svg(out, f) < 0)
+        if (draw_svg(out, f, true) < 0)
             rc = 1;
         if (out != stdout && fclose(out) != 0)
             rc = 1;
