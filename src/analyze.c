@@ -256,17 +256,6 @@ int fsc_analyze(const char *const *paths, int n, const struct fsc_analyze_opts *
     return failed;
 }
 
-static int parse_seconds(const char *s, fsc_time *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || v < 0 || v > 1e9)
-        return -1;
-    *out = (fsc_time)(v * FSC_USEC_PER_SEC);
-    return 0;
-}
-
 int fsc_cmd_analyze(int argc, char **argv)
 {
     enum { OPT_REPLACE = 256, OPT_LINGER, OPT_IDLE, OPT_MAXFLOWS };
@@ -288,6 +277,7 @@ int fsc_cmd_analyze(int argc, char **argv)
         .max_flows = 4000000,
         .progress = true,
     };
+    double secs;
     int c;
 
     optind = 1;
@@ -310,10 +300,11 @@ int fsc_cmd_analyze(int argc, char **argv)
             break;
         case OPT_LINGER:
         case OPT_IDLE:
-            if (parse_seconds(optarg, c == OPT_LINGER ? &o.linger_us : &o.idle_us) < 0) {
+            if (fsc_parse_seconds(optarg, &secs) < 0) {
                 fprintf(stderr, "finscope analyze: bad number of seconds '%s'\n", optarg);
                 return 2;
             }
+            *(c == OPT_LINGER ? &o.linger_us : &o.idle_us) = (fsc_time)(secs * FSC_USEC_PER_SEC);
             break;
         case OPT_MAXFLOWS: {
             char *end;

@@ -98,17 +98,6 @@ struct live_opts {
     struct fsc_flow_limits lim;
 };
 
-static int parse_seconds(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || v < 0 || v > 1e9)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void status_line(const struct fsc_session *s, const struct fsc_capture_info *ci, double pps,
                         uint64_t drops)
 {
@@ -310,7 +299,7 @@ int fsc_cmd_live(int argc, char **argv)
         case OPT_DURATION:
         case OPT_LINGER:
         case OPT_IDLE:
-            if (parse_seconds(optarg, &secs) < 0) {
+            if (fsc_parse_seconds(optarg, &secs) < 0) {
                 fprintf(stderr, "finscope live: bad number of seconds '%s'\n", optarg);
                 return 2;
             }

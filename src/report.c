@@ -359,30 +359,7 @@ static void text_report(FILE *out, const struct report *r)
 
 /* ---- HTML ---- */
 
-static void esc(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
-    }
-}
+#define esc fsc_markup_escape
 
 static const char css[] =
     "body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d232a;"

@@ -461,32 +461,6 @@ static void draw_text(FILE *out, const struct flow *f)
 #define SVG_TOP 130 /* y of the first row */
 #define SVG_SLANT 28.0
 
-static void xml_text(FILE *out, const char *v)
-{
-    for (; *v; v++) {
-        switch (*v) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&apos;", out);
-            break;
-        default:
-            if ((unsigned char)*v >= 0x20 || *v == '\t')
-                fputc(*v, out);
-        }
-    }
-}
-
 /* One row of the SVG: a stored segment, or a transition at a packet that was not stored. */
 struct row {
     int64_t packet, t_us;
@@ -503,10 +477,10 @@ static void svg_label(FILE *out, double x, double y, bool left, const struct tra
     upper(st, sizeof st, t->to);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"state\">", x, y,
             left ? "end" : "start");
-    xml_text(out, st);
+    fsc_markup_escape(out, st);
     fprintf(out, "</text>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"ev\">", x, y + 13,
             left ? "end" : "start");
-    xml_text(out, t->evidence);
+    fsc_markup_escape(out, t->evidence);
     fprintf(out, ", packet %" PRId64 "</text>\n", t->packet);
 }
 
@@ -581,39 +555,39 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
             SVG_W, height, SVG_W, height, (long long)f->id);
     fprintf(out, "<title>");
     fprintf(out, "flow %" PRId64 " ", f->id);
-    xml_text(out, f->client);
+    fsc_markup_escape(out, f->client);
     fputs(" -&gt; ", out);
-    xml_text(out, f->server);
+    fsc_markup_escape(out, f->server);
     fputs("</title>\n<text x=\"20\" y=\"24\" class=\"hdr\">", out);
     fprintf(out, "flow %" PRId64 "  ", f->id);
-    xml_text(out, f->client);
+    fsc_markup_escape(out, f->client);
     fputs(" -&gt; ", out);
-    xml_text(out, f->server);
+    fsc_markup_escape(out, f->server);
     fputs("  handshake=", out);
-    xml_text(out, f->handshake);
+    fsc_markup_escape(out, f->handshake);
     fputs("  close_kind=", out);
-    xml_text(out, f->close_kind);
+    fsc_markup_escape(out, f->close_kind);
     fputs("  rst_cause=", out);
-    xml_text(out, f->rst_cause);
+    fsc_markup_escape(out, f->rst_cause);
     fputs("  closer=", out);
-    xml_text(out, f->closer);
+    fsc_markup_escape(out, f->closer);
     fputs("</text>\n", out);
     /* Endpoint titles, initial states, timelines and the tap. */
     fprintf(out, "<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">client ", SVG_XC);
-    xml_text(out, f->client);
+    fsc_markup_escape(out, f->client);
     fprintf(out, "</text>\n<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">server ",
             SVG_XS);
-    xml_text(out, f->server);
+    fsc_markup_escape(out, f->server);
     fputs("</text>\n", out);
     {
         char st[32];
         upper(st, sizeof st, initial_state(f, true));
         fprintf(out, "<text x=\"%d\" y=\"84\" text-anchor=\"middle\" class=\"state\">", SVG_XC);
-        xml_text(out, st);
+        fsc_markup_escape(out, st);
         upper(st, sizeof st, initial_state(f, false));
         fprintf(out, "</text>\n<text x=\"%d\" y=\"84\" text-anchor=\"middle\" class=\"state\">",
                 SVG_XS);
-        xml_text(out, st);
+        fsc_markup_escape(out, st);
         fputs("</text>\n", out);
     }
     fprintf(out,
@@ -636,7 +610,7 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
             gap_text(&u, f->seg[w->seg - 1].packet, w->packet, gap, sizeof gap);
             fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"gap\">", xm,
                     w->y - 30);
-            xml_text(out, gap);
+            fsc_markup_escape(out, gap);
             fputs("</text>\n", out);
         }
         fprintf(out, "<text x=\"20\" y=\"%.1f\" class=\"time\">%.3f ms  (%" PRId64 ")</text>\n",
@@ -659,7 +633,7 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
                     "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"seg\" "
                     "transform=\"rotate(%.2f %.1f %.1f)\">",
                     xm, w->y - 5, angle, xm, w->y);
-            xml_text(out, label);
+            fsc_markup_escape(out, label);
             fputs("</text>\n", out);
         }
         /* The states this row's packet caused or proved, beside each timeline. */

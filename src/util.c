@@ -1,5 +1,7 @@
 /* util.c - stable token tables and small formatting helpers shared by every stage. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,43 @@ void fsc_seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+int fsc_parse_seconds(const char *s, double *out)
+{
+    char *end;
+
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void fsc_markup_escape(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&#39;", out);
+            break;
+        default:
+            fputc(*s, out);
+        }
+    }
 }
 
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len)
@@ -141,7 +180,8 @@ static const char *const anomaly_names[] = {
     "fin_never_acked",
     "evicted",
     "idle_timeout",
-    "rst_with_data",        "rst_not_acceptable",
+    "rst_with_data",
+    "rst_not_acceptable",
     "timestamp_jump",
 };
 

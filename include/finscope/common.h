@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define FSC_VERSION "0.1.0"
@@ -39,6 +40,12 @@ struct fsc_addr {
 /* printf into a caller-owned error buffer (err may be NULL or errlen 0: then nothing). */
 void fsc_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Seconds from a command-line argument (0 .. 1e9, fractions allowed).  0, or -1 if malformed. */
+int fsc_parse_seconds(const char *s, double *out);
+
+/* Write s to out with & < > " ' escaped: safe as HTML or XML text and attribute values. */
+void fsc_markup_escape(FILE *out, const char *s);
 
 /* Text form of an address ("192.0.2.1", "2001:db8::1") into buf (at least 46 bytes). */
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len);
