@@ -347,6 +347,7 @@ void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p)
         set_state(f, c, FSC_TCP_SYN_SENT, FSC_EV_INITIAL, p);
     } else if (!syn) {
         f->midstream = true;
+        f->ep[s].state = FSC_TCP_CLOSED; /* no SYN seen: nothing says it was listening */
         set_state(f, c, FSC_TCP_ESTABLISHED, FSC_EV_MIDSTREAM, p);
         set_state(f, s, FSC_TCP_ESTABLISHED, FSC_EV_MIDSTREAM, p);
     }

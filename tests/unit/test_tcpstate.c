@@ -1327,7 +1327,7 @@ static void test_midstream(int a)
     add(&t, a, F_ACK, ia + 102, ib + 102, 0, 3300, 5);
     run(&f, &t, 9000);
     EXPECT(name, &f, a,
-           .tr = "1C closed>established mid, 1S listen>established mid, "
+           .tr = "1C closed>established mid, 1S closed>established mid, "
                  "3A established>fin_wait_1 fin, 4B established>close_wait ack_fin, "
                  "4A fin_wait_1>fin_wait_2 peer_ack_fin, 4B close_wait>last_ack fin, "
                  "5A fin_wait_2>time_wait ack_fin, 5B last_ack>closed peer_ack_fin",
