@@ -306,16 +306,12 @@ int fsc_cmd_analyze(int argc, char **argv)
             }
             *(c == OPT_LINGER ? &o.linger_us : &o.idle_us) = (fsc_time)(secs * FSC_USEC_PER_SEC);
             break;
-        case OPT_MAXFLOWS: {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v < 1 || v > 100000000) {
+        case OPT_MAXFLOWS:
+            if (fsc_parse_max_flows(optarg, &o.max_flows) < 0) {
                 fprintf(stderr, "finscope analyze: --max-flows takes 1..100000000\n");
                 return 2;
             }
-            o.max_flows = (uint32_t)v;
             break;
-        }
         default:
             fputs("try 'finscope analyze --help'\n", stderr);
             return 2;

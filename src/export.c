@@ -83,23 +83,13 @@ struct export_run {
     uint64_t rows;
 };
 
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 /* "C" and 17 base-62 digits, as Zeek's uids look; derived from (capture, flow, record). */
 static void make_uid(const char *capture, const char *flow, const char *rec, char *buf)
 {
     static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    uint64_t h = mix64(strtoull(capture, NULL, 10) * 0x9e3779b97f4a7c15ULL ^
-                       mix64(strtoull(flow, NULL, 10)) ^ (strtoull(rec, NULL, 10) << 48));
-    uint64_t g = mix64(h + 0x632be59bd9b4e019ULL);
+    uint64_t h = fsc_mix64(strtoull(capture, NULL, 10) * 0x9e3779b97f4a7c15ULL ^
+                           fsc_mix64(strtoull(flow, NULL, 10)) ^ (strtoull(rec, NULL, 10) << 48));
+    uint64_t g = fsc_mix64(h + 0x632be59bd9b4e019ULL);
 
     buf[0] = 'C';
     for (int i = 1; i <= 17; i++) {

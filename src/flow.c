@@ -48,16 +48,6 @@ static void list_append(struct flow_list *l, struct fsc_flow *f)
     l->tail = f;
 }
 
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 /* One multiply-xor pass per endpoint; the sum of the two is the same in both directions. */
 static uint64_t endpoint_hash(const struct fsc_addr *a, uint16_t port)
 {
@@ -71,7 +61,7 @@ static uint64_t endpoint_hash(const struct fsc_addr *a, uint16_t port)
 static uint32_t tuple_hash(const struct fsc_pkt *p)
 {
     uint64_t a = endpoint_hash(&p->src, p->sport), b = endpoint_hash(&p->dst, p->dport);
-    return (uint32_t)mix64(a + b + p->ip_version);
+    return (uint32_t)fsc_mix64(a + b + p->ip_version);
 }
 
 static bool flow_matches(const struct fsc_flow *f, const struct fsc_pkt *p)

@@ -321,15 +321,12 @@ int fsc_cmd_live(int argc, char **argv)
         case OPT_PROMISC:
             o.cap.promisc = true;
             break;
-        case OPT_MAXFLOWS: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (*end || v < 1 || v > 100000000) {
+        case OPT_MAXFLOWS:
+            if (fsc_parse_max_flows(optarg, &o.lim.max_flows) < 0) {
                 fprintf(stderr, "finscope live: --max-flows takes 1..100000000\n");
                 return 2;
             }
-            o.lim.max_flows = (uint32_t)v;
             break;
-        }
         case 'Z':
             o.user = optarg;
             break;

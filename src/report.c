@@ -508,35 +508,36 @@ static void html_examples(FILE *out, const struct report *r)
           "<th>ladder diagram</th></tr></thead>\n<tbody>\n",
           out);
     for (int k = 0; k < t->nrows; k++) {
+        const char *id = cell(t, k, 0);
         fputs("<tr id=\"flow-", out);
-        esc(out, cell(t, k, 0));
+        esc(out, id);
         fputs("\"><td class=\"n\">", out);
-        esc(out, cell(t, k, 0));
+        esc(out, id);
         for (int c = 1; c <= 5; c++) {
             fputs("</td><td>", out);
             esc(out, cell(t, k, c));
         }
         fputs("</td><td><a href=\"#ladder-", out);
-        esc(out, cell(t, k, 0));
+        esc(out, id);
         fputs("\">ladder</a> &middot; <code>finscope show ", out);
         esc(out, r->db);
         fputc(' ', out);
-        esc(out, cell(t, k, 0));
+        esc(out, id);
         fputs("</code></td></tr>\n", out);
     }
     fputs("</tbody></table></div>\n", out);
     /* Each example's ladder diagram, drawn by show.c from the same database. */
     for (int k = 0; k < t->nrows; k++) {
+        const char *id = cell(t, k, 0);
         char err[256];
         fputs("<figure class=\"ladder\" id=\"ladder-", out);
-        esc(out, cell(t, k, 0));
+        esc(out, id);
         fputs("\"><figcaption>flow ", out);
-        esc(out, cell(t, k, 0));
+        esc(out, id);
         fputs(": ", out);
         esc(out, cell(t, k, 1));
         fputs("</figcaption>\n", out);
-        if (fsc_show_svg(r->store, strtoll(cell(t, k, 0), NULL, 10), false, out, err, sizeof err) <
-            0) {
+        if (fsc_show_svg(r->store, strtoll(id, NULL, 10), false, out, err, sizeof err) < 0) {
             fputs("<p class=\"empty\">", out);
             esc(out, err);
             fputs("</p>", out);

@@ -31,6 +31,18 @@ int fsc_parse_seconds(const char *s, double *out)
     return 0;
 }
 
+int fsc_parse_max_flows(const char *s, uint32_t *out)
+{
+    char *end;
+
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > 100000000)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
 void fsc_markup_escape(FILE *out, const char *s)
 {
     for (; *s; s++) {

@@ -32,6 +32,17 @@ static inline double fsc_time_seconds(fsc_time t)
 /* Signed distance b - a in sequence space. */
 #define FSC_SEQ_DIFF(a, b) ((int32_t)((uint32_t)(b) - (uint32_t)(a)))
 
+/* 64-bit finalizer (MurmurHash3's fmix64): every input bit moves every output bit. */
+static inline uint64_t fsc_mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
 /* An IPv4 or IPv6 address; IPv4 uses the first 4 bytes and the rest stays zero. */
 struct fsc_addr {
     uint8_t b[16];
@@ -43,6 +54,9 @@ void fsc_seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* Seconds from a command-line argument (0 .. 1e9, fractions allowed).  0, or -1 if malformed. */
 int fsc_parse_seconds(const char *s, double *out);
+
+/* --max-flows: 1 .. 100,000,000 connections held at once.  0, or -1 if malformed. */
+int fsc_parse_max_flows(const char *s, uint32_t *out);
 
 /* Write s to out with & < > " ' escaped: safe as HTML or XML text and attribute values. */
 void fsc_markup_escape(FILE *out, const char *s);
