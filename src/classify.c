@@ -1,9 +1,113 @@
 /* classify.c - names how a finished flow opened and ended (DESIGN.md section 2) from its facts. */
+#include <string.h>
+
 #include "finscope/flow.h"
 
-static enum fsc_handshake classify_handshake(const struct fsc_flow *f)
+static int peer_of(const struct fsc_flow *f, int e)
 {
-    const struct fsc_endpoint *srv = &f->ep[FSC_SERVER];
+    return f->self_connect ? e : !e;
+}
+
+static bool handshake_done(const struct fsc_flow *f, const struct fsc_endpoint v[2])
+{
+    return f->midstream ||
+           (fsc_mark_set(fsc_ack_proof_final(&v[FSC_CLIENT].syn_acked)) &&
+            (f->self_connect || fsc_mark_set(fsc_ack_proof_final(&v[FSC_SERVER].syn_acked))));
+}
+
+/* x's sequence number seq as an offset from its ISN (unwrapped around snd_max; see tcpstate.c). */
+static uint64_t seq64(const struct fsc_endpoint *x, uint32_t seq)
+{
+    int64_t v = (int64_t)x->snd_max64 + FSC_SEQ_DIFF(x->snd_max, seq);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* How far s has received r's stream, counting the RST p's own ack field (an active reset carries
+ * rcv.nxt: what its socket had received). */
+static uint64_t received(const struct fsc_endpoint *s, const struct fsc_endpoint *r,
+                         const struct fsc_pkt *p)
+{
+    uint32_t a = s->ack_hi;
+    if ((p->flags & FSC_TH_ACK) && (!s->ack_seen || FSC_SEQ_GT(p->ack, a)))
+        a = p->ack;
+    return s->ack_seen || (p->flags & FSC_TH_ACK) ? seq64(r, a) : 0;
+}
+
+/*
+ * An accept-queue overflow: the server's first segment after its SYN+ACK is a bare RST at its
+ * ISN+1 answering the client's handshake ACK.  Linux with net.ipv4.tcp_abort_on_overflow=1 does
+ * exactly this when the accept queue is full (tcp_check_req, reset in reply to the ACK); a
+ * listener that had no socket for the ACK looks the same, so it is never proven.
+ */
+static bool accept_overflow(const struct fsc_flow *f, int sd, const struct fsc_endpoint *s,
+                            const struct fsc_pkt *p)
+{
+    return sd == FSC_SERVER && !f->midstream && s->synack_sent && !(p->flags & FSC_TH_ACK) &&
+           !fsc_mark_set(&s->est) && !s->fin_sent && !s->data_sent && p->seq == s->isn + 1 &&
+           fsc_mark_set(fsc_ack_proof_final(&s->syn_acked));
+}
+
+/*
+ * Why s resets the connection, decided at its first RST (DESIGN.md section 6 and
+ * docs/schema.md, "RST causes").  What the wire proves (Linux 6.x):
+ * - payload the peer sent after s's FIN that s never acknowledged, answered by RST, arrived at
+ *   a close()d socket (an orphan resets on new data): data_after_close, proven;
+ * - payload s's stack acknowledged (its acks, or the RST+ACK's own ack field) was received into
+ *   a live socket's buffer: its close() found it unread, or the application aborted (SO_LINGER
+ *   {1,0}): the same packets, so unread_data or abort is only the likely reading;
+ * - a RST+ACK from a socket that never received payload cannot be about unread data: abort,
+ *   proven (when the whole connection was captured).
+ * The likely reading for payload that was received and never answered rests on who spoke last:
+ * the server (a request it never answered) or a side that never sent payload resets over unread
+ * data; a client that got the reply to its request aborts (captures/lo_linger0.pcap,
+ * captures/lo_unread_data.pcap).
+ */
+enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
+                                 bool *proven)
+{
+    struct fsc_endpoint v[2];
+    fsc_flow_view(f, v);
+    const struct fsc_endpoint *s = &v[sd], *r = &v[peer_of(f, sd)];
+    uint64_t got = received(s, r, p);
+
+    *proven = false;
+    if (!handshake_done(f, v)) {
+        *proven = true;
+        return FSC_RC_HANDSHAKE;
+    }
+    if (accept_overflow(f, sd, s, p))
+        return FSC_RC_ACCEPT_OVERFLOW;
+    if (s->fin_sent) {
+        uint64_t fin_rcvd = s->fin_seg_has_ack ? seq64(r, s->fin_seg_ack) : 0;
+        bool after = r->data_sent && (s->fin_seg_has_ack ? seq64(r, r->data_hi) > fin_rcvd
+                                                         : r->data_after_peer_fin);
+        if (!after)
+            return FSC_RC_OTHER;
+        if (got >= seq64(r, r->data_hi))
+            return FSC_RC_UNREAD_DATA; /* it reached a live socket: shutdown(), then close() */
+        *proven = true;
+        return FSC_RC_DATA_AFTER_CLOSE;
+    }
+    if (r->data_sent && (sd == FSC_SERVER || !s->data_sent)) {
+        uint64_t answered = s->answered_set ? s->answered : 1; /* 1: r's first byte */
+        if (seq64(r, r->data_hi) > answered && got > answered)
+            return FSC_RC_UNREAD_DATA;
+    }
+    /* A lone RST picked up midstream shows no ESTABLISHED endpoint (scans, stray segments). */
+    if (f->midstream && s->pkts == 1 && r->pkts == 0)
+        return FSC_RC_OTHER;
+    if (s->state != FSC_TCP_ESTABLISHED && s->state != FSC_TCP_CLOSE_WAIT)
+        return FSC_RC_OTHER;
+    /* Nothing received beyond the SYN (and a FIN): nothing could have been left unread. */
+    uint64_t fin = r->fin_sent && got > seq64(r, r->fin_seq) ? 1 : 0;
+    *proven = !f->midstream && (p->flags & FSC_TH_ACK) && got <= 1 + fin;
+    return FSC_RC_ABORT;
+}
+
+static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
+                                             const struct fsc_endpoint v[2])
+{
+    const struct fsc_endpoint *srv = &v[FSC_SERVER];
 
     if (f->midstream)
         return FSC_HS_NONE;
@@ -11,7 +115,7 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f)
         return FSC_HS_SELF_CONNECT;
     if (f->both_syn_unacked)
         return FSC_HS_SIMULTANEOUS;
-    if (srv->synack_sent)
+    if (srv->synack_sent || fsc_mark_set(&srv->est))
         return f->first_rst_by >= 0 && f->rst_cause_at_rst == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED
                                                                                : FSC_HS_THREE_WAY;
     if (srv->rst_sent && f->first_rst_by == FSC_SERVER)
@@ -20,38 +124,23 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f)
         return FSC_HS_ABORTED; /* the client gave up on its own SYN with a RST */
     if (f->ep[FSC_CLIENT].state == FSC_TCP_SYN_SENT)
         return FSC_HS_UNANSWERED;
-    return FSC_HS_THREE_WAY; /* server answered without a SYN+ACK captured, yet both talk */
-}
-
-/* Whether b had received a's FIN when it sent its own FIN: the FIN's ack, or an earlier ack. */
-static bool fin_acked_by(const struct fsc_endpoint *a, const struct fsc_endpoint *b, bool *before)
-{
-    *before = b->ack_pre_fin_seen && FSC_SEQ_GEQ(b->ack_pre_fin, a->fin_seq + 1);
-    return *before || (b->fin_seg_has_ack && FSC_SEQ_GEQ(b->fin_seg_ack, a->fin_seq + 1));
+    return FSC_HS_THREE_WAY;
 }
 
 /*
- * Which FIN came first, from sequence and ack numbers only (DESIGN.md section 1): the second
- * FIN is the one whose sender had already received the other.  Returns the first closer, or -1
- * when neither had received the other's FIN: they crossed (simultaneous close).  *prior: the
- * second closer acked the first FIN in a segment of its own before its FIN (four-way).
+ * The close kind from sequence and ack numbers only (DESIGN.md section 1): the second FIN is the
+ * one whose sender had already received the other.  An ack of its own before its FIN: four-way;
+ * only its FIN's ack: three-way.  Neither had received the other's FIN: they crossed, and the
+ * close is simultaneous once both endpoints are shown to have got the other's FIN (CLOSING);
+ * crossed FINs that were not both received, or a missing direction that leaves the order open,
+ * prove no kind: fins_unproven.
  */
-static int first_closer(const struct fsc_flow *f, bool *prior)
+static enum fsc_close_kind classify_close(const struct fsc_flow *f, const struct fsc_endpoint v[2],
+                                          const struct fsc_path p[2], int *first)
 {
-    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
-
-    if (fin_acked_by(c, v, prior))
-        return FSC_CLIENT;
-    if (fin_acked_by(v, c, prior))
-        return FSC_SERVER;
-    return -1;
-}
-
-static enum fsc_close_kind classify_close(const struct fsc_flow *f)
-{
-    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
     bool prior;
 
+    *first = -1;
     if (f->handshake == FSC_HS_REFUSED)
         return FSC_CK_REFUSED;
     if (f->handshake == FSC_HS_UNANSWERED)
@@ -59,32 +148,42 @@ static enum fsc_close_kind classify_close(const struct fsc_flow *f)
     if (f->first_rst_by >= 0)
         return FSC_CK_RST;
     if (f->self_connect)
-        return c->fin_sent ? FSC_CK_TWO_WAY : FSC_CK_OPEN;
-    if (c->fin_sent && v->fin_sent) {
-        if (first_closer(f, &prior) < 0)
-            return FSC_CK_SIMULTANEOUS;
-        return prior ? FSC_CK_FOUR_WAY : FSC_CK_THREE_WAY;
+        return v[FSC_CLIENT].fin_sent ? FSC_CK_TWO_WAY : FSC_CK_OPEN;
+    if (v[FSC_CLIENT].fin_sent && v[FSC_SERVER].fin_sent) {
+        for (int e = 0; e < 2; e++) {
+            if (fsc_lifecycle_second_closer(v, e, !e, &prior) == 1) {
+                *first = !e;
+                return prior ? FSC_CK_FOUR_WAY : FSC_CK_THREE_WAY;
+            }
+        }
+        if (fsc_lifecycle_second_closer(v, FSC_CLIENT, FSC_SERVER, &prior) < 0 ||
+            fsc_lifecycle_second_closer(v, FSC_SERVER, FSC_CLIENT, &prior) < 0)
+            return FSC_CK_FINS_UNPROVEN;
+        return fsc_path_visits(&p[0], FSC_TCP_CLOSING) && fsc_path_visits(&p[1], FSC_TCP_CLOSING)
+                   ? FSC_CK_SIMULTANEOUS
+                   : FSC_CK_FINS_UNPROVEN;
     }
-    if (c->fin_sent || v->fin_sent)
+    if (v[FSC_CLIENT].fin_sent || v[FSC_SERVER].fin_sent)
         return FSC_CK_HALF_CLOSED;
     return FSC_CK_OPEN;
 }
 
-static enum fsc_closer classify_closer(const struct fsc_flow *f)
+static enum fsc_closer classify_closer(const struct fsc_flow *f, int first)
 {
     int by;
-    bool prior;
 
-    if (f->first_fin_by < 0 && f->first_rst_by < 0)
+    if (f->first_fin_by < 0 && f->first_rst_by < 0 && first < 0)
         return FSC_CL_NONE;
     if (f->self_connect)
         return FSC_CL_SELF;
     if (f->close_kind == FSC_CK_SIMULTANEOUS)
         return FSC_CL_BOTH;
-    if (f->first_fin_by < 0)
+    if (f->close_kind == FSC_CK_FINS_UNPROVEN)
+        return f->one_sided ? FSC_CL_UNKNOWN : FSC_CL_BOTH;
+    if (first >= 0)
+        by = first; /* both FINs: sequence numbers say who was first */
+    else if (f->first_fin_by < 0)
         by = f->first_rst_by;
-    else if (f->ep[FSC_CLIENT].fin_sent && f->ep[FSC_SERVER].fin_sent && f->first_rst_by < 0)
-        by = first_closer(f, &prior); /* both FINs: sequence numbers say who was first */
     else if (f->first_rst_by < 0)
         by = f->first_fin_by;
     else
@@ -92,11 +191,56 @@ static enum fsc_closer classify_closer(const struct fsc_flow *f)
     return by == FSC_CLIENT ? FSC_CL_CLIENT : FSC_CL_SERVER;
 }
 
-/* Close a dwell still running at end_ts. */
-static void finish_dwell(int64_t *us, fsc_time enter, fsc_time end_ts)
+/*
+ * What the first closer called.  Linux and the BSDs: after close() the socket is an orphan that
+ * answers new data with a RST (and is destroyed after tcp_fin_timeout in FIN_WAIT_2); after
+ * shutdown(SHUT_WR) it still receives.  So payload the peer sent after that FIN and the closer
+ * acknowledged shows shutdown; such payload answered by a RST it never acknowledged, or a
+ * FIN_WAIT_2 timeout, shows close.
+ */
+static enum fsc_closer_call classify_closer_call(const struct fsc_flow *f,
+                                                 const struct fsc_endpoint v[2])
 {
-    if (enter >= 0 && *us < 0)
-        *us = end_ts > enter ? end_ts - enter : 0;
+    int c = f->closer == FSC_CL_CLIENT   ? FSC_CLIENT
+            : f->closer == FSC_CL_SERVER ? FSC_SERVER
+                                         : f->first_fin_by;
+
+    if (c < 0 || !v[c].fin_sent)
+        return f->first_fin_by < 0 ? FSC_CC_NONE : FSC_CC_UNKNOWN;
+    if (f->self_connect)
+        return FSC_CC_UNKNOWN;
+    const struct fsc_endpoint *x = &v[c], *y = &v[!c];
+    if (f->rst_answered_fin && f->first_fin_by == c)
+        return FSC_CC_CLOSE;
+    if (!x->fin_seg_has_ack || !y->data_sent)
+        return FSC_CC_UNKNOWN;
+    uint64_t at_fin = seq64(y, x->fin_seg_ack), data_end = seq64(y, y->data_hi);
+    if (data_end <= at_fin)
+        return FSC_CC_UNKNOWN; /* no payload after the FIN */
+    uint64_t acked = x->ack_seen ? seq64(y, x->ack_hi) : 0;
+    if ((acked < data_end ? acked : data_end) > at_fin)
+        return FSC_CC_SHUTDOWN;
+    return x->rst_sent ? FSC_CC_CLOSE : FSC_CC_UNKNOWN;
+}
+
+/* Dwell of the first endpoint to enter st: until it left, or end_ts. */
+static int64_t dwell(const struct fsc_path p[2], int ends, enum fsc_tcp_state st, fsc_time end_ts)
+{
+    const struct fsc_mark *in = NULL, *out = NULL;
+
+    for (int e = 0; e < ends; e++) {
+        for (unsigned i = 0; i < p[e].n; i++) {
+            if (p[e].step[i].to != st || (in && in->packet <= p[e].step[i].at.packet))
+                continue;
+            in = &p[e].step[i].at;
+            out = i + 1 < p[e].n ? &p[e].step[i + 1].at : NULL;
+        }
+    }
+    if (!in)
+        return -1;
+    /* Capture time can step back a little (multi-queue capture): a dwell is never negative. */
+    fsc_time leave = out ? out->ts : end_ts;
+    return leave > in->ts ? leave - in->ts : 0;
 }
 
 /* Rewrite the raw seq/ack of the stored segments relative to each side's ISN (ISN = 0). */
@@ -126,31 +270,59 @@ static void relativize_segments(struct fsc_flow *f)
     }
 }
 
-void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
+/* Anomalies that need the whole flow. */
+static void final_anomalies(struct fsc_flow *f, const struct fsc_endpoint v[2])
 {
-    if (f->finalized)
-        return;
-    if (f->self_connect) /* one socket: the "server" is the same endpoint */
-        f->ep[FSC_SERVER].state = f->ep[FSC_CLIENT].state;
-
-    f->handshake = classify_handshake(f);
-    f->close_kind = classify_close(f);
-    f->rst_cause = f->close_kind == FSC_CK_RST ? f->rst_cause_at_rst : FSC_RC_NONE;
-    f->closer = classify_closer(f);
-
-    if (f->handshake == FSC_HS_THREE_WAY && !f->ep[FSC_SERVER].syn_acked && !f->midstream)
+    if (f->one_sided)
+        f->anomalies |= FSC_AN_ONE_SIDED;
+    else if (f->handshake == FSC_HS_THREE_WAY && !f->midstream &&
+             !fsc_mark_set(fsc_ack_proof_final(&v[FSC_SERVER].syn_acked)))
         f->anomalies |= FSC_AN_HS_INCOMPLETE;
     for (int e = 0; e < 2; e++) {
-        struct fsc_endpoint *x = &f->ep[e];
-        if (x->fin_sent && !x->fin_acked && f->first_rst_by < 0)
+        const struct fsc_endpoint *x = &v[e];
+        /* Its FIN's acks come from the peer: in a one-sided flow only the seen side acks. */
+        bool visible = !f->one_sided || f->ep[!e].pkts > 0;
+        if (x->fin_sent && visible && !fsc_mark_set(fsc_ack_proof_final(&x->fin_acked)) &&
+            f->first_rst_by < 0)
             f->anomalies |= FSC_AN_FIN_NO_ACK;
-        for (int i = 0; i < x->n_holes; i++)
-            x->gap_bytes += x->hole_hi[i] - x->hole_lo[i];
-        x->n_holes = 0;
     }
-    finish_dwell(&f->close_wait_us, f->close_wait_enter, end_ts);
-    finish_dwell(&f->fin_wait_2_us, f->fin_wait_2_enter, end_ts);
-    finish_dwell(&f->last_ack_us, f->last_ack_enter, end_ts);
+}
+
+void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
+{
+    struct fsc_endpoint v[2];
+    struct fsc_path p[2];
+    int first, ends = f->self_connect ? 1 : 2;
+
+    if (f->finalized)
+        return;
+    fsc_flow_view(f, v);
+    f->one_sided = !f->self_connect && (f->ep[0].pkts == 0) != (f->ep[1].pkts == 0) &&
+                   (fsc_mark_set(&f->ep[0].first_ack) || fsc_mark_set(&f->ep[1].first_ack));
+    for (int e = 0; e < ends; e++) {
+        fsc_lifecycle_path(f, e, &p[e]);
+        f->ep[e].state = p[e].n ? p[e].step[p[e].n - 1].to : p[e].initial;
+    }
+    if (f->self_connect) { /* one socket: the "server" is the same endpoint */
+        p[1] = p[0];
+        f->ep[FSC_SERVER].state = f->ep[FSC_CLIENT].state;
+    }
+
+    f->handshake = classify_handshake(f, v);
+    f->close_kind = classify_close(f, v, p, &first);
+    f->rst_cause = f->close_kind == FSC_CK_RST ? f->rst_cause_at_rst : FSC_RC_NONE;
+    f->closer = classify_closer(f, first);
+    f->closer_call = classify_closer_call(f, v);
+    final_anomalies(f, v);
+
+    for (int e = 0; e < 2; e++) {
+        struct fsc_endpoint *x = &f->ep[e];
+        x->gap_bytes += fsc_seqset_total(&x->holes);
+        fsc_seqset_clear(&x->holes);
+    }
+    f->close_wait_us = dwell(p, ends, FSC_TCP_CLOSE_WAIT, end_ts);
+    f->fin_wait_2_us = dwell(p, ends, FSC_TCP_FIN_WAIT_2, end_ts);
+    f->last_ack_us = dwell(p, ends, FSC_TCP_LAST_ACK, end_ts);
     relativize_segments(f);
     fsc_zeek_finish(&f->zeek);
     f->finalized = true;

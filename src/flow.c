@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "finscope/flow.h"
+#include "finscope/ports.h"
 
 struct flow_list {
     struct fsc_flow *head, *tail; /* head = least recently active */
@@ -20,6 +21,7 @@ struct fsc_flow_table {
     fsc_time now; /* capture clock for expiry (see advance_clock) */
     bool clock_set;
     unsigned jump_run; /* frames in a row far ahead of now */
+    uint32_t *opened;  /* [port]: connections opened (SYN seen) to that port; NULL until one */
 };
 
 #define INITIAL_BUCKETS (1u << 16)
@@ -129,23 +131,55 @@ static void hash_unlink(struct fsc_flow_table *t, struct fsc_flow *f)
     f->hnext = NULL;
 }
 
-/* Finalize, hand to the sink, and recycle (the event arrays keep their capacity). */
+static uint32_t opened(const struct fsc_flow_table *t, uint16_t port)
+{
+    return t->opened ? t->opened[port] : 0;
+}
+
+/* A handshake names its server port: remember it for connections seen without one. */
+static void note_opened(struct fsc_flow_table *t, const struct fsc_pkt *p)
+{
+    uint8_t syn = p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST);
+    if (syn != FSC_TH_SYN && syn != (FSC_TH_SYN | FSC_TH_ACK))
+        return;
+    if (!t->opened && !(t->opened = calloc(65536, sizeof *t->opened)))
+        return; /* only a hint: go on without it */
+    uint16_t port = syn == FSC_TH_SYN ? p->dport : p->sport;
+    if (t->opened[port] < UINT32_MAX)
+        t->opened[port]++;
+}
+
+/* For a connection picked up midstream: which of p's endpoints is the server (see
+ * fsc_tcp_flow_init). */
+static int server_hint(const struct fsc_flow_table *t, const struct fsc_pkt *p)
+{
+    return fsc_port_pick_server(p->sport, p->dport, opened(t, p->sport), opened(t, p->dport));
+}
+
+/* Handshakes seen since a midstream flow began may say its roles the other way round. */
+static void orient(struct fsc_flow_table *t, struct fsc_flow *f)
+{
+    uint16_t c = f->ep[FSC_CLIENT].port, s = f->ep[FSC_SERVER].port;
+    if (f->midstream && !f->self_connect &&
+        fsc_port_pick_server(c, s, opened(t, c), opened(t, s)) == 0)
+        fsc_flow_swap_roles(f);
+}
+
+/* Finalize, hand to the sink, and recycle (the segment array keeps its capacity). */
 static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
 {
     hash_unlink(t, f);
     list_unlink(f->closed ? &t->closed : &t->active, f);
     t->st.active--;
+    orient(t, f);
     fsc_classify(f, end_ts);
     t->sink(f, t->user);
     t->st.written++;
 
-    struct fsc_transition *tr = f->tr;
     struct fsc_segment *seg = f->seg;
-    uint32_t cap_tr = f->cap_tr, cap_seg = f->cap_seg;
+    uint32_t cap_seg = f->cap_seg;
     memset(f, 0, sizeof *f);
-    f->tr = tr;
     f->seg = seg;
-    f->cap_tr = cap_tr;
     f->cap_seg = cap_seg;
     f->hnext = t->free_flows;
     t->free_flows = f;
@@ -184,7 +218,8 @@ static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt 
     } else if (!(f = calloc(1, sizeof *f))) {
         return NULL;
     }
-    fsc_tcp_flow_init(f, p);
+    note_opened(t, p);
+    fsc_tcp_flow_init(f, p, (p->flags & FSC_TH_SYN) ? -1 : server_hint(t, p));
     f->hash = h;
     f->hnext = t->buckets[h & t->mask];
     t->buckets[h & t->mask] = f;
@@ -300,7 +335,6 @@ void fsc_flow_table_free(struct fsc_flow_table *t)
     while (t->free_flows) {
         struct fsc_flow *f = t->free_flows;
         t->free_flows = f->hnext;
-        free(f->tr);
         free(f->seg);
         free(f);
     }
@@ -310,11 +344,13 @@ void fsc_flow_table_free(struct fsc_flow_table *t)
         while (lists[i]->head) {
             struct fsc_flow *f = lists[i]->head;
             list_unlink(lists[i], f);
-            free(f->tr);
+            fsc_seqset_clear(&f->ep[0].holes);
+            fsc_seqset_clear(&f->ep[1].holes);
             free(f->seg);
             free(f);
         }
     }
     free(t->buckets);
+    free(t->opened);
     free(t);
 }

@@ -10,7 +10,10 @@ static void write_flow(struct fsc_flow *f, void *user)
 
     if (s->failed)
         return;
-    if (fsc_store_flow(s->store, s->capture_id, f, s->err, sizeof s->err) < 0)
+    struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
+    uint32_t n = fsc_flow_transitions(f, tr);
+
+    if (fsc_store_flow(s->store, s->capture_id, f, tr, n, s->err, sizeof s->err) < 0)
         s->failed = true;
     else
         s->ci.flows++;

@@ -98,7 +98,9 @@ static const char schema_sql[] =
     "    zeek_duration_s REAL,\n"
     "    zeek_orig_pkts INTEGER,\n"
     "    zeek_resp_pkts INTEGER,\n"
-    "    zeek_earlier TEXT NOT NULL DEFAULT '[]'\n"
+    "    zeek_earlier TEXT NOT NULL DEFAULT '[]',\n"
+    "    rst_cause_proven INTEGER,\n"
+    "    closer_call TEXT\n"
     ");\n"
     /*
      * A flow's transitions and control segments live in its row as JSON arrays (one insert per
@@ -218,9 +220,10 @@ static const struct {
                      "server_isn, midstream, self_connect, anomalies, transitions_dropped, "
                      "segments_dropped, transition_log, segment_log, zeek_conn_state, "
                      "zeek_history, zeek_orig, zeek_orig_bytes, zeek_resp_bytes, zeek_ts, "
-                     "zeek_duration_s, zeek_orig_pkts, zeek_resp_pkts, zeek_earlier) VALUES "
+                     "zeek_duration_s, zeek_orig_pkts, zeek_resp_pkts, zeek_earlier, "
+                     "rst_cause_proven, closer_call) VALUES "
                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                     "?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+                     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
 };
 
 /* A growable text buffer, reused from flow to flow (no allocation per flow once warm). */
@@ -378,7 +381,8 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *v)
  * stays byte-identical).  Sets *empty for a file with no schema and no marks at all.
  * 0 when usable, -1 refused with the reason in err.
  */
-static int check_file(struct fsc_store *s, bool *empty, char *err, size_t errlen)
+static int check_file(struct fsc_store *s, bool *empty, int64_t *version_out, char *err,
+                      size_t errlen)
 {
     const char *hint = s->read_only ? "" : "; use another -o file";
     int64_t app_id = 0, version = 0, objects = 0;
@@ -386,6 +390,7 @@ static int check_file(struct fsc_store *s, bool *empty, char *err, size_t errlen
 
     if (rc == SQLITE_OK)
         rc = query_int(s->db, "PRAGMA user_version", &version);
+    *version_out = version;
     if (rc == SQLITE_OK)
         rc = query_int(s->db, "SELECT count(*) FROM sqlite_master", &objects);
     if ((rc & 0xff) == SQLITE_NOTADB) {
@@ -425,13 +430,14 @@ static int create_schema(struct fsc_store *s, char *err, size_t errlen)
     char sql[128];
     bool empty = false;
     char *msg = NULL;
+    int64_t version;
 
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         dberr(s, "begin schema transaction", err, errlen);
         return -1;
     }
     /* Another process may have created it while we waited for the write lock. */
-    if (check_file(s, &empty, err, errlen) < 0)
+    if (check_file(s, &empty, &version, err, errlen) < 0)
         goto fail;
     if (!empty) {
         if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
@@ -452,6 +458,44 @@ static int create_schema(struct fsc_store *s, char *err, size_t errlen)
         goto fail;
     }
     return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/*
+ * Bring a database of an older schema up to FSC_SCHEMA_VERSION, in one transaction.
+ * 1 -> 2: flows.rst_cause_proven and flows.closer_call (NULL on older rows: not judged then).
+ */
+static int migrate(struct fsc_store *s, char *err, size_t errlen)
+{
+    static const char *const step[] = {
+        [1] = "ALTER TABLE flows ADD COLUMN rst_cause_proven INTEGER;"
+              "ALTER TABLE flows ADD COLUMN closer_call TEXT;",
+    };
+    bool empty;
+    int64_t version;
+    char *msg = NULL, sql[64];
+
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        dberr(s, "begin schema upgrade", err, errlen);
+        return -1;
+    }
+    if (check_file(s, &empty, &version, err, errlen) < 0) /* another process may have done it */
+        goto fail;
+    for (; version < FSC_SCHEMA_VERSION; version++) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %lld;", (long long)version + 1);
+        if (sqlite3_exec(s->db, step[version], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            seterr(err, errlen, "%s: upgrade schema %lld: %s", s->path, (long long)version,
+                   msg ? msg : "unknown error");
+            sqlite3_free(msg);
+            goto fail;
+        }
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    dberr(s, "commit schema upgrade", err, errlen);
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
@@ -488,11 +532,23 @@ int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, cha
     /* Connection settings only: nothing reaches the file before check_file() has approved it. */
     sqlite3_busy_timeout(s->db, 5000);
     sqlite3_extended_result_codes(s->db, 1);
-    if (check_file(s, &empty, err, errlen) < 0)
+    int64_t version;
+    if (check_file(s, &empty, &version, err, errlen) < 0)
         goto fail;
     if (empty && read_only) {
         seterr(err, errlen, "%s: empty database, no finscope data in it", path);
         goto fail;
+    }
+    if (!empty && version < FSC_SCHEMA_VERSION) {
+        if (read_only) {
+            seterr(err, errlen,
+                   "%s: written by an older finscope (schema %lld, this build writes %d); "
+                   "upgrade it in place with: finscope analyze -o %s --upgrade",
+                   path, (long long)version, FSC_SCHEMA_VERSION, path);
+            goto fail;
+        }
+        if (migrate(s, err, errlen) < 0)
+            goto fail;
     }
     /*
      * A new file gets 16 KiB pages: a flow row with its JSON logs is ~2 KiB, and bigger pages
@@ -691,7 +747,7 @@ static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct
     B(sqlite3_bind_int(st, i++, f->midstream));
     B(sqlite3_bind_int(st, i++, f->self_connect));
     B(bind_text(st, i++, anomalies));
-    B(bind_u64(st, i++, f->dropped_tr));
+    B(bind_u64(st, i++, 0)); /* transitions_dropped: derived paths always fit */
     B(bind_u64(st, i++, f->dropped_seg));
     B(sqlite3_bind_text(st, i++, s->tr_log.p, (int)s->tr_log.len, SQLITE_STATIC));
     B(sqlite3_bind_text(st, i++, s->seg_log.p, (int)s->seg_log.len, SQLITE_STATIC));
@@ -710,6 +766,9 @@ static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct
     B(zk ? bind_u64(st, i++, z->orig_pkts) : sqlite3_bind_null(st, i++));
     B(zk ? bind_u64(st, i++, z->resp_pkts) : sqlite3_bind_null(st, i++));
     B(sqlite3_bind_text(st, i++, s->zeek_log.p, (int)s->zeek_log.len, SQLITE_STATIC));
+    B(f->rst_cause != FSC_RC_NONE ? sqlite3_bind_int(st, i++, f->rst_cause_proven)
+                                  : sqlite3_bind_null(st, i++));
+    B(bind_text(st, i++, fsc_closer_call_name(f->closer_call)));
     if (bound(s, ST_INS_FLOW, rc, i, err, errlen) < 0)
         return -1;
     return run(s, ST_INS_FLOW, err, errlen);
@@ -772,15 +831,15 @@ static void text_i64(struct text *t, int64_t v)
 }
 
 /* ["endpoint","from","to",ts_us,packet,"evidence"] per transition (see the transitions view). */
-static void build_transition_log(struct text *t, const struct fsc_flow *f)
+static void build_transition_log(struct text *t, const struct fsc_transition *tr, uint32_t n)
 {
     t->len = 0;
     t->oom = false;
-    if (!text_reserve(t, (size_t)(f->n_tr + 1) * MAX_ELEM))
+    if (!text_reserve(t, (size_t)(n + 1) * MAX_ELEM))
         return;
     text_put(t, "[", 1);
-    for (uint32_t k = 0; k < f->n_tr; k++) {
-        const struct fsc_transition *x = &f->tr[k];
+    for (uint32_t k = 0; k < n; k++) {
+        const struct fsc_transition *x = &tr[k];
         text_put(t, k ? ",[" : "[", k ? 2 : 1);
         text_json_str(t, endpoint_name(x->endpoint));
         text_put(t, ",", 1);
@@ -878,8 +937,8 @@ static void build_zeek_log(struct text *t, const struct fsc_flow *f)
     text_put(t, "]", 1);
 }
 
-int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, char *err,
-                   size_t errlen)
+int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f,
+                   const struct fsc_transition *tr, uint32_t n, char *err, size_t errlen)
 {
 
     if (sqlite3_get_autocommit(s->db)) {
@@ -891,7 +950,7 @@ int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, 
      * every page it touches (743,000 extra writes for 33,000 flows, measured), and a failed
      * flow aborts the whole capture anyway (the caller rolls the transaction back).
      */
-    build_transition_log(&s->tr_log, f);
+    build_transition_log(&s->tr_log, tr, n);
     build_segment_log(&s->seg_log, f);
     build_zeek_log(&s->zeek_log, f);
     if (s->tr_log.oom || s->seg_log.oom || s->zeek_log.oom) {

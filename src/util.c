@@ -101,6 +101,13 @@ static const char *const evidence_names[FSC_EV__COUNT] = {
     "peer RST",
     "ack covers peer FIN (ack captured before the FIN)",
     "its FIN's ack covers peer FIN (captured in the other order)",
+    "peer ack covers it (ack captured before it)",
+    "peer ack covers it (crossed its retransmission)",
+    "sent SYN+ACK (not captured: peer ack covers it)",
+    "sent data (not captured: peer ack covers it)",
+    "sent FIN (not captured: peer ack covers it)",
+    "ack covers peer SYN (ack captured before the SYN)",
+    "FIN_WAIT_2 timed out (RST answers the peer FIN)",
 };
 
 const char *fsc_evidence_name(enum fsc_evidence e)
@@ -119,7 +126,7 @@ const char *fsc_handshake_name(enum fsc_handshake h)
 
 static const char *const close_kind_names[FSC_CK__COUNT] = {
     "open",        "four_way", "three_way", "two_way",    "simultaneous",
-    "half_closed", "rst",      "refused",   "unanswered",
+    "half_closed", "rst",      "refused",   "unanswered", "fins_unproven",
 };
 
 const char *fsc_close_kind_name(enum fsc_close_kind k)
@@ -128,7 +135,7 @@ const char *fsc_close_kind_name(enum fsc_close_kind k)
 }
 
 static const char *const rst_cause_names[FSC_RC__COUNT] = {
-    NULL, "abort", "unread_data", "data_after_close", "handshake", "other",
+    NULL, "abort", "unread_data", "data_after_close", "handshake", "other", "accept_overflow",
 };
 
 const char *fsc_rst_cause_name(enum fsc_rst_cause c)
@@ -136,11 +143,19 @@ const char *fsc_rst_cause_name(enum fsc_rst_cause c)
     return (unsigned)c < FSC_RC__COUNT ? rst_cause_names[c] : NULL;
 }
 
-static const char *const closer_names[FSC_CL__COUNT] = {"none", "client", "server", "both", "self"};
+static const char *const closer_names[FSC_CL__COUNT] = {"none", "client", "server",
+                                                        "both", "self",   "unknown"};
 
 const char *fsc_closer_name(enum fsc_closer c)
 {
     return (unsigned)c < FSC_CL__COUNT ? closer_names[c] : "?";
+}
+
+static const char *const closer_call_names[FSC_CC__COUNT] = {NULL, "unknown", "close", "shutdown"};
+
+const char *fsc_closer_call_name(enum fsc_closer_call c)
+{
+    return (unsigned)c < FSC_CC__COUNT ? closer_call_names[c] : NULL;
 }
 
 /* Join the names of the set bits of mask into buf, comma-separated, in bit order (whole names
@@ -195,6 +210,11 @@ static const char *const anomaly_names[] = {
     "rst_with_data",
     "rst_not_acceptable",
     "timestamp_jump",
+    "one_sided",
+    "fin_wait_2_timeout",
+    "fin_without_ack",
+    "tap_reordered",
+    "holes_capped",
 };
 
 const char *fsc_anomaly_str(unsigned anomalies, char *buf, size_t len)

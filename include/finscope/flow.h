@@ -20,15 +20,16 @@ enum fsc_handshake {
 };
 
 enum fsc_close_kind {
-    FSC_CK_OPEN = 0,     /* "open" */
-    FSC_CK_FOUR_WAY,     /* "four_way" */
-    FSC_CK_THREE_WAY,    /* "three_way" */
-    FSC_CK_TWO_WAY,      /* "two_way" */
-    FSC_CK_SIMULTANEOUS, /* "simultaneous" */
-    FSC_CK_HALF_CLOSED,  /* "half_closed" */
-    FSC_CK_RST,          /* "rst" */
-    FSC_CK_REFUSED,      /* "refused" */
-    FSC_CK_UNANSWERED,   /* "unanswered" */
+    FSC_CK_OPEN = 0,      /* "open" */
+    FSC_CK_FOUR_WAY,      /* "four_way" */
+    FSC_CK_THREE_WAY,     /* "three_way" */
+    FSC_CK_TWO_WAY,       /* "two_way" */
+    FSC_CK_SIMULTANEOUS,  /* "simultaneous" */
+    FSC_CK_HALF_CLOSED,   /* "half_closed" */
+    FSC_CK_RST,           /* "rst" */
+    FSC_CK_REFUSED,       /* "refused" */
+    FSC_CK_UNANSWERED,    /* "unanswered" */
+    FSC_CK_FINS_UNPROVEN, /* "fins_unproven": both FINs sent, the acks do not prove the kind */
     FSC_CK__COUNT
 };
 
@@ -39,6 +40,7 @@ enum fsc_rst_cause {
     FSC_RC_DATA_AFTER_CLOSE, /* "data_after_close" */
     FSC_RC_HANDSHAKE,        /* "handshake" */
     FSC_RC_OTHER,            /* "other" */
+    FSC_RC_ACCEPT_OVERFLOW,  /* "accept_overflow": bare RST answering the handshake's ACK */
     FSC_RC__COUNT
 };
 
@@ -48,16 +50,27 @@ enum fsc_closer {
     FSC_CL_SERVER,   /* "server" */
     FSC_CL_BOTH,     /* "both" */
     FSC_CL_SELF,     /* "self" */
+    FSC_CL_UNKNOWN,  /* "unknown": one direction not captured, the seen FIN was the first */
     FSC_CL__COUNT
+};
+
+/* What the first FIN's sender called, as far as the wire proves it (sockets API semantics). */
+enum fsc_closer_call {
+    FSC_CC_NONE = 0, /* NULL in the database: nobody sent a FIN */
+    FSC_CC_UNKNOWN,  /* "unknown" */
+    FSC_CC_CLOSE,    /* "close": data after its FIN was answered by RST, or FIN_WAIT_2 timed out */
+    FSC_CC_SHUTDOWN, /* "shutdown": it acknowledged data the peer sent after receiving its FIN */
+    FSC_CC__COUNT
 };
 
 const char *fsc_handshake_name(enum fsc_handshake h);
 const char *fsc_close_kind_name(enum fsc_close_kind k);
 const char *fsc_rst_cause_name(enum fsc_rst_cause c); /* NULL for FSC_RC_NONE */
 const char *fsc_closer_name(enum fsc_closer c);
+const char *fsc_closer_call_name(enum fsc_closer_call c); /* NULL for FSC_CC_NONE */
 
-/* Growable arrays of a flow's transitions and control segments (capped: see FSC_FLOW_MAX_*). */
-#define FSC_FLOW_MAX_TRANSITIONS 64
+/* Bounds of a flow's transitions (derived: at most this many) and kept control segments. */
+#define FSC_FLOW_MAX_TRANSITIONS 32
 #define FSC_FLOW_MAX_SEGMENTS 96
 
 struct fsc_flow {
@@ -67,29 +80,35 @@ struct fsc_flow {
     bool midstream;    /* first packet was not a SYN */
     bool closed;       /* both sides done (RST, or both FINs acked): lingers, then written */
     bool finalized;    /* classification below is valid */
+    bool one_sided;    /* valid once finalized: one endpoint sent nothing the tap saw */
     struct fsc_endpoint ep[2]; /* FSC_CLIENT, FSC_SERVER */
 
     fsc_time first_ts, last_ts;
     uint64_t first_packet;
 
     /* Handshake facts. */
-    fsc_time syn_ts;       /* last client SYN before the SYN+ACK */
+    fsc_time syn_ts;       /* last client SYN before the SYN+ACK (0: none seen) */
     fsc_time hs_done_ts;   /* first client segment that acks the server SYN */
     bool both_syn_unacked; /* both sent a bare SYN before either SYN was acked */
 
     /* Teardown facts, captured at the moment they happen (indices are endpoints). */
     int first_fin_by; /* -1, FSC_CLIENT or FSC_SERVER */
     uint64_t first_fin_packet;
-    int first_rst_by; /* -1 or endpoint */
+    int first_rst_by; /* -1 or endpoint: the RST that ended the flow before both FINs */
     uint64_t first_rst_packet;
-    bool rst_before_both_fins;
-    enum fsc_rst_cause rst_cause_at_rst; /* cause decided when the first RST was seen */
+    uint8_t first_rst_flags; /* that RST's flags, seq and ack (to judge it again, see
+                                fsc_flow_swap_roles) */
+    uint32_t first_rst_seq, first_rst_ack;
+    enum fsc_rst_cause rst_cause_at_rst; /* cause decided when that RST was seen */
+    bool rst_cause_proven;               /* the packets prove it (else: the likely reading) */
+    bool rst_answered_fin;               /* a RST after both FINs answered the peer's FIN
+                                            from FIN_WAIT_2 (see FSC_AN_FW2_TIMEOUT) */
     uint64_t half_close_bytes; /* payload the passive side sent after receiving the first FIN */
     uint32_t rst_after_close;  /* RSTs after both FINs or after the endpoint closed */
     uint32_t anomalies;        /* FSC_AN_* */
 
-    /* Dwell times in microseconds, -1 when the state was never entered. */
-    fsc_time close_wait_enter, fin_wait_2_enter, last_ack_enter;
+    /* Dwell times in microseconds, -1 when the state was never entered (valid once finalized;
+     * of the first endpoint to enter the state; a dwell still running ends at end_ts). */
     int64_t close_wait_us, fin_wait_2_us, last_ack_us;
 
     /* Classification (valid once finalized). */
@@ -97,9 +116,8 @@ struct fsc_flow {
     enum fsc_close_kind close_kind;
     enum fsc_rst_cause rst_cause;
     enum fsc_closer closer;
+    enum fsc_closer_call closer_call;
 
-    struct fsc_transition *tr;
-    uint32_t n_tr, cap_tr, dropped_tr;
     struct fsc_segment *seg;
     uint32_t n_seg, cap_seg, dropped_seg;
 
@@ -120,8 +138,58 @@ struct fsc_flow {
  */
 void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p);
 
-/* Start a flow from its first packet (tcpstate.c): decides client/server and initial states. */
-void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p);
+/* Start a flow from its first packet (tcpstate.c): decides client/server and initial states.
+ * server_hint (flow.c): for a flow picked up midstream, which of p's endpoints is the server
+ * (0: p's source, 1: p's destination, -1: no idea: the port numbers decide). */
+void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p, int server_hint);
+
+/* ---- lifecycle.c: the RFC 9293 states that follow from an endpoint's facts ---- */
+
+/* One endpoint's states in order: step[i] is entered at its mark, with its evidence. */
+#define FSC_PATH_MAX 12
+struct fsc_path {
+    uint8_t initial; /* enum fsc_tcp_state before the first step */
+    uint8_t n;
+    struct {
+        struct fsc_mark at;
+        uint8_t to, ev; /* enum fsc_tcp_state, enum fsc_evidence */
+    } step[FSC_PATH_MAX];
+};
+
+/* Endpoint e's states from the flow's facts so far (an endpoint the tap never saw is inferred
+ * from its peer's acks).  Valid at any time; what classify and the store use at the end. */
+void fsc_lifecycle_path(const struct fsc_flow *f, int e, struct fsc_path *out);
+
+/* Both endpoints' facts as the rules read them: a copy of what was seen, or for an endpoint
+ * the tap never saw (a one-sided capture), what its peer's acks prove it sent. */
+void fsc_flow_view(const struct fsc_flow *f, struct fsc_endpoint view[2]);
+
+/*
+ * Whether endpoint e of view had received its peer o's FIN when it sent its own FIN: 1 yes
+ * (*prior: an ack it sent before its FIN shows it, a four-way close), 0 no (or a FIN is
+ * missing), -1 unknown (e was never captured and o's acks do not settle it).
+ */
+int fsc_lifecycle_second_closer(const struct fsc_endpoint view[2], int e, int o, bool *prior);
+
+/* Whether endpoint e's states pass through state st. */
+bool fsc_path_visits(const struct fsc_path *p, enum fsc_tcp_state st);
+
+/* Recompute each endpoint's current state (ep[].state) and whether the flow is closed. */
+void fsc_lifecycle_refresh(struct fsc_flow *f);
+
+/*
+ * The flow's transitions, both endpoints merged in the order they happened (by frame number;
+ * within one frame, causes before effects).  out must hold FSC_FLOW_MAX_TRANSITIONS.
+ * Returns how many.
+ */
+uint32_t fsc_flow_transitions(const struct fsc_flow *f, struct fsc_transition *out);
+
+/*
+ * Swap the client and server roles of a flow picked up midstream (flow.c, when the capture's
+ * handshakes show the port guessed as the client's is a server port): every per-endpoint fact,
+ * the kept segments and the Zeek view follow; the RST cause is judged again.
+ */
+void fsc_flow_swap_roles(struct fsc_flow *f);
 
 /* Which endpoint sent p, for a flow started with fsc_tcp_flow_init. */
 int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
@@ -131,6 +199,13 @@ int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
  * rst_cause, closer and the dwell times (open dwells end at end_ts), sets finalized.
  */
 void fsc_classify(struct fsc_flow *f, fsc_time end_ts);
+
+/*
+ * Why endpoint sd resets the flow, judged at its first RST, segment p (classify.c).  *proven:
+ * whether the packets prove it, or it is the likely reading.
+ */
+enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
+                                 bool *proven);
 
 /* ---- flow table (flow.c) ---- */
 

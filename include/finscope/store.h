@@ -7,7 +7,7 @@
 #include "finscope/flow.h"
 
 /* Schema version kept in PRAGMA user_version; PRAGMA application_id marks a finscope file. */
-#define FSC_SCHEMA_VERSION 1
+#define FSC_SCHEMA_VERSION 2
 #define FSC_APPLICATION_ID 0x46534331 /* "FSC1" */
 
 struct fsc_store;
@@ -59,9 +59,10 @@ int64_t fsc_store_begin_capture(struct fsc_store *s, const struct fsc_capture_in
  * when the hash is only known at the end, as for stdin).  0 or -1. */
 int fsc_store_delete_capture(struct fsc_store *s, int64_t id, char *err, size_t errlen);
 
-/* Insert one finalized flow with its transitions and segments; sets f->id.  0 or -1. */
-int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f, char *err,
-                   size_t errlen);
+/* Insert one finalized flow with its n transitions tr (fsc_flow_transitions) and its segments;
+ * sets f->id.  0 or -1. */
+int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f,
+                   const struct fsc_transition *tr, uint32_t n, char *err, size_t errlen);
 
 /* COMMIT what has been written so far and BEGIN again (live capture).  0 or -1. */
 int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen);

@@ -1,9 +1,11 @@
-/* finscope/tcpstate.h - per-endpoint RFC 9293 state inference from the segments of one flow. */
+/* finscope/tcpstate.h - what the segments of one flow show about each endpoint, and the RFC 9293
+ * states that follows from it. */
 #ifndef FINSCOPE_TCPSTATE_H
 #define FINSCOPE_TCPSTATE_H
 
 #include "finscope/common.h"
 #include "finscope/decode.h"
+#include "finscope/seqset.h"
 
 /* RFC 9293 section 3.3.2 connection states.  Tokens (fsc_tcp_state_name) are stored; stable. */
 enum fsc_tcp_state {
@@ -23,27 +25,38 @@ enum fsc_tcp_state {
 
 const char *fsc_tcp_state_name(enum fsc_tcp_state s);
 
-/* Endpoint index inside a flow: the client sent the first SYN (or, midstream, has the higher port).
- */
+/* Whether RFC 9293 (figure 5 and the text of section 3.10) lets an endpoint go from -> to, or
+ * finscope's documented extras do (docs/schema.md, "state edges"). */
+bool fsc_tcp_edge_allowed(enum fsc_tcp_state from, enum fsc_tcp_state to);
+
+/* Endpoint index inside a flow: the client sent the first SYN (or, midstream, is the side that
+ * does not look like a server: see flow.c). */
 enum { FSC_CLIENT = 0, FSC_SERVER = 1 };
 
-/* Why a transition happened; stored as text (fsc_evidence_name). */
+/* Why a transition happened; stored as text (fsc_evidence_name).  Append only. */
 enum fsc_evidence {
-    FSC_EV_INITIAL = 0,     /* "initial": state at the first packet of the flow */
-    FSC_EV_MIDSTREAM,       /* "midstream": capture began after the handshake */
-    FSC_EV_SENT_SYN,        /* "sent SYN" */
-    FSC_EV_SENT_SYNACK,     /* "sent SYN+ACK (ack covers peer SYN)" */
-    FSC_EV_ACK_PEER_SYN,    /* "ack covers peer SYN" */
-    FSC_EV_PEER_ACK_SYN,    /* "peer ack covers SYN" */
-    FSC_EV_SENT_AFTER_SYN,  /* "sent after its SYN was acked" */
-    FSC_EV_SENT_FIN,        /* "sent FIN" */
-    FSC_EV_ACK_PEER_FIN,    /* "ack covers peer FIN" */
-    FSC_EV_PEER_ACK_FIN,    /* "peer ack covers FIN" */
-    FSC_EV_PEER_FIN_BEFORE, /* "peer FIN precedes this segment in sequence" */
-    FSC_EV_SENT_RST,        /* "sent RST" */
-    FSC_EV_PEER_RST,        /* "peer RST" */
-    FSC_EV_EARLY_ACK_FIN,   /* "ack covers peer FIN (ack captured before the FIN)" */
-    FSC_EV_FIN_ACKED_PEER,  /* "its FIN's ack covers peer FIN (captured in the other order)" */
+    FSC_EV_INITIAL = 0,        /* "initial": state at the first packet of the flow */
+    FSC_EV_MIDSTREAM,          /* "midstream": capture began after the handshake */
+    FSC_EV_SENT_SYN,           /* "sent SYN" */
+    FSC_EV_SENT_SYNACK,        /* "sent SYN+ACK (ack covers peer SYN)" */
+    FSC_EV_ACK_PEER_SYN,       /* "ack covers peer SYN" */
+    FSC_EV_PEER_ACK_SYN,       /* "peer ack covers SYN" */
+    FSC_EV_SENT_AFTER_SYN,     /* "sent after its SYN was acked" */
+    FSC_EV_SENT_FIN,           /* "sent FIN" */
+    FSC_EV_ACK_PEER_FIN,       /* "ack covers peer FIN" */
+    FSC_EV_PEER_ACK_FIN,       /* "peer ack covers FIN" */
+    FSC_EV_PEER_FIN_BEFORE,    /* "peer FIN precedes this segment in sequence" */
+    FSC_EV_SENT_RST,           /* "sent RST" */
+    FSC_EV_PEER_RST,           /* "peer RST" */
+    FSC_EV_EARLY_ACK_FIN,      /* "ack covers peer FIN (ack captured before the FIN)" */
+    FSC_EV_FIN_ACKED_PEER,     /* "its FIN's ack covers peer FIN (captured in the other order)" */
+    FSC_EV_EARLY_PEER_ACK,     /* "peer ack covers it (ack captured before it)" */
+    FSC_EV_ACK_CROSSED,        /* "peer ack covers it (crossed its retransmission)" */
+    FSC_EV_UNSEEN_SYNACK,      /* "sent SYN+ACK (not captured: peer ack covers it)" */
+    FSC_EV_UNSEEN_DATA,        /* "sent data (not captured: peer ack covers it)" */
+    FSC_EV_UNSEEN_FIN,         /* "sent FIN (not captured: peer ack covers it)" */
+    FSC_EV_EARLY_ACK_SYN,      /* "ack covers peer SYN (ack captured before the SYN)" */
+    FSC_EV_FIN_WAIT_2_TIMEOUT, /* "FIN_WAIT_2 timed out (sent RST for the peer FIN)" */
     FSC_EV__COUNT
 };
 
@@ -84,7 +97,7 @@ struct fsc_segment {
     uint8_t why; /* FSC_SEG_* */
 };
 
-/* Per-flow anomalies (bit set; tokens are stored comma-separated, stable). */
+/* Per-flow anomalies (bit set; tokens are stored comma-separated, stable; append only). */
 enum {
     FSC_AN_DATA_AFTER_RST = 0x0001, /* "data_after_rst": payload sent after a RST of the flow */
     FSC_AN_FIN_RST = 0x0002,        /* "fin_rst": FIN and RST in one segment */
@@ -105,48 +118,107 @@ enum {
                                        SYN-SENT without an ACK of the SYN: ignored */
     FSC_AN_TS_JUMP = 0x10000,       /* "timestamp_jump": capture time jumped far ahead for a
                                        few frames; expiry did not follow it */
+    FSC_AN_ONE_SIDED = 0x20000,     /* "one_sided": only one endpoint's packets were captured;
+                                       the other's states are inferred from its acks */
+    FSC_AN_FW2_TIMEOUT = 0x40000,   /* "fin_wait_2_timeout": the closer's orphaned FIN_WAIT_2
+                                       socket was gone: a RST answered the peer's FIN */
+    FSC_AN_FIN_NO_ACKBIT = 0x80000, /* "fin_without_ack": FIN without the ACK bit after the
+                                       handshake: dropped by the receiver, changes no state */
+    FSC_AN_TAP_REORDER = 0x100000,  /* "tap_reordered": a segment was captured before the one
+                                       it answers (SYN+ACK before its SYN, ACK before the FIN) */
+    FSC_AN_HOLES_CAPPED = 0x200000, /* "holes_capped": more sequence holes than tracked:
+                                       gap and retransmitted bytes are approximate */
 };
 
 /* Comma-separated anomaly tokens into buf ("" when none). */
 const char *fsc_anomaly_str(unsigned anomalies, char *buf, size_t len);
 
-/* What finscope knows of one endpoint. Sequence fields are meaningful only when their flag is set.
+/*
+ * A moment in a flow: the frame that showed something and its capture time.  packet 0 means
+ * "not (yet) shown".  how says what kind of proof it is (FSC_MK_*).
+ */
+enum {
+    FSC_MK_SEEN = 0, /* the frame itself shows it */
+    FSC_MK_EARLY,    /* an ack captured before the thing it covers: shown when that was seen */
+    FSC_MK_CROSSED,  /* the ack crossed a retransmission: shown at the retransmission */
+    FSC_MK_UNSEEN,   /* the endpoint's own segment was not captured: the peer's ack shows it */
+};
+
+struct fsc_mark {
+    fsc_time ts;
+    uint64_t packet : 56;
+    uint64_t how : 8;
+};
+
+static inline bool fsc_mark_set(const struct fsc_mark *m)
+{
+    return m->packet != 0;
+}
+
+/*
+ * When an endpoint's SYN or FIN was acknowledged: the first peer ack covering it since the
+ * endpoint last (re)sent it.  Sending it again after an ack was captured shows the ack had not
+ * arrived then (lost after the tap, or still in flight): that ack is set aside as `crossed`
+ * (placed at the retransmission) and a later ack, if any, is the one that counts.
+ */
+struct fsc_ack_proof {
+    struct fsc_mark ack;     /* first ack since the last (re)transmission */
+    struct fsc_mark crossed; /* an earlier ack that crossed a retransmission */
+};
+
+/* The proof that holds at the end: the latest ack, else one that crossed a retransmission. */
+const struct fsc_mark *fsc_ack_proof_final(const struct fsc_ack_proof *a);
+
+/*
+ * What the capture shows about one endpoint.  These are facts, gathered segment by segment
+ * (tcpstate.c); the RFC 9293 states follow from them (lifecycle.c).  Sequence fields are
+ * meaningful only when their flag is set.
  */
 struct fsc_endpoint {
     struct fsc_addr addr;
     uint16_t port;
-    uint8_t state;    /* enum fsc_tcp_state */
+    uint8_t state;    /* enum fsc_tcp_state: current, derived from the facts */
     bool seq_known;   /* isn is valid */
-    bool syn_sent;    /* sent a SYN (isn = its seq) */
+    bool syn_sent;    /* sent (or, from a SYN+ACK's ack, implied) a SYN; isn = its seq */
     bool synack_sent; /* sent a SYN+ACK */
-    bool syn_acked;   /* the peer acknowledged our SYN */
-    bool rcvd_syn;    /* proved: received the peer's SYN */
     bool fin_sent;
-    bool fin_acked; /* the peer acknowledged our FIN */
-    bool rcvd_fin;  /* proved or inferred: received the peer's FIN */
-    bool ack_seen;  /* ack_hi is valid */
+    bool ack_seen; /* ack_hi is valid */
     bool rst_sent;
     bool data_sent;
-    uint32_t isn;
-    uint32_t snd_max;         /* highest seq + len (+SYN/FIN) sent */
-    uint32_t fin_seq;         /* sequence number the FIN occupies */
-    uint32_t ack_hi;          /* highest ack sent */
     bool answered_set;        /* answered is valid */
     bool data_after_peer_fin; /* sent new payload after the peer's FIN was captured */
     bool fin_seg_has_ack;     /* fin_seg_ack is valid */
     bool ack_pre_fin_seen;    /* ack_pre_fin is valid */
-    uint32_t fin_seg_ack;     /* ack field of the first FIN segment: what it had received then */
-    uint32_t ack_pre_fin;     /* highest ack sent before its FIN, by sequence number */
-    uint32_t data_hi;         /* end of the highest payload byte sent (valid when data_sent) */
-    uint64_t snd_max64;       /* snd_max - isn without wrapping: sequence space used so far */
-    uint64_t answered;        /* peer's stream offset (see seq64) that s had received when it
-                                 last sent new payload */
-    /* Sequence holes: ranges [lo, hi) skipped over by later data, not yet filled. */
-    uint8_t n_holes;
-    uint32_t hole_lo[4], hole_hi[4];
+    uint32_t isn;
+    uint32_t snd_max;     /* highest seq + len (+SYN/FIN) sent */
+    uint32_t fin_seq;     /* sequence number the FIN occupies */
+    uint32_t ack_hi;      /* highest ack sent */
+    uint32_t ack_first;   /* ack field of its first segment with the ACK bit */
+    uint32_t ack_prev;    /* ack_hi before its latest rise (valid when ack_rises >= 1) */
+    uint8_t ack_rises;    /* times ack_hi rose above ack_first (saturates at 255) */
+    uint32_t fin_seg_ack; /* ack field of the first FIN segment: what it had received then */
+    uint32_t ack_pre_fin; /* highest ack sent before its FIN, by sequence number */
+    uint32_t data_hi;     /* end of the highest payload byte sent (valid when data_sent) */
+    uint64_t snd_max64;   /* snd_max - isn without wrapping: sequence space used so far */
+    uint64_t answered;    /* peer's stream offset (see seq64) that it had received when it
+                             last sent new payload */
+
+    /* What it did, at the first frame that shows it. */
+    struct fsc_mark syn;       /* sent a bare SYN (or INITIAL: implied by the peer's SYN+ACK) */
+    struct fsc_mark synack;    /* sent a SYN+ACK */
+    struct fsc_mark est;       /* sent a non-SYN segment with ACK: it was synchronized */
+    struct fsc_mark fin;       /* sent its FIN */
+    struct fsc_mark rcvd_syn;  /* its ack covers the peer's SYN */
+    struct fsc_mark rcvd_fin;  /* its ack covers the peer's FIN */
+    struct fsc_mark rst;       /* sent an acceptable RST */
+    struct fsc_mark first_ack; /* its first segment with the ACK bit */
+    struct fsc_mark ack_moved; /* its first ack above ack_first */
+    struct fsc_mark ack_rise;  /* where ack_hi last rose */
+    struct fsc_ack_proof syn_acked, fin_acked; /* the peer acknowledged its SYN / FIN */
+
+    struct fsc_seqset holes; /* ranges skipped over by later data, not yet filled */
     uint64_t pkts, bytes, retrans_bytes, gap_bytes;
     uint32_t fin_retrans;
-    fsc_time state_since; /* when the current state was entered */
 };
 
 #endif

@@ -153,7 +153,6 @@ static void segment(struct fsc_segment *g, fsc_time ts, uint64_t pkt, int from, 
 
 static void no_dwell(struct fsc_flow *f)
 {
-    f->close_wait_enter = f->fin_wait_2_enter = f->last_ack_enter = -1;
     f->close_wait_us = f->fin_wait_2_us = f->last_ack_us = -1;
 }
 
@@ -207,8 +206,6 @@ static void make_flow_a(struct fsc_flow *f, struct fsc_transition *tr, struct fs
                FSC_EV_SENT_RST);
     transition(&tr[5], T0 + FSC_USEC_PER_SEC, 10, FSC_CLIENT, FSC_TCP_ESTABLISHED, FSC_TCP_CLOSED,
                FSC_EV_PEER_RST);
-    f->tr = tr;
-    f->n_tr = f->cap_tr = 6;
 
     /* rel_ack 77 on SYN and RST: the ACK flag is off, so it must be stored as NULL. */
     segment(&sg[0], T0, 1, FSC_CLIENT, FSC_TH_SYN, 0, 77, 0, FSC_SEG_SYN);
@@ -248,9 +245,7 @@ static void make_flow_b(struct fsc_flow *f, struct fsc_transition *tr, struct fs
     f->close_kind = FSC_CK_HALF_CLOSED;
     f->rst_cause = FSC_RC_NONE;
     f->closer = FSC_CL_CLIENT;
-    f->close_wait_enter = T1 + 1000 * MS;
     f->close_wait_us = close_wait_us;
-    f->fin_wait_2_enter = T1 + 1000 * MS;
     f->fin_wait_2_us = 2500 * MS;
 
     transition(&tr[0], T1, 20, FSC_CLIENT, FSC_TCP_CLOSED, FSC_TCP_ESTABLISHED, FSC_EV_MIDSTREAM);
@@ -261,8 +256,6 @@ static void make_flow_b(struct fsc_flow *f, struct fsc_transition *tr, struct fs
                FSC_EV_ACK_PEER_FIN);
     transition(&tr[4], T1 + 1000 * MS, 22, FSC_CLIENT, FSC_TCP_FIN_WAIT_1, FSC_TCP_FIN_WAIT_2,
                FSC_EV_PEER_ACK_FIN);
-    f->tr = tr;
-    f->n_tr = f->cap_tr = 5;
 
     segment(&sg[0], T1 + 500 * MS, 21, FSC_CLIENT, FSC_TH_FIN | FSC_TH_PSH | FSC_TH_ACK, 100, 50,
             10, FSC_SEG_FIN);
@@ -350,7 +343,7 @@ static void test_round_trip(struct fsc_store *s)
     int64_t id;
 
     check_str("application_id", q(s, "PRAGMA application_id", -1), "1179861809");
-    check_str("user_version", q(s, "PRAGMA user_version", -1), "1");
+    check_str("user_version", q(s, "PRAGMA user_version", -1), "2");
     check_str("journal_mode", q(s, "PRAGMA journal_mode", -1), "delete");
     check_str("page_size", q(s, "PRAGMA page_size", -1), "16384");
 
@@ -362,9 +355,9 @@ static void test_round_trip(struct fsc_store *s)
               "0|NULL|NULL|0");
     make_flow_a(&a, atr, asg);
     make_flow_b(&b, btr, bsg, 2500 * MS);
-    check_int("store flow A", fsc_store_flow(s, id, &a, err, sizeof err), 0);
+    check_int("store flow A", fsc_store_flow(s, id, &a, atr, 6, err, sizeof err), 0);
     check_int("flow A id", (long long)a.id, 1);
-    check_int("store flow B", fsc_store_flow(s, id, &b, err, sizeof err), 0);
+    check_int("store flow B", fsc_store_flow(s, id, &b, btr, 5, err, sizeof err), 0);
     check_int("flow B id", (long long)b.id, 2);
     finish_info(&ci);
     check_int("end capture 1", fsc_store_end_capture(s, id, &ci, err, sizeof err), 0);
@@ -466,7 +459,7 @@ static void test_rollback(struct fsc_store *s)
     id = fsc_store_begin_capture(s, &ci, 0, err, sizeof err);
     check(id > 0, "begin capture to roll back", err, "an id");
     make_flow_a(&a, tr, sg);
-    check_int("store flow to roll back", fsc_store_flow(s, id, &a, err, sizeof err), 0);
+    check_int("store flow to roll back", fsc_store_flow(s, id, &a, tr, 6, err, sizeof err), 0);
     check_str("rows visible inside the transaction",
               q(s, "SELECT count(*) FROM flows WHERE capture_id = ?1", id), "1");
     check_int("nested begin refused", fsc_store_begin_capture(s, &ci, 0, err, sizeof err), -1);
@@ -476,7 +469,8 @@ static void test_rollback(struct fsc_store *s)
     check_str("rolled-back flows gone",
               q(s, "SELECT count(*) FROM flows WHERE capture_id = ?1", id), "0");
     check_str("counts unchanged after rollback", q(s, count_all_sql, -1), "1|2|11|8|2");
-    check_int("store flow without a transaction", fsc_store_flow(s, 1, &a, err, sizeof err), -1);
+    check_int("store flow without a transaction", fsc_store_flow(s, 1, &a, tr, 6, err, sizeof err),
+              -1);
     fsc_store_abort_capture(s); /* a second abort is harmless */
 }
 
@@ -503,7 +497,7 @@ static void test_replace(struct fsc_store *s)
     check_int("begin capture 2", id2, 2);
     for (size_t k = 0; k < sizeof cw2 / sizeof *cw2; k++) {
         make_flow_b(&b, tr, sg, cw2[k]);
-        check_int("store capture 2 flow", fsc_store_flow(s, id2, &b, err, sizeof err), 0);
+        check_int("store capture 2 flow", fsc_store_flow(s, id2, &b, tr, 5, err, sizeof err), 0);
     }
     check_int("end capture 2", fsc_store_end_capture(s, id2, &ci, err, sizeof err), 0);
     check_str("median of an even count averages the middle two",
@@ -516,7 +510,7 @@ static void test_replace(struct fsc_store *s)
     check(id3 > 0, "begin capture 3 replacing 2", err, "an id");
     for (size_t k = 0; k < sizeof cw3 / sizeof *cw3; k++) {
         make_flow_b(&b, tr, sg, cw3[k]);
-        check_int("store capture 3 flow", fsc_store_flow(s, id3, &b, err, sizeof err), 0);
+        check_int("store capture 3 flow", fsc_store_flow(s, id3, &b, tr, 5, err, sizeof err), 0);
         if (k == 0)
             check_int("checkpoint", fsc_store_checkpoint(s, err, sizeof err), 0);
     }
@@ -567,7 +561,7 @@ static void test_summary(struct fsc_store *s)
 static void test_refusals(const char *dir)
 {
     struct fsc_store *s = NULL;
-    char path[4200], want[4400], err[512] = "", *before;
+    char path[4200], want[8700], err[512] = "", *before;
     size_t blen;
 
     /* Not SQLite at all. */
@@ -602,18 +596,56 @@ static void test_refusals(const char *dir)
     /* Ours, from a newer finscope. */
     snprintf(path, sizeof path, "%s/newer.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
-        q(s, "PRAGMA user_version = 2", -1);
+        q(s, "PRAGMA user_version = 3", -1);
         fsc_store_close(s);
     }
     before = slurp(path, &blen);
     check_int("open newer schema", fsc_store_open(path, false, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by a newer finscope (schema 2, this build reads up to 1)", path);
+             "%s: written by a newer finscope (schema 3, this build reads up to 2)", path);
     check_str("newer schema message", err, want);
     check_same_file("newer db untouched", path, before, blen);
     check_int("open newer schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
     check_same_file("newer db untouched by read-only open", path, before, blen);
     free(before);
+
+    /* Ours, from finscope 0.1 (schema 1): read-only opens say how to upgrade and leave it
+     * alone; a writer upgrades it in one transaction, older rows keep NULLs. */
+    snprintf(path, sizeof path, "%s/older.db", dir);
+    if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
+        q(s, "ALTER TABLE flows DROP COLUMN rst_cause_proven", -1);
+        q(s, "ALTER TABLE flows DROP COLUMN closer_call", -1);
+        q(s,
+          "INSERT INTO flows (capture_id, ip_version, client_addr, client_port, server_addr, "
+          "server_port, first_ts, last_ts, duration_s, first_packet, handshake, close_kind, "
+          "closer, client_state, server_state, client_packets, server_packets, client_bytes, "
+          "server_bytes, half_close_bytes, client_retrans_bytes, server_retrans_bytes, "
+          "client_gap_bytes, server_gap_bytes, fin_retrans, rst_after_close, midstream, "
+          "self_connect) VALUES (1, 4, 'a', 1, 'b', 2, 0, 0, 0, 1, 'none', 'rst', 'client', "
+          "'closed', 'closed', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)",
+          -1);
+        q(s, "PRAGMA user_version = 1", -1);
+        fsc_store_close(s);
+    }
+    before = slurp(path, &blen);
+    check_int("open older schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s: written by an older finscope (schema 1, this build writes 2); upgrade it in "
+             "place with: finscope analyze -o %s --upgrade",
+             path, path);
+    check_str("older schema message", err, want);
+    check_same_file("older db untouched by read-only open", path, before, blen);
+    free(before);
+    check_int("open older schema to write", fsc_store_open(path, false, &s, err, sizeof err), 0);
+    if (s) {
+        check_str("upgraded: version and new columns",
+                  q(s,
+                    "SELECT (SELECT user_version FROM pragma_user_version), "
+                    "quote(rst_cause_proven), quote(closer_call) FROM flows",
+                    -1),
+                  "2|NULL|NULL");
+        fsc_store_close(s);
+    }
 
     /* Read-only never creates. */
     snprintf(path, sizeof path, "%s/missing.db", dir);
