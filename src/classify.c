@@ -113,7 +113,11 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
         return FSC_HS_NONE;
     if (f->self_connect)
         return FSC_HS_SELF_CONNECT;
-    if (f->both_syn_unacked)
+    /* Both bare SYNs before either was acked; one-sided: the seen side answered a bare SYN of
+     * its peer with a SYN+ACK after its own bare SYN. */
+    if (f->both_syn_unacked ||
+        (f->one_sided && v[FSC_CLIENT].syn.how == FSC_MK_SEEN && fsc_mark_set(&v[FSC_CLIENT].syn) &&
+         fsc_mark_set(&v[FSC_CLIENT].synack) && v[FSC_SERVER].syn.how == FSC_MK_UNSEEN))
         return FSC_HS_SIMULTANEOUS;
     if (srv->synack_sent || fsc_mark_set(&srv->est))
         return f->first_rst_by >= 0 && f->rst_cause_at_rst == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED

@@ -10,7 +10,8 @@
 static void forge_usage(FILE *out)
 {
     fputs("usage: finscope forge SCENARIO -o OUT.pcap [--ipv6] [--vlan ID] [--sll]"
-          " [--expected FILE]\n"
+          " [--one-side client|server]\n"
+          "                       [--expected FILE]\n"
           "       finscope forge mix --flows N [--seed S] -o OUT.pcap [--ipv6]\n"
           "                          [--vlan ID] [--sll] [--expected FILE]\n"
           "       finscope forge --list\n"
@@ -24,6 +25,8 @@ static void forge_usage(FILE *out)
           "      --ipv6           IPv6 (2001:db8::/32) instead of IPv4\n"
           "      --vlan ID        one 802.1Q tag with this VLAN id (1-4094)\n"
           "      --sll            Linux cooked (SLL) link layer instead of Ethernet\n"
+          "      --one-side SIDE  only the client's or the server's frames, as a one-direction\n"
+          "                       tap sees the connection (scenarios that define that view)\n"
           "      --flows N        mix: number of connections, drawn from the scenarios\n"
           "      --seed S         mix: PRNG seed (default 1); same seed, same bytes\n"
           "      --list           list the scenarios\n"
@@ -33,6 +36,7 @@ static void forge_usage(FILE *out)
           "  finscope forge --list\n"
           "  finscope forge three_way_close -o tw.pcap            # + tw.expected.tsv\n"
           "  finscope forge half_close -o hc6.pcap --ipv6 --vlan 7\n"
+          "  finscope forge four_way -o fw-client.pcap --one-side client\n"
           "  finscope forge mix --flows 30000 --seed 42 -o mix.pcap\n",
           out);
 }
@@ -77,7 +81,16 @@ static char *default_expected(const char *pcap)
     return s;
 }
 
-enum { OPT_LIST = 256, OPT_IPV6, OPT_VLAN, OPT_SLL, OPT_EXPECTED, OPT_FLOWS, OPT_SEED };
+enum {
+    OPT_LIST = 256,
+    OPT_IPV6,
+    OPT_VLAN,
+    OPT_SLL,
+    OPT_EXPECTED,
+    OPT_FLOWS,
+    OPT_SEED,
+    OPT_ONE_SIDE
+};
 
 int fsc_cmd_forge(int argc, char **argv)
 {
@@ -87,6 +100,7 @@ int fsc_cmd_forge(int argc, char **argv)
         {"ipv6", no_argument, NULL, OPT_IPV6},
         {"vlan", required_argument, NULL, OPT_VLAN},
         {"sll", no_argument, NULL, OPT_SLL},
+        {"one-side", required_argument, NULL, OPT_ONE_SIDE},
         {"flows", required_argument, NULL, OPT_FLOWS},
         {"seed", required_argument, NULL, OPT_SEED},
         {"list", no_argument, NULL, OPT_LIST},
@@ -124,6 +138,14 @@ int fsc_cmd_forge(int argc, char **argv)
             break;
         case OPT_SLL:
             o.sll = true;
+            break;
+        case OPT_ONE_SIDE:
+            if (strcmp(optarg, "client") == 0)
+                o.one_side = FSC_FORGE_CLIENT_ONLY;
+            else if (strcmp(optarg, "server") == 0)
+                o.one_side = FSC_FORGE_SERVER_ONLY;
+            else
+                return forge_usage_error("--one-side wants client or server, not", optarg);
             break;
         case OPT_FLOWS:
             if (!parse_u64(optarg, &flows))
@@ -169,6 +191,15 @@ int fsc_cmd_forge(int argc, char **argv)
         return forge_usage_error("--flows and --seed only go with mix, not with", name);
     if (!mix && !fsc_forge_scenario_exists(name)) {
         fprintf(stderr, "finscope forge: unknown scenario '%s' (finscope forge --list)\n", name);
+        return 2;
+    }
+    if (mix && o.one_side)
+        return forge_usage_error("--one-side does not go with mix", NULL);
+    if (o.one_side && !fsc_forge_scenario_one_sided(name, o.one_side)) {
+        fprintf(stderr,
+                "finscope forge: scenario '%s' has no %s-only variant "
+                "(finscope forge --list marks the ones that do)\n",
+                name, o.one_side == FSC_FORGE_CLIENT_ONLY ? "client" : "server");
         return 2;
     }
     if (!expected) {

@@ -242,13 +242,21 @@ static bool starts_new_instance(const struct fsc_flow *f, const struct fsc_pkt *
 {
     const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
 
-    if ((p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) != FSC_TH_SYN)
-        return false;
-    if (f->closed || f->first_rst_by >= 0 || (c->fin_sent && (v->fin_sent || f->self_connect)) ||
-        c->state == FSC_TCP_TIME_WAIT || v->state == FSC_TCP_TIME_WAIT)
-        return true;
+    uint8_t fl = p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST);
+    bool over = f->closed || f->first_rst_by >= 0 ||
+                (c->fin_sent && (v->fin_sent || f->self_connect)) ||
+                c->state == FSC_TCP_TIME_WAIT || v->state == FSC_TCP_TIME_WAIT;
     int dir = fsc_flow_dir(f, p);
     const struct fsc_endpoint *s = &f->ep[dir];
+
+    /* A SYN+ACK with a new ISN once the connection is over answers a new SYN the tap did not
+     * see (a one-direction tap sees only the server's side). */
+    if (fl == (FSC_TH_SYN | FSC_TH_ACK))
+        return over && s->synack_sent && p->seq != s->isn;
+    if (fl != FSC_TH_SYN)
+        return false;
+    if (over)
+        return true;
     if (s->syn_sent && p->seq == s->isn)
         return false;
     if (dir == FSC_SERVER && !s->syn_sent && !f->midstream)

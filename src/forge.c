@@ -34,6 +34,7 @@ enum { C = FSC_CLIENT, S = FSC_SERVER };
 #define F_FPA (FSC_TH_FIN | FSC_TH_PSH | FSC_TH_ACK)
 #define F_R FSC_TH_RST
 #define F_RA (FSC_TH_RST | FSC_TH_ACK)
+#define F_F FSC_TH_FIN
 
 /* ---- scenario tables ---- */
 
@@ -46,6 +47,7 @@ enum seq_mode {
 enum ack_mode {
     ACK_AUTO = 0, /* everything the peer has sent so far (0 when the ACK flag is clear) */
     ACK_PRE_FIN,  /* everything the peer sent except its FIN: the FINs crossed */
+    ACK_REL,      /* the peer's ISN + ack: an ack of something the table sends later */
 };
 
 /* One segment of a scenario; sequence numbers follow from what each side sent before. */
@@ -56,6 +58,7 @@ struct step {
     bool bulk;      /* mix: replaced by a response of random length (server data only) */
     uint16_t len;   /* payload bytes */
     uint32_t seq;   /* SEQ_REL only */
+    uint32_t ack;   /* ACK_REL only */
     uint32_t dt_us; /* capture time after the previous segment of the connection */
 };
 
@@ -73,6 +76,10 @@ struct step {
                                     .ack_mode = ACK_PRE_FIN}
 #define P_BULK(dir, fl, n, dt)     {.from = (dir), .flags = (fl), .len = (n), .dt_us = (dt), \
                                     .bulk = true}
+#define P_ACK(dir, fl, dt, rel)    {.from = (dir), .flags = (fl), .dt_us = (dt), \
+                                    .ack_mode = ACK_REL, .ack = (rel)}
+#define P_REFIN_CROSS(dir, fl, dt) {.from = (dir), .flags = (fl), .dt_us = (dt), \
+                                    .seq_mode = SEQ_FIN, .ack_mode = ACK_PRE_FIN}
 
 /* SYN, SYN+ACK, ACK with the tap next to the client: 10 ms round trip. */
 #define HANDSHAKE \
@@ -99,6 +106,8 @@ struct step {
 struct expect {
     const char *handshake, *close_kind, *rst_cause, *closer, *client_state, *server_state;
     uint32_t half_close_bytes, fin_retrans, rst_after_close;
+    const char *rst_cause_proven, *closer_call, *anomalies;
+    bool swapped; /* one-side view whose first bare SYN is the server's: roles are reversed */
 };
 
 /* One connection instance; a scenario has one, or two on the same 5-tuple (port reuse). */
@@ -109,6 +118,9 @@ struct part {
     bool midstream;  /* the capture starts after the handshake */
     uint32_t gap_us; /* after the previous part */
     struct expect exp;
+    /* The same connection captured in one direction only: [0] the client's frames, [1] the
+     * server's.  handshake NULL: no expectation written for that view. */
+    struct expect one[2];
 };
 
 struct scenario {
@@ -126,7 +138,8 @@ struct scenario {
 
 /* Expected rows: handshake close_kind rst_cause closer client_state server_state
  * half_close_bytes fin_retrans rst_after_close. */
-#define EXP_FOUR_WAY_CLIENT {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0}
+#define EXP_FOUR_WAY_CLIENT {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0, \
+                             "-", "unknown", ""}
 
 static const struct step four_way_steps[] = {
     HANDSHAKE,
@@ -134,7 +147,11 @@ static const struct step four_way_steps[] = {
     CLOSE_CLIENT_FIRST,
 };
 static const struct part four_way_parts[] = {
-    {STEPS(four_way_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT},
+    {STEPS(four_way_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT,
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step four_way_server_first_steps[] = {
@@ -147,7 +164,12 @@ static const struct step four_way_server_first_steps[] = {
 };
 static const struct part four_way_server_first_parts[] = {
     {STEPS(four_way_server_first_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "server", "closed", "time_wait", 0, 0, 0}},
+     .exp = {"three_way", "four_way", "-", "server", "closed", "time_wait", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "four_way", "-", "server", "last_ack", "fin_wait_2", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "fins_unproven", "-", "unknown", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step three_way_close_steps[] = {
@@ -159,7 +181,12 @@ static const struct step three_way_close_steps[] = {
 };
 static const struct part three_way_close_parts[] = {
     {STEPS(three_way_close_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "three_way", "-", "client", "time_wait", "closed", 0, 0, 0}},
+     .exp = {"three_way", "three_way", "-", "client", "time_wait", "closed", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "three_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 /* A socket connected to itself (Linux: its own SYN puts it in SYN_RCVD, RFC 9293 figure 8). */
@@ -172,7 +199,8 @@ static const struct step two_way_self_steps[] = {
 };
 static const struct part two_way_self_parts[] = {
     {STEPS(two_way_self_steps), .isn = {ISN_C, ISN_C},
-     .exp = {"self_connect", "two_way", "-", "self", "time_wait", "time_wait", 0, 0, 0}},
+     .exp = {"self_connect", "two_way", "-", "self", "time_wait", "time_wait", 0, 0, 0,
+             "-", "unknown", ""}},
 };
 
 static const struct step simultaneous_close_steps[] = {
@@ -185,7 +213,12 @@ static const struct step simultaneous_close_steps[] = {
 };
 static const struct part simultaneous_close_parts[] = {
     {STEPS(simultaneous_close_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "simultaneous", "-", "both", "time_wait", "time_wait", 0, 0, 0}},
+     .exp = {"three_way", "simultaneous", "-", "both", "time_wait", "time_wait", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "fins_unproven", "-", "unknown", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step half_close_steps[] = {
@@ -204,7 +237,12 @@ static const struct step half_close_steps[] = {
 };
 static const struct part half_close_parts[] = {
     {STEPS(half_close_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 300, 0, 0}},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 300, 0, 0,
+             "-", "shutdown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "shutdown", "one_sided"},
+             {"three_way", "half_closed", "-", "server", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step half_closed_leak_steps[] = {
@@ -215,7 +253,12 @@ static const struct step half_closed_leak_steps[] = {
 };
 static const struct part half_closed_leak_parts[] = {
     {STEPS(half_closed_leak_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "half_closed", "-", "client", "fin_wait_2", "close_wait", 0, 0, 0}},
+     .exp = {"three_way", "half_closed", "-", "client", "fin_wait_2", "close_wait", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "half_closed", "-", "client", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
 };
 
 /* The RST answering a SYN carries seq 0 (RFC 9293 section 3.10.7.1): server "ISN" 0. */
@@ -225,7 +268,12 @@ static const struct step refused_steps[] = {
 };
 static const struct part refused_parts[] = {
     {STEPS(refused_steps), .isn = {ISN_C, 0},
-     .exp = {"refused", "refused", "-", "server", "closed", "closed", 0, 0, 0}},
+     .exp = {"refused", "refused", "-", "server", "closed", "closed", 0, 0, 0,
+             "-", "-", ""},
+     .one = {{"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0,
+              "-", "-", ""},
+             {"none", "rst", "other", "server", "closed", "closed", 0, 0, 0,
+              "0", "-", "one_sided"}}},
 };
 
 /* Linux retransmits a SYN after 1 s, then 2 s more. */
@@ -236,7 +284,10 @@ static const struct step unanswered_steps[] = {
 };
 static const struct part unanswered_parts[] = {
     {STEPS(unanswered_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0}},
+     .exp = {"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0,
+             "-", "-", "syn_retransmitted"},
+     .one = {{"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0,
+              "-", "-", "syn_retransmitted"}}},
 };
 
 static const struct step aborted_handshake_steps[] = {
@@ -246,7 +297,12 @@ static const struct step aborted_handshake_steps[] = {
 };
 static const struct part aborted_handshake_parts[] = {
     {STEPS(aborted_handshake_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0}},
+     .exp = {"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
+             "1", "-", ""},
+     .one = {{"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
+              "1", "-", ""},
+             {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
 };
 
 /* Both SYNs cross, both sides answer with SYN+ACK (RFC 9293 figure 8). */
@@ -260,7 +316,12 @@ static const struct step simultaneous_open_steps[] = {
 };
 static const struct part simultaneous_open_parts[] = {
     {STEPS(simultaneous_open_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"simultaneous_open", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0}},
+     .exp = {"simultaneous_open", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"simultaneous_open", "fins_unproven", "-", "unknown", "fin_wait_1", "established",
+              0, 0, 0, "-", "unknown", "one_sided"},
+             {"simultaneous_open", "four_way", "-", "server", "last_ack", "fin_wait_2", 0, 0, 0,
+              "-", "unknown", "one_sided", true}}},
 };
 
 /* The client's last payload follows the server's, so it holds nothing unread: SO_LINGER 0. */
@@ -273,7 +334,12 @@ static const struct step rst_abort_steps[] = {
 };
 static const struct part rst_abort_parts[] = {
     {STEPS(rst_abort_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "rst", "abort", "client", "closed", "closed", 0, 0, 0}},
+     .exp = {"three_way", "rst", "abort", "client", "closed", "closed", 0, 0, 0,
+             "0", "-", ""},
+     .one = {{"three_way", "rst", "abort", "client", "closed", "closed", 0, 0, 0,
+              "0", "-", "one_sided"},
+             {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step rst_unread_data_steps[] = {
@@ -284,7 +350,12 @@ static const struct step rst_unread_data_steps[] = {
 };
 static const struct part rst_unread_data_parts[] = {
     {STEPS(rst_unread_data_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "rst", "unread_data", "server", "closed", "closed", 0, 0, 0}},
+     .exp = {"three_way", "rst", "unread_data", "server", "closed", "closed", 0, 0, 0,
+             "0", "-", ""},
+     .one = {{"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "one_sided"},
+             {"three_way", "rst", "unread_data", "server", "closed", "closed", 0, 0, 0,
+              "0", "-", "synack_without_syn,one_sided"}}},
 };
 
 /* Linux answers data on a closed socket with a RST whose seq is the offending segment's ack. */
@@ -298,7 +369,12 @@ static const struct step rst_data_after_close_steps[] = {
 };
 static const struct part rst_data_after_close_parts[] = {
     {STEPS(rst_data_after_close_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "rst", "data_after_close", "server", "closed", "closed", 100, 0, 0}},
+     .exp = {"three_way", "rst", "data_after_close", "server", "closed", "closed", 100, 0, 0,
+             "1", "close", ""},
+     .one = {{"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "one_sided"},
+             {"three_way", "rst", "other", "server", "closed", "closed", 0, 0, 0,
+              "0", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step fin_retransmit_steps[] = {
@@ -312,7 +388,12 @@ static const struct step fin_retransmit_steps[] = {
 };
 static const struct part fin_retransmit_parts[] = {
     {STEPS(fin_retransmit_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0}},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 1, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step time_wait_reack_steps[] = {
@@ -324,7 +405,12 @@ static const struct step time_wait_reack_steps[] = {
 };
 static const struct part time_wait_reack_parts[] = {
     {STEPS(time_wait_reack_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0}},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 1, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step rst_after_fins_steps[] = {
@@ -335,14 +421,27 @@ static const struct step rst_after_fins_steps[] = {
 };
 static const struct part rst_after_fins_parts[] = {
     {STEPS(rst_after_fins_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 1}},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 1,
+             "-", "unknown", "rst_after_close"},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "closed", "closed", 0, 0, 1,
+              "-", "unknown", "rst_after_close,one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 /* The same 5-tuple again 100 ms after the first instance closed, with new ISNs. */
 static const struct part port_reuse_parts[] = {
-    {STEPS(four_way_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT},
+    {STEPS(four_way_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT,
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
     {STEPS(four_way_steps), .isn = {ISN_C + 1000000u, ISN_S + 500000000u}, .gap_us = 100000,
-     .exp = EXP_FOUR_WAY_CLIENT},
+     .exp = EXP_FOUR_WAY_CLIENT,
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 /* Client FIN at 0xffffffff (acked by ack 0); the server's 1000 bytes cross 2^32; its FIN: 2. */
@@ -352,7 +451,11 @@ static const struct step seq_wrap_steps[] = {
     CLOSE_CLIENT_FIRST,
 };
 static const struct part seq_wrap_parts[] = {
-    {STEPS(seq_wrap_steps), .isn = {0xffffff36u, 0xfffffc19u}, .exp = EXP_FOUR_WAY_CLIENT},
+    {STEPS(seq_wrap_steps), .isn = {0xffffff36u, 0xfffffc19u}, .exp = EXP_FOUR_WAY_CLIENT,
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step fin_with_data_steps[] = {
@@ -364,7 +467,11 @@ static const struct step fin_with_data_steps[] = {
     P(C, F_A,   0,   10000),
 };
 static const struct part fin_with_data_parts[] = {
-    {STEPS(fin_with_data_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT},
+    {STEPS(fin_with_data_steps), .isn = {ISN_C, ISN_S}, .exp = EXP_FOUR_WAY_CLIENT,
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "half_closed", "-", "server", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 /* The capture starts with the server's data; the client is the side on the higher port. */
@@ -379,7 +486,12 @@ static const struct step midstream_steps[] = {
 };
 static const struct part midstream_parts[] = {
     {STEPS(midstream_steps), .isn = {ISN_C, ISN_S}, .midstream = true,
-     .exp = {"none", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0}},
+     .exp = {"none", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"none", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"none", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "one_sided"}}},
 };
 
 /* The second closer's FIN is not acked yet, so its receipt by the first is not proved. */
@@ -391,7 +503,12 @@ static const struct step ends_mid_teardown_steps[] = {
 };
 static const struct part ends_mid_teardown_parts[] = {
     {STEPS(ends_mid_teardown_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "three_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0}},
+     .exp = {"three_way", "three_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+             "-", "unknown", "fin_never_acked"},
+     .one = {{"three_way", "half_closed", "-", "client", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "three_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 /* Server data at relative 1 (1448 bytes) and 1449 (500 bytes), FIN at 1949; the FIN is
@@ -409,7 +526,12 @@ static const struct step fin_reordered_steps[] = {
 };
 static const struct part fin_reordered_parts[] = {
     {STEPS(fin_reordered_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "server", "closed", "time_wait", 0, 0, 0}},
+     .exp = {"three_way", "four_way", "-", "server", "closed", "time_wait", 0, 0, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "half_closed", "-", "client", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "fins_unproven", "-", "unknown", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
 };
 
 static const struct step open_steps[] = {
@@ -418,7 +540,12 @@ static const struct step open_steps[] = {
 };
 static const struct part open_parts[] = {
     {STEPS(open_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "open", "-", "none", "established", "established", 0, 0, 0}},
+     .exp = {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+             "-", "-", ""},
+     .one = {{"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "one_sided"},
+             {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
 };
 
 /* The client closes, its FIN is acked, then it resets without any data from the server:
@@ -432,7 +559,12 @@ static const struct step rst_after_own_fin_steps[] = {
 };
 static const struct part rst_after_own_fin_parts[] = {
     {STEPS(rst_after_own_fin_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "rst", "other", "client", "closed", "closed", 0, 0, 0}},
+     .exp = {"three_way", "rst", "other", "client", "closed", "closed", 0, 0, 0,
+             "0", "unknown", ""},
+     .one = {{"three_way", "rst", "other", "client", "closed", "closed", 0, 0, 0,
+              "0", "unknown", "one_sided"},
+             {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
 };
 
 /* SYN, SYN+ACK, and the capture ends: the server is left in SYN_RCVD. */
@@ -442,7 +574,12 @@ static const struct step synack_unacked_steps[] = {
 };
 static const struct part synack_unacked_parts[] = {
     {STEPS(synack_unacked_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0}},
+     .exp = {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
+             "-", "-", "handshake_incomplete"},
+     .one = {{"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0,
+              "-", "-", ""},
+             {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
 };
 
 /* FINs cross; only the client's ACK of the server's FIN is captured: the client is left in
@@ -456,7 +593,206 @@ static const struct step simultaneous_close_cut_steps[] = {
 };
 static const struct part simultaneous_close_cut_parts[] = {
     {STEPS(simultaneous_close_cut_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "simultaneous", "-", "both", "closing", "time_wait", 0, 0, 0}},
+     .exp = {"three_way", "simultaneous", "-", "both", "closing", "time_wait", 0, 0, 0,
+             "-", "unknown", "fin_never_acked"},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "half_closed", "-", "server", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* Tap next to the server: its ACK of the client FIN is lost on the way back, the client's RTO
+ * resends the FIN, the server re-ACKs the duplicate.  The first ACK crossed the
+ * retransmission; the re-ACK is the one the client got: four-way, nothing stuck. */
+static const struct step fin_retx_cross_four_way_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_A,  0, 10000),
+    P_REFIN(C, F_FA, 200000),
+    P(S, F_A,  0, 100),
+    P(S, F_FA, 0, 50000),
+    P(C, F_A,  0, 10000),
+};
+static const struct part fin_retx_cross_four_way_parts[] = {
+    {STEPS(fin_retx_cross_four_way_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 1, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 1, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* The server's FIN+ACK (covering the client FIN) is late; the client resends its FIN, whose
+ * ack does not cover the server FIN yet, then ACKs the FIN+ACK when it arrives. */
+static const struct step fin_retx_cross_three_way_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_FA, 0, 10000),
+    P_REFIN_CROSS(C, F_FA, 190000),
+    P(C, F_A,  0, 20000),
+};
+static const struct part fin_retx_cross_three_way_parts[] = {
+    {STEPS(fin_retx_cross_three_way_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "three_way", "-", "client", "time_wait", "closed", 0, 1, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 1, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "three_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* FINs cross; the server's ACK of the client FIN is captured, and then the client's FIN
+ * retransmission, which acks the server FIN: it was sent before the client had the ACK (seen on
+ * real MySQL and sslh traffic).  Both FINs were acked: both end in TIME_WAIT. */
+static const struct step fin_retx_cross_simultaneous_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P_CROSS(S, F_FA, 100),
+    P(S, F_A,  0, 10000),
+    P_REFIN(C, F_FA, 200000),
+};
+static const struct part fin_retx_cross_simultaneous_parts[] = {
+    {STEPS(fin_retx_cross_simultaneous_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "simultaneous", "-", "both", "time_wait", "time_wait", 0, 1, 0,
+             "-", "unknown", ""},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 1, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "fins_unproven", "-", "unknown", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* An aggregating tap stamps the server's SYN+ACK 260 us before the SYN it answers. */
+static const struct step synack_before_syn_steps[] = {
+    P_ACK(S, F_SA, 0, 1),
+    P(C, F_S,  0, 260),
+    P(C, F_A,  0, 10000),
+    EXCHANGE,
+    CLOSE_CLIENT_FIRST,
+};
+static const struct part synack_before_syn_parts[] = {
+    {STEPS(synack_before_syn_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 0,
+             "-", "unknown", "tap_reordered"},
+     .one = {{"three_way", "fins_unproven", "-", "unknown", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* A FIN without the ACK bit reaches the server in SYN-RECEIVED: RFC 9293 3.10.7.4 drops it
+ * (no CLOSE_WAIT); the client then resets: an aborted handshake. */
+static const struct step fin_without_ack_steps[] = {
+    P(C, F_S,  0, 0),
+    P(S, F_SA, 0, 10000),
+    P(C, F_F,  0, 150),
+    P(C, F_R,  0, 1000),
+};
+static const struct part fin_without_ack_parts[] = {
+    {STEPS(fin_without_ack_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
+             "1", "-", "fin_without_ack"},
+     .one = {{"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
+              "1", "-", "fin_without_ack"},
+             {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
+};
+
+/* Both sides send a FIN, 235 s apart, neither FIN's ack covers the other, and neither FIN is
+ * ever acknowledged: the FINs did not provably meet (no endpoint reached CLOSING). */
+static const struct step fins_unacked_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P_CROSS(S, F_FA, 235000000),
+};
+static const struct part fins_unacked_parts[] = {
+    {STEPS(fins_unacked_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "fins_unproven", "-", "both", "fin_wait_1", "fin_wait_1", 0, 0, 0,
+             "-", "unknown", "fin_never_acked"},
+     .one = {{"three_way", "half_closed", "-", "client", "fin_wait_1", "established", 0, 0, 0,
+              "-", "unknown", "one_sided"},
+             {"three_way", "half_closed", "-", "server", "established", "fin_wait_1", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* The client resets having received no payload at all: nothing can have been unread, so the
+ * RST+ACK is an abort (SO_LINGER {1,0}) and the packets prove it. */
+static const struct step rst_abort_nothing_read_steps[] = {
+    HANDSHAKE,
+    P(C, F_PA, 200, 300),
+    P(S, F_A,  0,   10000),
+    P(C, F_RA, 0,   5000),
+};
+static const struct part rst_abort_nothing_read_parts[] = {
+    {STEPS(rst_abort_nothing_read_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "abort", "client", "closed", "closed", 0, 0, 0,
+             "1", "-", ""},
+     .one = {{"three_way", "rst", "abort", "client", "closed", "closed", 0, 0, 0,
+              "1", "-", "one_sided"},
+             {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
+};
+
+/* The client shuts down its write side, the server sends 1000 bytes after the FIN, the client's
+ * kernel acks them, then close() finds them unread: RST+ACK.  The data reached a live socket:
+ * unread data (or an abort: the same packets), not data after close; shutdown, not close. */
+static const struct step rst_shutdown_unread_steps[] = {
+    HANDSHAKE,
+    P(C, F_PA, 200,  300),
+    P(S, F_A,  0,    10000),
+    P(C, F_FA, 0,    1000),
+    P(S, F_A,  0,    10000),
+    P(S, F_PA, 1000, 1000),
+    P(C, F_A,  0,    10000),
+    P(C, F_RA, 0,    5000),
+};
+static const struct part rst_shutdown_unread_parts[] = {
+    {STEPS(rst_shutdown_unread_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "unread_data", "client", "closed", "closed", 1000, 0, 0,
+             "0", "shutdown", ""},
+     .one = {{"three_way", "rst", "unread_data", "client", "closed", "closed", 0, 0, 0,
+              "0", "shutdown", "one_sided"},
+             {"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "synack_without_syn,one_sided"}}},
+};
+
+/* The client close()d; the server closes 61 s later, after Linux destroyed the client's orphaned
+ * FIN_WAIT_2 socket (tcp_fin_timeout 60 s): the server's FIN is answered by a bare RST. */
+static const struct step fin_wait_2_timeout_steps[] = {
+    HANDSHAKE,
+    EXCHANGE,
+    P(C, F_FA, 0, 5000),
+    P(S, F_A,  0, 10000),
+    P(S, F_FA, 0, 61000000),
+    P(C, F_R,  0, 100),
+};
+static const struct part fin_wait_2_timeout_parts[] = {
+    {STEPS(fin_wait_2_timeout_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "four_way", "-", "client", "closed", "closed", 0, 0, 1,
+             "-", "close", "rst_after_close,fin_never_acked,fin_wait_2_timeout"},
+     .one = {{"three_way", "rst", "other", "client", "closed", "closed", 0, 0, 0,
+              "0", "unknown", "one_sided"},
+             {"three_way", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "synack_without_syn,one_sided"}}},
+};
+
+/* The accept queue is full (tcp_abort_on_overflow=1): the handshake's ACK gets a bare RST. */
+static const struct step accept_overflow_steps[] = {
+    HANDSHAKE,
+    P(S, F_R, 0, 20),
+};
+static const struct part accept_overflow_parts[] = {
+    {STEPS(accept_overflow_steps), .isn = {ISN_C, ISN_S},
+     .exp = {"three_way", "rst", "accept_overflow", "server", "closed", "closed", 0, 0, 0,
+             "0", "-", ""},
+     .one = {{"three_way", "open", "-", "none", "established", "established", 0, 0, 0,
+              "-", "-", "one_sided"},
+             {"three_way", "rst", "accept_overflow", "server", "closed", "closed", 0, 0, 0,
+              "0", "-", "synack_without_syn,one_sided"}}},
 };
 
 #define PARTS(a) .parts = (a), .n_parts = sizeof(a) / sizeof((a)[0])
@@ -517,6 +853,26 @@ static const struct scenario scenarios[] = {
      .mix_weight = 1, PARTS(synack_unacked_parts)},
     {"simultaneous_close_cut", "FINs cross, one final ACK captured: client left in CLOSING",
      .mix_weight = 1, PARTS(simultaneous_close_cut_parts)},
+    {"fin_retx_cross_four_way", "four-way close, the client's FIN resent across the server's ACK",
+     .mix_weight = 1, PARTS(fin_retx_cross_four_way_parts)},
+    {"fin_retx_cross_three_way", "three-way close, the client's FIN resent across the FIN+ACK",
+     .mix_weight = 1, PARTS(fin_retx_cross_three_way_parts)},
+    {"fin_retx_cross_simultaneous", "FINs cross, the client's FIN resent across the server's ACK",
+     .mix_weight = 1, PARTS(fin_retx_cross_simultaneous_parts)},
+    {"synack_before_syn", "the tap stamps the SYN+ACK 260 us before its SYN",
+     .mix_weight = 1, PARTS(synack_before_syn_parts)},
+    {"fin_without_ack", "SYN, SYN+ACK, a FIN without ACK (dropped), then the client's RST",
+     .mix_weight = 1, PARTS(fin_without_ack_parts)},
+    {"fins_unacked", "both FINs sent 235 s apart, crossing, neither ever acknowledged",
+     .mix_weight = 0, PARTS(fins_unacked_parts)}, /* minutes long: not in a mix */
+    {"rst_abort_nothing_read", "request acked, no reply, the client resets: a proven abort",
+     .mix_weight = 1, PARTS(rst_abort_nothing_read_parts)},
+    {"rst_shutdown_unread", "client shutdown, 1000 bytes acked, then RST: unread data",
+     .mix_weight = 1, PARTS(rst_shutdown_unread_parts)},
+    {"fin_wait_2_timeout", "client close(), server FIN 61 s later answered by a bare RST",
+     .mix_weight = 0, PARTS(fin_wait_2_timeout_parts)}, /* minutes long: not in a mix */
+    {"accept_overflow", "SYN, SYN+ACK, ACK, then the server's bare RST (accept queue full)",
+     .mix_weight = 1, PARTS(accept_overflow_parts)},
 };
 /* clang-format on */
 
@@ -530,17 +886,36 @@ static const struct scenario *find_scenario(const char *name)
     return NULL;
 }
 
+/* "name  description", then "  (one side: client server)" for the views it defines. */
 int fsc_forge_list(FILE *out)
 {
-    for (size_t i = 0; i < N_SCENARIOS; i++)
-        if (fprintf(out, "%-22s  %s\n", scenarios[i].name, scenarios[i].desc) < 0)
+    for (size_t i = 0; i < N_SCENARIOS; i++) {
+        const char *name = scenarios[i].name;
+        bool c = fsc_forge_scenario_one_sided(name, FSC_FORGE_CLIENT_ONLY);
+        bool s = fsc_forge_scenario_one_sided(name, FSC_FORGE_SERVER_ONLY);
+        if (fprintf(out, "%-26s  %s%s%s%s%s\n", name, scenarios[i].desc,
+                    c || s ? "  (one side:" : "", c ? " client" : "", s ? " server" : "",
+                    c || s ? ")" : "") < 0)
             return -1;
+    }
     return fflush(out) == 0 ? 0 : -1;
 }
 
 bool fsc_forge_scenario_exists(const char *name)
 {
     return find_scenario(name) != NULL;
+}
+
+bool fsc_forge_scenario_one_sided(const char *name, int one_side)
+{
+    const struct scenario *sc = find_scenario(name);
+
+    if (!sc || one_side < FSC_FORGE_CLIENT_ONLY || one_side > FSC_FORGE_SERVER_ONLY)
+        return false;
+    for (size_t p = 0; p < sc->n_parts; p++)
+        if (!sc->parts[p].one[one_side - 1].handshake)
+            return false;
+    return true;
 }
 
 /* ---- deterministic PRNG (splitmix64) ---- */
@@ -573,6 +948,7 @@ struct seg {
 /* One expected row: the table's tokens plus the counters of what was generated. */
 struct row {
     const struct expect *exp;
+    const struct part *part;
     uint64_t pkts[2], bytes[2];
     size_t first_seg; /* index of the instance's first segment */
 };
@@ -623,12 +999,14 @@ static int conn_push(struct conn *c, fsc_time ts, uint8_t from, uint8_t flags, u
 /* Sequence bookkeeping and counters for one segment sent by side me to side peer. */
 static int emit(struct conn *c, struct row *r, bool self, fsc_time ts, uint8_t from, uint8_t flags,
                 uint32_t seq, uint16_t len, struct side *me, const struct side *peer,
-                enum ack_mode am)
+                enum ack_mode am, uint32_t rel_ack)
 {
     uint32_t ack = 0, end;
 
     if (flags & FSC_TH_ACK)
-        ack = (am == ACK_PRE_FIN && peer->fin_sent) ? peer->fin_seq : peer->nxt;
+        ack = am == ACK_REL                           ? peer->isn + rel_ack
+              : (am == ACK_PRE_FIN && peer->fin_sent) ? peer->fin_seq
+                                                      : peer->nxt;
     end = seq + len + ((flags & FSC_TH_SYN) ? 1 : 0) + ((flags & FSC_TH_FIN) ? 1 : 0);
     if (FSC_SEQ_GT(end, me->nxt))
         me->nxt = end;
@@ -663,11 +1041,11 @@ static int emit_bulk(struct conn *c, struct row *r, bool self, fsc_time *ts, uin
     for (uint32_t i = 0; i < n; i++) {
         uint16_t len = (i < full) ? FORGE_MSS : (uint16_t)tail;
         *ts += i == 0 ? dt : rng_range(mv->rng, 40, 300);
-        if (emit(c, r, self, *ts, from, flags, me->nxt, len, me, peer, ACK_AUTO) < 0)
+        if (emit(c, r, self, *ts, from, flags, me->nxt, len, me, peer, ACK_AUTO, 0) < 0)
             return -1;
         if (i % 2 == 1 && i + 1 < n) {
             *ts += rng_range(mv->rng, 20, 80);
-            if (emit(c, r, self, *ts, (uint8_t)!from, F_A, peer->nxt, 0, peer, me, ACK_AUTO) < 0)
+            if (emit(c, r, self, *ts, (uint8_t)!from, F_A, peer->nxt, 0, peer, me, ACK_AUTO, 0) < 0)
                 return -1;
         }
     }
@@ -691,6 +1069,7 @@ static int expand(const struct scenario *sc, const struct mix_var *mv, fsc_time 
         memset(sd, 0, sizeof sd);
         memset(r, 0, sizeof *r);
         r->exp = &pt->exp;
+        r->part = pt;
         r->first_seg = c->n_seg;
         for (int i = 0; i < 2; i++) {
             sd[i].isn = pt->isn[i] + ((mv && !sc->fixed_isn) ? mv->isn_add[i] : 0);
@@ -728,7 +1107,7 @@ static int expand(const struct scenario *sc, const struct mix_var *mv, fsc_time 
                 break;
             }
             if (emit(c, r, sc->self_connect, ts, st->from, st->flags, seq, st->len, me, peer,
-                     (enum ack_mode)st->ack_mode) < 0)
+                     (enum ack_mode)st->ack_mode, st->ack) < 0)
                 return -1;
         }
     }
@@ -864,14 +1243,20 @@ static FILE *expected_open(const char *path, char *err, size_t errlen)
     return f;
 }
 
-static void expected_row(FILE *f, const struct row *r)
+/* One row of the expected TSV; one_side (fsc_forge_opts) picks the view and zeroes the counters
+ * of the side that was not captured. */
+static void expected_row(FILE *f, const struct row *r, int one_side)
 {
-    const struct expect *e = r->exp;
-    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%u\t%u\t%u\t%llu\t%llu\t%llu\t%llu\n", e->handshake,
-            e->close_kind, e->rst_cause, e->closer, e->client_state, e->server_state,
-            e->half_close_bytes, e->fin_retrans, e->rst_after_close, (unsigned long long)r->pkts[C],
-            (unsigned long long)r->pkts[S], (unsigned long long)r->bytes[C],
-            (unsigned long long)r->bytes[S]);
+    const struct expect *e = one_side ? &r->part->one[one_side - 1] : r->exp;
+    bool keep[2] = {one_side != FSC_FORGE_SERVER_ONLY, one_side != FSC_FORGE_CLIENT_ONLY};
+    int cl = e->swapped ? S : C, sv = !cl; /* the forge's side that finscope calls each role */
+    fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%u\t%u\t%u\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\n",
+            e->handshake, e->close_kind, e->rst_cause, e->closer, e->client_state, e->server_state,
+            e->half_close_bytes, e->fin_retrans, e->rst_after_close, e->rst_cause_proven,
+            e->closer_call, e->anomalies, (unsigned long long)(keep[cl] ? r->pkts[cl] : 0),
+            (unsigned long long)(keep[sv] ? r->pkts[sv] : 0),
+            (unsigned long long)(keep[cl] ? r->bytes[cl] : 0),
+            (unsigned long long)(keep[sv] ? r->bytes[sv] : 0));
 }
 
 static int expected_close(FILE *f, const char *path, char *err, size_t errlen, int rc)
@@ -942,8 +1327,15 @@ int fsc_forge_scenario(const char *name, const struct fsc_forge_opts *o, const c
     FILE *ef;
     int rc = 0;
 
+    int one_side = o ? o->one_side : 0;
+
     if (!sc) {
         snprintf(err, errlen, "unknown scenario '%s' (finscope forge --list)", name);
+        return -1;
+    }
+    if (one_side && !fsc_forge_scenario_one_sided(name, one_side)) {
+        snprintf(err, errlen, "scenario '%s' has no %s-only variant", name,
+                 one_side == FSC_FORGE_CLIENT_ONLY ? "client" : "server");
         return -1;
     }
     memset(&c, 0, sizeof c);
@@ -965,8 +1357,13 @@ int fsc_forge_scenario(const char *name, const struct fsc_forge_opts *o, const c
         free(c.seg);
         return -1;
     }
-    for (size_t i = 0; i < c.n_seg && rc == 0; i++)
+    for (size_t i = 0; i < c.n_seg && rc == 0; i++) {
+        /* A one-direction tap: only one endpoint's frames (a self-connected socket sends all). */
+        int keep = one_side == FSC_FORGE_CLIENT_ONLY ? C : S;
+        if (one_side && !sc->self_connect && c.seg[i].from != keep)
+            continue;
         rc = build_frame(&b, &c, &c.seg[i], err, errlen);
+    }
     rc = builder_close(&b, pcap_path, err, errlen, rc);
     if (rc == 0) {
         ef = expected_open(expected_path, err, errlen);
@@ -974,7 +1371,7 @@ int fsc_forge_scenario(const char *name, const struct fsc_forge_opts *o, const c
             rc = -1;
         } else {
             for (int r = 0; r < c.n_rows; r++)
-                expected_row(ef, &c.rows[r]);
+                expected_row(ef, &c.rows[r], one_side);
             rc = expected_close(ef, expected_path, err, errlen, rc);
         }
     }
@@ -1106,6 +1503,10 @@ int fsc_forge_mix(uint64_t flows, uint64_t seed, const struct fsc_forge_opts *o,
         snprintf(err, errlen, "at most %llu flows", (unsigned long long)MIX_V4_HOSTS * MIX_PORTS);
         return -1;
     }
+    if (o && o->one_side) {
+        snprintf(err, errlen, "a mix is always captured in both directions");
+        return -1;
+    }
     if (builder_open(&b, o, pcap_path, err, errlen) < 0)
         return -1;
     ef = expected_open(expected_path, err, errlen);
@@ -1146,7 +1547,7 @@ int fsc_forge_mix(uint64_t flows, uint64_t seed, const struct fsc_forge_opts *o,
         }
         struct conn *c = h.a[0];
         if (c->rows_done < c->n_rows && c->rows[c->rows_done].first_seg == c->next)
-            expected_row(ef, &c->rows[c->rows_done++]);
+            expected_row(ef, &c->rows[c->rows_done++], 0);
         rc = build_frame(&b, c, &c->seg[c->next], err, errlen);
         if (++c->next < c->n_seg) {
             heap_down(&h);

@@ -90,15 +90,31 @@ static void infer_unseen(const struct fsc_flow *f, struct fsc_endpoint *x, struc
         o->snd_max = x->ack_hi;
     }
     if (!f->midstream && fsc_mark_set(&x->syn) && !o->syn_sent) {
+        /* x opened.  Its SYN+ACK shows it got a bare SYN from o first: a simultaneous open. */
         o->syn_sent = o->synack_sent = true;
+        if (fsc_mark_set(&x->synack))
+            mark_unseen(&o->syn, &x->synack);
         mark_unseen(&o->synack, &x->first_ack);
         mark_if_unset(&o->syn_acked.ack, &x->first_ack);
         mark_if_unset(&x->rcvd_syn, &x->first_ack);
         if (!fsc_mark_set(fsc_ack_proof_final(&x->syn_acked)))
             mark_unseen(&x->syn_acked.ack, &x->first_ack);
     }
-    if (fsc_mark_set(&x->ack_moved) && !fsc_mark_set(&o->est))
-        mark_unseen(&o->est, &x->ack_moved);
+    /* o's payload or FIN came after it was synchronized: its segments acked x's SYN.  So does
+     * a bare RST of x at its ISN+1 after its SYN+ACK: a reset's seq is the ack of the segment
+     * it answers (RFC 9293 3.10.7.1), here o's handshake ACK. */
+    const struct fsc_mark *synced = fsc_mark_set(&x->ack_moved) ? &x->ack_moved : NULL;
+    if (!synced && x->synack_sent && fsc_mark_set(&x->rst) && !(f->first_rst_flags & FSC_TH_ACK) &&
+        f->first_rst_seq == x->isn + 1)
+        synced = &x->rst;
+    if (synced) {
+        if (!fsc_mark_set(&o->est))
+            mark_unseen(&o->est, synced);
+        if (x->synack_sent && !fsc_mark_set(fsc_ack_proof_final(&x->syn_acked))) {
+            mark_unseen(&x->syn_acked.ack, synced);
+            mark_unseen(&o->rcvd_syn, synced);
+        }
+    }
     uint32_t top = x->ack_hi;
     if (x->fin_sent && x->ack_rises >= 1 && x->ack_hi - x->ack_prev == 1 && !o->fin_sent) {
         o->fin_sent = true;
@@ -186,7 +202,7 @@ static uint8_t ev_peer_ack(const struct fsc_mark *m, uint8_t seen)
 /* Evidence of something the endpoint sent, seen or (one-sided) shown by the peer's ack. */
 static uint8_t ev_sent(const struct fsc_mark *m, uint8_t seen, uint8_t unseen_ev)
 {
-    return m->how == FSC_MK_UNSEEN ? unseen_ev : seen;
+    return m->how == FSC_MK_UNSEEN ? unseen_ev : m->how == FSC_MK_IMPLIED ? FSC_EV_INITIAL : seen;
 }
 
 /* Enter state `to` at mark m.  A step is never placed before the previous one: a proof captured
@@ -224,8 +240,7 @@ static uint8_t initial_state(const struct fsc_flow *f, int e, const struct fsc_e
         return FSC_TCP_CLOSED;
     /* A server that sent a bare SYN before any SYN+ACK called connect() from CLOSED (a
      * simultaneous open); otherwise it was listening. */
-    if (fsc_mark_set(&x->syn) && x->syn.how != FSC_MK_UNSEEN &&
-        (!fsc_mark_set(&x->synack) || x->syn.packet < x->synack.packet))
+    if (fsc_mark_set(&x->syn) && (!fsc_mark_set(&x->synack) || x->syn.packet <= x->synack.packet))
         return FSC_TCP_CLOSED;
     return FSC_TCP_LISTEN;
 }
@@ -241,7 +256,7 @@ static void opening(const struct fsc_flow *f, struct walk *w, const struct fsc_e
         return;
     }
     if (fsc_mark_set(&x->syn))
-        go(w, FSC_TCP_SYN_SENT, &x->syn, ev_sent(&x->syn, FSC_EV_SENT_SYN, FSC_EV_INITIAL));
+        go(w, FSC_TCP_SYN_SENT, &x->syn, ev_sent(&x->syn, FSC_EV_SENT_SYN, FSC_EV_UNSEEN_SYN));
     if (fsc_mark_set(&x->synack))
         go(w, FSC_TCP_SYN_RCVD, &x->synack,
            ev_sent(&x->synack, FSC_EV_SENT_SYNACK, FSC_EV_UNSEEN_SYNACK));

@@ -122,7 +122,7 @@ static uint32_t account_payload(struct fsc_flow *f, struct fsc_endpoint *x, uint
 static bool rst_acceptable(const struct fsc_flow *f, const struct fsc_endpoint *s,
                            const struct fsc_endpoint *r, const struct fsc_pkt *p)
 {
-    if (f->self_connect)
+    if (f->self_connect || r->pkts == 0) /* nothing of r seen: no state or window to judge by */
         return true;
     if (r->state == FSC_TCP_SYN_SENT)
         return (p->flags & FSC_TH_ACK) && r->syn_sent && p->ack == r->isn + 1;
@@ -175,7 +175,7 @@ void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p, int server_h
         f->ep[c].isn = p->ack - 1;
         f->ep[c].snd_max = p->ack;
         f->ep[c].snd_max64 = 1;
-        f->ep[c].syn = mark_of(p, FSC_MK_UNSEEN);
+        f->ep[c].syn = mark_of(p, FSC_MK_IMPLIED);
     } else if (!syn) {
         f->midstream = true;
         f->ep[s].state = FSC_TCP_CLOSED; /* no SYN seen: nothing says it was listening */
@@ -341,7 +341,7 @@ static void syn_sent(struct seg *g)
     if (g->fin)
         f->anomalies |= FSC_AN_SYN_FIN;
     if (!g->ack) {
-        if (s->syn.how == FSC_MK_UNSEEN && fsc_mark_set(&s->syn) && p->seq == s->isn) {
+        if (s->syn.how == FSC_MK_IMPLIED && fsc_mark_set(&s->syn) && p->seq == s->isn) {
             /* The SYN a SYN+ACK captured earlier implied: the tap reordered them. */
             s->syn = mark_of(p, FSC_MK_SEEN);
             f->anomalies = (f->anomalies & ~FSC_AN_SYNACK_NO_SYN) | FSC_AN_TAP_REORDER;
@@ -352,7 +352,7 @@ static void syn_sent(struct seg *g)
         }
         mark_first(&s->syn, p, FSC_MK_SEEN);
         /* RFC 9293 section 3.5 simultaneous open: both bare SYNs before either is acked. */
-        if (!f->self_connect && fsc_mark_set(&r->syn) && r->syn.how != FSC_MK_UNSEEN &&
+        if (!f->self_connect && fsc_mark_set(&r->syn) && r->syn.how != FSC_MK_IMPLIED &&
             !r->synack_sent && !fsc_mark_set(fsc_ack_proof_final(&r->syn_acked)) &&
             !fsc_mark_set(fsc_ack_proof_final(&s->syn_acked)))
             f->both_syn_unacked = true;
@@ -475,7 +475,13 @@ static void rst_sent(struct seg *g)
         f->anomalies |= FSC_AN_RST_DATA;
     if (g->changed) /* this segment's own acks count for the states the cause reads */
         fsc_lifecycle_refresh(f);
-    bool both_fins = f->self_connect ? s->fin_sent : (s->fin_sent && r->fin_sent);
+    bool r_fin = r->fin_sent;
+    if (!r_fin && r->pkts == 0 && !f->self_connect) { /* one-sided: what s's acks show */
+        struct fsc_endpoint v[2];
+        fsc_flow_view(f, v);
+        r_fin = v[g->rd].fin_sent;
+    }
+    bool both_fins = f->self_connect ? s->fin_sent : (s->fin_sent && r_fin);
     if (f->first_rst_by >= 0 || both_fins) {
         f->rst_after_close++;
         f->anomalies |= FSC_AN_RST_NO_STATE;
@@ -489,6 +495,7 @@ static void rst_sent(struct seg *g)
         f->first_rst_flags = p->flags;
         f->first_rst_seq = p->seq;
         f->first_rst_ack = p->ack;
+        mark_first(&s->rst, p, FSC_MK_SEEN);
         f->rst_cause_at_rst = fsc_rst_cause(f, g->sd, p, &f->rst_cause_proven);
     }
     s->rst_sent = true;

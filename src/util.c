@@ -108,6 +108,7 @@ static const char *const evidence_names[FSC_EV__COUNT] = {
     "sent FIN (not captured: peer ack covers it)",
     "ack covers peer SYN (ack captured before the SYN)",
     "FIN_WAIT_2 timed out (RST answers the peer FIN)",
+    "sent SYN (not captured: peer's SYN+ACK answers it)",
 };
 
 const char *fsc_evidence_name(enum fsc_evidence e)

@@ -9,10 +9,14 @@
 
 /* How the forged frames are framed on the wire. */
 struct fsc_forge_opts {
-    bool ipv6; /* IPv6 (2001:db8::/32) instead of IPv4 (192.0.2.0/24, 198.18.0.0/15) */
-    int vlan;  /* 0: none, else the VLAN id (1..4094) of one 802.1Q tag */
-    bool sll;  /* Linux cooked (DLT_LINUX_SLL) instead of Ethernet; not with vlan */
+    bool ipv6;    /* IPv6 (2001:db8::/32) instead of IPv4 (192.0.2.0/24, 198.18.0.0/15) */
+    int vlan;     /* 0: none, else the VLAN id (1..4094) of one 802.1Q tag */
+    bool sll;     /* Linux cooked (DLT_LINUX_SLL) instead of Ethernet; not with vlan */
+    int one_side; /* 0: both directions; FSC_FORGE_CLIENT_ONLY or FSC_FORGE_SERVER_ONLY: only
+                     that endpoint's frames (a one-direction tap), with its own expectations */
 };
+
+enum { FSC_FORGE_CLIENT_ONLY = 1, FSC_FORGE_SERVER_ONLY = 2 };
 
 /*
  * The columns of an expected-results TSV, tab-separated, in this order; the file holds this
@@ -21,13 +25,18 @@ struct fsc_forge_opts {
  */
 #define FSC_FORGE_TSV_HEADER                                                                       \
     "handshake\tclose_kind\trst_cause\tcloser\tclient_state\tserver_state\thalf_close_bytes\t"     \
-    "fin_retrans\trst_after_close\tclient_packets\tserver_packets\tclient_bytes\tserver_bytes"
+    "fin_retrans\trst_after_close\trst_cause_proven\tcloser_call\tanomalies\tclient_packets\t"     \
+    "server_packets\tclient_bytes\tserver_bytes"
 
-/* Print one line per scenario, "name  description", to out.  Returns 0, or -1 on a write error. */
+/* Print one line per scenario, "name  description", followed by "(one side: client server)"
+ * naming the one-direction views it defines, to out.  Returns 0, or -1 on a write error. */
 int fsc_forge_list(FILE *out);
 
 /* Whether name is a scenario fsc_forge_scenario knows. */
 bool fsc_forge_scenario_exists(const char *name);
+
+/* Whether scenario name has expectations for a capture of only one side (o->one_side). */
+bool fsc_forge_scenario_one_sided(const char *name, int one_side);
 
 /*
  * Write the capture of one scenario to pcap_path and its expected results (TSV, see above) to

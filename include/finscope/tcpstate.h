@@ -56,7 +56,8 @@ enum fsc_evidence {
     FSC_EV_UNSEEN_DATA,        /* "sent data (not captured: peer ack covers it)" */
     FSC_EV_UNSEEN_FIN,         /* "sent FIN (not captured: peer ack covers it)" */
     FSC_EV_EARLY_ACK_SYN,      /* "ack covers peer SYN (ack captured before the SYN)" */
-    FSC_EV_FIN_WAIT_2_TIMEOUT, /* "FIN_WAIT_2 timed out (sent RST for the peer FIN)" */
+    FSC_EV_FIN_WAIT_2_TIMEOUT, /* "FIN_WAIT_2 timed out (RST answers the peer FIN)" */
+    FSC_EV_UNSEEN_SYN,         /* "sent SYN (not captured: peer's SYN+ACK answers it)" */
     FSC_EV__COUNT
 };
 
@@ -142,6 +143,7 @@ enum {
     FSC_MK_EARLY,    /* an ack captured before the thing it covers: shown when that was seen */
     FSC_MK_CROSSED,  /* the ack crossed a retransmission: shown at the retransmission */
     FSC_MK_UNSEEN,   /* the endpoint's own segment was not captured: the peer's ack shows it */
+    FSC_MK_IMPLIED,  /* the client's SYN, implied by the SYN+ACK that starts the capture */
 };
 
 struct fsc_mark {

@@ -2,7 +2,9 @@
 """check_forged.py - golden test: every `finscope forge` scenario, in four framings (plain,
 --ipv6, --vlan 7, --sll), is forged, analyzed, and its flows compared cell by cell with the
 expected TSV forge wrote next to it ('-' means SQL NULL).  Rows are matched in order of each
-flow's first packet.
+flow's first packet.  Scenarios that define one-direction views (`--list` says "(one side:
+client server)") are also checked as a tap that saw only the client's, or only the server's,
+frames (IPv4 and IPv6).
 
 Usage: check_forged.py FINSCOPE
 Prints one line per mismatch, then "forged: N passed, M failed"; exits 1 on any failure.
@@ -76,11 +78,22 @@ def main():
         print("forge --list %s" % out)
         print("forged: 0 passed, 1 failed")
         return 1
-    scenarios = [l.split()[0] for l in out.splitlines() if l.strip()]
+    scenarios = []
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        name, views = line.split()[0], []
+        if "(one side:" in line:
+            views = line.rsplit("(one side:", 1)[1].rstrip(")").split()
+        scenarios.append((name, views))
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="finscope-forged-") as tmp:
-        for scenario in scenarios:
-            for variant, args in VARIANTS:
+        for scenario, views in scenarios:
+            variants = list(VARIANTS)
+            for side in views:
+                variants.append(("%s-only" % side, ["--one-side", side]))
+                variants.append(("%s-only-ipv6" % side, ["--one-side", side, "--ipv6"]))
+            for variant, args in variants:
                 bad = check(finscope, scenario, variant, args, tmp)
                 if bad:
                     failed += 1

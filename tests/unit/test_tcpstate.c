@@ -385,7 +385,8 @@ static void test_tokens(void)
                                      "sent data (not captured: peer ack covers it)",
                                      "sent FIN (not captured: peer ack covers it)",
                                      "ack covers peer SYN (ack captured before the SYN)",
-                                     "FIN_WAIT_2 timed out (RST answers the peer FIN)"};
+                                     "FIN_WAIT_2 timed out (RST answers the peer FIN)",
+                                     "sent SYN (not captured: peer's SYN+ACK answers it)"};
     static const char *const hs[] = {"none",         "three_way", "simultaneous_open",
                                      "self_connect", "refused",   "unanswered",
                                      "aborted"};
