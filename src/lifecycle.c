@@ -276,9 +276,10 @@ static void opening(const struct fsc_flow *f, struct walk *w, const struct fsc_e
         e = rcvd ? earlier(rcvd, &x->est) : (fsc_mark_set(&x->est) ? &x->est : NULL);
         if (e)
             go(w, FSC_TCP_ESTABLISHED, e,
-               e == &x->est             ? ev_sent(e, FSC_EV_SENT_AFTER_SYN, FSC_EV_UNSEEN_DATA)
-               : e->how == FSC_MK_EARLY ? FSC_EV_EARLY_ACK_SYN
-                                        : FSC_EV_ACK_PEER_SYN);
+               e == &x->est              ? ev_sent(e, FSC_EV_SENT_AFTER_SYN, FSC_EV_UNSEEN_DATA)
+               : e->how == FSC_MK_EARLY  ? FSC_EV_EARLY_ACK_SYN
+               : e->how == FSC_MK_UNSEEN ? FSC_EV_UNSEEN_ACK_SYN
+                                         : FSC_EV_ACK_PEER_SYN);
     }
 }
 
@@ -449,10 +450,10 @@ static unsigned rank(uint8_t ev)
         [FSC_EV_SENT_SYNACK] = 1,    [FSC_EV_UNSEEN_SYNACK] = 1, [FSC_EV_UNSEEN_DATA] = 1,
         [FSC_EV_UNSEEN_FIN] = 1,     [FSC_EV_ACK_PEER_SYN] = 2,  [FSC_EV_ACK_PEER_FIN] = 2,
         [FSC_EV_EARLY_ACK_SYN] = 2,  [FSC_EV_PEER_ACK_SYN] = 3,  [FSC_EV_PEER_FIN_BEFORE] = 3,
-        [FSC_EV_PEER_ACK_FIN] = 3,   [FSC_EV_ACK_CROSSED] = 3,   [FSC_EV_SENT_AFTER_SYN] = 4,
+        [FSC_EV_PEER_ACK_FIN] = 3,   [FSC_EV_ACK_CROSSED] = 4,   [FSC_EV_SENT_AFTER_SYN] = 4,
         [FSC_EV_SENT_FIN] = 5,       [FSC_EV_EARLY_ACK_FIN] = 6, [FSC_EV_FIN_ACKED_PEER] = 6,
         [FSC_EV_EARLY_PEER_ACK] = 6, [FSC_EV_SENT_RST] = 7,      [FSC_EV_FIN_WAIT_2_TIMEOUT] = 7,
-        [FSC_EV_PEER_RST] = 8,
+        [FSC_EV_PEER_RST] = 8,       [FSC_EV_UNSEEN_SYN] = 1,    [FSC_EV_UNSEEN_ACK_SYN] = 2,
     };
     return ev < FSC_EV__COUNT ? r[ev] : 9;
 }

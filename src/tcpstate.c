@@ -124,8 +124,9 @@ static bool rst_acceptable(const struct fsc_flow *f, const struct fsc_endpoint *
 {
     if (f->self_connect || r->pkts == 0) /* nothing of r seen: no state or window to judge by */
         return true;
-    if (r->state == FSC_TCP_SYN_SENT)
-        return (p->flags & FSC_TH_ACK) && r->syn_sent && p->ack == r->isn + 1;
+    if (r->state == FSC_TCP_SYN_SENT) /* 3.10.7.3: acceptable if ISS < SEG.ACK =< SND.NXT */
+        return (p->flags & FSC_TH_ACK) && r->syn_sent && FSC_SEQ_GT(p->ack, r->isn) &&
+               FSC_SEQ_LEQ(p->ack, r->snd_max);
     if (s->pkts <= 1) /* nothing else seen from s: no window to judge by */
         return true;
     int32_t d_snd = FSC_SEQ_DIFF(s->snd_max, p->seq);
@@ -303,6 +304,8 @@ static void ack_field(struct seg *g)
         s->ack_seen = true;
         s->first_ack = s->ack_rise = mark_of(p, FSC_MK_SEEN);
         g->changed = true;
+        if (r->pkts == 0 && !g->syn && r != s && !g->f->midstream) /* acks an unseen SYN */
+            g->why |= FSC_SEG_ACK_SYN;
     } else if (FSC_SEQ_GT(p->ack, s->ack_hi)) {
         s->ack_prev = s->ack_hi;
         s->ack_hi = p->ack;
@@ -310,6 +313,8 @@ static void ack_field(struct seg *g)
         if (s->ack_rises < 255)
             s->ack_rises++;
         g->changed |= mark_first(&s->ack_moved, p, FSC_MK_SEEN);
+        if (r->pkts == 0 && r != s && s->ack_hi - s->ack_prev == 1)
+            g->why |= FSC_SEG_ACK_FIN; /* likely acks a FIN the tap did not see (lifecycle.c) */
     }
     if ((!s->fin_sent && !g->fin) || (s->fin_sent && !g->fin && !g->syn && !g->rst &&
                                       p->payload_len == 0 && FSC_SEQ_LEQ(p->seq, s->fin_seq))) {

@@ -109,6 +109,7 @@ static const char *const evidence_names[FSC_EV__COUNT] = {
     "ack covers peer SYN (ack captured before the SYN)",
     "FIN_WAIT_2 timed out (RST answers the peer FIN)",
     "sent SYN (not captured: peer's SYN+ACK answers it)",
+    "acked peer SYN (not captured: peer's segments show it)",
 };
 
 const char *fsc_evidence_name(enum fsc_evidence e)

@@ -58,6 +58,7 @@ enum fsc_evidence {
     FSC_EV_EARLY_ACK_SYN,      /* "ack covers peer SYN (ack captured before the SYN)" */
     FSC_EV_FIN_WAIT_2_TIMEOUT, /* "FIN_WAIT_2 timed out (RST answers the peer FIN)" */
     FSC_EV_UNSEEN_SYN,         /* "sent SYN (not captured: peer's SYN+ACK answers it)" */
+    FSC_EV_UNSEEN_ACK_SYN,     /* "acked peer SYN (not captured: peer's segments show it)" */
     FSC_EV__COUNT
 };
 

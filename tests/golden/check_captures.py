@@ -13,6 +13,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import edges  # noqa: E402  (the RFC 9293 edge invariant)
+
 
 # Columns an expected TSV may name besides the flows table's own: the flow's transitions in
 # order, "c:" / "s:" for the endpoint, "from>to@packet".
@@ -37,7 +41,7 @@ def compare(finscope, pcap, expected, tmp):
     cols = ", ".join(COMPUTED.get(h, h) for h in header)
     got = con.execute("SELECT %s FROM flows ORDER BY first_packet" % cols).fetchall()
     con.close()
-    bad = []
+    bad = edges.check_db(db)
     if len(got) != len(rows):
         bad.append("%d flows, expected %d" % (len(got), len(rows)))
     for i, (want, have) in enumerate(zip(rows, got)):

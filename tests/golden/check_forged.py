@@ -15,6 +15,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import edges  # noqa: E402  (the RFC 9293 edge invariant)
+
 VARIANTS = [
     ("plain", []),
     ("ipv6", ["--ipv6"]),
@@ -57,7 +61,7 @@ def check(finscope, scenario, variant, args, tmp):
         con.close()
     except sqlite3.Error as e:
         return ["%s query: %s" % (tag, e)]
-    bad = []
+    bad = ["%s %s" % (tag, b) for b in edges.check_db(db)]
     if len(got) != len(rows):
         bad.append("%s rows: expected %d got %d" % (tag, len(rows), len(got)))
     for i, (want, have) in enumerate(zip(rows, got)):

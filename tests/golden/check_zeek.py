@@ -17,6 +17,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import edges  # noqa: E402  (the RFC 9293 edge invariant)
+
 FIELDS = ("conn_state", "history", "orig_bytes", "resp_bytes")
 
 # Floors, in percent of expected records: as high as the code reaches (README, "Agreement with
@@ -87,6 +91,11 @@ def main():
                                  capture_output=True, text=True, timeout=120)
             if res.returncode != 0:
                 print("%s: analyze exited %d: %s" % (trace, res.returncode, res.stderr.strip()))
+                return 1
+            edge_bad = edges.check_db(db)
+            for b in edge_bad:
+                print("%s: %s" % (trace, b))
+            if edge_bad:
                 return 1
             got = collections.defaultdict(list)
             for tup, _, vals in records(db):

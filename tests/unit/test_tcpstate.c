@@ -1,5 +1,6 @@
 /* test_tcpstate.c - unit tests for the per-endpoint state inference, from hand-built segments. */
 #include "finscope/flow.h"
+#include "finscope/ports.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,11 +45,11 @@ static uint32_t isn(int e)
 
 /* Short evidence names for the expected-transition strings (fsc_evidence_name order). */
 static const char *const EV[FSC_EV__COUNT] = {
-    "init",           "mid",         "syn",           "synack",        "ack_syn",
-    "peer_ack_syn",   "after_syn",   "fin",           "ack_fin",       "peer_ack_fin",
-    "fin_before",     "rst",         "peer_rst",      "early_ack_fin", "fin_acked_peer",
-    "early_peer_ack", "crossed",     "unseen_synack", "unseen_data",   "unseen_fin",
-    "early_ack_syn",  "fw2_timeout",
+    "init",           "mid",         "syn",           "synack",         "ack_syn",
+    "peer_ack_syn",   "after_syn",   "fin",           "ack_fin",        "peer_ack_fin",
+    "fin_before",     "rst",         "peer_rst",      "early_ack_fin",  "fin_acked_peer",
+    "early_peer_ack", "crossed",     "unseen_synack", "unseen_data",    "unseen_fin",
+    "early_ack_syn",  "fw2_timeout", "unseen_syn",    "unseen_ack_syn",
 };
 
 /* ---- checks ---- */
@@ -346,6 +347,19 @@ static void expect(const char *file, int line, const char *name, const struct fs
     check_int(file, line, WHAT("fin_retrans B"), f->ep[b].fin_retrans, w->fr_b);
     check_int(file, line, WHAT("rst_after_close"), f->rst_after_close, w->rst_after);
     check_int(file, line, WHAT("finalized"), f->finalized, 1);
+    {
+        /* The invariant: every transition is an RFC 9293 edge, each endpoint's form a chain. */
+        struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
+        uint32_t n = fsc_flow_transitions(f, tr);
+        int last[2] = {-1, -1}, broken = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (!fsc_tcp_edge_allowed(tr[i].from, tr[i].to) ||
+                (last[tr[i].endpoint] >= 0 && last[tr[i].endpoint] != tr[i].from))
+                broken++;
+            last[tr[i].endpoint] = tr[i].to;
+        }
+        check_int(file, line, WHAT("transitions off the state diagram"), broken, 0);
+    }
     check_int(file, line, WHAT("dropped segments"), f->dropped_seg, 0);
 #undef WHAT
 }
@@ -386,7 +400,8 @@ static void test_tokens(void)
                                      "sent FIN (not captured: peer ack covers it)",
                                      "ack covers peer SYN (ack captured before the SYN)",
                                      "FIN_WAIT_2 timed out (RST answers the peer FIN)",
-                                     "sent SYN (not captured: peer's SYN+ACK answers it)"};
+                                     "sent SYN (not captured: peer's SYN+ACK answers it)",
+                                     "acked peer SYN (not captured: peer's segments show it)"};
     static const char *const hs[] = {"none",         "three_way", "simultaneous_open",
                                      "self_connect", "refused",   "unanswered",
                                      "aborted"};
@@ -1265,6 +1280,226 @@ static void test_wraparound(int a)
     release(&f);
 }
 
+/* ---- issue 8: messy real traffic ---- */
+
+/*
+ * FINs cross; B's ACK of A's FIN is captured, then A's FIN retransmission, which acks B's FIN:
+ * A had B's FIN but not yet B's ACK when it resent (seen on real MySQL and sslh traffic).  The
+ * ACK crossed the retransmission: A still gets it, so both end in TIME_WAIT and no FIN is left
+ * unacknowledged.
+ */
+static void test_fin_retx_crossing_simultaneous(int a)
+{
+    const int b = !a;
+    const uint32_t na = isn(a) + 101, nb = isn(b) + 101;
+    struct trace t;
+    struct fsc_flow f;
+    char name[80];
+
+    snprintf(name, sizeof name, "FIN resent across the ACK, simultaneous, %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_FA, nb, na, 0, 10100, 8);
+    add(&t, b, F_ACK, nb + 1, na + 1, 0, 10200, 9);
+    add(&t, a, F_FA, na, nb + 1, 0, 210000, 10);
+    run(&f, &t, 300000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>fin_wait_1 fin, "
+                         "9B fin_wait_1>closing ack_fin, 10A fin_wait_1>closing ack_fin, "
+                         "10B closing>time_wait peer_ack_fin, 10A closing>time_wait crossed",
+           .seg = SEG_OPEN ", 7A fin 101/101, 8B fin 101/101, 9B ack_fin,after_fin 102/102, "
+                           "10A fin,ack_fin 101/102",
+           .st_a = "time_wait", .st_b = "time_wait", .hs = "three_way", .ck = "simultaneous",
+           .closer = "both", .cc = "unknown", .fr_a = 1);
+    CHECK_INT(f.closed, 1, "FIN resent across the ACK: closed");
+    release(&f);
+}
+
+/* Four-way: B's ACK of A's FIN is lost after the tap, A resends its FIN, B re-ACKs it: A reaches
+ * FIN_WAIT_2 at the re-ACK, the one it got. */
+static void test_fin_retx_crossing_four_way(int a)
+{
+    const int b = !a;
+    const uint32_t na = isn(a) + 101, nb = isn(b) + 101;
+    struct trace t;
+    struct fsc_flow f;
+    char name[80];
+
+    snprintf(name, sizeof name, "FIN resent across the ACK, four-way, %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 20000, 8);
+    add(&t, a, F_FA, na, nb, 0, 210000, 9);
+    add(&t, b, F_ACK, nb, na + 1, 0, 210100, 10);
+    add(&t, b, F_FA, nb, na + 1, 0, 260000, 11);
+    add(&t, a, F_ACK, na + 1, nb + 1, 0, 270000, 12);
+    run(&f, &t, 300000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "10A fin_wait_1>fin_wait_2 peer_ack_fin, 11B close_wait>last_ack fin, "
+                         "12A fin_wait_2>time_wait ack_fin, 12B last_ack>closed peer_ack_fin",
+           .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 101/102, 9A fin 101/101, "
+                           "10B ack_fin 101/102, 11B fin 101/102, 12A ack_fin,after_fin 102/102",
+           .st_a = "time_wait", .st_b = "closed", .hs = "three_way", .ck = "four_way",
+           .closer = "A", .cc = "unknown", .dwell = "cw 240000 fw2 59900 la 10000", .fr_a = 1);
+    release(&f);
+}
+
+/* The tap stamps the SYN+ACK 260 us before its SYN: one SYN, the handshake RTT is measured. */
+static void test_synack_before_syn(void)
+{
+    struct trace t;
+    struct fsc_flow f;
+
+    trace_init(&t, &LINK4);
+    add(&t, S, F_SA, SI, CI + 1, 0, 1000, 1);
+    add(&t, C, F_SYN, CI, 0, 0, 1260, 2);
+    add(&t, C, F_ACK, CI + 1, SI + 1, 0, 11260, 3);
+    run(&f, &t, 20000);
+    EXPECT("SYN+ACK stamped before its SYN", &f, C,
+           .tr = "1S listen>syn_rcvd synack, 2C closed>syn_sent syn, "
+                 "3C syn_sent>established ack_syn, 3S syn_rcvd>established peer_ack_syn",
+           .seg = "1S syn,ack_syn 0/1, 2C syn 0/0, 3C ack_syn 1/1", .st_a = "established",
+           .st_b = "established", .hs = "three_way", .ck = "open", .closer = "none",
+           .anomalies = "tap_reordered");
+    CHECK_INT(f.syn_ts, 1260, "SYN+ACK before SYN: syn_ts is the SYN's");
+    CHECK_INT(f.hs_done_ts, 11260, "SYN+ACK before SYN: hs_done_ts");
+    release(&f);
+}
+
+/* RFC 9293 3.10.7.4: a FIN without ACK in SYN-RECEIVED is dropped; no CLOSE_WAIT. */
+static void test_fin_without_ack(void)
+{
+    struct trace t;
+    struct fsc_flow f;
+
+    trace_init(&t, &LINK4);
+    add(&t, C, F_SYN, CI, 0, 0, 1000, 1);
+    add(&t, S, F_SA, SI, CI + 1, 0, 2000, 2);
+    add(&t, C, FSC_TH_FIN, CI + 1, 0, 0, 2100, 3);
+    add(&t, S, F_RA, SI + 1, CI + 2, 0, 2200, 4);
+    run(&f, &t, 9000);
+    EXPECT("FIN without ACK in SYN-RECEIVED", &f, C,
+           .tr = "1C closed>syn_sent syn, 2S listen>syn_rcvd synack, 4S syn_rcvd>closed rst, "
+                 "4C syn_sent>closed peer_rst",
+           .seg = "1C syn 0/0, 2S syn,ack_syn 0/1, 3C fin 1/0, 4S rst 1/2", .st_a = "closed",
+           .st_b = "closed", .hs = "aborted", .ck = "rst", .rc = "handshake", .proven = "1",
+           .closer = "server", .anomalies = "fin_without_ack");
+    release(&f);
+}
+
+/*
+ * One-sided, only the client's frames: the server closed first.  Its SYN+ACK, its response and
+ * its FIN are shown by the client's acks (the last rise by one, before the client's own FIN);
+ * the client's FIN acks the server FIN in a segment of its own before: four-way.
+ */
+static void test_one_sided_client(void)
+{
+    struct trace t;
+    struct fsc_flow f;
+
+    trace_init(&t, &LINK4);
+    add(&t, C, F_SYN, CI, 0, 0, 1000, 1);
+    add(&t, C, F_ACK, CI + 1, SI + 1, 0, 3000, 2);
+    add(&t, C, F_PA, CI + 1, SI + 1, 100, 4000, 3);
+    add(&t, C, F_ACK, CI + 101, SI + 101, 0, 6000, 4);
+    add(&t, C, F_ACK, CI + 101, SI + 102, 0, 9000, 5);
+    add(&t, C, F_FA, CI + 101, SI + 102, 0, 30000, 6);
+    run(&f, &t, 40000);
+    EXPECT("one-sided, client frames only, server closes first", &f, C,
+           .tr = "1C closed>syn_sent syn, 2S listen>syn_rcvd unseen_synack, "
+                 "2C syn_sent>established ack_syn, 2S syn_rcvd>established peer_ack_syn, "
+                 "5S established>fin_wait_1 unseen_fin, 5C established>close_wait ack_fin, "
+                 "5S fin_wait_1>fin_wait_2 peer_ack_fin, 6C close_wait>last_ack fin",
+           .seg = "1C syn 0/0, 2C ack_syn 1/1, 3C first_data 1/1+100, 5C ack_fin 101/102, "
+                  "6C fin 101/102",
+           .st_a = "last_ack", .st_b = "fin_wait_2", .hs = "three_way", .ck = "four_way",
+           .closer = "server", .cc = "unknown", .anomalies = "one_sided",
+           .dwell = "cw 21000 fw2 31000 la 10000");
+    CHECK_INT(f.one_sided, 1, "one-sided client: one_sided");
+    release(&f);
+}
+
+/* One-sided, only the server's frames: an accept-queue overflow.  The bare RST at the server's
+ * ISN+1 answers the client's (unseen) handshake ACK. */
+static void test_one_sided_server_overflow(void)
+{
+    struct trace t;
+    struct fsc_flow f;
+
+    trace_init(&t, &LINK4);
+    add(&t, S, F_SA, SI, CI + 1, 0, 2000, 1);
+    add(&t, S, F_RST, SI + 1, 0, 0, 3100, 2);
+    run(&f, &t, 9000);
+    EXPECT("one-sided, server frames only, accept-queue overflow", &f, S,
+           .tr = "1C closed>syn_sent init, 1S listen>syn_rcvd synack, "
+                 "2C syn_sent>established unseen_ack_syn, 2S syn_rcvd>established peer_ack_syn, "
+                 "2S established>closed rst, 2C established>closed peer_rst",
+           .seg = "1S syn,ack_syn 0/1, 2S rst 1/0", .st_a = "closed", .st_b = "closed",
+           .hs = "three_way", .ck = "rst", .rc = "accept_overflow", .proven = "0",
+           .closer = "server", .anomalies = "synack_without_syn,one_sided");
+    release(&f);
+}
+
+/* Many holes, every one filled late: nothing was retransmitted and nothing is missing. */
+static void test_many_holes(void)
+{
+    struct fsc_flow f;
+    struct trace t;
+
+    trace_init(&t, &LINK4);
+    opening(&t);
+    for (uint32_t i = 0; i < 12; i++) /* 12 segments, every other one missing */
+        add(&t, C, F_PA, CI + 101 + 200 * i, SI + 101, 100, 7000 + i, 7 + i);
+    for (uint32_t i = 0; i < 11; i++) /* the holes filled, last first */
+        add(&t, C, F_PA, CI + 201 + 200 * (10 - i), SI + 101, 100, 8000 + i, 19 + i);
+    add(&t, C, F_PA, CI + 101 + 200 * 3, SI + 101, 100, 9000, 30); /* one real retransmission */
+    run(&f, &t, 20000);
+    EXPECT("eleven holes filled late", &f, C, .tr = TR_OPEN, .seg = SEG_OPEN, .st_a = "established",
+           .st_b = "established", .hs = "three_way", .ck = "open", .closer = "none",
+           .rg = "r100 g0 / r0 g0");
+    release(&f);
+}
+
+/* More holes than a side tracks: the rest counted at once, the flow says so. */
+static void test_holes_capped(void)
+{
+    struct fsc_flow f;
+    struct fsc_pkt p;
+    uint64_t n = 1;
+
+    memset(&f, 0, sizeof f);
+    p = pkt(C, F_SYN, CI, 0, 0, 1000, n++);
+    fsc_tcp_flow_init(&f, &p, -1);
+    fsc_tcp_segment(&f, C, &p);
+    p = pkt(S, F_SA, SI, CI + 1, 0, 1100, n++);
+    fsc_tcp_segment(&f, S, &p);
+    for (uint32_t i = 0; i < FSC_SEQSET_MAX + 10; i++) {
+        p = pkt(C, F_PA, CI + 1 + 20 * i, SI + 1, 10, 2000 + i, n++);
+        fsc_tcp_segment(&f, C, &p);
+    }
+    fsc_classify(&f, 1000000);
+    CHECK_INT(f.ep[C].gap_bytes, 10ull * (FSC_SEQSET_MAX + 9), "holes capped: gap bytes");
+    CHECK_INT((f.anomalies & FSC_AN_HOLES_CAPPED) != 0, 1, "holes capped: anomaly");
+    CHECK_INT(f.ep[C].holes.n, 0, "holes capped: set released");
+    release(&f);
+}
+
+/* Midstream orientation: the capture's handshakes, then service ports, then port numbers. */
+static void test_server_port_guess(void)
+{
+    CHECK_INT(fsc_port_pick_server(3389, 50123, 0, 0), 0, "port guess: RDP");
+    CHECK_INT(fsc_port_pick_server(1128, 20000, 0, 0), 1, "port guess: DNP3 outstation");
+    CHECK_INT(fsc_port_pick_server(40000, 5432, 0, 0), 1, "port guess: PostgreSQL");
+    CHECK_INT(fsc_port_pick_server(61000, 45000, 3, 0), 0, "port guess: the capture's handshakes");
+    CHECK_INT(fsc_port_pick_server(80, 43000, 0, 2), 1, "port guess: handshakes before the list");
+    CHECK_INT(fsc_port_pick_server(50001, 50000, 0, 0), 1, "port guess: lower port last");
+    CHECK_INT(fsc_port_is_service(1023), 1, "well-known ports are service ports");
+    CHECK_INT(fsc_port_is_service(33000), 0, "an ephemeral port is not");
+}
+
 /* Out-of-order data later filled (not retransmission) and real retransmissions. */
 static void test_out_of_order(void)
 {
@@ -1453,6 +1688,8 @@ int main(void)
         test_rst_after_fins(a);
         test_wraparound(a);
         test_midstream(a);
+        test_fin_retx_crossing_simultaneous(a);
+        test_fin_retx_crossing_four_way(a);
     }
     test_four_way_ipv6();
     test_synack_first();
@@ -1466,6 +1703,13 @@ int main(void)
     test_self_connect();
     test_out_of_order();
     test_gap();
+    test_synack_before_syn();
+    test_fin_without_ack();
+    test_one_sided_client();
+    test_one_sided_server_overflow();
+    test_many_holes();
+    test_holes_capped();
+    test_server_port_guess();
 
     printf("tcpstate: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
