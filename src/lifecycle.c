@@ -214,8 +214,13 @@ static void go(struct walk *w, uint8_t to, const struct fsc_mark *m, uint8_t ev)
     if (w->state == to || p->n >= FSC_PATH_MAX)
         return;
     struct fsc_mark at = *m;
-    if (p->n && at.packet < w->at.packet)
+    if (p->n && at.packet < w->at.packet) {
         at = w->at;
+        if (ev == FSC_EV_ACK_PEER_FIN)
+            ev = FSC_EV_ACK_FIN_REORDERED;
+        else if (ev == FSC_EV_PEER_ACK_FIN || ev == FSC_EV_PEER_ACK_SYN)
+            ev = FSC_EV_EARLY_PEER_ACK;
+    }
     p->step[p->n].at = at;
     p->step[p->n].to = to;
     p->step[p->n].ev = ev;
@@ -446,14 +451,15 @@ void fsc_lifecycle_refresh(struct fsc_flow *f)
 static unsigned rank(uint8_t ev)
 {
     static const uint8_t r[FSC_EV__COUNT] = {
-        [FSC_EV_INITIAL] = 0,        [FSC_EV_MIDSTREAM] = 0,     [FSC_EV_SENT_SYN] = 1,
-        [FSC_EV_SENT_SYNACK] = 1,    [FSC_EV_UNSEEN_SYNACK] = 1, [FSC_EV_UNSEEN_DATA] = 1,
-        [FSC_EV_UNSEEN_FIN] = 1,     [FSC_EV_ACK_PEER_SYN] = 2,  [FSC_EV_ACK_PEER_FIN] = 2,
-        [FSC_EV_EARLY_ACK_SYN] = 2,  [FSC_EV_PEER_ACK_SYN] = 3,  [FSC_EV_PEER_FIN_BEFORE] = 3,
-        [FSC_EV_PEER_ACK_FIN] = 3,   [FSC_EV_ACK_CROSSED] = 4,   [FSC_EV_SENT_AFTER_SYN] = 4,
-        [FSC_EV_SENT_FIN] = 5,       [FSC_EV_EARLY_ACK_FIN] = 6, [FSC_EV_FIN_ACKED_PEER] = 6,
-        [FSC_EV_EARLY_PEER_ACK] = 6, [FSC_EV_SENT_RST] = 7,      [FSC_EV_FIN_WAIT_2_TIMEOUT] = 7,
-        [FSC_EV_PEER_RST] = 8,       [FSC_EV_UNSEEN_SYN] = 1,    [FSC_EV_UNSEEN_ACK_SYN] = 2,
+        [FSC_EV_INITIAL] = 0,           [FSC_EV_MIDSTREAM] = 0,     [FSC_EV_SENT_SYN] = 1,
+        [FSC_EV_SENT_SYNACK] = 1,       [FSC_EV_UNSEEN_SYNACK] = 1, [FSC_EV_UNSEEN_DATA] = 1,
+        [FSC_EV_UNSEEN_FIN] = 1,        [FSC_EV_ACK_PEER_SYN] = 2,  [FSC_EV_ACK_PEER_FIN] = 2,
+        [FSC_EV_EARLY_ACK_SYN] = 2,     [FSC_EV_PEER_ACK_SYN] = 3,  [FSC_EV_PEER_FIN_BEFORE] = 3,
+        [FSC_EV_PEER_ACK_FIN] = 3,      [FSC_EV_ACK_CROSSED] = 4,   [FSC_EV_SENT_AFTER_SYN] = 4,
+        [FSC_EV_SENT_FIN] = 5,          [FSC_EV_EARLY_ACK_FIN] = 6, [FSC_EV_FIN_ACKED_PEER] = 6,
+        [FSC_EV_EARLY_PEER_ACK] = 6,    [FSC_EV_SENT_RST] = 7,      [FSC_EV_FIN_WAIT_2_TIMEOUT] = 7,
+        [FSC_EV_PEER_RST] = 8,          [FSC_EV_UNSEEN_SYN] = 1,    [FSC_EV_UNSEEN_ACK_SYN] = 2,
+        [FSC_EV_ACK_FIN_REORDERED] = 6,
     };
     return ev < FSC_EV__COUNT ? r[ev] : 9;
 }

@@ -227,6 +227,7 @@ struct seg {
     bool syn, fin, rst, ack;
     unsigned why;   /* FSC_SEG_* */
     bool changed;   /* a fact the states depend on changed */
+    bool ahead;     /* a bare ACK beyond everything s had sent: something unseen precedes it */
     uint32_t fresh; /* new payload bytes */
 };
 
@@ -253,6 +254,20 @@ static void sequence_base(struct seg *g)
         s->snd_max = p->seq;
         s->snd_max64 = 1;
         s->seq_known = true;
+        s->base_soft = p->payload_len == 0 && !g->fin && !g->rst;
+    }
+}
+
+/*
+ * A flow picked up at a keep-alive probe (a bare ACK at SEG.SEQ = SND.NXT - 1, RFC 9293 3.8.4):
+ * the sender's next segment, or the peer's ack, lies one past it.  That byte was sent and acked
+ * before the capture began: it is not missing, so the base moves up one.
+ */
+static void settle_base(struct fsc_endpoint *x, uint32_t seq)
+{
+    if (x->base_soft && seq == x->snd_max + 1) {
+        x->isn++;
+        x->snd_max++;
     }
 }
 
@@ -263,6 +278,10 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
     struct fsc_endpoint *s = g->s, *r = g->r;
     const struct fsc_pkt *p = g->p;
 
+    if (s->pkts > 1) { /* its next segment settles a base taken from a bare ACK */
+        settle_base(s, data_lo);
+        s->base_soft = false;
+    }
     if (p->payload_len > 0) {
         g->fresh = account_payload(f, s, data_lo, data_hi);
         if (!s->data_sent)
@@ -284,19 +303,37 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
         if (f->first_fin_by >= 0)
             g->why |= FSC_SEG_AFTER_FIN;
     } else if (!g->syn && !g->rst && FSC_SEQ_GT(data_lo, s->snd_max)) {
+        g->ahead = !g->fin && s->pkts > 1;
         account_payload(f, s, data_lo, data_lo); /* a FIN or ACK beyond unseen bytes: a hole */
+    }
+    /* A FIN below snd_max: a segment sent after it was captured first.  Its sequence number is
+     * the FIN's own, never a missing byte. */
+    if (g->fin && FSC_SEQ_LT(data_hi, s->snd_max)) {
+        uint64_t at = seq64(s, data_hi), dropped = 0;
+        fsc_seqset_remove(&s->holes, at, at + 1, &dropped);
+        s->gap_bytes += dropped;
     }
     if (!g->rst) /* a RST occupies no sequence space, and its number is yet to be judged */
         advance(s, data_hi + (g->fin ? 1 : 0));
 }
 
+static void pre_fin_ack(struct fsc_endpoint *s, uint32_t ack)
+{
+    if (!s->ack_pre_fin_seen || FSC_SEQ_GT(ack, s->ack_pre_fin))
+        s->ack_pre_fin = ack;
+    s->ack_pre_fin_seen = true;
+}
+
 /* The ack field: how far s has received, and (by sequence number) what it had acked before
- * its FIN.  A retransmission carries a newer ack and says nothing about the order. */
+ * its FIN.  A retransmission carries a newer ack and says nothing about the order; nor does a
+ * bare ACK captured before a FIN it follows in sequence (a tap that swapped the two). */
 static void ack_field(struct seg *g)
 {
     struct fsc_endpoint *s = g->s, *r = g->r;
     const struct fsc_pkt *p = g->p;
 
+    settle_base(r, p->ack);
+    r->base_soft = false;
     if (r->seq_known && FSC_SEQ_GT(p->ack, r->snd_max) && r->pkts > 0)
         g->f->anomalies |= FSC_AN_ACK_UNSEEN;
     if (!s->ack_seen) {
@@ -316,11 +353,16 @@ static void ack_field(struct seg *g)
         if (r->pkts == 0 && r != s && s->ack_hi - s->ack_prev == 1)
             g->why |= FSC_SEG_ACK_FIN; /* likely acks a FIN the tap did not see (lifecycle.c) */
     }
-    if ((!s->fin_sent && !g->fin) || (s->fin_sent && !g->fin && !g->syn && !g->rst &&
-                                      p->payload_len == 0 && FSC_SEQ_LEQ(p->seq, s->fin_seq))) {
-        if (!s->ack_pre_fin_seen || FSC_SEQ_GT(p->ack, s->ack_pre_fin))
-            s->ack_pre_fin = p->ack;
-        s->ack_pre_fin_seen = true;
+    if (g->ahead && !s->fin_sent) { /* before or after its FIN: its FIN will tell */
+        if (!s->ack_ahead_seen || FSC_SEQ_GT(p->ack, s->ack_ahead)) {
+            s->ack_ahead = p->ack;
+            s->ack_ahead_seq = p->seq;
+        }
+        s->ack_ahead_seen = true;
+    } else if ((!s->fin_sent && !g->fin) ||
+               (s->fin_sent && !g->fin && !g->syn && !g->rst && p->payload_len == 0 &&
+                FSC_SEQ_LEQ(p->seq, s->fin_seq))) {
+        pre_fin_ack(s, p->ack);
     }
 }
 
@@ -434,6 +476,10 @@ static void fin_sent(struct seg *g, uint32_t fseq)
     s->fin_seq = fseq;
     s->fin_seg_has_ack = true;
     s->fin_seg_ack = p->ack;
+    if (s->ack_ahead_seen && FSC_SEQ_LEQ(s->ack_ahead_seq, fseq))
+        pre_fin_ack(s, s->ack_ahead); /* it only skipped unseen data */
+    else if (s->ack_ahead_seen)
+        f->anomalies |= FSC_AN_TAP_REORDER;
     s->fin = mark_of(p, FSC_MK_SEEN);
     g->changed = true;
     if (f->first_fin_by < 0) {

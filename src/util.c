@@ -110,6 +110,7 @@ static const char *const evidence_names[FSC_EV__COUNT] = {
     "FIN_WAIT_2 timed out (RST answers the peer FIN)",
     "sent SYN (not captured: peer's SYN+ACK answers it)",
     "acked peer SYN (not captured: peer's segments show it)",
+    "ack covers peer FIN (captured before its own FIN)",
 };
 
 const char *fsc_evidence_name(enum fsc_evidence e)

@@ -59,6 +59,7 @@ enum fsc_evidence {
     FSC_EV_FIN_WAIT_2_TIMEOUT, /* "FIN_WAIT_2 timed out (RST answers the peer FIN)" */
     FSC_EV_UNSEEN_SYN,         /* "sent SYN (not captured: peer's SYN+ACK answers it)" */
     FSC_EV_UNSEEN_ACK_SYN,     /* "acked peer SYN (not captured: peer's segments show it)" */
+    FSC_EV_ACK_FIN_REORDERED,  /* "ack covers peer FIN (captured before its own FIN)" */
     FSC_EV__COUNT
 };
 
@@ -192,6 +193,9 @@ struct fsc_endpoint {
     bool data_after_peer_fin; /* sent new payload after the peer's FIN was captured */
     bool fin_seg_has_ack;     /* fin_seg_ack is valid */
     bool ack_pre_fin_seen;    /* ack_pre_fin is valid */
+    bool ack_ahead_seen;      /* ack_ahead is valid */
+    bool base_soft;           /* midstream base taken from a bare ACK: maybe a keep-alive probe
+                                 at SND.NXT-1, settled by the first payload */
     uint32_t isn;
     uint32_t snd_max;     /* highest seq + len (+SYN/FIN) sent */
     uint32_t fin_seq;     /* sequence number the FIN occupies */
@@ -201,6 +205,9 @@ struct fsc_endpoint {
     uint8_t ack_rises;    /* times ack_hi rose above ack_first (saturates at 255) */
     uint32_t fin_seg_ack; /* ack field of the first FIN segment: what it had received then */
     uint32_t ack_pre_fin; /* highest ack sent before its FIN, by sequence number */
+    uint32_t ack_ahead;   /* ack of a bare ACK whose seq lay beyond everything sent so far:
+                             sent after its FIN if the FIN turns out to lie below it */
+    uint32_t ack_ahead_seq;
     uint32_t data_hi;     /* end of the highest payload byte sent (valid when data_sent) */
     uint64_t snd_max64;   /* snd_max - isn without wrapping: sequence space used so far */
     uint64_t answered;    /* peer's stream offset (see seq64) that it had received when it

@@ -49,7 +49,7 @@ static const char *const EV[FSC_EV__COUNT] = {
     "peer_ack_syn",   "after_syn",   "fin",           "ack_fin",        "peer_ack_fin",
     "fin_before",     "rst",         "peer_rst",      "early_ack_fin",  "fin_acked_peer",
     "early_peer_ack", "crossed",     "unseen_synack", "unseen_data",    "unseen_fin",
-    "early_ack_syn",  "fw2_timeout", "unseen_syn",    "unseen_ack_syn",
+    "early_ack_syn",  "fw2_timeout", "unseen_syn",    "unseen_ack_syn", "fin_reordered",
 };
 
 /* ---- checks ---- */
@@ -401,7 +401,8 @@ static void test_tokens(void)
                                      "ack covers peer SYN (ack captured before the SYN)",
                                      "FIN_WAIT_2 timed out (RST answers the peer FIN)",
                                      "sent SYN (not captured: peer's SYN+ACK answers it)",
-                                     "acked peer SYN (not captured: peer's segments show it)"};
+                                     "acked peer SYN (not captured: peer's segments show it)",
+                                     "ack covers peer FIN (captured before its own FIN)"};
     static const char *const hs[] = {"none",         "three_way", "simultaneous_open",
                                      "self_connect", "refused",   "unanswered",
                                      "aborted"};
@@ -1500,6 +1501,63 @@ static void test_server_port_guess(void)
     CHECK_INT(fsc_port_is_service(33000), 0, "an ephemeral port is not");
 }
 
+/*
+ * The tap swapped two segments of B: B's ACK of A's FIN (seq = B's FIN + 1: sent after it) is
+ * captured before B's FIN, whose ack does not cover A's FIN.  By sequence numbers the FINs
+ * crossed (real MySQL traffic, captured at the client): simultaneous, both TIME_WAIT, and the
+ * FIN's sequence number is not a missing byte.
+ */
+static void test_ack_captured_before_own_fin(int a)
+{
+    const int b = !a;
+    const uint32_t na = isn(a) + 101, nb = isn(b) + 101;
+    struct trace t;
+    struct fsc_flow f;
+    char name[80];
+
+    snprintf(name, sizeof name, "ACK captured before its own FIN, %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb + 1, na + 1, 0, 20000, 8);
+    add(&t, b, F_FA, nb, na, 0, 20000, 9);
+    add(&t, a, F_ACK, na + 1, nb + 1, 0, 20100, 10);
+    run(&f, &t, 30000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8A fin_wait_1>closing fin_before, "
+                         "8A closing>time_wait peer_ack_fin, 9B established>fin_wait_1 fin, "
+                         "9B fin_wait_1>closing fin_reordered, 10B closing>time_wait peer_ack_fin",
+           .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 102/102, 9B fin 101/101, "
+                           "10A ack_fin,after_fin 102/102",
+           .st_a = "time_wait", .st_b = "time_wait", .hs = "three_way", .ck = "simultaneous",
+           .closer = "both", .cc = "unknown", .anomalies = "tap_reordered");
+    release(&f);
+}
+
+/* Picked up at a keep-alive probe (SEG.SEQ = SND.NXT - 1): the probe's byte is not missing. */
+static void test_keepalive_start(void)
+{
+    struct trace t;
+    struct fsc_flow f;
+
+    trace_init(&t, &LINK4);
+    add(&t, C, F_ACK, CI + 100, SI + 1, 0, 1000, 1); /* probe: SND.NXT is CI + 101 */
+    add(&t, S, F_ACK, SI + 1, CI + 101, 0, 1100, 2);
+    add(&t, S, F_FA, SI + 1, CI + 101, 0, 5000, 3);
+    add(&t, C, F_FA, CI + 101, SI + 2, 0, 5100, 4);
+    add(&t, S, F_ACK, SI + 2, CI + 102, 0, 5200, 5);
+    run(&f, &t, 9000);
+    EXPECT("midstream at a keep-alive probe", &f, C,
+           .tr = "1C closed>established mid, 1S closed>established mid, "
+                 "3S established>fin_wait_1 fin, 4C established>close_wait ack_fin, "
+                 "4S fin_wait_1>fin_wait_2 peer_ack_fin, 4C close_wait>last_ack fin, "
+                 "5S fin_wait_2>time_wait ack_fin, 5C last_ack>closed peer_ack_fin",
+           .seg = "1C first 0/1, 3S fin 1/1, 4C fin,ack_fin 1/2, 5S ack_fin,after_fin 2/2",
+           .st_a = "closed", .st_b = "time_wait", .hs = "none", .ck = "three_way",
+           .closer = "server", .cc = "unknown", .dwell = "cw 0 fw2 100 la 100");
+    release(&f);
+}
+
 /* Out-of-order data later filled (not retransmission) and real retransmissions. */
 static void test_out_of_order(void)
 {
@@ -1690,6 +1748,7 @@ int main(void)
         test_midstream(a);
         test_fin_retx_crossing_simultaneous(a);
         test_fin_retx_crossing_four_way(a);
+        test_ack_captured_before_own_fin(a);
     }
     test_four_way_ipv6();
     test_synack_first();
@@ -1708,6 +1767,7 @@ int main(void)
     test_one_sided_client();
     test_one_sided_server_overflow();
     test_many_holes();
+    test_keepalive_start();
     test_holes_capped();
     test_server_port_guess();
 
