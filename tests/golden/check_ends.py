@@ -45,7 +45,8 @@ def analyze(finscope, pcap, tmp):
     con.close()
     out, seen = {}, {}
     for r in rows:
-        c, s = "%s:%d" % (r["client_addr"], r["client_port"]), "%s:%d" % (r["server_addr"], r["server_port"])
+        c = "%s:%d" % (r["client_addr"], r["client_port"])
+        s = "%s:%d" % (r["server_addr"], r["server_port"])
         pair = tuple(sorted((c, s)))
         n = seen[pair] = seen.get(pair, 0) + 1
         row = {k: r[k] for k in cols}
@@ -91,7 +92,8 @@ def compare(finscope, stem, tmp):
             if want is not None and len(ends[other]) == want:
                 notes.append("%s: seen at the %s end only, as its expected rows say" % (label, here[0]))
             else:
-                bad.append("%s: %s: only the %s-side capture has this connection" % (name, label, here[0]))
+                bad.append("%s: %s: only the %s-side capture has this connection" % (
+                    name, label, here[0]))
             continue
         c, s = ends["client"][key], ends["server"][key]
         if c["client"] != s["client"]:

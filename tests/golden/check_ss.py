@@ -75,8 +75,9 @@ def check(finscope, stem, tmp):
         want = SS_STATE.get(state, "?" + state)
         n += 1
         if got != want:
+            said = how if got is None else "%s (%s)" % (got, how)
             bad.append("%s.%s.pcap: at %s ss in %s says %s %s %s (%s); finscope: %s" % (
-                name, end, t, ns, local, peer, state, want, how if got is None else "%s (%s)" % (got, how)))
+                name, end, t, ns, local, peer, state, want, said))
     for con in cons.values():
         con.close()
     return bad, n

@@ -93,6 +93,11 @@ FOUR_WAY = tokens()
 RST_TOKENS = dict(close_kind="rst", closer_call="-", client_state="closed", server_state="closed")
 
 
+def ss_is(snaps, a, b):
+    """Whether the snapshots saw exactly the states A in namespace A and B in namespace B."""
+    return snap_states(snaps, "A") == sorted(a) and snap_states(snaps, "B") == sorted(b)
+
+
 def one_conn(c, s):
     if len(c) != 1 or len(s) != 1:
         return "%d connections at the client end, %d at the server end" % (len(c), len(s))
@@ -246,7 +251,7 @@ def sc_fin_lost(port):
     exchange(c, s)
     time.sleep(0.1)
     c.close()
-    time.sleep(0.1)
+    time.sleep(0.03)           # (each ss call takes ~50 ms; the FIN is retransmitted at ~210 ms)
     snaps = snap(port)         # the client in FIN-WAIT-1, the server still ESTABLISHED
     assert s.recv(10) == b""   # the retransmitted FIN, ~200 ms after the first
     time.sleep(0.2)
@@ -280,7 +285,7 @@ def sc_time_wait_reack(port):
     exchange(c, s)
     time.sleep(0.1)
     passive_close(c, s)
-    time.sleep(0.1)
+    time.sleep(0.03)
     snaps = snap(port)         # the client in TIME-WAIT, the server still in LAST-ACK
     time.sleep(0.7)            # LAST_ACK retransmits its FIN after ~200 ms; TIME_WAIT re-ACKs it
     ls.close()
@@ -407,7 +412,7 @@ def sc_fin_cross_four_way(port):
     ls.close()
 
     def verify(cc, sc):
-        if [snap_states(snaps, "A"), snap_states(snaps, "B")] != [["FIN-WAIT-1", "TIME-WAIT"], ["CLOSE-WAIT"]]:
+        if not ss_is(snaps, ["FIN-WAIT-1", "TIME-WAIT"], ["CLOSE-WAIT"]):
             return "ss: %s" % snaps
         return fin_cross_verify(cc, sc, "four_way")
     return Run([tokens(anomalies_not="fin_never_acked")], verify)
@@ -458,7 +463,7 @@ def fin_cross_three_way(port):
     def verify(cc, sc):
         if not done.is_set():
             return "the server did not close"
-        if [snap_states(snaps, "A"), snap_states(snaps, "B")] != [["FIN-WAIT-1", "TIME-WAIT"], ["LAST-ACK"]]:
+        if not ss_is(snaps, ["FIN-WAIT-1", "TIME-WAIT"], ["LAST-ACK"]):
             return "ss: %s" % snaps
         return fin_cross_verify(cc, sc, "three_way")
     return Run([tokens(close_kind="three_way", anomalies_not="fin_never_acked")], verify)
@@ -478,7 +483,7 @@ def sc_fin_cross_simultaneous(port):
     ls.close()
 
     def verify(cc, sc):
-        if [snap_states(snaps, "A"), snap_states(snaps, "B")] != [["CLOSING", "TIME-WAIT"], ["TIME-WAIT"]]:
+        if not ss_is(snaps, ["CLOSING", "TIME-WAIT"], ["TIME-WAIT"]):
             return "ss: %s" % snaps
         return fin_cross_verify(cc, sc, "simultaneous")
     return Run([tokens(close_kind="simultaneous", closer="both", server_state="time_wait",
@@ -515,7 +520,7 @@ def sc_fin_wait_2_timeout(port):
     def verify(cc, sc):
         if one_conn(cc, sc):
             return one_conn(cc, sc)
-        if [snap_states(snaps, "A"), snap_states(snaps, "B")] != [["(none)", "FIN-WAIT-2"], ["(none)", "CLOSE-WAIT"]]:
+        if not ss_is(snaps, ["(none)", "FIN-WAIT-2"], ["(none)", "CLOSE-WAIT"]):
             return "ss: %s" % snaps
         if gone is None:
             return "the orphaned FIN_WAIT_2 socket never went away"
@@ -564,7 +569,7 @@ def sc_shutdown_data(port):
     def verify(cc, sc):
         if one_conn(cc, sc):
             return one_conn(cc, sc)
-        if [snap_states(snaps, "A"), snap_states(snaps, "B")] != [["FIN-WAIT-2", "TIME-WAIT"], ["CLOSE-WAIT"]]:
+        if not ss_is(snaps, ["FIN-WAIT-2", "TIME-WAIT"], ["CLOSE-WAIT"]):
             return "ss: %s" % snaps
         conn = sc[0]
         cfin = next((p for p in conn.c() if p[FLAGS] & FIN), None)
@@ -600,7 +605,7 @@ def sc_close_data(port):
     def verify(cc, sc):
         if one_conn(cc, sc):
             return one_conn(cc, sc)
-        if [snap_states(snaps, "A"), snap_states(snaps, "B")] != [["(none)", "FIN-WAIT-2"], ["(none)", "CLOSE-WAIT"]]:
+        if not ss_is(snaps, ["(none)", "FIN-WAIT-2"], ["(none)", "CLOSE-WAIT"]):
             return "ss: %s" % snaps
         for end, conn in (("client", cc[0]), ("server", sc[0])):
             data = [p for p in conn.s() if p[LEN] > 0]
@@ -633,9 +638,10 @@ def sc_accept_overflow(port):
             keep.append(c)
             c.connect((B4, port))
         time.sleep(0.05)
-        # two more at once: both SYNs find room (the accept queue is not full yet, at most
-        # `backlog` requests wait in SYN-RECV), both get a SYN+ACK; the first handshake-completing
-        # ACK takes the last place in the queue, the second finds it full
+        # two more at once: both SYNs find room (the accept queue is not full yet, and up to
+        # backlog + 1 requests may wait in SYN-RECV: measured on 6.18), both get a SYN+ACK; the
+        # first handshake-completing ACK takes the last place in the queue, the second finds it
+        # full.  (A SYN that arrives when the queue is already full is dropped, not reset.)
         late = [client_sock(A4) for _ in range(2)]
         keep.extend(late)
         for c in late:
@@ -672,10 +678,11 @@ def sc_accept_overflow(port):
                 return "%s end: %d connections with a RST" % (end, len(ovf))
             x = ovf[0]
             synack = next(p for p in x.s() if p[FLAGS] & SYN)
+            isn1 = (synack[SEQ] + 1) & 0xFFFFFFFF
             after = x.s()[x.s().index(synack) + 1:]
-            hs_ack = next((p for p in x.c() if p[FLAGS] & ACK and p[ACKNO] == (synack[SEQ] + 1) & 0xFFFFFFFF), None)
+            hs_ack = next((p for p in x.c() if p[FLAGS] & ACK and p[ACKNO] == isn1), None)
             if len(after) != 1 or after[0][FLAGS] != RST or after[0][LEN] or \
-                    after[0][SEQ] != (synack[SEQ] + 1) & 0xFFFFFFFF or not hs_ack:
+                    after[0][SEQ] != isn1 or not hs_ack:
                 return "%s end: not a bare RST at the server ISN+1 after a complete handshake" % end
             if any(p[FLAGS] & (FIN | RST) or p[LEN] for q in conns if q is not x for p in q.pkts):
                 return "%s end: the other connections did more than the handshake" % end
@@ -855,7 +862,7 @@ def sc_fin_without_ack(port):
                 return "%s end: segments %s" % (end, flags)
         return None
     exp = tokens(handshake="aborted", rst_cause="handshake", rst_cause_proven=1,
-                 anomalies_has="fin_without_ack", server_never="close_wait,last_ack,closing",
+                 anomalies_has="fin_without_ack", server_never="established,close_wait,last_ack,closing",
                  **RST_TOKENS)
     del exp["closer_call"]     # a FIN that was dropped: neither close() nor shutdown() made it
     return Run([exp], verify)
