@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""check_ss.py - the kernel as the oracle: every NAME.ss.tsv holds `ss -tan` snapshots taken
-inside the namespaces while NAME was recorded (time, namespace, local, peer, state; the time is
-wall clock, comparable with the pcap timestamps).  For each snapshot, finscope's `transitions`
+"""check_ss.py - the kernel as the oracle: every NAME.ss.tsv holds snapshots of the kernel's TCP
+socket table taken inside the namespaces while NAME was recorded, as `ss -tan` shows it (time,
+namespace, local, peer, state; the time is wall clock, comparable with the pcap timestamps).  For each snapshot, finscope's `transitions`
 view must put that socket's endpoint in the same state at that instant: the state of an endpoint
 at time t is the to_state of its last transition at or before t.
 
 A socket in namespace A (the client side) is checked against NAME.client.pcap, one in B against
 NAME.server.pcap: at its own end every segment the socket sent or received is stamped when it
 did (the recorder took each snapshot away from any packet at that end).  State "(none)" means
-ss listed no socket for the pair: the kernel holds no state for it, CLOSED.
+the table held no socket for the pair: the kernel holds no state for it, CLOSED.
 
 Usage: check_ss.py FINSCOPE CAPTURES_DIR
 Prints one line per disagreement and "ss: N passed, M failed" (per snapshot file).

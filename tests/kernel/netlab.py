@@ -256,22 +256,44 @@ class Lab:
         self.probe()
 
     def probe(self):
-        """One connection A -> B must work through the relay, else skip."""
+        """One connection A -> B must work through the relay, else skip; and the in-process
+        socket-table reader must say what `ss -tan` says, on an open connection (ESTAB at both
+        ends) and after it closed (TIME-WAIT in A), else fail."""
         self.relay.configure(0.0)
+        port = 47499
         with netns(NS_B):
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind((B4, 47499))
+        ls.bind((B4, port))
         ls.listen(1)
         try:
             with netns(NS_A):
                 c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             c.settimeout(3)
-            c.connect((B4, 47499))
-            c.close()
+            c.connect((B4, port))
+            s, _ = ls.accept()
         except OSError as e:
+            ls.close()
             raise Skip("no TCP connection through the TAP relay (%s)" % e)
+        try:
+            time.sleep(0.05)
+            seen = []
+            for step in ("open", "closed"):
+                if step == "closed":
+                    c.close()
+                    time.sleep(0.05)
+                    s.close()
+                    time.sleep(0.1)
+                for ns in (NS_A, NS_B):
+                    mine, tool = sorted(ss_rows(ns, port)[2]), ss_tool_rows(ns, port)
+                    if mine != tool:
+                        raise RuntimeError("sock_diag reader %s, ss -tan %s" % (mine, tool))
+                    seen += [r[2] for r in mine]
+            if sorted(seen) != ["ESTAB", "ESTAB", "TIME-WAIT"]:
+                raise RuntimeError("cross-check with ss saw %s" % seen)
         finally:
+            c.close()
+            s.close()
             ls.close()
 
     @staticmethod
@@ -282,6 +304,9 @@ class Lab:
         return old
 
     def close(self):
+        for nl in DIAG_SOCKS.values():
+            nl.close()
+        DIAG_SOCKS.clear()
         if self.relay:
             self.relay.stop()
             self.relay = None
@@ -365,21 +390,83 @@ def name(sock):
     return ("[%s]:%d" if ":" in a[0] else "%s:%d") % (a[0], a[1])
 
 
-# ---- ss: the kernel's own word on each socket's state ----
+# ---- the kernel's own word on each socket's state: what `ss -tan` shows ----
+
+# `ss -tan` prints the kernel's sock_diag netlink dump (inet_diag).  Reading that dump here, in
+# the recorder's own process, takes 2-10 ms; an `ss` process took 50 ms on an
+# idle machine and up to 250 ms under load, longer than the gap between some of the events a
+# snapshot must fall between (a FIN and its retransmission ~210 ms later).  Lab.setup() checks
+# this reader against `ss -tan` itself.
+NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY = 4, 20
+NLM_F_REQUEST, NLM_F_DUMP, NLMSG_ERROR, NLMSG_DONE = 0x1, 0x300, 2, 3
+# include/net/tcp_states.h, named as ss names them (a request socket reports SYN_RECV; a
+# timewait socket reports its substate, TIME_WAIT or an orphan's FIN_WAIT2)
+TCP_STATE_NAMES = {1: "ESTAB", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
+                   6: "TIME-WAIT", 7: "UNCONN", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN",
+                   11: "CLOSING", 12: "SYN-RECV"}
+DIAG_SOCKS = {}  # namespace -> its NETLINK_SOCK_DIAG socket (made inside it, so it sees it)
+
+
+def diag_socket(ns):
+    if ns not in DIAG_SOCKS:
+        with netns(ns):
+            DIAG_SOCKS[ns] = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    return DIAG_SOCKS[ns]
+
+
+def tcp_sockets(ns):
+    """Every TCP socket in namespace NS: [(local, peer, STATE)] with addresses as ss prints them
+    ('10.0.0.1:80', '[fd00::1]:80') and ss's state names."""
+    nl, out = diag_socket(ns), []
+    for family in (socket.AF_INET, socket.AF_INET6):
+        # nlmsghdr + inet_diag_req_v2: family, protocol, ext, pad, states (all), sockid (zero)
+        req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + bytes(48)
+        nl.send(struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY,
+                            NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + req)
+        done = False
+        while not done:
+            data = nl.recv(65536)
+            off = 0
+            while off + 16 <= len(data):
+                length, mtype = struct.unpack_from("=IH", data, off)
+                if mtype == NLMSG_DONE:
+                    done = True
+                    break
+                if mtype == NLMSG_ERROR:
+                    raise OSError("sock_diag dump failed in %s" % ns)
+                # inet_diag_msg: family, state, timer, retrans, then the sockid: sport and dport
+                # (big endian), src and dst (16 bytes each, big endian)
+                fam, state = struct.unpack_from("=BB", data, off + 16)
+                sport, dport = struct.unpack_from("!HH", data, off + 20)
+                src, dst = data[off + 24:off + 40], data[off + 40:off + 56]
+                if fam == socket.AF_INET:
+                    local = "%s:%d" % (socket.inet_ntop(fam, src[:4]), sport)
+                    peer = "%s:%d" % (socket.inet_ntop(fam, dst[:4]), dport)
+                else:
+                    local = "[%s]:%d" % (socket.inet_ntop(fam, src), sport)
+                    peer = "[%s]:%d" % (socket.inet_ntop(fam, dst), dport)
+                out.append((local, peer, TCP_STATE_NAMES.get(state, "state%d" % state)))
+                off += (length + 3) & ~3
+    return out
+
 
 def ss_rows(ns, port):
-    """(t, rows): the TCP sockets in NS whose local or peer port is PORT, as `ss -tan` shows
-    them: (local, peer, STATE); listeners left out.  T is the wall-clock middle of the call,
-    comparable with pcap timestamps; the call's own span is returned too for quiet checks."""
+    """(t, span, rows): the TCP sockets in NS whose local or peer port is PORT, listeners left
+    out, as (local, peer, STATE) the way `ss -tan` shows them.  T is the wall-clock time of the
+    dump (comparable with pcap timestamps), SPAN the dump's start and end."""
     t0 = time.time()
-    res = sh("ip", "netns", "exec", ns, "ss", "-tanH", "( sport = :%d or dport = :%d )" % (port, port))
+    socks = tcp_sockets(ns)
     t1 = time.time()
-    rows = []
-    for line in res.stdout.splitlines():
-        f = line.split()
-        if len(f) >= 5 and f[0] != "LISTEN":
-            rows.append((f[3], f[4], f[0]))
+    end = ":%d" % port
+    rows = [r for r in socks if r[2] != "LISTEN" and (r[0].endswith(end) or r[1].endswith(end))]
     return (t0 + t1) / 2, (t0, t1), rows
+
+
+def ss_tool_rows(ns, port):
+    """The same rows from the `ss -tan` program itself (for the cross-check)."""
+    res = sh("ip", "netns", "exec", ns, "ss", "-tanH", "( sport = :%d or dport = :%d )" % (port, port))
+    return sorted((f[3], f[4], f[0]) for f in (l.split() for l in res.stdout.splitlines())
+                  if len(f) >= 5 and f[0] != "LISTEN")
 
 
 # ---- ss snapshots ----

@@ -12,9 +12,10 @@ endpoint writes crafted frames); its expected tokens are known by construction, 
 verify() checks from the packets that the intended pattern really happened (timing decides
 whether FINs cross, whether a retransmission beats a held ACK, ...), retrying a bounded number
 of times.  Packet, byte, retransmitted/gap-byte, FIN-retransmission and late-RST counts are
-computed from each capture by an independent parser (wire.py).  Where it helps, `ss -tan`
-snapshots inside the namespaces record what the kernel says each socket is, with a wall-clock
-time comparable with the pcap timestamps.
+computed from each capture by an independent parser (wire.py).  Where it helps, snapshots of
+the kernel's socket table inside the namespaces (what `ss -tan` shows, read through the same
+netlink dump) record what the kernel says each socket is, with a wall-clock time comparable
+with the pcap timestamps.
 
 Writes into OUTDIR, per scenario NAME:
   NAME.client.pcap, NAME.server.pcap                       the two ends
@@ -64,9 +65,15 @@ MEASURE = object()  # an expected value computed from each capture (handshake_rt
 LAB = Lab()
 
 
+PARTIAL = set()  # capture files of the attempt in progress, removed if the run is cut short
+
+
 def cleanup():
     netlab.kill_captures()
     LAB.close()
+    for path in list(PARTIAL):
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 # ---- what a scenario returns ----
@@ -986,6 +993,9 @@ def attempt(name, outdir, port):
         todo = [(parts[e][d], e, d) for e in where for d in ("in", "out")]
     else:
         todo = [(tmp[e], e, None) for e in where]
+    PARTIAL.clear()
+    PARTIAL.update(p for p, _, _ in todo)
+    PARTIAL.update(tmp.values())
     caps = []
     try:
         for path, e, d in todo:
@@ -1021,7 +1031,10 @@ def attempt(name, outdir, port):
     # A (or the user-space C on its side) is the client by construction: in a simultaneous
     # open its connect() ran first, although B's own SYN is the first one B's TAP captures
     conns = {end: connections(ends[end], (A4, A6, C4)) for end in ends}
-    why = run.verify(conns["client"], conns["server"]) or ss_quiet(SNAPS, ends)
+    try:
+        why = run.verify(conns["client"], conns["server"]) or ss_quiet(SNAPS, ends)
+    except (StopIteration, IndexError, ValueError, KeyError) as e:  # a packet it needs is missing
+        why = "verify: %r" % e
     if why:
         return why, tmp
     exps = {"client": run.exps, "server": run.exps if run.server_exps is None else run.server_exps}
