@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Real-kernel test in two network namespaces joined by a delaying/dropping TAP relay: record the
-# timing-dependent scenarios (crossing FINs and SYNs, loss, retransmitted FINs, TIME_WAIT re-ACK,
-# port reuse) afresh, then check finscope's rows against what each scenario did.
-# Skips (exit 77) without root, tcpdump, network namespaces or TAP devices.
+# Real-kernel test in two network namespaces joined by a delaying/dropping/holding TAP relay:
+# record every scenario afresh at both ends of the link (client-side and server-side TAP), then
+# check finscope's rows against what each scenario did (check_captures.py), that both ends give
+# the same tokens (check_ends.py), and that finscope's states agree with `ss` snapshots taken
+# inside the namespaces (check_ss.py).  All three run even when one fails.
+# Skips (exit 77) without root, tcpdump, ss, network namespaces or TAP devices.
 set -u
 finscope=$1
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" != 0 ] || ! command -v tcpdump >/dev/null || ! command -v ip >/dev/null; then
-    echo "netns: SKIP: needs root, tcpdump and ip (iproute2)"
+if [ "$(id -u)" != 0 ] || ! command -v tcpdump >/dev/null || ! command -v ip >/dev/null ||
+    ! command -v ss >/dev/null; then
+    echo "netns: SKIP: needs root, tcpdump, ip and ss (iproute2)"
     exit 77
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+start=$(date +%s)
 timeout 170 python3 "$here/record_netns.py" "$out"
 rc=$?
 [ $rc = 0 ] || exit $rc
-python3 "$here/../golden/check_captures.py" "$finscope" "$out"
+fail=0
+python3 "$here/../golden/check_captures.py" "$finscope" "$out" || fail=1
+python3 "$here/../golden/check_ends.py" "$finscope" "$out" || fail=1
+python3 "$here/../golden/check_ss.py" "$finscope" "$out" || fail=1
+echo "netns: $(( $(date +%s) - start )) s"
+exit $fail
