@@ -104,6 +104,19 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
     return FSC_RC_ABORT;
 }
 
+bool fsc_tcp_simultaneous_open(const struct fsc_flow *f)
+{
+    if (f->both_syn_unacked)
+        return true;
+    for (int e = 0; e < 2 && !f->self_connect; e++) {
+        const struct fsc_endpoint *x = &f->ep[e];
+        if (f->ep[!e].pkts == 0 && x->syn.how == FSC_MK_SEEN && fsc_mark_set(&x->syn) &&
+            fsc_mark_set(&x->synack) && x->syn.packet < x->synack.packet)
+            return true;
+    }
+    return false;
+}
+
 static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
                                              const struct fsc_endpoint v[2])
 {
@@ -113,11 +126,7 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
         return FSC_HS_NONE;
     if (f->self_connect)
         return FSC_HS_SELF_CONNECT;
-    /* Both bare SYNs before either was acked; one-sided: the seen side answered a bare SYN of
-     * its peer with a SYN+ACK after its own bare SYN. */
-    if (f->both_syn_unacked ||
-        (f->one_sided && v[FSC_CLIENT].syn.how == FSC_MK_SEEN && fsc_mark_set(&v[FSC_CLIENT].syn) &&
-         fsc_mark_set(&v[FSC_CLIENT].synack) && v[FSC_SERVER].syn.how == FSC_MK_UNSEEN))
+    if (fsc_tcp_simultaneous_open(f))
         return FSC_HS_SIMULTANEOUS;
     if (srv->synack_sent || fsc_mark_set(&srv->est))
         return f->first_rst_by >= 0 && f->rst_cause_at_rst == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED
@@ -301,8 +310,17 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
     if (f->finalized)
         return;
     fsc_flow_view(f, v);
-    f->one_sided = !f->self_connect && (f->ep[0].pkts == 0) != (f->ep[1].pkts == 0) &&
-                   (fsc_mark_set(&f->ep[0].first_ack) || fsc_mark_set(&f->ep[1].first_ack));
+    f->one_sided = false;
+    for (int e = 0; e < 2 && !f->self_connect; e++) {
+        /* Only e was captured, and its acks show its peer sent something while the capture
+         * ran: they moved, its RST answered a segment of the peer, or e acked after its own
+         * SYN (it got the SYN+ACK). */
+        const struct fsc_endpoint *x = &f->ep[e];
+        if (f->ep[!e].pkts == 0 && x->pkts > 0 &&
+            (x->ack_rises > 0 || fsc_mark_set(&v[!e].est) ||
+             (x->syn.how == FSC_MK_SEEN && fsc_mark_set(&x->syn) && fsc_mark_set(&x->est))))
+            f->one_sided = true;
+    }
     for (int e = 0; e < ends; e++) {
         fsc_lifecycle_path(f, e, &p[e]);
         f->ep[e].state = p[e].n ? p[e].step[p[e].n - 1].to : p[e].initial;

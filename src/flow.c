@@ -156,12 +156,20 @@ static int server_hint(const struct fsc_flow_table *t, const struct fsc_pkt *p)
     return fsc_port_pick_server(p->sport, p->dport, opened(t, p->sport), opened(t, p->dport));
 }
 
-/* Handshakes seen since a midstream flow began may say its roles the other way round. */
+/*
+ * Roles the first packet could not settle.  Midstream: handshakes seen since the flow began may
+ * say them the other way round.  A simultaneous open: both sides sent a bare SYN before
+ * receiving the other's, and each tap sees its own side's SYN first, so "the first SYN" is not a
+ * fact of the wire; the ports decide, the same at every tap.
+ */
 static void orient(struct fsc_flow_table *t, struct fsc_flow *f)
 {
     uint16_t c = f->ep[FSC_CLIENT].port, s = f->ep[FSC_SERVER].port;
-    if (f->midstream && !f->self_connect &&
-        fsc_port_pick_server(c, s, opened(t, c), opened(t, s)) == 0)
+
+    if (f->self_connect)
+        return;
+    if ((f->midstream && fsc_port_pick_server(c, s, opened(t, c), opened(t, s)) == 0) ||
+        (fsc_tcp_simultaneous_open(f) && fsc_port_pick_server(c, s, 0, 0) == 0))
         fsc_flow_swap_roles(f);
 }
 

@@ -107,7 +107,6 @@ struct expect {
     const char *handshake, *close_kind, *rst_cause, *closer, *client_state, *server_state;
     uint32_t half_close_bytes, fin_retrans, rst_after_close;
     const char *rst_cause_proven, *closer_call, *anomalies;
-    bool swapped; /* one-side view whose first bare SYN is the server's: roles are reversed */
 };
 
 /* One connection instance; a scenario has one, or two on the same 5-tuple (port reuse). */
@@ -273,7 +272,7 @@ static const struct part refused_parts[] = {
      .one = {{"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0,
               "-", "-", ""},
              {"none", "rst", "other", "server", "closed", "closed", 0, 0, 0,
-              "0", "-", "one_sided"}}},
+              "0", "-", ""}}},
 };
 
 /* Linux retransmits a SYN after 1 s, then 2 s more. */
@@ -302,7 +301,7 @@ static const struct part aborted_handshake_parts[] = {
      .one = {{"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
               "1", "-", ""},
              {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
-              "-", "-", "synack_without_syn,one_sided"}}},
+              "-", "-", "handshake_incomplete,synack_without_syn"}}},
 };
 
 /* Both SYNs cross, both sides answer with SYN+ACK (RFC 9293 figure 8). */
@@ -320,8 +319,8 @@ static const struct part simultaneous_open_parts[] = {
              "-", "unknown", ""},
      .one = {{"simultaneous_open", "fins_unproven", "-", "unknown", "fin_wait_1", "established",
               0, 0, 0, "-", "unknown", "one_sided"},
-             {"simultaneous_open", "four_way", "-", "server", "last_ack", "fin_wait_2", 0, 0, 0,
-              "-", "unknown", "one_sided", true}}},
+             {"simultaneous_open", "four_way", "-", "client", "fin_wait_2", "last_ack", 0, 0, 0,
+              "-", "unknown", "one_sided"}}},
 };
 
 /* The client's last payload follows the server's, so it holds nothing unread: SO_LINGER 0. */
@@ -579,7 +578,7 @@ static const struct part synack_unacked_parts[] = {
      .one = {{"unanswered", "unanswered", "-", "none", "syn_sent", "listen", 0, 0, 0,
               "-", "-", ""},
              {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
-              "-", "-", "synack_without_syn,one_sided"}}},
+              "-", "-", "handshake_incomplete,synack_without_syn"}}},
 };
 
 /* FINs cross; only the client's ACK of the server's FIN is captured: the client is left in
@@ -698,7 +697,7 @@ static const struct part fin_without_ack_parts[] = {
      .one = {{"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
               "1", "-", "fin_without_ack"},
              {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
-              "-", "-", "synack_without_syn,one_sided"}}},
+              "-", "-", "handshake_incomplete,synack_without_syn"}}},
 };
 
 /* Both sides send a FIN, 235 s apart, neither FIN's ack covers the other, and neither FIN is
@@ -1248,15 +1247,13 @@ static FILE *expected_open(const char *path, char *err, size_t errlen)
 static void expected_row(FILE *f, const struct row *r, int one_side)
 {
     const struct expect *e = one_side ? &r->part->one[one_side - 1] : r->exp;
-    bool keep[2] = {one_side != FSC_FORGE_SERVER_ONLY, one_side != FSC_FORGE_CLIENT_ONLY};
-    int cl = e->swapped ? S : C, sv = !cl; /* the forge's side that finscope calls each role */
+    bool c = one_side != FSC_FORGE_SERVER_ONLY, s = one_side != FSC_FORGE_CLIENT_ONLY;
     fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%u\t%u\t%u\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\n",
             e->handshake, e->close_kind, e->rst_cause, e->closer, e->client_state, e->server_state,
             e->half_close_bytes, e->fin_retrans, e->rst_after_close, e->rst_cause_proven,
-            e->closer_call, e->anomalies, (unsigned long long)(keep[cl] ? r->pkts[cl] : 0),
-            (unsigned long long)(keep[sv] ? r->pkts[sv] : 0),
-            (unsigned long long)(keep[cl] ? r->bytes[cl] : 0),
-            (unsigned long long)(keep[sv] ? r->bytes[sv] : 0));
+            e->closer_call, e->anomalies, (unsigned long long)(c ? r->pkts[C] : 0),
+            (unsigned long long)(s ? r->pkts[S] : 0), (unsigned long long)(c ? r->bytes[C] : 0),
+            (unsigned long long)(s ? r->bytes[S] : 0));
 }
 
 static int expected_close(FILE *f, const char *path, char *err, size_t errlen, int rc)

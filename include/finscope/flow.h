@@ -191,6 +191,11 @@ uint32_t fsc_flow_transitions(const struct fsc_flow *f, struct fsc_transition *o
  */
 void fsc_flow_swap_roles(struct fsc_flow *f);
 
+/* Whether both sides sent a bare SYN before either SYN was acked (RFC 9293 figure 8): seen, or
+ * in a one-sided capture shown by the seen side answering its peer's SYN with a SYN+ACK after
+ * its own bare SYN (classify.c). */
+bool fsc_tcp_simultaneous_open(const struct fsc_flow *f);
+
 /* Which endpoint sent p, for a flow started with fsc_tcp_flow_init. */
 int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
 

@@ -398,7 +398,7 @@ static void test_linger(void)
     CHECK_INT(rc.r[0].rst_after_close, 1, "linger: rst_after_close");
     CHECK_INT(rc.r[0].pkts_c + rc.r[0].pkts_s, 10, "linger: old flow packets");
     fsc_flow_table_flush(t, 10 * SEC);
-    EXPECT_REC(&rc, 1, "none", "open", NULL, "none", "one_sided");
+    EXPECT_REC(&rc, 1, "none", "open", NULL, "none", "");
     CHECK_INT(rc.r[1].midstream, 1, "linger: new flow is midstream");
     CHECK_INT(rc.r[1].first_packet, 11, "linger: new flow's first packet");
     fsc_flow_table_free(t);
@@ -499,7 +499,7 @@ static void test_eviction(void)
     EXPECT_REC(&rc, 3, "three_way", "open", NULL, "none", "");
     EXPECT_REC(&rc, 4, "unanswered", "unanswered", NULL, "none", "");
     EXPECT_REC(&rc, 5, "unanswered", "unanswered", NULL, "none", "");
-    EXPECT_REC(&rc, 6, "none", "open", NULL, "none", "one_sided");
+    EXPECT_REC(&rc, 6, "none", "open", NULL, "none", "");
     CHECK_INT(rc.with_evicted, 3, "eviction: flows with the evicted anomaly");
     CHECK_INT(st->created, 7, "eviction: created");
     CHECK_INT(st->written, 7, "eviction: written");

@@ -87,18 +87,15 @@ FIELDS = TOKEN_FIELDS + COUNTER_FIELDS
 NEW_COLUMNS = ("rst_cause_proven", "closer_call")
 
 # Floors, percent of the connections the packets decide (the "na" ones are left out): a
-# regression fence, set to the agreement measured on finscope at commit 567fe02 (205
-# connections; /work/notes/wild-disagreements.md explains every disagreement).  Raise them as
-# finscope improves.  "found": connections finscope has a row for.  rst_cause_proven and
-# closer_call (issue 8) were not in the database when these were measured: floor 0 until
-# they are.
+# regression fence at the agreement measured (docs/validation.md explains every connection
+# below 100%).  "found": connections finscope has a row for.
 FLOORS = {
-    "found": 100.0, "orientation": 99.5, "midstream": 100.0, "handshake": 100.0,
-    "close_kind": 98.9, "rst_cause": 100.0, "rst_cause_proven": 0.0, "closer": 99.0,
-    "closer_call": 0.0, "client_state": 100.0, "server_state": 99.0, "one_sided": 99.5,
+    "found": 100.0, "orientation": 100.0, "midstream": 100.0, "handshake": 100.0,
+    "close_kind": 100.0, "rst_cause": 100.0, "rst_cause_proven": 100.0, "closer": 100.0,
+    "closer_call": 100.0, "client_state": 100.0, "server_state": 100.0, "one_sided": 99.5,
     "client_packets": 99.5, "server_packets": 100.0, "client_bytes": 99.5, "server_bytes": 100.0,
-    "client_retrans_bytes": 100.0, "server_retrans_bytes": 100.0, "client_gap_bytes": 99.0,
-    "server_gap_bytes": 99.0, "fin_retrans": 100.0,
+    "client_retrans_bytes": 100.0, "server_retrans_bytes": 100.0, "client_gap_bytes": 99.5,
+    "server_gap_bytes": 100.0, "fin_retrans": 100.0,
 }
 
 TSHARK_FIELDS = ("frame.number", "frame.time_epoch", "frame.protocols", "ip.src", "ip.dst",
@@ -865,11 +862,13 @@ class Reading:
     # -- closer_call ----------------------------------------------------------------------
 
     def read_closer_call(self):
-        """issue 8 closer_call: '' without a FIN; 'shutdown' when payload the peer sent after
-        receiving the first FIN (its ack covers the FIN) was acked by the closer; 'close' when
-        such payload was answered by the closer's RST, or the closer's RST came after the
-        peer's FIN once its own FIN was acked (its socket was gone: FIN_WAIT_2 timeout or an
-        orphan destroyed); else 'unknown'."""
+        """issue 8 closer_call (docs/schema.md): '' without a FIN; else, for the first FIN's
+        sender, payload of the peer beyond that FIN's ack field (it arrived after the FIN was
+        sent): 'shutdown' when the closer acknowledged some of it (any of its segments, a
+        RST+ACK's ack too: a live socket received it); 'close' when none of it was
+        acknowledged and the closer sent a RST after it (Linux and the BSDs reset new data on a
+        close()d socket), or when the closer's RST came after the peer's FIN once its own FIN
+        was acked (its orphan was gone: FIN_WAIT_2 timeout); else 'unknown'."""
         fins = [(s.first_fin(), s, p) for s, p in ((self.C, self.S), (self.S, self.C))
                 if s.first_fin()]
         if not fins:
@@ -877,11 +876,13 @@ class Reading:
             return
         (fseg, F), me, peer = min(fins, key=lambda x: x[0][0].i)
         call = "unknown"
-        late = [o for o in peer.segs if o.p.plen and o.ack is not None and o.ack >= F + 1]
+        rcvd = fseg.ack if fseg.ack is not None else None
+        late = [o for o in peer.segs if o.p.plen and rcvd is not None and
+                data_start(o) + o.p.plen > rcvd]
         pf = peer.first_fin()
         if late:
-            end = max(data_start(o) + o.p.plen for o in late)
-            if any(o.ack is not None and o.ack >= end and not o.p.flags & RST for o in me.segs):
+            lo = max(rcvd, min(data_start(o) for o in late))
+            if any(o.ack is not None and o.ack > lo for o in me.segs):
                 call = "shutdown"
             elif any(o.p.flags & RST and o.i > late[0].i for o in me.segs):
                 call = "close"
