@@ -108,8 +108,8 @@ static const struct section sections[] = {
      4,
      {{"handshake", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}}},
     {"rst-causes",
-     "RST causes (of close kind rst)",
-     TALLY_SQL("rst_cause", " AND close_kind = 'rst'"),
+     "RST causes (of close kind rst; likely: what the packets suggest, not prove)",
+     TALLY_SQL(FSC_SQL_RST_CAUSE_SHOWN, " AND close_kind = 'rst'"),
      "no connection ended by a RST",
      0,
      CHART_BARS,
@@ -203,7 +203,7 @@ static const char examples_sql[] =
                                                   " GROUP BY handshake "
                                                   "UNION SELECT min(id) FROM flows WHERE "
                                                   "close_kind = 'rst' AND " FILT
-                                                  " GROUP BY rst_cause "
+                                                  " GROUP BY " FSC_SQL_RST_CAUSE_SHOWN " "
                                                   "UNION SELECT first FROM (SELECT min(id) AS "
                                                   "first, sum(fin_retrans) AS fr FROM flows "
                                                   "WHERE fin_retrans > 0 AND " FILT
@@ -216,7 +216,8 @@ static const char overview_sql[] =
     "SELECT (SELECT count(*) FROM captures WHERE ?1 IS NULL OR id = ?1), "
     "(SELECT count(*) FROM flows WHERE " FILT "), "
     "(SELECT coalesce(datetime(min(first_ts), 'unixepoch'), '-') || ' .. ' || "
-    "coalesce(datetime(max(last_ts), 'unixepoch'), '-') || ' UTC' FROM flows WHERE " FILT ")";
+    "coalesce(datetime(max(last_ts), 'unixepoch'), '-') || ' UTC' FROM flows WHERE " FILT "), "
+    "(SELECT coalesce(" FSC_SQL_ONE_SIDED_COUNT ", 0) FROM flows WHERE " FILT ")";
 
 /* Rows of text cells as SQLite returned them (NULL shown as "-"). */
 struct table {
@@ -351,6 +352,12 @@ static void text_report(FILE *out, const struct report *r)
     else
         fprintf(out, "%s capture%s", cell(o, 0, 0), strcmp(cell(o, 0, 0), "1") ? "s" : "");
     fprintf(out, ", %s flows, %s\n", cell(o, 0, 1), cell(o, 0, 2));
+    if (strcmp(cell(o, 0, 3), "0") != 0)
+        fprintf(out,
+                "%s flows seen in one direction only (one_sided): their unseen side is "
+                "inferred from the seen side's acks\n",
+                cell(o, 0, 3));
+
     for (size_t k = 0; k < NSECTIONS; k++)
         text_section(out, &sections[k], &r->tab[k]);
     if (r->examples.nrows > 0)
@@ -570,6 +577,11 @@ static void html_report(FILE *out, const struct report *r)
     esc(out, cell(o, 0, 1));
     fputs("</span> flows, ", out);
     esc(out, cell(o, 0, 2));
+    if (strcmp(cell(o, 0, 3), "0") != 0) {
+        fputs(", <span class=\"v\">", out);
+        esc(out, cell(o, 0, 3));
+        fputs("</span> seen in one direction only (one_sided)", out);
+    }
     fputs(" &middot; finscope " FSC_VERSION "</p>\n<nav>", out);
     for (size_t k = 0; k < NSECTIONS; k++) {
         fprintf(out, "<a href=\"#%s\">", sections[k].id);

@@ -71,7 +71,8 @@ struct flow {
     bool found;
     int64_t id;
     char client[64], server[64];
-    char handshake[32], close_kind[32], rst_cause[32], closer[16];
+    char handshake[32], close_kind[32], rst_cause[48], closer[16], closer_call[16];
+    bool one_sided;
     int64_t client_packets, server_packets, client_bytes, server_bytes;
     struct seg seg[MAX_SEGS];
     int nseg;
@@ -103,7 +104,7 @@ static int flow_row(void *user, int ncol, const char *const *names, const char *
     bool v6;
 
     (void)names;
-    if (ncol < 14)
+    if (ncol < 16)
         return 1;
     f->found = true;
     f->id = to_i64(v[0]);
@@ -116,6 +117,8 @@ static int flow_row(void *user, int ncol, const char *const *names, const char *
     copy(f->close_kind, sizeof f->close_kind, v[6]);
     copy(f->rst_cause, sizeof f->rst_cause, v[7] ? v[7] : "-");
     copy(f->closer, sizeof f->closer, v[8]);
+    copy(f->closer_call, sizeof f->closer_call, v[14] ? v[14] : "-");
+    f->one_sided = to_i64(v[15]) != 0;
     f->client_packets = to_i64(v[9]);
     f->server_packets = to_i64(v[10]);
     f->client_bytes = to_i64(v[11]);
@@ -163,9 +166,11 @@ static int trans_row(void *user, int ncol, const char *const *names, const char 
 static int load_flow(struct fsc_store *s, int64_t id, struct flow *f, char *err, size_t errlen)
 {
     static const char flow_sql[] =
-        "SELECT id, client_addr, client_port, server_addr, server_port, handshake, close_kind, "
-        "rst_cause, closer, client_packets, server_packets, client_bytes, server_bytes, "
-        "ip_version FROM flows WHERE id = ?1";
+        "SELECT id, client_addr, client_port, server_addr, server_port, handshake, "
+        "close_kind, " FSC_SQL_RST_CAUSE_SHOWN
+        ", closer, client_packets, server_packets, client_bytes, "
+        "server_bytes, ip_version, closer_call, instr(',' || anomalies || ',', ',one_sided,') "
+        "FROM flows WHERE id = ?1";
     static const char seg_sql[] =
         "SELECT s.packet, CAST(round((s.ts - f.first_ts) * 1e6) AS INTEGER), s.sender, s.flags, "
         "s.rel_seq, s.rel_ack, s.len FROM segments AS s JOIN flows AS f ON f.id = s.flow_id "
@@ -401,8 +406,14 @@ static void txt_note(FILE *out, const char *text)
 static void header_line(FILE *out, const struct flow *f)
 {
     fprintf(out,
-            "flow %" PRId64 "  %s -> %s  handshake=%s  close_kind=%s  rst_cause=%s  closer=%s\n",
-            f->id, f->client, f->server, f->handshake, f->close_kind, f->rst_cause, f->closer);
+            "flow %" PRId64 "  %s -> %s  handshake=%s  close_kind=%s  rst_cause=%s  closer=%s"
+            "  closer_call=%s\n",
+            f->id, f->client, f->server, f->handshake, f->close_kind, f->rst_cause, f->closer,
+            f->closer_call);
+    if (f->one_sided)
+        fputs("one direction captured only: the other side's states are inferred from its "
+              "peer's acks\n",
+              out);
 }
 
 static void draw_text(FILE *out, const struct flow *f)
@@ -571,6 +582,10 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
     fsc_markup_escape(out, f->rst_cause);
     fputs("  closer=", out);
     fsc_markup_escape(out, f->closer);
+    fputs("  closer_call=", out);
+    fsc_markup_escape(out, f->closer_call);
+    if (f->one_sided)
+        fputs("  (one direction captured: the other inferred from acks)", out);
     fputs("</text>\n", out);
     /* Endpoint titles, initial states, timelines and the tap. */
     fprintf(out, "<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">client ", SVG_XC);

@@ -17,6 +17,14 @@
  * One string on purpose, so the schema reads as one piece; it exceeds the 4095 bytes that ISO C
  * promises every compiler takes, which GCC and Clang do not care about.
  */
+/* proven: how many of those flows' causes the packets prove (rst_cause_proven = 1). */
+#define RST_CAUSES_VIEW                                                                            \
+    "CREATE VIEW rst_causes AS\n"                                                                  \
+    "    SELECT rst_cause, count(*) AS flows,\n"                                                   \
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,\n"                      \
+    "           sum(rst_cause_proven = 1) AS proven\n"                                             \
+    "    FROM flows WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause;\n"
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings"
 static const char schema_sql[] =
@@ -131,11 +139,7 @@ static const char schema_sql[] =
     "CREATE VIEW handshakes AS\n"
     "    SELECT handshake, count(*) AS flows,\n"
     "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
-    "    FROM flows GROUP BY handshake ORDER BY flows DESC, handshake;\n"
-    "CREATE VIEW rst_causes AS\n"
-    "    SELECT rst_cause, count(*) AS flows,\n"
-    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
-    "    FROM flows WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause;\n"
+    "    FROM flows GROUP BY handshake ORDER BY flows DESC, handshake;\n" RST_CAUSES_VIEW
     "CREATE VIEW closers AS\n"
     "    SELECT closer, count(*) AS flows,\n"
     "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
@@ -471,7 +475,8 @@ static int migrate(struct fsc_store *s, char *err, size_t errlen)
 {
     static const char *const step[] = {
         [1] = "ALTER TABLE flows ADD COLUMN rst_cause_proven INTEGER;"
-              "ALTER TABLE flows ADD COLUMN closer_call TEXT;",
+              "ALTER TABLE flows ADD COLUMN closer_call TEXT;"
+              "DROP VIEW rst_causes;" RST_CAUSES_VIEW,
     };
     bool empty;
     int64_t version;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finscope/store.h"
 #include "finscope/summary.h"
 
 /* Tokens come from small enums; more rows than this means a foreign database, so cut it short. */
@@ -25,7 +26,7 @@ struct tally {
 struct header {
     bool found;
     char source[1024];
-    uint64_t packets_read, packets_tcp, packets_skipped, flows, flows_evicted;
+    uint64_t packets_read, packets_tcp, packets_skipped, flows, flows_evicted, one_sided;
     bool truncated;
     int64_t truncated_at, drops; /* -1 when NULL */
 };
@@ -71,6 +72,7 @@ static int header_row(void *user, int ncol, const char *const *names, const char
     h->drops = to_i64_or(v[6], -1);
     h->flows_evicted = to_u64(v[7]);
     h->flows = to_u64(v[8]);
+    h->one_sided = ncol > 9 ? to_u64(v[9]) : 0;
     return 1;
 }
 
@@ -180,6 +182,11 @@ static void print_header(FILE *out, const struct header *h, const struct tally *
     if (h->flows_evicted > 0)
         fprintf(out, "  %" PRIu64 " connections written early: flow table full\n",
                 h->flows_evicted);
+    if (h->one_sided > 0)
+        fprintf(out,
+                "  %" PRIu64 " connection%s seen in one direction only: the other side's states "
+                "are inferred from its peer's acks (anomaly one_sided)\n",
+                h->one_sided, h->one_sided == 1 ? "" : "s");
 }
 
 static void print_stalls(FILE *out, const struct stalls *ss)
@@ -210,7 +217,8 @@ int fsc_summary_print(struct fsc_store *s, int64_t capture_id, FILE *out, char *
 {
     static const char header_sql[] =
         "SELECT source, packets_read, packets_tcp, packets_skipped, truncated, truncated_at, "
-        "drops, flows_evicted, (SELECT count(*) FROM flows WHERE capture_id = ?1) "
+        "drops, flows_evicted, (SELECT count(*) FROM flows WHERE capture_id = ?1), "
+        "(SELECT " FSC_SQL_ONE_SIDED_COUNT " FROM flows WHERE capture_id = ?1) "
         "FROM captures WHERE id = ?1";
     static const char skips_sql[] = "SELECT reason, packets FROM skipped WHERE capture_id = ?1 "
                                     "ORDER BY packets DESC, reason";
@@ -219,8 +227,8 @@ int fsc_summary_print(struct fsc_store *s, int64_t capture_id, FILE *out, char *
         "GROUP BY 1 ORDER BY n DESC, 1",
         "SELECT close_kind, count(*) AS n FROM flows WHERE capture_id = ?1 "
         "GROUP BY 1 ORDER BY n DESC, 1",
-        "SELECT rst_cause, count(*) AS n FROM flows WHERE capture_id = ?1 AND close_kind = 'rst' "
-        "GROUP BY 1 ORDER BY n DESC, 1",
+        "SELECT " FSC_SQL_RST_CAUSE_SHOWN ", count(*) AS n FROM flows WHERE capture_id = ?1 "
+        "AND close_kind = 'rst' GROUP BY 1 ORDER BY n DESC, 1",
         "SELECT closer, count(*) AS n FROM flows WHERE capture_id = ?1 "
         "GROUP BY 1 ORDER BY n DESC, 1",
     };

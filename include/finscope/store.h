@@ -10,6 +10,15 @@
 #define FSC_SCHEMA_VERSION 2
 #define FSC_APPLICATION_ID 0x46534331 /* "FSC1" */
 
+/* flows.rst_cause as people read it: "(likely)" after a cause the packets do not prove
+ * (rst_cause_proven 0), "(not judged)" on rows of an older schema.  An SQL expression. */
+#define FSC_SQL_RST_CAUSE_SHOWN                                                                    \
+    "(rst_cause || CASE rst_cause_proven WHEN 1 THEN '' WHEN 0 THEN ' (likely)' "                  \
+    "ELSE ' (not judged)' END)"
+
+/* How many flows in a set are marked one_sided (an SQL aggregate over flows). */
+#define FSC_SQL_ONE_SIDED_COUNT "sum(instr(',' || anomalies || ',', ',one_sided,') > 0)"
+
 struct fsc_store;
 
 /* What is known about one capture (one input file, or one live session). */

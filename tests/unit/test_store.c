@@ -420,7 +420,7 @@ static void test_round_trip(struct fsc_store *s)
               "half_closed|1|50.0\nrst|1|50.0");
     check_str("view handshakes", q(s, "SELECT * FROM handshakes", -1),
               "none|1|50.0\nthree_way|1|50.0");
-    check_str("view rst_causes", q(s, "SELECT * FROM rst_causes", -1), "unread_data|1|100.0");
+    check_str("view rst_causes", q(s, "SELECT * FROM rst_causes", -1), "unread_data|1|100.0|0");
     check_str("view closers", q(s, "SELECT * FROM closers", -1), "client|1|50.0\nserver|1|50.0");
     check_str("view close_wait_suspects (one flow)", q(s, "SELECT * FROM close_wait_suspects", -1),
               "2001:db8::1|443|1|2.5|2.5");
@@ -547,8 +547,10 @@ static void test_summary(struct fsc_store *s)
     check(text && strstr(text, "/captures/a.pcap: 40 packets read, 33 TCP, 7 skipped (not_tcp 5, "
                                "not_ip 2), 2 connections\n"),
           "summary header", text, "header line");
-    check(text && strstr(text, "\nclose kind\n  half_closed  1   50.0%\n"), "summary tally", text,
-          "close kind rows");
+    check(text && strstr(text, "\nclose kind\n  half_closed           1   50.0%\n"),
+          "summary tally", text, "close kind rows");
+    check(text && strstr(text, "\nrst cause\n  unread_data (likely)  1  100.0%\n"),
+          "summary says likely", text, "an unproven cause marked likely");
     check(text && strstr(text, "\n  [2001:db8::1]:443 <- [2001:db8::2]:40000  2.500 s  "
                                "(half_closed, server close_wait)\n"),
           "summary stall", text, "stall row");
@@ -613,8 +615,15 @@ static void test_refusals(const char *dir)
      * alone; a writer upgrades it in one transaction, older rows keep NULLs. */
     snprintf(path, sizeof path, "%s/older.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
+        /* Schema 1's flows table and rst_causes view. */
+        q(s, "DROP VIEW rst_causes", -1);
         q(s, "ALTER TABLE flows DROP COLUMN rst_cause_proven", -1);
         q(s, "ALTER TABLE flows DROP COLUMN closer_call", -1);
+        q(s,
+          "CREATE VIEW rst_causes AS SELECT rst_cause, count(*) AS flows, "
+          "round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct FROM flows "
+          "WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause",
+          -1);
         q(s,
           "INSERT INTO flows (capture_id, ip_version, client_addr, client_port, server_addr, "
           "server_port, first_ts, last_ts, duration_s, first_packet, handshake, close_kind, "
