@@ -40,6 +40,8 @@ static const char usage[] =
     "      --max-flows N       connections held at once before the oldest is evicted\n"
     "                          (default 4000000)\n"
     "  -q, --quiet             no summary\n"
+    "      --upgrade           with no CAPTURE: bring the database to this build's schema\n"
+    "                          (what the read-only commands ask for on an older file)\n"
     "  -h, --help              this text\n"
     "\n"
     "examples:\n"
@@ -258,7 +260,7 @@ int fsc_analyze(const char *const *paths, int n, const struct fsc_analyze_opts *
 
 int fsc_cmd_analyze(int argc, char **argv)
 {
-    enum { OPT_REPLACE = 256, OPT_LINGER, OPT_IDLE, OPT_MAXFLOWS };
+    enum { OPT_REPLACE = 256, OPT_LINGER, OPT_IDLE, OPT_MAXFLOWS, OPT_UPGRADE };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"filter", required_argument, NULL, 'f'},
@@ -267,6 +269,7 @@ int fsc_cmd_analyze(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
         {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
         {"quiet", no_argument, NULL, 'q'},
+        {"upgrade", no_argument, NULL, OPT_UPGRADE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -278,6 +281,7 @@ int fsc_cmd_analyze(int argc, char **argv)
         .progress = true,
     };
     double secs;
+    bool upgrade = false;
     int c;
 
     optind = 1;
@@ -298,6 +302,9 @@ int fsc_cmd_analyze(int argc, char **argv)
         case OPT_REPLACE:
             o.replace = true;
             break;
+        case OPT_UPGRADE:
+            upgrade = true;
+            break;
         case OPT_LINGER:
         case OPT_IDLE:
             if (fsc_parse_seconds(optarg, &secs) < 0) {
@@ -316,6 +323,22 @@ int fsc_cmd_analyze(int argc, char **argv)
             fputs("try 'finscope analyze --help'\n", stderr);
             return 2;
         }
+    }
+    if (upgrade && optind >= argc) {
+        /* Opening for writing upgrades an older schema in one transaction (store.c). */
+        struct fsc_store *store;
+        char err[ERRLEN];
+        if (access(o.db_path, F_OK) != 0) {
+            fprintf(stderr, "finscope analyze: %s: no such database to upgrade\n", o.db_path);
+            return 1;
+        }
+        if (fsc_store_open(o.db_path, false, &store, err, sizeof err) < 0) {
+            fprintf(stderr, "finscope: %s\n", err);
+            return 1;
+        }
+        fsc_store_close(store);
+        fprintf(stderr, "finscope: %s: schema %d\n", o.db_path, FSC_SCHEMA_VERSION);
+        return 0;
     }
     if (optind >= argc) {
         fputs("finscope analyze: no capture file given\n\n", stderr);
