@@ -88,6 +88,11 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
         *proven = true;
         return FSC_RC_DATA_AFTER_CLOSE;
     }
+    /* A bare RST answers a segment that reached no socket (RFC 9293 3.10.7.1: its seq is that
+     * segment's ack); a live socket aborting sends RST+ACK.  No application abort, no unread
+     * data: the connection was already gone on that side. */
+    if (!(p->flags & FSC_TH_ACK))
+        return FSC_RC_OTHER;
     if (r->data_sent && (sd == FSC_SERVER || !s->data_sent)) {
         uint64_t answered = s->answered_set ? s->answered : 1; /* 1: r's first byte */
         if (seq64(r, r->data_hi) > answered && got > answered)

@@ -1558,6 +1558,25 @@ static void test_keepalive_start(void)
     release(&f);
 }
 
+/* A bare RST (no ACK) answering data: the reply of a host with no socket for it (RFC 9293
+ * 3.10.7.1), not an application's abort (a live socket aborts with RST+ACK). */
+static void test_rst_without_socket(void)
+{
+    struct trace t;
+    struct fsc_flow f;
+
+    trace_init(&t, &LINK4);
+    add(&t, C, F_PA, CI + 1, SI + 1, 109, 1000, 1);
+    add(&t, S, F_RST, SI + 1, 0, 0, 1100, 2);
+    run(&f, &t, 9000);
+    EXPECT("bare RST answering data", &f, C,
+           .tr = "1C closed>established mid, 1S closed>established mid, "
+                 "2S established>closed rst, 2C established>closed peer_rst",
+           .seg = "1C first_data,first 1/1+109, 2S rst 1/0", .st_a = "closed", .st_b = "closed",
+           .hs = "none", .ck = "rst", .rc = "other", .proven = "0", .closer = "server");
+    release(&f);
+}
+
 /* Out-of-order data later filled (not retransmission) and real retransmissions. */
 static void test_out_of_order(void)
 {
@@ -1768,6 +1787,7 @@ int main(void)
     test_one_sided_server_overflow();
     test_many_holes();
     test_keepalive_start();
+    test_rst_without_socket();
     test_holes_capped();
     test_server_port_guess();
 
