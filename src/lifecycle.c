@@ -141,6 +141,16 @@ void fsc_flow_view(const struct fsc_flow *f, struct fsc_endpoint view[2])
             infer_unseen(f, &view[e], &view[!e]);
 }
 
+/* The facts the rules read: the flow's own when both endpoints were captured (no copy, the
+ * common case on the hot path), else the view with the unseen endpoint inferred, in buf. */
+static const struct fsc_endpoint *facts(const struct fsc_flow *f, struct fsc_endpoint buf[2])
+{
+    if (f->self_connect || (f->ep[0].pkts > 0 && f->ep[1].pkts > 0))
+        return f->ep;
+    fsc_flow_view(f, buf);
+    return buf;
+}
+
 static bool unseen(const struct fsc_endpoint *x)
 {
     return x->pkts == 0;
@@ -403,10 +413,9 @@ static void derive(const struct fsc_flow *f, const struct fsc_endpoint view[2], 
 
 void fsc_lifecycle_path(const struct fsc_flow *f, int e, struct fsc_path *out)
 {
-    struct fsc_endpoint view[2];
+    struct fsc_endpoint buf[2];
 
-    fsc_flow_view(f, view);
-    derive(f, view, e, out);
+    derive(f, facts(f, buf), e, out);
 }
 
 static uint8_t path_state(const struct fsc_path *p)
@@ -421,10 +430,10 @@ static bool done(uint8_t st)
 
 void fsc_lifecycle_refresh(struct fsc_flow *f)
 {
-    struct fsc_endpoint view[2];
+    struct fsc_endpoint buf[2];
+    const struct fsc_endpoint *view = facts(f, buf);
     struct fsc_path p;
 
-    fsc_flow_view(f, view);
     for (int e = 0; e < 2; e++) {
         derive(f, view, e, &p);
         f->ep[e].state = path_state(&p);
@@ -476,13 +485,13 @@ static void emit_step(const struct fsc_path *p, unsigned i, int e, struct fsc_tr
 
 uint32_t fsc_flow_transitions(const struct fsc_flow *f, struct fsc_transition *out)
 {
-    struct fsc_endpoint view[2];
+    struct fsc_endpoint buf[2];
+    const struct fsc_endpoint *view = facts(f, buf);
     struct fsc_path p[2];
     unsigned i[2] = {0, 0};
     uint32_t n = 0;
     int ends = f->self_connect ? 1 : 2;
 
-    fsc_flow_view(f, view);
     derive(f, view, FSC_CLIENT, &p[0]);
     p[1].n = 0;
     if (ends == 2)
