@@ -2,8 +2,10 @@
 # Real-kernel test in two network namespaces joined by a delaying/dropping/holding TAP relay:
 # record every scenario afresh at both ends of the link (client-side and server-side TAP), then
 # check finscope's rows against what each scenario did (check_captures.py), that both ends give
-# the same tokens (check_ends.py), and that finscope's states agree with `ss` snapshots taken
-# inside the namespaces (check_ss.py).  All three run even when one fails.
+# the same tokens (check_ends.py), that finscope's states agree with `ss` snapshots taken
+# inside the namespaces (check_ss.py), and that a one-direction view of each recording gives
+# the same tokens whichever end it was cut from (check_one_sided.py).  All four run even when
+# one fails.
 # Skips (exit 77) without root, tcpdump, ss, network namespaces or TAP devices.
 set -u
 finscope=$1
@@ -23,5 +25,6 @@ fail=0
 python3 "$here/../golden/check_captures.py" "$finscope" "$out" || fail=1
 python3 "$here/../golden/check_ends.py" "$finscope" "$out" || fail=1
 python3 "$here/../golden/check_ss.py" "$finscope" "$out" || fail=1
+python3 "$here/../golden/check_one_sided.py" "$finscope" "$out" || fail=1
 echo "netns: $(( $(date +%s) - start )) s"
 exit $fail
