@@ -28,21 +28,62 @@ int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t re
         snprintf(s->err, sizeof s->err, "out of memory for the flow table");
         return -1;
     }
+    if (!(s->frag = fsc_ipfrag_new(NULL))) {
+        snprintf(s->err, sizeof s->err, "out of memory for IP fragment reassembly");
+        return -1;
+    }
+    s->frag_deadline = INT64_MAX;
     return 0;
+}
+
+/*
+ * Hand fragment *frag of the frame at ts to the reassembler; when it completes a datagram, decode
+ * that into *pkt.  Returns the frame's skip reason, or FSC_SKIP_NONE with *held set when the
+ * frame waits in a reassembly (it is counted later).  A reassembled datagram may carry a tunnel
+ * whose inner packet is a fragment again: each round goes one layer deeper, so the loop ends.
+ */
+static enum fsc_skip reassemble(struct fsc_session *s, struct fsc_frag *frag, fsc_time ts,
+                                struct fsc_pkt *pkt, bool *held)
+{
+    enum fsc_skip why = FSC_SKIP_IP_FRAGMENT;
+
+    for (int round = 0; round <= FSC_MAX_TUNNEL_DEPTH && why == FSC_SKIP_IP_FRAGMENT; round++) {
+        struct fsc_ipfrag_datagram dg;
+        int done = fsc_ipfrag_add(s->frag, frag, ts, s->ci.skipped, &dg);
+        s->frag_deadline = fsc_ipfrag_deadline(s->frag);
+        if (done == 0) {
+            *held = true; /* held, or already counted by the reassembler */
+            return FSC_SKIP_NONE;
+        }
+        why =
+            fsc_decode_datagram(dg.data, dg.caplen, dg.ip_version, dg.depth, dg.quirks, pkt, frag);
+    }
+    return why == FSC_SKIP_IP_FRAGMENT ? FSC_SKIP_TUNNEL_TOO_DEEP : why;
 }
 
 int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
 {
     struct fsc_pkt pkt;
+    struct fsc_frag frag;
     enum fsc_skip why;
+    bool held = false;
 
     s->ci.packets_read++;
     if (s->ci.packets_read == 1)
         s->ci.first_ts = fr->ts;
     if (fr->ts > s->ci.last_ts)
         s->ci.last_ts = fr->ts;
+    if (fr->ts >= s->frag_deadline) {
+        fsc_ipfrag_expire(s->frag, fr->ts, s->ci.skipped);
+        s->frag_deadline = fsc_ipfrag_deadline(s->frag);
+    }
     why = fr->filtered ? FSC_SKIP_FILTERED
-                       : fsc_decode(s->ci.link_type_id, fr->data, fr->caplen, &pkt);
+                       : fsc_decode_frag(s->ci.link_type_id, fr->data, fr->caplen, &pkt, &frag);
+    if (why == FSC_SKIP_IP_FRAGMENT) {
+        why = reassemble(s, &frag, fr->ts, &pkt, &held);
+        if (held)
+            return 0;
+    }
     if (why != FSC_SKIP_NONE) {
         s->ci.skipped[why]++;
         return 0;
@@ -60,12 +101,16 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
 
 int fsc_session_expire(struct fsc_session *s, fsc_time now)
 {
+    fsc_ipfrag_expire(s->frag, now, s->ci.skipped);
+    s->frag_deadline = fsc_ipfrag_deadline(s->frag);
     fsc_flow_table_expire(s->ft, now);
     return s->failed ? -1 : 0;
 }
 
 int fsc_session_end(struct fsc_session *s, fsc_time end_ts)
 {
+    fsc_ipfrag_flush(s->frag, s->ci.skipped);
+    s->frag_deadline = INT64_MAX;
     fsc_flow_table_flush(s->ft, end_ts);
     if (s->failed)
         return -1;
@@ -84,4 +129,6 @@ void fsc_session_free(struct fsc_session *s)
 {
     fsc_flow_table_free(s->ft);
     s->ft = NULL;
+    fsc_ipfrag_free(s->frag);
+    s->frag = NULL;
 }
