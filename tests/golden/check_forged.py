@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """check_forged.py - golden test: every `finscope forge` scenario, in four framings (plain,
---ipv6, --vlan 7, --sll), is forged, analyzed, and its flows compared cell by cell with the
-expected TSV forge wrote next to it ('-' means SQL NULL).  Rows are matched in order of each
-flow's first packet.
+--ipv6, --vlan 7, --sll) and in four of the encapsulated and fragmented framings of ENCAPS
+(chosen in turn, so every one of those covers several scenarios), is forged, analyzed, and its
+flows compared cell by cell with the expected TSV forge wrote next to it ('-' means SQL NULL).
+Rows are matched in order of each flow's first packet.  Every capture must also account for
+every frame (packets_read = packets_tcp + packets_skipped) with no skip reason but the ones
+its framing makes (fragments consumed into a datagram).  One attack is checked on its own: the
+overlapping fragments of --fragment-overlap are all dropped, and only they.
 
 Usage: check_forged.py FINSCOPE
 Prints one line per mismatch, then "forged: N passed, M failed"; exits 1 on any failure.
@@ -20,6 +24,36 @@ VARIANTS = [
     ("sll", ["--sll"]),
 ]
 
+# Tunnels (VLAN tags outside and inside, IPv4 and IPv6 outer headers) and fragments (outer and
+# inner, in and out of order).  Each scenario runs in ENCAPS_PER_SCENARIO of them.
+ENCAPS = [
+    ("vxlan", ["--encap", "vxlan"]),
+    ("vxlan6vlans", ["--encap", "vxlan", "--outer-ipv6", "--ipv6", "--vlan", "7",
+                     "--inner-vlan", "9"]),
+    ("geneve", ["--encap", "geneve", "--inner-vlan", "9"]),
+    ("geneveip6", ["--encap", "geneve-ip", "--outer-ipv6"]),
+    ("gre", ["--encap", "gre", "--ipv6"]),
+    ("gretapsll", ["--encap", "gretap", "--sll"]),
+    ("erspan1", ["--encap", "erspan1", "--vlan", "7"]),
+    ("erspan2", ["--encap", "erspan2", "--outer-ipv6", "--inner-vlan", "9"]),
+    ("erspan3", ["--encap", "erspan3", "--ipv6"]),
+    ("ipip", ["--encap", "ipip"]),
+    ("6in4", ["--encap", "6in4", "--vlan", "7"]),
+    ("ip6ip6", ["--encap", "ipip", "--ipv6", "--outer-ipv6"]),
+    ("frag", ["--fragment", "64"]),
+    ("frag6rev", ["--fragment", "128", "--ipv6", "--fragment-reverse"]),
+    ("vxlanfrag", ["--encap", "vxlan", "--outer-ipv6", "--fragment", "512"]),
+    ("greinnerfrag", ["--encap", "gre", "--fragment", "256", "--fragment-inner",
+                      "--fragment-reverse"]),
+]
+ENCAPS_PER_SCENARIO = 4
+
+# The attack: the first fragmented datagram of four_way in VXLAN over IPv4 is the client's
+# 200-byte request, 270 bytes of outer payload: a copy of it in 2 fragments of 256 plus the
+# overlapping one, 3 frames dropped; the real datagrams: 2 + 5 fragments, 5 consumed.
+ATTACK = ("four_way", ["--encap", "vxlan", "--fragment", "256", "--fragment-overlap"],
+          {"ip_fragment_overlap": 3, "ip_fragment_reassembled": 5})
+
 TIMEOUT_S = 120
 
 
@@ -35,8 +69,9 @@ def run(cmd):
     return True, res.stdout
 
 
-def check(finscope, scenario, variant, args, tmp):
-    """Return the list of mismatch lines for one scenario/variant (empty when it matches)."""
+def check(finscope, scenario, variant, args, tmp, want_skips=None):
+    """Return the list of mismatch lines for one scenario/variant (empty when it matches).
+    want_skips: the exact skipped rows expected, or None for "only ip_fragment_reassembled"."""
     tag = "%s/%s" % (scenario, variant)
     stem = os.path.join(tmp, "%s.%s" % (scenario, variant))
     pcap, expected, db = stem + ".pcap", stem + ".expected.tsv", stem + ".db"
@@ -52,10 +87,19 @@ def check(finscope, scenario, variant, args, tmp):
     try:
         con = sqlite3.connect(db)
         got = con.execute("SELECT %s FROM flows ORDER BY first_packet" % ", ".join(header)).fetchall()
+        counts = con.execute("SELECT packets_read, packets_tcp, packets_skipped FROM captures").fetchone()
+        skips = dict(con.execute("SELECT reason, packets FROM skipped"))
         con.close()
     except sqlite3.Error as e:
         return ["%s query: %s" % (tag, e)]
     bad = []
+    if counts[0] != counts[1] + counts[2] or counts[2] != sum(skips.values()):
+        bad.append("%s counts: read %d, tcp %d, skipped %d (%s)" % ((tag,) + counts + (skips,)))
+    if want_skips is not None:
+        if skips != want_skips:
+            bad.append("%s skipped: expected %s got %s" % (tag, want_skips, skips))
+    elif set(skips) - {"ip_fragment_reassembled"}:
+        bad.append("%s skipped: %s" % (tag, skips))
     if len(got) != len(rows):
         bad.append("%s rows: expected %d got %d" % (tag, len(rows), len(got)))
     for i, (want, have) in enumerate(zip(rows, got)):
@@ -78,16 +122,22 @@ def main():
         return 1
     scenarios = [l.split()[0] for l in out.splitlines() if l.strip()]
     passed = failed = 0
+    runs = []
+    for i, scenario in enumerate(scenarios):
+        runs += [(scenario, variant, args, None) for variant, args in VARIANTS]
+        for k in range(ENCAPS_PER_SCENARIO):
+            variant, args = ENCAPS[(i * ENCAPS_PER_SCENARIO + k) % len(ENCAPS)]
+            runs.append((scenario, variant, args, None))
+    runs.append((ATTACK[0], "overlap-attack", ATTACK[1], ATTACK[2]))
     with tempfile.TemporaryDirectory(prefix="finscope-forged-") as tmp:
-        for scenario in scenarios:
-            for variant, args in VARIANTS:
-                bad = check(finscope, scenario, variant, args, tmp)
-                if bad:
-                    failed += 1
-                    for b in bad:
-                        print(b)
-                else:
-                    passed += 1
+        for scenario, variant, args, skips in runs:
+            bad = check(finscope, scenario, variant, args, tmp, skips)
+            if bad:
+                failed += 1
+                for b in bad:
+                    print(b)
+            else:
+                passed += 1
     print("forged: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
