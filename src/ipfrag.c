@@ -486,3 +486,21 @@ int fsc_ipfrag_add(struct fsc_ipfrag *rf, const struct fsc_frag *fr, fsc_time no
     dgram_free(rf, i, hash);
     return 1;
 }
+
+enum fsc_skip fsc_ipfrag_take(struct fsc_ipfrag *rf, struct fsc_frag *fr, fsc_time now,
+                              uint64_t *skipped, struct fsc_pkt *pkt, bool *held)
+{
+    enum fsc_skip why = FSC_SKIP_IP_FRAGMENT;
+
+    *held = false;
+    for (int round = 0; round <= FSC_MAX_TUNNEL_DEPTH && why == FSC_SKIP_IP_FRAGMENT; round++) {
+        struct fsc_ipfrag_datagram dg;
+        if (fsc_ipfrag_add(rf, fr, now, skipped, &dg) == 0) {
+            *held = true;
+            return FSC_SKIP_NONE;
+        }
+        /* fr's bytes were copied by fsc_ipfrag_add: it may now point into the datagram. */
+        why = fsc_decode_datagram(dg.data, dg.caplen, dg.ip_version, dg.depth, dg.quirks, pkt, fr);
+    }
+    return why == FSC_SKIP_IP_FRAGMENT ? FSC_SKIP_TUNNEL_TOO_DEEP : why;
+}

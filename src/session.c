@@ -36,31 +36,6 @@ int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t re
     return 0;
 }
 
-/*
- * Hand fragment *frag of the frame at ts to the reassembler; when it completes a datagram, decode
- * that into *pkt.  Returns the frame's skip reason, or FSC_SKIP_NONE with *held set when the
- * frame waits in a reassembly (it is counted later).  A reassembled datagram may carry a tunnel
- * whose inner packet is a fragment again: each round goes one layer deeper, so the loop ends.
- */
-static enum fsc_skip reassemble(struct fsc_session *s, struct fsc_frag *frag, fsc_time ts,
-                                struct fsc_pkt *pkt, bool *held)
-{
-    enum fsc_skip why = FSC_SKIP_IP_FRAGMENT;
-
-    for (int round = 0; round <= FSC_MAX_TUNNEL_DEPTH && why == FSC_SKIP_IP_FRAGMENT; round++) {
-        struct fsc_ipfrag_datagram dg;
-        int done = fsc_ipfrag_add(s->frag, frag, ts, s->ci.skipped, &dg);
-        s->frag_deadline = fsc_ipfrag_deadline(s->frag);
-        if (done == 0) {
-            *held = true; /* held, or already counted by the reassembler */
-            return FSC_SKIP_NONE;
-        }
-        why =
-            fsc_decode_datagram(dg.data, dg.caplen, dg.ip_version, dg.depth, dg.quirks, pkt, frag);
-    }
-    return why == FSC_SKIP_IP_FRAGMENT ? FSC_SKIP_TUNNEL_TOO_DEEP : why;
-}
-
 int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
 {
     struct fsc_pkt pkt;
@@ -80,7 +55,8 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
     why = fr->filtered ? FSC_SKIP_FILTERED
                        : fsc_decode_frag(s->ci.link_type_id, fr->data, fr->caplen, &pkt, &frag);
     if (why == FSC_SKIP_IP_FRAGMENT) {
-        why = reassemble(s, &frag, fr->ts, &pkt, &held);
+        why = fsc_ipfrag_take(s->frag, &frag, fr->ts, s->ci.skipped, &pkt, &held);
+        s->frag_deadline = fsc_ipfrag_deadline(s->frag);
         if (held)
             return 0;
     }

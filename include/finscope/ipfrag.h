@@ -62,6 +62,17 @@ int fsc_ipfrag_add(struct fsc_ipfrag *rf, const struct fsc_frag *fr, fsc_time no
                    uint64_t *skipped, struct fsc_ipfrag_datagram *dg);
 
 /*
+ * What the session does with a fragment: fsc_ipfrag_add, and when that completes a datagram,
+ * fsc_decode_datagram into *pkt.  A reassembled datagram may carry a tunnel whose inner packet is
+ * a fragment again (fr is then overwritten with it and taken in turn); each round goes one layer
+ * deeper, so at most FSC_MAX_TUNNEL_DEPTH + 1 rounds are made.  Returns the frame's skip reason
+ * (FSC_SKIP_NONE: *pkt holds the segment), or FSC_SKIP_NONE with *held set when the frame was
+ * held or counted in skipped[] by the reassembler (the caller counts nothing).
+ */
+enum fsc_skip fsc_ipfrag_take(struct fsc_ipfrag *rf, struct fsc_frag *fr, fsc_time now,
+                              uint64_t *skipped, struct fsc_pkt *pkt, bool *held);
+
+/*
  * Abandon the datagrams whose timeout has run out by now (first fragment's time + timeout <= now);
  * their frames are counted FSC_SKIP_FRAG_TIMEOUT.
  */
