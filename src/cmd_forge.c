@@ -176,9 +176,13 @@ int fsc_cmd_forge(int argc, char **argv)
             o.ipv6 = true;
             break;
         case OPT_VLAN:
+        case OPT_INNER_VLAN:
             if (!parse_u64(optarg, &v) || v < 1 || v > 4094)
-                return forge_usage_error("--vlan wants an id from 1 to 4094, not", optarg);
-            o.vlan = (int)v;
+                return forge_usage_error(opt == OPT_VLAN ? "--vlan wants an id from 1 to 4094, not"
+                                                         : "--inner-vlan wants an id from 1 to "
+                                                           "4094, not",
+                                         optarg);
+            *(opt == OPT_VLAN ? &o.vlan : &o.inner_vlan) = (int)v;
             break;
         case OPT_SLL:
             o.sll = true;
@@ -189,11 +193,6 @@ int fsc_cmd_forge(int argc, char **argv)
             break;
         case OPT_OUTER_IPV6:
             o.outer_ipv6 = true;
-            break;
-        case OPT_INNER_VLAN:
-            if (!parse_u64(optarg, &v) || v < 1 || v > 4094)
-                return forge_usage_error("--inner-vlan wants an id from 1 to 4094, not", optarg);
-            o.inner_vlan = (int)v;
             break;
         case OPT_FRAGMENT:
             if (!parse_u64(optarg, &v) || v < 8 || v > 65528 || v % 8 != 0)

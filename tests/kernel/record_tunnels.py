@@ -88,6 +88,16 @@ def offload_off(ifname):
     s.close()
 
 
+def recv_upto(c, n):
+    """Read n bytes from c, or fewer if the peer closes first."""
+    got = 0
+    while got < n:
+        d = c.recv(n - got)
+        if not d:
+            break
+        got += len(d)
+
+
 def serve(host, mode):
     """Accept one connection on host:PORT and play the server's part of mode."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -100,12 +110,7 @@ def serve(host, mode):
     c, _ = ls.accept()
     c.settimeout(10)
     if mode == "four_way":
-        got = 0
-        while got < 200:
-            d = c.recv(200 - got)
-            if not d:
-                break
-            got += len(d)
+        recv_upto(c, 200)
         c.sendall(b"r" * 1000)
         while c.recv(4096):
             pass
@@ -127,12 +132,7 @@ def connect(host, mode):
     c = socket.create_connection((host, PORT), timeout=10)
     if mode == "four_way":
         c.sendall(b"q" * 200)
-        got = 0
-        while got < 1000:
-            d = c.recv(1000 - got)
-            if not d:
-                break
-            got += len(d)
+        recv_upto(c, 1000)
     else:
         while c.recv(65536):
             pass

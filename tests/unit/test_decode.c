@@ -1,6 +1,8 @@
 /* test_decode.c - unit tests for fsc_decode: frames built byte by byte, exact decoded values. */
 #include "finscope/decode.h"
 
+#include "unit_check.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,27 +34,6 @@ static const uint8_t DST6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0,
 #define FLAGS (FSC_TH_PSH | FSC_TH_ACK | FSC_TH_CWR)
 #define WINDOW 0xfaf0
 #define PAYLOAD 5 /* "hello" */
-
-static int passed, failed;
-
-/* Record one check; on failure print one line naming it. */
-static void check(bool ok, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL %s: ", name);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
 
 /* Frame under construction. */
 struct frame {
@@ -747,58 +728,86 @@ static void test_skips(void)
           "expected link_truncated");
 }
 
+/* Outer IPv4 (10.0.0.1 -> 10.0.0.2) or IPv6 (fd00::1 -> fd00::2) header of protocol proto. */
+static uint32_t put_outer_ip(struct frame *f, int ver, unsigned proto)
+{
+    uint32_t at = f->n;
+    if (ver == 4) {
+        put8(f, 0x45);
+        put8(f, 0);
+        put16(f, 0); /* total length, set by end_outer_ip */
+        put16(f, 0x4321);
+        put16(f, 0);
+        put8(f, 64);
+        put8(f, proto);
+        put16(f, 0);
+        put32(f, 0x0a000001);
+        put32(f, 0x0a000002);
+    } else {
+        put32(f, 0x60000000);
+        put16(f, 0); /* payload length, set by end_outer_ip */
+        put8(f, proto);
+        put8(f, 64);
+        put16(f, 0xfd00);
+        putfill(f, 0, 13);
+        put8(f, 1);
+        put16(f, 0xfd00);
+        putfill(f, 0, 13);
+        put8(f, 2);
+    }
+    return at;
+}
+
+static void end_outer_ip(struct frame *f, int ver, uint32_t at)
+{
+    if (ver == 4)
+        set16(f, at + 2, f->n - at);
+    else
+        set16(f, at + 4, f->n - at - 40);
+}
+
+/* UDP header (checksum 0); end_udp fills in the length. */
+static uint32_t put_udp(struct frame *f, unsigned sport, unsigned dport)
+{
+    uint32_t at = f->n;
+    put16(f, sport);
+    put16(f, dport);
+    put16(f, 0);
+    put16(f, 0);
+    return at;
+}
+
+static void end_udp(struct frame *f, uint32_t at)
+{
+    set16(f, at + 4, f->n - at);
+}
+
 /* Outer IPv4 + UDP header from sport to dport; end_ip4_udp fills in both lengths. */
 static uint32_t put_ip4_udp(struct frame *f, unsigned sport, unsigned dport)
 {
-    uint32_t at = f->n;
-    put8(f, 0x45);
-    put8(f, 0);
-    put16(f, 0); /* total length, set by end_ip4_udp */
-    put16(f, 0x4321);
-    put16(f, 0);
-    put8(f, 64);
-    put8(f, 17);
-    put16(f, 0);
-    put32(f, 0x0a000001); /* tunnel endpoints 10.0.0.1 -> 10.0.0.2 */
-    put32(f, 0x0a000002);
-    put16(f, sport);
-    put16(f, dport);
-    put16(f, 0); /* UDP length, set by end_ip4_udp */
-    put16(f, 0); /* checksum, not verified */
+    uint32_t at = put_outer_ip(f, 4, 17);
+    put_udp(f, sport, dport);
     return at;
 }
 
 static void end_ip4_udp(struct frame *f, uint32_t at)
 {
-    set16(f, at + 2, f->n - at);
-    set16(f, at + 20 + 4, f->n - at - 20);
+    end_udp(f, at + 20);
+    end_outer_ip(f, 4, at);
 }
 
 /* Outer IPv6 (fd00::1 -> fd00::2) + UDP header; end_ip6_udp fills in both lengths. */
 static uint32_t put_ip6_udp(struct frame *f, unsigned sport, unsigned dport)
 {
-    uint32_t at = f->n;
-    put32(f, 0x60000000);
-    put16(f, 0);
-    put8(f, 17);
-    put8(f, 64);
-    put16(f, 0xfd00);
-    putfill(f, 0, 13);
-    put8(f, 1);
-    put16(f, 0xfd00);
-    putfill(f, 0, 13);
-    put8(f, 2);
-    put16(f, sport);
-    put16(f, dport);
-    put16(f, 0);
-    put16(f, 0);
+    uint32_t at = put_outer_ip(f, 6, 17);
+    put_udp(f, sport, dport);
     return at;
 }
 
 static void end_ip6_udp(struct frame *f, uint32_t at)
 {
-    set16(f, at + 4, f->n - at - 40);
-    set16(f, at + 40 + 4, f->n - at - 40);
+    end_udp(f, at + 40);
+    end_outer_ip(f, 6, at);
 }
 
 /* GTPv1-U G-PDU header with flags (E/S/PN in the low bits); end_gtp fills in the length. */
@@ -1037,60 +1046,6 @@ static void test_tunnels(void)
 }
 
 /* ---- VXLAN, Geneve, GRE, ERSPAN, IP-in-IP ---- */
-
-/* Outer IPv4 (10.0.0.1 -> 10.0.0.2) or IPv6 (fd00::1 -> fd00::2) header of protocol proto. */
-static uint32_t put_outer_ip(struct frame *f, int ver, unsigned proto)
-{
-    uint32_t at = f->n;
-    if (ver == 4) {
-        put8(f, 0x45);
-        put8(f, 0);
-        put16(f, 0); /* total length, set by end_outer_ip */
-        put16(f, 0x4321);
-        put16(f, 0);
-        put8(f, 64);
-        put8(f, proto);
-        put16(f, 0);
-        put32(f, 0x0a000001);
-        put32(f, 0x0a000002);
-    } else {
-        put32(f, 0x60000000);
-        put16(f, 0); /* payload length, set by end_outer_ip */
-        put8(f, proto);
-        put8(f, 64);
-        put16(f, 0xfd00);
-        putfill(f, 0, 13);
-        put8(f, 1);
-        put16(f, 0xfd00);
-        putfill(f, 0, 13);
-        put8(f, 2);
-    }
-    return at;
-}
-
-static void end_outer_ip(struct frame *f, int ver, uint32_t at)
-{
-    if (ver == 4)
-        set16(f, at + 2, f->n - at);
-    else
-        set16(f, at + 4, f->n - at - 40);
-}
-
-/* UDP header (checksum 0); end_udp fills in the length. */
-static uint32_t put_udp(struct frame *f, unsigned sport, unsigned dport)
-{
-    uint32_t at = f->n;
-    put16(f, sport);
-    put16(f, dport);
-    put16(f, 0);
-    put16(f, 0);
-    return at;
-}
-
-static void end_udp(struct frame *f, uint32_t at)
-{
-    set16(f, at + 4, f->n - at);
-}
 
 /* Ethernet header of type, behind vlan 802.1Q tags (0, 1 or 2: QinQ) when asked. */
 static void put_eth_vlan(struct frame *f, int vlans, unsigned type)

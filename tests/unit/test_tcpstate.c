@@ -44,9 +44,9 @@ static uint32_t isn(int e)
 
 /* Short evidence names for the expected-transition strings (fsc_evidence_name order). */
 static const char *const EV[FSC_EV__COUNT] = {
-    "init", "mid",     "syn",          "synack",     "ack_syn", "peer_ack_syn", "after_syn",
-    "fin",  "ack_fin", "peer_ack_fin", "fin_before", "rst",     "peer_rst", "early_ack_fin",
-    "fin_acked_peer",
+    "init",         "mid",       "syn",      "synack",        "ack_syn",
+    "peer_ack_syn", "after_syn", "fin",      "ack_fin",       "peer_ack_fin",
+    "fin_before",   "rst",       "peer_rst", "early_ack_fin", "fin_acked_peer",
 };
 
 /* ---- checks ---- */
