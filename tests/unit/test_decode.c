@@ -782,32 +782,18 @@ static void end_udp(struct frame *f, uint32_t at)
     set16(f, at + 4, f->n - at);
 }
 
-/* Outer IPv4 + UDP header from sport to dport; end_ip4_udp fills in both lengths. */
-static uint32_t put_ip4_udp(struct frame *f, unsigned sport, unsigned dport)
+/* Outer IPv4 or IPv6 header (put_outer_ip) + UDP header; end_ip_udp fills in both lengths. */
+static uint32_t put_ip_udp(struct frame *f, int ver, unsigned sport, unsigned dport)
 {
-    uint32_t at = put_outer_ip(f, 4, 17);
+    uint32_t at = put_outer_ip(f, ver, 17);
     put_udp(f, sport, dport);
     return at;
 }
 
-static void end_ip4_udp(struct frame *f, uint32_t at)
+static void end_ip_udp(struct frame *f, int ver, uint32_t at)
 {
-    end_udp(f, at + 20);
-    end_outer_ip(f, 4, at);
-}
-
-/* Outer IPv6 (fd00::1 -> fd00::2) + UDP header; end_ip6_udp fills in both lengths. */
-static uint32_t put_ip6_udp(struct frame *f, unsigned sport, unsigned dport)
-{
-    uint32_t at = put_outer_ip(f, 6, 17);
-    put_udp(f, sport, dport);
-    return at;
-}
-
-static void end_ip6_udp(struct frame *f, uint32_t at)
-{
-    end_udp(f, at + 40);
-    end_outer_ip(f, 6, at);
+    end_udp(f, at + (ver == 4 ? 20 : 40));
+    end_outer_ip(f, ver, at);
 }
 
 /* GTPv1-U G-PDU header with flags (E/S/PN in the low bits); end_gtp fills in the length. */
@@ -851,24 +837,24 @@ static void test_tunnels(void)
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 3797, 3544);
+    udp = put_ip_udp(&f, 4, 3797, 3544);
     put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo plain", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("teredo plain prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     put_teredo_origin(&f);
     put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo origin indication", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("teredo origin prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 3797, 3544);
+    udp = put_ip_udp(&f, 4, 3797, 3544);
     put16(&f, 0x0001); /* authentication indicator */
     put8(&f, 2);       /* client identifier length */
     put8(&f, 3);       /* authentication value length */
@@ -879,15 +865,15 @@ static void test_tunnels(void)
     put8(&f, 0); /* confirmation */
     put_teredo_origin(&f);
     put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo auth and origin", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("teredo auth prefixes", T_DLT_EN10MB, &f);
 
     /* Off port 3544 (a relay talks from any port) only with a Teredo address, 2001:0::/32. */
     f.n = 0;
-    udp = put_ip4_udp(&f, 32900, 3797);
+    udp = put_ip_udp(&f, 4, 32900, 3797);
     ip = put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("teredo off port without teredo address", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
     set16(&f, ip + 24 + 2, 0x0000); /* destination 2001:0:0:1::2 */
     check(decode_reason(T_DLT_IPV4, &f, &p) == FSC_SKIP_NONE && p.quirks == tq &&
@@ -900,30 +886,30 @@ static void test_tunnels(void)
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 5906, 2152);
+    udp = put_ip_udp(&f, 4, 5906, 2152);
     gtp = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u plain ipv4", T_DLT_EN10MB, &f, 4, tq, PAYLOAD);
     expect_prefixes("gtp-u plain prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 2152, 2152);
     gtp = put_gtp(&f, 0x02); /* S */
     put16(&f, 0x1234);       /* sequence number */
     put8(&f, 0);             /* N-PDU number */
     put8(&f, 0xc0);          /* next extension type: ignored without E */
     put_ip6_plain(&f);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u sequence ipv6", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("gtp-u sequence prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 2152, 40001);
+    udp = put_ip_udp(&f, 4, 2152, 40001);
     gtp = put_gtp(&f, 0x04); /* E */
     put16(&f, 0);
     put8(&f, 0);
@@ -936,71 +922,71 @@ static void test_tunnels(void)
     put8(&f, 0); /* end of chain */
     put_ip4(&f, 6, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u extension headers", T_DLT_EN10MB, &f, 4, tq | FSC_QUIRK_IP_OPTIONS, PAYLOAD);
     expect_prefixes("gtp-u extension prefixes", T_DLT_EN10MB, &f);
 
     /* Two levels: Teredo carrying IPv6/UDP to GTP-U carrying IPv4; a third level stays UDP. */
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
-    uint32_t udp6 = put_ip6_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
+    uint32_t udp6 = put_ip_udp(&f, 6, 2152, 2152);
     gtp = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip6_udp(&f, udp6);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 6, udp6);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo gtp-u two levels", T_DLT_IPV4, &f, 4, tq, PAYLOAD);
     expect_prefixes("two levels prefixes", T_DLT_IPV4, &f);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 2152, 2152);
     gtp = put_gtp(&f, 0);
-    uint32_t udp2 = put_ip4_udp(&f, 2152, 2152);
+    uint32_t udp2 = put_ip_udp(&f, 4, 2152, 2152);
     uint32_t gtp2 = put_gtp(&f, 0);
-    uint32_t udp3 = put_ip4_udp(&f, 2152, 2152);
+    uint32_t udp3 = put_ip_udp(&f, 4, 2152, 2152);
     uint32_t gtp3 = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp3);
-    end_ip4_udp(&f, udp3);
+    end_ip_udp(&f, 4, udp3);
     end_gtp(&f, gtp2);
-    end_ip4_udp(&f, udp2);
+    end_ip_udp(&f, 4, udp2);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u three levels", T_DLT_IPV4, &f, 4, tq, PAYLOAD);
 
     /* On the tunnel ports but not the tunnel: stays not_tcp. */
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     put16(&f, 0xabcd); /* some other protocol on the port */
     putfill(&f, 0x61, 60);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("udp 3544 not teredo", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     ip = put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     set16(&f, ip + 4, 24); /* IPv6 packet shorter than the datagram */
     expect_skip("teredo payload length mismatch", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     put32(&f, 0x60000000); /* bubble: no next header, payload length 0 */
     put16(&f, 0);
     put8(&f, 59);
     put8(&f, 255);
     putn(&f, SRC6, 16);
     putn(&f, DST6, 16);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("teredo bubble", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 2152, 2152);
     gtp = put_gtp(&f, 0);
     f.b[gtp + 1] = 0x01; /* echo request */
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("udp 2152 gtp echo request", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
     f.b[gtp + 1] = 0xff;
     f.b[gtp] = 0x48; /* GTPv2 */
@@ -1010,37 +996,37 @@ static void test_tunnels(void)
     expect_skip("gtp-u length mismatch", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 40000, 2152);
+    udp = put_ip_udp(&f, 4, 40000, 2152);
     gtp = put_gtp(&f, 0x04);
     put32(&f, 0x000000c0);
     put8(&f, 0); /* extension length 0: invalid */
     putfill(&f, 0, 3);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("gtp-u extension length 0", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 40000, 2152);
+    udp = put_ip_udp(&f, 4, 40000, 2152);
     gtp = put_gtp(&f, 0);
     ip = put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     set16(&f, ip + 2, 46); /* inner packet larger than the tunnel carries */
     expect_skip("gtp-u inner longer than tunnel", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 40000, 2152);
+    udp = put_ip_udp(&f, 4, 40000, 2152);
     gtp = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     set16(&f, udp + 20 + 4, 8 + 8 + 45 + 1); /* UDP length beyond the IP payload */
     expect_skip("udp length beyond ip", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 53, 40000);
-    end_ip4_udp(&f, udp);
+    udp = put_ip_udp(&f, 4, 53, 40000);
+    end_ip_udp(&f, 4, udp);
     f.n = udp + 20 + 6;
     expect_skip("udp header cut, no tunnel port", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 }
