@@ -190,8 +190,10 @@ def setup(v6, ul_mtu, ov_mtu):
 
 
 def teardown():
+    """Delete both namespaces (their devices go with them) and a veth left in this one."""
     for ns in (NS_A, NS_B):
         sh("ip", "netns", "del", ns, check=False)
+    sh("ip", "link", "del", "fsva%d" % TAG, check=False)
 
 
 def start_tcpdump(dev, path):
@@ -367,6 +369,8 @@ def main():
         print("usage: record_tunnels.py OUTDIR", file=sys.stderr)
         return 2
     outdir = sys.argv[1]
+    # A timeout's SIGTERM unwinds like an exception, so the namespaces are deleted on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
     if os.geteuid() != 0 or subprocess.run(["which", "tcpdump", "ip"],
                                            capture_output=True).returncode != 0:
         print("tunnels: SKIP: needs root, tcpdump and ip (iproute2)")
