@@ -6,13 +6,17 @@ flows compared cell by cell with the expected TSV forge wrote next to it ('-' me
 Rows are matched in order of each flow's first packet.  Every capture must also account for
 every frame (packets_read = packets_tcp + packets_skipped) with no skip reason but the ones
 its framing makes (fragments consumed into a datagram).  One attack is checked on its own: the
-overlapping fragments of --fragment-overlap are all dropped, and only they.
+overlapping fragments of --fragment-overlap are all dropped, and only they.  And fragments that
+never complete: the last fragment of the first fragmented datagram is cut out of a forged
+capture, which ends before the timeout (ip_fragment_incomplete) or, with every later frame moved
+past the timeout, goes on after it (ip_fragment_timeout); IPv4 and IPv6.
 
 Usage: check_forged.py FINSCOPE
 Prints one line per mismatch, then "forged: N passed, M failed"; exits 1 on any failure.
 """
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -110,6 +114,72 @@ def check(finscope, scenario, variant, args, tmp, want_skips=None):
     return bad
 
 
+def fragment_of(frame):
+    """(datagram key, more fragments follow) of an Ethernet frame carrying an IPv4 or IPv6
+    fragment, or None."""
+    etype = struct.unpack("!H", frame[12:14])[0]
+    ip = frame[14:]
+    if etype == 0x0800 and struct.unpack("!H", ip[6:8])[0] & 0x3FFF:
+        return (ip[4:6] + ip[12:20], bool(ip[6] & 0x20))
+    if etype == 0x86DD and ip[6] == 44:
+        return (ip[44:48] + ip[8:40], bool(ip[43] & 1))
+    return None
+
+
+def check_lost_fragment(finscope, ipv6, late, tmp):
+    """Forge four_way in 64-byte fragments, cut out the last fragment of the first fragmented
+    datagram and, when late, move every later frame past the reassembly timeout.  The other
+    fragments of that datagram must be counted ip_fragment_incomplete (the capture ends first)
+    or ip_fragment_timeout, every frame exactly once, and only that segment be missing."""
+    tag = "four_way/lost-fragment-%s%s" % ("ipv6" if ipv6 else "ipv4", "-late" if late else "")
+    stem = os.path.join(tmp, tag.replace("/", "."))
+    ok, msg = run([finscope, "forge", "four_way", "-o", stem + ".pcap", "--fragment", "64",
+                   "--expected", stem + ".tsv"] + (["--ipv6"] if ipv6 else []))
+    if not ok:
+        return ["%s forge %s" % (tag, msg)]
+    with open(stem + ".pcap", "rb") as fp:
+        data = fp.read()
+    recs, off = [], 24  # forge writes little-endian microsecond pcap
+    while off < len(data):
+        sec, usec, caplen, wire = struct.unpack("<IIII", data[off:off + 16])
+        recs.append([sec, usec, data[off + 16:off + 16 + caplen]])
+        off += 16 + caplen
+    frags = [(i, fragment_of(r[2])) for i, r in enumerate(recs)]
+    first = next(f[0] for _, f in frags if f)
+    mine = [i for i, f in frags if f and f[0] == first]
+    last = next(i for i in mine if not frags[i][1][1])
+    del recs[last]
+    if late:  # 61 s: past both timeouts (30 s IPv4, 60 s IPv6)
+        for r in recs[last:]:
+            r[0] += 61
+    with open(stem + ".pcap", "wb") as fp:
+        fp.write(data[:24])
+        for sec, usec, frame in recs:
+            fp.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+    ok, msg = run([finscope, "analyze", "-q", "-o", stem + ".db", stem + ".pcap"])
+    if not ok:
+        return ["%s analyze %s" % (tag, msg)]
+    with open(stem + ".tsv") as fp:
+        rows = [l.rstrip("\n").split("\t") for l in fp if l.strip()]
+    want_tcp = sum(int(rows[1][rows[0].index(c)]) for c in ("client_packets", "server_packets"))
+    con = sqlite3.connect(stem + ".db")
+    read, tcp, skipped = con.execute(
+        "SELECT packets_read, packets_tcp, packets_skipped FROM captures").fetchone()
+    skips = dict(con.execute("SELECT reason, packets FROM skipped"))
+    pkts = con.execute("SELECT sum(client_packets + server_packets) FROM flows").fetchone()[0]
+    con.close()
+    lost = "ip_fragment_timeout" if late else "ip_fragment_incomplete"
+    bad = []
+    if read != len(recs) or read != tcp + skipped or skipped != sum(skips.values()):
+        bad.append("%s counts: %d frames, read %d, tcp %d, skipped %d" % (
+            tag, len(recs), read, tcp, skipped))
+    if skips.get(lost) != len(mine) - 1 or set(skips) - {lost, "ip_fragment_reassembled"}:
+        bad.append("%s skipped: expected %s %d, got %s" % (tag, lost, len(mine) - 1, skips))
+    if tcp != want_tcp - 1 or pkts != want_tcp - 1:
+        bad.append("%s segments: expected %d, got %d (%s in flows)" % (tag, want_tcp - 1, tcp, pkts))
+    return bad
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: check_forged.py FINSCOPE", file=sys.stderr)
@@ -129,9 +199,18 @@ def main():
             variant, args = ENCAPS[(i * ENCAPS_PER_SCENARIO + k) % len(ENCAPS)]
             runs.append((scenario, variant, args, None))
     runs.append((ATTACK[0], "overlap-attack", ATTACK[1], ATTACK[2]))
+    lost = [(ipv6, late) for ipv6 in (False, True) for late in (False, True)]
     with tempfile.TemporaryDirectory(prefix="finscope-forged-") as tmp:
         for scenario, variant, args, skips in runs:
             bad = check(finscope, scenario, variant, args, tmp, skips)
+            if bad:
+                failed += 1
+                for b in bad:
+                    print(b)
+            else:
+                passed += 1
+        for ipv6, late in lost:
+            bad = check_lost_fragment(finscope, ipv6, late, tmp)
             if bad:
                 failed += 1
                 for b in bad:
