@@ -192,9 +192,10 @@ static void dgram_free(struct fsc_ipfrag *rf, uint32_t i, uint32_t hash)
     int l = age_list(d->ip_version);
 
     release_pieces(rf, d);
-    while (*link != i)
+    while (*link != i && *link != NIL) /* always found: the hash is the one it was filed under */
         link = &rf->dg[*link].hnext;
-    *link = d->hnext;
+    if (*link == i)
+        *link = d->hnext;
     if (d->prev != NIL)
         rf->dg[d->prev].next = d->next;
     else
