@@ -14,19 +14,23 @@ Each scenario is two applications doing something whose close is known by constr
   vxlan_four_way      IPv4 in IPv4: request, response, client close(), server close() 200 ms
                       after reading EOF: four_way, closer client
   vxlan_fragments     IPv4 in IPv4 over a 1000-byte underlay MTU with a 1400-byte overlay MTU:
-                      the server sends 20,000 bytes with DF clear, so every full segment's outer
-                      datagram is cut in two by the kernel; the server closes first: four_way,
-                      closer server
-  vxlan6_four_way     IPv6 in IPv6 (no fragments: over an IPv6 underlay Linux lowers the path
-                      MTU rather than fragment): as vxlan_four_way
+                      the server sends 20,000 bytes with DF clear and closes first (four_way,
+                      closer server).  The kernel fragments the first full segments' outer UDP
+                      datagrams, then, having learned the path MTU, fragments the inner IPv4
+                      datagrams and sends each piece in its own VXLAN packet
+  vxlan6_four_way     IPv6 in IPv6: as vxlan_four_way
+  vxlan6_inner_fragments  IPv4 over an IPv6 underlay (1280-byte MTU), as vxlan_fragments.  Linux
+                      does not fragment the outer IPv6 datagrams: the first full segments are
+                      dropped ("packet too big"), then the inner IPv4 datagrams are fragmented
 For each, the tokens are checked against what the sockets did and the packet and byte counts
 against an independent reading of the tunnel device's capture (tcp_segments below);
 the underlay capture is written as NAME.pcap and the tunnel device's as NAME.inner.pcap, each
 with the same NAME[.inner].expected.tsv, which tests/golden/check_captures.py compares with
-finscope's rows for each: finscope must say the same of both capture points.  The fragment scenario also checks that the kernel really fragmented the outer datagrams.
+finscope's rows for each: finscope must say the same of both capture points.  The fragment
+scenarios also check that the kernel really fragmented something on the underlay.
 
-The kernel must support veth and vxlan links; GRE, IPIP and SIT are used when the kernel has
-them (this project's VM kernel has none of the three: they are reported and skipped).
+The kernel must support veth and vxlan links.  The script says which of gretap, gre, ipip and
+sit the kernel can create, but records VXLAN only (this project's VM kernel has none of them).
 Needs root, `ip` and tcpdump; exits 77 (skip) without them.  Every wait is bounded.
 Usage: record_tunnels.py OUTDIR
 """
@@ -160,7 +164,7 @@ def probe_kinds():
     return have
 
 
-def setup(v6, ul_mtu, ov_mtu):
+def setup(ul6, ov6, ul_mtu, ov_mtu):
     """Namespaces, veth underlay, VXLAN overlay; offloads off on the VXLAN devices."""
     for ns in (NS_A, NS_B):
         sh("ip", "netns", "add", ns)
@@ -171,7 +175,7 @@ def setup(v6, ul_mtu, ov_mtu):
         peer = 3 - i
         sh("ip", "link", "set", dev, "netns", ns)
         sh("ip", "-n", ns, "link", "set", dev, "name", "ul0", "mtu", str(ul_mtu), "up")
-        if v6:
+        if ul6:
             local, remote = "fd00:201::%d" % i, "fd00:201::%d" % peer
             sh("ip", "-n", ns, "addr", "add", local + "/64", "dev", "ul0", "nodad")
         else:
@@ -183,7 +187,7 @@ def setup(v6, ul_mtu, ov_mtu):
         sh("ip", "-n", ns, "link", "set", "vx0", "mtu", str(ov_mtu), "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         in_ns(ns, "--offload-off", "vx0")
-        if v6:
+        if ov6:
             sh("ip", "-n", ns, "addr", "add", "fd00:202::%d/64" % i, "dev", "vx0", "nodad")
         else:
             sh("ip", "-n", ns, "addr", "add", "10.202.0.%d/24" % i, "dev", "vx0")
@@ -232,9 +236,9 @@ def stop_tcpdump(p):
         p.wait()
 
 
-def run_connection(v6, mode, ul_path, inner_path):
+def run_connection(ov6, mode, ul_path, inner_path):
     """One connection from A to B in mode, recorded on the underlay and on the tunnel device."""
-    server = "fd00:202::2" if v6 else "10.202.0.2"
+    server = "fd00:202::2" if ov6 else "10.202.0.2"
     caps = [start_tcpdump("ul0", ul_path), start_tcpdump("vx0", inner_path)]
     srv = subprocess.Popen(["ip", "netns", "exec", NS_B, sys.executable, HERE, "--serve", server,
                             mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -306,20 +310,28 @@ def tcp_segments(path):
             yield src, sport, off_flags[1], len(body) - (off_flags[0] >> 4) * 4
 
 
-def ipv4_fragments(path):
-    """(outer, inner) IPv4 fragments in an underlay capture: datagrams with MF set or an offset,
-    on the underlay itself or inside a VXLAN packet that is not itself a fragment."""
+def fragments(path):
+    """(outer, inner) IP fragments in an underlay capture: outer IPv4 datagrams with MF set or
+    an offset, or IPv6 ones with a fragment header; and inner IPv4 fragments inside a VXLAN
+    packet that is not itself a fragment."""
     outer = inner = 0
     for f in pcap_frames(path):
-        if len(f) < 34 or f[12:14] != b"\x08\x00":
+        etype = f[12:14]
+        if etype == b"\x08\x00" and len(f) >= 34:
+            if struct.unpack("!H", f[20:22])[0] & 0x3FFF:
+                outer += 1
+                continue
+            udp = 14 + (f[14] & 15) * 4 if f[23] == 17 else None
+        elif etype == b"\x86\xdd" and len(f) >= 54:
+            if f[20] == 44:
+                outer += 1
+                continue
+            udp = 54 if f[20] == 17 else None
+        else:
             continue
-        if struct.unpack("!H", f[20:22])[0] & 0x3FFF:
-            outer += 1
-            continue
-        ihl = (f[14] & 15) * 4
-        vx = 14 + ihl + 8  # VXLAN header, then Ethernet, then the inner IP header
-        if (f[23] == 17 and len(f) >= vx + 8 + 14 + 20 and f[vx + 8 + 12:vx + 8 + 14] == b"\x08\x00"
-                and struct.unpack("!H", f[vx + 8 + 14 + 6:vx + 8 + 14 + 8])[0] & 0x3FFF):
+        ip = udp + 8 + 8 + 14 if udp else 0  # UDP, VXLAN and Ethernet headers, then inner IP
+        if (udp and len(f) >= ip + 20 and f[ip - 2:ip] == b"\x08\x00"
+                and struct.unpack("!H", f[ip + 6:ip + 8])[0] & 0x3FFF):
             inner += 1
     return outer, inner
 
@@ -348,10 +360,12 @@ def expected_row(inner_path, client_closes):
 
 
 SCENARIOS = [
-    # name, IPv6, underlay MTU, overlay MTU, mode, client closes first, outer fragments wanted
-    ("vxlan_four_way", False, 1500, 1450, "four_way", True, False),
-    ("vxlan_fragments", False, 1000, 1400, "bulk", False, True),
-    ("vxlan6_four_way", True, 1500, 1430, "four_way", True, False),
+    # name, IPv6 underlay, IPv6 overlay, underlay MTU, overlay MTU, mode, client closes first,
+    # fragments wanted on the underlay
+    ("vxlan_four_way", False, False, 1500, 1450, "four_way", True, False),
+    ("vxlan_fragments", False, False, 1000, 1400, "bulk", False, True),
+    ("vxlan6_four_way", True, True, 1500, 1430, "four_way", True, False),
+    ("vxlan6_inner_fragments", True, False, 1280, 1400, "bulk", False, True),
 ]
 
 
@@ -388,7 +402,7 @@ def main():
         return 77
     start = time.monotonic()
     failed = 0
-    for name, v6, ul_mtu, ov_mtu, mode, client_closes, want_frags in SCENARIOS:
+    for name, ul6, ov6, ul_mtu, ov_mtu, mode, client_closes, want_frags in SCENARIOS:
         ul_path = os.path.join(outdir, name + ".pcap")
         inner_path = os.path.join(outdir, name + ".inner.pcap")
         why, row, frags = "not run", None, (0, 0)
@@ -397,8 +411,8 @@ def main():
                 why = "out of time"
                 break
             try:
-                setup(v6, ul_mtu, ov_mtu)
-                run_connection(v6, mode, ul_path, inner_path)
+                setup(ul6, ov6, ul_mtu, ov_mtu)
+                run_connection(ov6, mode, ul_path, inner_path)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 why = str(e)
                 print("%s: attempt %d: %s" % (name, attempt + 1, why))
@@ -406,7 +420,7 @@ def main():
             finally:
                 teardown()
             row, why = expected_row(inner_path, client_closes)
-            frags = ipv4_fragments(ul_path)
+            frags = fragments(ul_path)
             if row and want_frags and frags == (0, 0):
                 row, why = None, "the kernel did not fragment the outer datagrams"
             if row:
@@ -422,8 +436,8 @@ def main():
         for stem in (name, name + ".inner"):  # the same row from either capture point
             with open(os.path.join(outdir, stem + ".expected.tsv"), "w") as fp:
                 fp.write("\t".join(COLUMNS) + "\n" + "\t".join(row) + "\n")
-        print("%s: recorded (attempt %d; IPv4 fragments on the underlay: %d outer, %d inside "
-              "VXLAN)" % ((name, attempt + 1) + frags))
+        print("%s: recorded (attempt %d; fragments on the underlay: %d outer, %d inside VXLAN)"
+              % ((name, attempt + 1) + frags))
     print("tunnels: recorded %d of %d scenarios in %.1f s" % (
         len(SCENARIOS) - failed, len(SCENARIOS), time.monotonic() - start))
     return 1 if failed else 0
