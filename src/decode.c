@@ -1,6 +1,6 @@
 /*
- * decode.c - link, IP and TCP header decoding of one captured frame, through up to two UDP tunnels
- * (Teredo, GTP-U): a ladder of length checks.
+ * decode.c - link, IP and TCP header decoding of one captured frame, through tunnels (Teredo,
+ * GTP-U, VXLAN, Geneve, GRE, ERSPAN, IP-in-IP): a ladder of length checks.
  */
 #include "finscope/decode.h"
 
@@ -41,9 +41,16 @@ enum {
     /* Teredo authentication: indicator 2, id-len 1, auth-len 1, nonce 8, confirmation 1, without
        the client identifier and authentication value (RFC 4380 section 5.1.1). */
     TEREDO_AUTH_MIN_LEN = 13,
-    TEREDO_ORIGIN_LEN = 8, /* indicator 2, port 2, address 4 (RFC 4380 section 5.1.1) */
-    GTP_HDR_LEN = 8,       /* flags, type, length, TEID (3GPP TS 29.281 section 5.1) */
-    GTP_OPT_LEN = 4,       /* sequence number, N-PDU number, next extension header type */
+    TEREDO_ORIGIN_LEN = 8,    /* indicator 2, port 2, address 4 (RFC 4380 section 5.1.1) */
+    GTP_HDR_LEN = 8,          /* flags, type, length, TEID (3GPP TS 29.281 section 5.1) */
+    GTP_OPT_LEN = 4,          /* sequence number, N-PDU number, next extension header type */
+    VXLAN_HDR_LEN = 8,        /* flags, reserved, VNI, reserved (RFC 7348 section 5) */
+    GENEVE_HDR_LEN = 8,       /* without options (RFC 8926 section 3.4) */
+    GRE_HDR_LEN = 4,          /* flags and version, protocol type (RFC 2784 section 2) */
+    GRE_OPT_LEN = 4,          /* each of checksum+reserved1, key, sequence number (RFC 2890) */
+    ERSPAN2_HDR_LEN = 8,      /* version, VLAN, COS, En, T, session, index */
+    ERSPAN3_HDR_LEN = 12,     /* version, VLAN, COS, BSO, T, session, timestamp, SGT, P, FT, ... */
+    ERSPAN3_PLATFORM_LEN = 8, /* platform specific subheader, present when O is set */
 };
 
 /* Caps on chains that input can grow. */
@@ -51,7 +58,6 @@ enum {
     MAX_VLAN_TAGS = 8,
     MAX_MPLS_LABELS = 16,
     MAX_IP6_EXT_HDRS = 16,
-    MAX_TUNNEL_DEPTH = 2, /* as Zeek's Tunnel::max_depth */
     MAX_GTP_EXT_HDRS = 8,
 };
 
@@ -63,6 +69,19 @@ enum {
     GTP_FLAG_PN = 0x01,          /* N-PDU number present */
     GTP_TYPE_G_PDU = 0xff,       /* user data: a tunnelled IP packet */
     TEREDO_PREFIX = 0x20010000u, /* 2001:0::/32, every Teredo address (RFC 4380 section 2.6) */
+    UDP_PORT_VXLAN = 4789,       /* RFC 7348 section 5 (IANA) */
+    UDP_PORT_GENEVE = 6081,      /* RFC 8926 section 3.3 (IANA) */
+    VXLAN_FLAG_I = 0x08,         /* valid VNI; MUST be set (RFC 7348 section 5) */
+    GENEVE_FLAG_O = 0x80,        /* control (OAM) message, no user data (RFC 8926 section 3.4) */
+    GRE_FLAG_C = 0x8000,         /* checksum present (RFC 2784) */
+    GRE_FLAG_R = 0x4000,         /* routing present (RFC 1701 only) */
+    GRE_FLAG_K = 0x2000,         /* key present (RFC 2890) */
+    GRE_FLAG_S = 0x1000,         /* sequence number present (RFC 2890) */
+    GRE_VERSION_MASK = 0x0007,   /* 0: GRE; 1: PPTP's enhanced GRE (RFC 2637) */
+    ERSPAN2_VERSION = 1,         /* the 4-bit version of a type II header */
+    ERSPAN3_VERSION = 2,         /* the 4-bit version of a type III header */
+    ERSPAN3_FT_ETHERNET = 0,     /* type III frame type: Ethernet frame */
+    ERSPAN3_FT_IP = 2,           /* type III frame type: IP packet */
 };
 
 enum {
@@ -74,7 +93,10 @@ enum {
     ETHERTYPE_MPLS = 0x8847,
     ETHERTYPE_MPLS_MC = 0x8848,
     ETHERTYPE_PPPOE_SESS = 0x8864,
-    ETHERTYPE_MIN = 0x0600, /* below this the field is an 802.3 length */
+    ETHERTYPE_TEB = 0x6558,     /* transparent Ethernet bridging (GRE, Geneve) */
+    ETHERTYPE_ERSPAN2 = 0x88BE, /* ERSPAN type I (no S bit) and II, as a GRE protocol type */
+    ETHERTYPE_ERSPAN3 = 0x22EB, /* ERSPAN type III, as a GRE protocol type */
+    ETHERTYPE_MIN = 0x0600,     /* below this the field is an 802.3 length */
     PPP_PROTO_IPV4 = 0x0021,
     PPP_PROTO_IPV6 = 0x0057,
 };
@@ -89,10 +111,13 @@ enum {
 
 enum {
     IPPROTO_NUM_HOPOPTS = 0,
+    IPPROTO_NUM_IPIP = 4, /* IPv4 in IP (RFC 2003) */
     IPPROTO_NUM_TCP = 6,
     IPPROTO_NUM_UDP = 17,
+    IPPROTO_NUM_IPV6 = 41, /* IPv6 in IP (RFC 4213: 6in4; RFC 2473) */
     IPPROTO_NUM_ROUTING = 43,
     IPPROTO_NUM_FRAGMENT = 44,
+    IPPROTO_NUM_GRE = 47,
     IPPROTO_NUM_ESP = 50,
     IPPROTO_NUM_AH = 51,
     IPPROTO_NUM_NONE = 59,
@@ -194,6 +219,18 @@ static const char *const skip_names[FSC_SKIP__COUNT] = {
     [FSC_SKIP_TCP_BAD_HDR_LEN] = "tcp_bad_header_length",
     [FSC_SKIP_TCP_PORT_ZERO] = "tcp_port_zero",
     [FSC_SKIP_FILTERED] = "filtered",
+    [FSC_SKIP_TUNNEL_TOO_DEEP] = "tunnel_too_deep",
+    [FSC_SKIP_TUNNEL_UNSUPPORTED] = "tunnel_unsupported",
+    [FSC_SKIP_VXLAN_BAD] = "vxlan_bad",
+    [FSC_SKIP_GENEVE_BAD] = "geneve_bad",
+    [FSC_SKIP_GRE_BAD] = "gre_bad",
+    [FSC_SKIP_ERSPAN_BAD] = "erspan_bad",
+    [FSC_SKIP_FRAG_BAD] = "ip_fragment_bad",
+    [FSC_SKIP_FRAG_REASSEMBLED] = "ip_fragment_reassembled",
+    [FSC_SKIP_FRAG_OVERLAP] = "ip_fragment_overlap",
+    [FSC_SKIP_FRAG_TIMEOUT] = "ip_fragment_timeout",
+    [FSC_SKIP_FRAG_TOO_MANY] = "ip_fragment_too_many",
+    [FSC_SKIP_FRAG_INCOMPLETE] = "ip_fragment_incomplete",
 };
 
 const char *fsc_skip_name(enum fsc_skip reason)
@@ -315,6 +352,20 @@ static enum fsc_skip decode_ethertype(struct cursor *c, uint16_t type, struct fs
 }
 
 /*
+ * An Ethernet header (which may carry VLAN tags, MPLS, PPPoE): the link, or a tunnel's payload.
+ * Inlined: the link is the hot path, and a call here cost ~15 instructions a packet.
+ */
+static inline __attribute__((always_inline)) enum fsc_skip
+decode_eth(struct cursor *c, struct fsc_pkt *out, ip_hint *hint)
+{
+    if (!cur_has(c, 0, ETH_HDR_LEN))
+        return FSC_SKIP_LINK_TRUNCATED; /* Ethernet header cut off */
+    uint16_t type = cur_be16(c, 12);
+    cur_skip(c, ETH_HDR_LEN);
+    return decode_ethertype(c, type, out, hint);
+}
+
+/*
  * DLT_NULL stores the address family in the capturing host's byte order, which the savefile
  * does not record, so both orders are tried; DLT_LOOP stores it in network order.
  */
@@ -347,11 +398,7 @@ static enum fsc_skip decode_link(int dlt, struct cursor *c, struct fsc_pkt *out,
     *hint = 0;
     switch (dlt) {
     case DLT_NUM_EN10MB:
-        if (!cur_has(c, 0, ETH_HDR_LEN))
-            return FSC_SKIP_LINK_TRUNCATED; /* Ethernet header cut off */
-        type = cur_be16(c, 12);
-        cur_skip(c, ETH_HDR_LEN);
-        return decode_ethertype(c, type, out, hint);
+        return decode_eth(c, out, hint);
     case DLT_NUM_LINUX_SLL:
         if (!cur_has(c, 0, SLL_HDR_LEN))
             return FSC_SKIP_LINK_TRUNCATED; /* cooked header cut off */
@@ -391,11 +438,14 @@ static enum fsc_skip decode_link(int dlt, struct cursor *c, struct fsc_pkt *out,
 struct ip_span {
     uint32_t payload;
     bool len_from_cap;
+    /* Set with FSC_SKIP_IP_FRAGMENT: the fragment's place; payload is then the fragment's. */
+    bool more;
+    uint32_t offset, id;
 };
 
 /* IPv4 header (RFC 791 section 3.1); leaves c at the transport header, its protocol in *proto. */
-static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct ip_span *span,
-                                 uint8_t *proto)
+static inline __attribute__((always_inline)) enum fsc_skip
+decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct ip_span *span, uint8_t *proto)
 {
     if (!cur_has(c, 0, 1))
         return FSC_SKIP_IP_TRUNCATED; /* not even the version byte */
@@ -419,14 +469,10 @@ static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct i
         return FSC_SKIP_IP_BAD_TOTAL_LEN; /* total length shorter than the header */
     }
     uint16_t frag = cur_be16(c, 6);
-    if ((frag & 0x2000) != 0 || (frag & 0x1fff) != 0)
-        return FSC_SKIP_IP_FRAGMENT; /* MF set or offset != 0: not reassembled */
     *proto = cur_u8(c, 9);
 
     if (hlen > IP4_MIN_HDR_LEN)
         out->quirks |= FSC_QUIRK_IP_OPTIONS;
-    if (left > total)
-        out->quirks |= FSC_QUIRK_IP_PADDING; /* Ethernet minimum-frame padding, FCS, ... */
     out->ip_version = 4;
     /* An outer IPv6 header (tunnel) may have filled all 16 bytes: IPv4 keeps 12 zero bytes. */
     memset(&out->src, 0, sizeof(out->src));
@@ -434,6 +480,16 @@ static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct i
     cur_copy(c, 12, out->src.b, 4);
     cur_copy(c, 16, out->dst.b, 4);
     span->payload = total - hlen;
+    if ((frag & 0x2000) != 0 || (frag & 0x1fff) != 0) {
+        /* MF set or offset != 0 (RFC 791 section 3.1): the caller may reassemble it. */
+        span->more = (frag & 0x2000) != 0;
+        span->offset = (uint32_t)(frag & 0x1fff) * 8;
+        span->id = cur_be16(c, 4);
+        cur_skip(c, hlen);
+        return FSC_SKIP_IP_FRAGMENT;
+    }
+    if (left > total)
+        out->quirks |= FSC_QUIRK_IP_PADDING; /* Ethernet minimum-frame padding, FCS, ... */
     cur_skip(c, hlen);
     return FSC_SKIP_NONE;
 }
@@ -443,8 +499,8 @@ static enum fsc_skip decode_ipv4(struct cursor *c, struct fsc_pkt *out, struct i
  * header (or ESP, no next header, ...), its protocol in *proto.  A chain running past the payload
  * length is malformed; one running past the capture is cut.
  */
-static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct ip_span *span,
-                                 uint8_t *proto)
+static inline __attribute__((always_inline)) enum fsc_skip
+decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct ip_span *span, uint8_t *proto)
 {
     if (!cur_has(c, 0, 1))
         return FSC_SKIP_IP_TRUNCATED; /* not even the version byte */
@@ -499,14 +555,26 @@ static enum fsc_skip decode_ipv6(struct cursor *c, struct fsc_pkt *out, struct i
             return FSC_SKIP_IP6_EXT_BAD; /* extension header beyond the payload length */
         if (!cur_has(c, 0, elen))
             return FSC_SKIP_IP_TRUNCATED; /* extension header cut by the capture */
+        bool fragment = false;
         if (next == IPPROTO_NUM_FRAGMENT) {
             uint16_t off_m = cur_be16(c, 2);
-            if ((off_m & 0xfff8) != 0 || (off_m & 0x0001) != 0)
-                return FSC_SKIP_IP_FRAGMENT; /* atomic fragments (RFC 6946) fall through */
+            /* Atomic fragments (offset 0, M clear; RFC 6946) are whole packets: fall through. */
+            if ((off_m & 0xfff8) != 0 || (off_m & 0x0001) != 0) {
+                fragment = true;
+                span->more = (off_m & 0x0001) != 0;
+                span->offset = off_m & 0xfff8;
+                span->id = cur_be32(c, 4);
+            }
         }
         next = cur_u8(c, 0);
         cur_skip(c, elen);
         plen -= elen;
+        if (fragment) {
+            *proto = next; /* the fragmentable part starts here (RFC 8200 section 4.5) */
+            span->payload = plen;
+            span->len_from_cap = false;
+            return FSC_SKIP_IP_FRAGMENT;
+        }
     }
 }
 
@@ -641,28 +709,171 @@ static enum fsc_skip decode_gtp(struct cursor *c, uint32_t len, ip_hint *hint)
 }
 
 /*
- * A UDP datagram (RFC 768) that may carry a tunnel: GTP-U when port 2152 is on either side, Teredo
- * when port 3544 is.  Teredo relays and clients talk on any port, so elsewhere a datagram is
- * Teredo only if it has the exact Teredo shape and its IPv6 packet has a Teredo address
- * (2001:0::/32, RFC 4380 section 2.6) at one end, which is how Zeek recognizes Teredo off port
- * 3544.  Returns NONE with c at the inner IP header, bounded to the UDP payload, and *hint set;
- * NOT_TCP for any other UDP; IP_TRUNCATED when the capture ends before it can be told.
+ * What a tunnel header says follows it, as an ethertype: Ethernet (transparent Ethernet
+ * bridging), IPv4, IPv6 or MPLS.  Leaves c at the inner IP header, *hint set.
  */
-static enum fsc_skip decode_udp_tunnel(struct cursor *c, const struct ip_span *span, ip_hint *hint)
+static enum fsc_skip decode_tunnel_payload(struct cursor *c, uint16_t type, struct fsc_pkt *out,
+                                           ip_hint *hint)
+{
+    switch (type) {
+    case ETHERTYPE_TEB:
+        return decode_eth(c, out, hint);
+    case ETHERTYPE_IPV4:
+    case ETHERTYPE_IPV6:
+    case ETHERTYPE_MPLS:
+    case ETHERTYPE_MPLS_MC:
+        return decode_ethertype(c, type, out, hint);
+    default:
+        return FSC_SKIP_TUNNEL_UNSUPPORTED; /* PPP, WCCP, NSH, ...: a payload finscope skips */
+    }
+}
+
+/*
+ * VXLAN (RFC 7348 section 5): 8 bytes with the I flag set, then an Ethernet frame, within the len
+ * bytes of the UDP payload.  Reserved bits are not checked: the Group Policy extension and
+ * others use them.
+ */
+static enum fsc_skip decode_vxlan(struct cursor *c, uint32_t len, struct fsc_pkt *out,
+                                  ip_hint *hint)
+{
+    if (len < VXLAN_HDR_LEN + ETH_HDR_LEN)
+        return FSC_SKIP_VXLAN_BAD; /* no room for the header and an Ethernet header */
+    if (!cur_has(c, 0, VXLAN_HDR_LEN))
+        return FSC_SKIP_IP_TRUNCATED; /* VXLAN header cut off */
+    if ((cur_u8(c, 0) & VXLAN_FLAG_I) == 0)
+        return FSC_SKIP_VXLAN_BAD; /* I flag clear: no valid VNI, not VXLAN */
+    cur_skip(c, VXLAN_HDR_LEN);
+    return decode_eth(c, out, hint);
+}
+
+/*
+ * Geneve (RFC 8926 section 3.4): version 0, options of 4-byte units, then the payload its
+ * protocol type names (Ethernet, IPv4, IPv6, MPLS), within the len bytes of the UDP payload.
+ */
+static enum fsc_skip decode_geneve(struct cursor *c, uint32_t len, struct fsc_pkt *out,
+                                   ip_hint *hint)
+{
+    if (len < GENEVE_HDR_LEN)
+        return FSC_SKIP_GENEVE_BAD; /* shorter than the fixed header */
+    if (!cur_has(c, 0, GENEVE_HDR_LEN))
+        return FSC_SKIP_IP_TRUNCATED; /* Geneve header cut off */
+    uint8_t ver_opt = cur_u8(c, 0);
+    if (ver_opt >> 6 != 0)
+        return FSC_SKIP_GENEVE_BAD; /* version other than 0 (section 3.4: MUST drop) */
+    uint32_t hlen = GENEVE_HDR_LEN + (uint32_t)(ver_opt & 0x3f) * 4;
+    if (hlen > len)
+        return FSC_SKIP_GENEVE_BAD; /* options beyond the datagram */
+    if (cur_u8(c, 1) & GENEVE_FLAG_O)
+        return FSC_SKIP_TUNNEL_UNSUPPORTED; /* a control message, no tunnelled packet */
+    uint16_t type = cur_be16(c, 2);
+    if (!cur_skip(c, hlen))
+        return FSC_SKIP_IP_TRUNCATED; /* options cut off */
+    return decode_tunnel_payload(c, type, out, hint);
+}
+
+/*
+ * ERSPAN inside GRE, as Cisco's draft-foschiano-erspan and Linux (net/erspan.h) lay it out: type
+ * I is GRE 0x88BE without a sequence number and no ERSPAN header; type II is 0x88BE with one and
+ * an 8-byte header of version 1; type III is 0x22EB with a 12-byte header of version 2, 8 more
+ * bytes when its O bit is set, and a frame type (Ethernet or IP).  len is what GRE carries.
+ */
+static enum fsc_skip decode_erspan(struct cursor *c, uint16_t type, bool gre_seq, uint32_t len,
+                                   struct fsc_pkt *out, ip_hint *hint)
+{
+    if (type == ETHERTYPE_ERSPAN2 && !gre_seq)
+        return decode_eth(c, out, hint); /* type I */
+    uint32_t hlen = type == ETHERTYPE_ERSPAN2 ? ERSPAN2_HDR_LEN : ERSPAN3_HDR_LEN;
+    unsigned version = type == ETHERTYPE_ERSPAN2 ? ERSPAN2_VERSION : ERSPAN3_VERSION;
+    if (hlen > len)
+        return FSC_SKIP_ERSPAN_BAD; /* header beyond the GRE payload */
+    if (!cur_has(c, 0, hlen))
+        return FSC_SKIP_IP_TRUNCATED; /* ERSPAN header cut off */
+    if (cur_u8(c, 0) >> 4 != version)
+        return FSC_SKIP_ERSPAN_BAD; /* version disagrees with the GRE protocol type */
+    if (type == ETHERTYPE_ERSPAN2) {
+        cur_skip(c, hlen);
+        return decode_eth(c, out, hint);
+    }
+    unsigned ft = (cur_u8(c, 10) >> 2) & 0x1f;
+    if (cur_u8(c, 11) & 0x01)
+        hlen += ERSPAN3_PLATFORM_LEN; /* O: platform specific subheader follows */
+    if (hlen > len)
+        return FSC_SKIP_ERSPAN_BAD; /* subheader beyond the GRE payload */
+    if (!cur_skip(c, hlen))
+        return FSC_SKIP_IP_TRUNCATED; /* platform specific subheader cut off */
+    if (ft == ERSPAN3_FT_ETHERNET)
+        return decode_eth(c, out, hint);
+    if (ft != ERSPAN3_FT_IP)
+        return FSC_SKIP_TUNNEL_UNSUPPORTED; /* reserved frame types */
+    if (!cur_has(c, 0, 1))
+        return FSC_SKIP_IP_TRUNCATED; /* inner version cut off */
+    *hint = cur_u8(c, 0) >> 4;
+    return *hint == 4 || *hint == 6 ? FSC_SKIP_NONE : FSC_SKIP_IP_BAD_VERSION;
+}
+
+/*
+ * GRE (RFC 2784, with the key and sequence number of RFC 2890), len bytes by the IP length:
+ * version 0, the optional fields the C, K and S bits announce, then the protocol type's payload
+ * (IP, MPLS, Ethernet, ERSPAN).  PPTP's enhanced GRE (version 1) and RFC 1701 routing are not
+ * decoded.
+ */
+static enum fsc_skip decode_gre(struct cursor *c, uint32_t len, struct fsc_pkt *out, ip_hint *hint)
+{
+    if (len < GRE_HDR_LEN)
+        return FSC_SKIP_GRE_BAD; /* shorter than the fixed header */
+    if (!cur_has(c, 0, GRE_HDR_LEN))
+        return FSC_SKIP_IP_TRUNCATED; /* GRE header cut off */
+    uint16_t fv = cur_be16(c, 0), type = cur_be16(c, 2);
+    unsigned version = fv & GRE_VERSION_MASK;
+    if (version == 1 || (fv & GRE_FLAG_R))
+        return FSC_SKIP_TUNNEL_UNSUPPORTED; /* PPTP (PPP inside) or source routing */
+    if (version != 0)
+        return FSC_SKIP_GRE_BAD; /* versions 2-7 are not defined */
+    uint32_t hlen = GRE_HDR_LEN;
+    hlen += (fv & GRE_FLAG_C) ? GRE_OPT_LEN : 0;
+    hlen += (fv & GRE_FLAG_K) ? GRE_OPT_LEN : 0;
+    hlen += (fv & GRE_FLAG_S) ? GRE_OPT_LEN : 0;
+    if (hlen > len)
+        return FSC_SKIP_GRE_BAD; /* optional fields beyond the IP payload */
+    if (!cur_skip(c, hlen))
+        return FSC_SKIP_IP_TRUNCATED; /* optional fields cut off */
+    if (type == ETHERTYPE_ERSPAN2 || type == ETHERTYPE_ERSPAN3)
+        return decode_erspan(c, type, (fv & GRE_FLAG_S) != 0, len - hlen, out, hint);
+    return decode_tunnel_payload(c, type, out, hint);
+}
+
+/*
+ * A UDP datagram (RFC 768) that may carry a tunnel: VXLAN to port 4789, Geneve to port 6081,
+ * GTP-U when port 2152 is on either side, Teredo when port 3544 is.  Teredo relays and clients talk
+ * on any port, so elsewhere a datagram is Teredo only if it has the exact Teredo shape and its IPv6
+ * packet has a Teredo address (2001:0::/32, RFC 4380 section 2.6) at one end, which is how Zeek
+ * recognizes Teredo off port 3544.  Returns NONE with c at the inner IP header, bounded to the UDP
+ * payload, and *hint set; NOT_TCP for any other UDP; IP_TRUNCATED when the capture ends before it
+ * can be told.
+ */
+static enum fsc_skip decode_udp_tunnel(struct cursor *c, const struct ip_span *span,
+                                       struct fsc_pkt *out, ip_hint *hint)
 {
     if (!cur_has(c, 0, 4))
         return FSC_SKIP_IP_TRUNCATED; /* ports cut off: a tunnel cannot be ruled out */
     uint16_t sport = cur_be16(c, 0), dport = cur_be16(c, 2);
     bool gtp_port = sport == UDP_PORT_GTP_U || dport == UDP_PORT_GTP_U;
     bool teredo_port = sport == UDP_PORT_TEREDO || dport == UDP_PORT_TEREDO;
+    /* Encapsulators send from a port hashed from the inner flow to the well-known one. */
+    bool vxlan = dport == UDP_PORT_VXLAN, geneve = dport == UDP_PORT_GENEVE;
     if (!cur_has(c, 0, UDP_HDR_LEN))
-        return gtp_port || teredo_port ? FSC_SKIP_IP_TRUNCATED : FSC_SKIP_NOT_TCP;
+        return gtp_port || teredo_port || vxlan || geneve ? FSC_SKIP_IP_TRUNCATED
+                                                          : FSC_SKIP_NOT_TCP;
     uint32_t ulen = cur_be16(c, 4);
     if (ulen < UDP_HDR_LEN || ulen > span->payload)
         return FSC_SKIP_NOT_TCP; /* UDP length disagrees with the IP length */
     cur_skip(c, UDP_HDR_LEN);
     ulen -= UDP_HDR_LEN;
     cur_limit(c, ulen); /* trailing bytes beyond the datagram belong to no inner packet */
+    if (vxlan)
+        return decode_vxlan(c, ulen, out, hint);
+    if (geneve)
+        return decode_geneve(c, ulen, out, hint);
 
     struct cursor t = *c;
     enum fsc_skip r;
@@ -689,7 +900,8 @@ static enum fsc_skip decode_udp_tunnel(struct cursor *c, const struct ip_span *s
 }
 
 /* TCP header (RFC 9293 section 3.1) at c, span->payload bytes long by the IP length fields. */
-static enum fsc_skip decode_tcp(struct cursor *c, struct fsc_pkt *out, const struct ip_span *span)
+static inline __attribute__((always_inline)) enum fsc_skip
+decode_tcp(struct cursor *c, struct fsc_pkt *out, const struct ip_span *span)
 {
     uint32_t left = cur_left(c);
 
@@ -723,19 +935,97 @@ static enum fsc_skip decode_tcp(struct cursor *c, struct fsc_pkt *out, const str
     return FSC_SKIP_NONE;
 }
 
-enum fsc_skip fsc_decode(int dlt, const uint8_t *data, uint32_t caplen, struct fsc_pkt *out)
+/*
+ * The transport header at c (protocol proto, span by the IP layer) when it is not TCP: a tunnel
+ * leaves c at the inner packet, bounded by the outer one, and *hint set; NOT_TCP for anything
+ * else (ICMP, ESP, plain UDP, ...).
+ */
+static enum fsc_skip decode_tunnel(struct cursor *c, const struct ip_span *span, uint8_t proto,
+                                   struct fsc_pkt *out, ip_hint *hint)
 {
-    struct cursor c = {.base = data, .len = data ? caplen : 0, .pos = 0};
-    struct ip_span span = {0};
-    ip_hint hint = 0;
-    enum fsc_skip r;
+    switch (proto) {
+    case IPPROTO_NUM_UDP:
+        return decode_udp_tunnel(c, span, out, hint);
+    case IPPROTO_NUM_IPIP:
+    case IPPROTO_NUM_IPV6:
+        cur_limit(c, span->payload); /* the inner packet ends where the outer one does */
+        *hint = proto == IPPROTO_NUM_IPIP ? 4 : 6;
+        return FSC_SKIP_NONE;
+    case IPPROTO_NUM_GRE:
+        cur_limit(c, span->payload);
+        return decode_gre(c, span->payload, out, hint);
+    default:
+        return FSC_SKIP_NOT_TCP;
+    }
+}
 
+/*
+ * From an IP header of version hint at c, depth tunnels deep, to the TCP header: each pass decodes
+ * one IP header; a tunnel sends the loop around for the inner packet, whose addresses overwrite
+ * the outer ones.  Quirks accumulate over all layers.  A fragment fills *frag (when not NULL).
+ * Inlined into both callers so that a plain TCP frame costs no more calls than before tunnels.
+ */
+static inline __attribute__((always_inline)) enum fsc_skip
+decode_ip_layers(struct cursor *c, struct fsc_pkt *out, ip_hint hint, unsigned depth,
+                 struct fsc_frag *frag)
+{
+    for (;;) {
+        struct ip_span span = {0};
+        uint8_t proto = 0, quirks_outside = out->quirks;
+        enum fsc_skip r =
+            hint == 4 ? decode_ipv4(c, out, &span, &proto) : decode_ipv6(c, out, &span, &proto);
+        if (r == FSC_SKIP_NONE && proto == IPPROTO_NUM_TCP)
+            return decode_tcp(c, out, &span); /* the common case first */
+        if (r == FSC_SKIP_IP_FRAGMENT && frag) {
+            frag->src = out->src;
+            frag->dst = out->dst;
+            frag->id = span.id;
+            frag->ip_version = out->ip_version;
+            frag->proto = proto;
+            frag->depth = (uint8_t)depth;
+            /* Padding of the frame that carried this piece says nothing of the datagram. */
+            frag->quirks = (uint8_t)(quirks_outside | (out->quirks & FSC_QUIRK_IP_OPTIONS));
+            frag->more = span.more;
+            frag->offset = span.offset;
+            frag->len = span.payload;
+            frag->data = c->base + c->pos;
+            frag->caplen = cur_left(c) < span.payload ? cur_left(c) : span.payload;
+        }
+        if (r != FSC_SKIP_NONE)
+            return r;
+        r = decode_tunnel(c, &span, proto, out, &hint);
+        if (r != FSC_SKIP_NONE)
+            return r;
+        if (depth >= FSC_MAX_TUNNEL_DEPTH)
+            return FSC_SKIP_TUNNEL_TOO_DEEP; /* a tunnel inside the deepest one decoded */
+        depth++;
+        out->quirks |= FSC_QUIRK_TUNNEL;
+    }
+}
+
+/* Clear *out except the caller's ts and number. */
+static void reset_pkt(struct fsc_pkt *out)
+{
     fsc_time ts = out->ts;
     uint64_t number = out->number;
     memset(out, 0, sizeof(*out));
     out->ts = ts;
     out->number = number;
+}
 
+enum fsc_skip fsc_decode(int dlt, const uint8_t *data, uint32_t caplen, struct fsc_pkt *out)
+{
+    return fsc_decode_frag(dlt, data, caplen, out, NULL);
+}
+
+enum fsc_skip fsc_decode_frag(int dlt, const uint8_t *data, uint32_t caplen, struct fsc_pkt *out,
+                              struct fsc_frag *frag)
+{
+    struct cursor c = {.base = data, .len = data ? caplen : 0, .pos = 0};
+    ip_hint hint = 0;
+    enum fsc_skip r;
+
+    reset_pkt(out);
     r = decode_link(dlt, &c, out, &hint);
     if (r != FSC_SKIP_NONE)
         return r;
@@ -746,22 +1036,20 @@ enum fsc_skip fsc_decode(int dlt, const uint8_t *data, uint32_t caplen, struct f
         if (hint != 4 && hint != 6)
             return FSC_SKIP_IP_BAD_VERSION; /* raw IP that is neither IPv4 nor IPv6 */
     }
-    /*
-     * Each pass decodes one IP header; a UDP tunnel sends the loop around for the inner packet,
-     * whose addresses overwrite the outer ones.  Quirks accumulate over all layers.
-     */
-    for (int depth = 0;; depth++) {
-        uint8_t proto = 0;
-        r = hint == 4 ? decode_ipv4(&c, out, &span, &proto) : decode_ipv6(&c, out, &span, &proto);
-        if (r != FSC_SKIP_NONE)
-            return r;
-        if (proto == IPPROTO_NUM_TCP)
-            return decode_tcp(&c, out, &span);
-        if (proto != IPPROTO_NUM_UDP || depth >= MAX_TUNNEL_DEPTH)
-            return FSC_SKIP_NOT_TCP; /* ICMP, ESP, ..., or a tunnel nested too deep */
-        r = decode_udp_tunnel(&c, &span, &hint);
-        if (r != FSC_SKIP_NONE)
-            return r;
-        out->quirks |= FSC_QUIRK_TUNNEL;
-    }
+    return decode_ip_layers(&c, out, hint, 0, frag);
+}
+
+enum fsc_skip fsc_decode_datagram(const uint8_t *data, uint32_t caplen, int ip_version,
+                                  unsigned depth, uint8_t quirks, struct fsc_pkt *out,
+                                  struct fsc_frag *frag)
+{
+    struct cursor c = {.base = data, .len = data ? caplen : 0, .pos = 0};
+
+    reset_pkt(out);
+    if (ip_version != 4 && ip_version != 6)
+        return FSC_SKIP_IP_BAD_VERSION; /* reassembly knows only these */
+    if (depth > FSC_MAX_TUNNEL_DEPTH)
+        return FSC_SKIP_TUNNEL_TOO_DEEP; /* cannot come from fsc_decode_frag */
+    out->quirks = (uint8_t)(quirks | FSC_QUIRK_REASSEMBLED);
+    return decode_ip_layers(&c, out, ip_version, depth, frag);
 }

@@ -1122,7 +1122,74 @@ struct builder {
     struct fsc_pcap_writer *w;
     uint8_t payload[FORGE_MSS];
     uint64_t frames, bytes;
+    /* Tunnels and fragments (build_wrapped): a second context, rebuilt for every layer. */
+    libnet_t *lw;
+    uint16_t outer_ip_id; /* identification of the outer IPv4 headers */
+    uint32_t gre_seqno;   /* GRE / ERSPAN sequence number */
+    uint32_t frag_id6;    /* identification of IPv6 fragment headers */
+    bool attack_done;     /* the overlapping-fragment attack was written (fragment_overlap) */
 };
+
+/* ---- tunnels and fragments: options ---- */
+
+static const char *const encap_names[FSC_FORGE_ENCAP__COUNT] = {
+    [FSC_FORGE_ENCAP_NONE] = "none",       [FSC_FORGE_ENCAP_VXLAN] = "vxlan",
+    [FSC_FORGE_ENCAP_GENEVE] = "geneve",   [FSC_FORGE_ENCAP_GENEVE_IP] = "geneve-ip",
+    [FSC_FORGE_ENCAP_GRE] = "gre",         [FSC_FORGE_ENCAP_GRETAP] = "gretap",
+    [FSC_FORGE_ENCAP_ERSPAN1] = "erspan1", [FSC_FORGE_ENCAP_ERSPAN2] = "erspan2",
+    [FSC_FORGE_ENCAP_ERSPAN3] = "erspan3", [FSC_FORGE_ENCAP_IPIP] = "ipip",
+};
+
+const char *fsc_forge_encap_name(int encap)
+{
+    return encap >= 0 && encap < FSC_FORGE_ENCAP__COUNT ? encap_names[encap] : NULL;
+}
+
+/* Whether packets take the path that builds each layer on its own (tunnel, fragments). */
+static bool wrapped(const struct fsc_forge_opts *o)
+{
+    return o->encap != FSC_FORGE_ENCAP_NONE || o->fragment != 0;
+}
+
+/* Whether the encapsulation carries an Ethernet frame (rather than the IP packet itself). */
+static bool encap_carries_eth(int encap)
+{
+    switch (encap) {
+    case FSC_FORGE_ENCAP_VXLAN:
+    case FSC_FORGE_ENCAP_GENEVE:
+    case FSC_FORGE_ENCAP_GRETAP:
+    case FSC_FORGE_ENCAP_ERSPAN1:
+    case FSC_FORGE_ENCAP_ERSPAN2:
+    case FSC_FORGE_ENCAP_ERSPAN3:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int check_wrap_opts(const struct fsc_forge_opts *o, char *err, size_t errlen)
+{
+    const char *why = NULL;
+
+    if (o->encap < 0 || o->encap >= FSC_FORGE_ENCAP__COUNT)
+        why = "unknown encapsulation";
+    else if (o->inner_vlan < 0 || o->inner_vlan > 4094)
+        why = "inner VLAN id out of range (1..4094)";
+    else if (o->inner_vlan && !encap_carries_eth(o->encap))
+        why = "an inner VLAN tag needs an encapsulation that carries Ethernet "
+              "(vxlan, geneve, gretap, erspan1, erspan2, erspan3)";
+    else if (o->outer_ipv6 && o->encap == FSC_FORGE_ENCAP_NONE)
+        why = "an outer IPv6 header needs an encapsulation";
+    else if (o->fragment && (o->fragment < 8 || o->fragment % 8 || o->fragment > 65528))
+        why = "the fragment size must be a multiple of 8 from 8 to 65528";
+    else if (!o->fragment && (o->fragment_inner || o->fragment_reverse || o->fragment_overlap))
+        why = "fragment options need a fragment size";
+    else if (o->fragment_inner && o->encap == FSC_FORGE_ENCAP_NONE)
+        why = "fragmenting the inner datagram needs an encapsulation";
+    if (why)
+        snprintf(err, errlen, "%s", why);
+    return why ? -1 : 0;
+}
 
 static int builder_open(struct builder *b, const struct fsc_forge_opts *o, const char *pcap_path,
                         char *err, size_t errlen)
@@ -1141,6 +1208,8 @@ static int builder_open(struct builder *b, const struct fsc_forge_opts *o, const
         snprintf(err, errlen, "a VLAN tag needs Ethernet framing, not Linux cooked (SLL)");
         return -1;
     }
+    if (check_wrap_opts(&b->o, err, errlen) < 0)
+        return -1;
     for (size_t i = 0; i < sizeof b->payload; i++)
         b->payload[i] = (uint8_t)text[i % (sizeof text - 1)];
     /* LIBNET_NONE: build packets only, no device and no privileges needed. */
@@ -1149,10 +1218,21 @@ static int builder_open(struct builder *b, const struct fsc_forge_opts *o, const
         snprintf(err, errlen, "libnet_init: %s", lerr);
         return -1;
     }
+    if (wrapped(&b->o) && !(b->lw = libnet_init(LIBNET_NONE, NULL, lerr))) {
+        snprintf(err, errlen, "libnet_init: %s", lerr);
+        libnet_destroy(b->l);
+        b->l = NULL;
+        return -1;
+    }
+    b->outer_ip_id = 0x7000;
+    b->frag_id6 = 0x00f00000;
     if (fsc_pcap_writer_open(pcap_path, b->o.sll ? FORGE_DLT_LINUX_SLL : FORGE_DLT_EN10MB, &b->w,
                              err, errlen) < 0) {
         libnet_destroy(b->l);
         b->l = NULL;
+        if (b->lw)
+            libnet_destroy(b->lw);
+        b->lw = NULL;
         return -1;
     }
     return 0;
@@ -1167,7 +1247,406 @@ static int builder_close(struct builder *b, const char *pcap_path, char *err, si
     }
     if (b->l)
         libnet_destroy(b->l);
+    if (b->lw)
+        libnet_destroy(b->lw);
     return rc;
+}
+
+/*
+ * The TCP segment sg of connection c and its IP header (DF set on IPv4 when df), built in l; *tcp
+ * and *ip are the blocks to rewrite (0: new ones) and become the blocks built.  0, or -1 with
+ * libnet's message in l.
+ */
+static int build_tcp_ip(struct builder *b, libnet_t *l, struct conn *c, const struct seg *sg,
+                        bool df, libnet_ptag_t *tcp, libnet_ptag_t *ip)
+{
+    const int from = sg->from, to = !sg->from;
+    uint16_t win = (sg->flags & FSC_TH_RST) ? 0 : 65535;
+
+    *tcp = libnet_build_tcp(c->ep[from].port, c->ep[to].port, sg->seq, sg->ack, sg->flags, win, 0,
+                            0, (uint32_t)(LIBNET_TCP_H + sg->len), sg->len ? b->payload : NULL,
+                            sg->len, l, *tcp);
+    if (*tcp == -1)
+        return -1;
+    if (b->o.ipv6) {
+        struct libnet_in6_addr src, dst;
+        memcpy(&src, c->ep[from].addr, 16);
+        memcpy(&dst, c->ep[to].addr, 16);
+        *ip = libnet_build_ipv6(0, 0, (uint16_t)(LIBNET_TCP_H + sg->len), IPPROTO_TCP, 64, src, dst,
+                                NULL, 0, l, *ip);
+    } else {
+        uint32_t src, dst; /* network byte order, as libnet wants */
+        memcpy(&src, c->ep[from].addr, 4);
+        memcpy(&dst, c->ep[to].addr, 4);
+        *ip = libnet_build_ipv4((uint16_t)(LIBNET_IPV4_H + LIBNET_TCP_H + sg->len), 0,
+                                c->ep[from].ip_id++, df ? IP_DF : 0, 64, IPPROTO_TCP, 0, src, dst,
+                                NULL, 0, l, *ip);
+    }
+    return *ip == -1 ? -1 : 0;
+}
+
+/*
+ * Linux cooked header: packet type (4 = sent by us, the client host; 0 = to us), ARPHRD_ETHER,
+ * address length 6, sender's MAC padded to 8 bytes, protocol.
+ */
+static void sll_header(uint8_t sll[16], int from, const uint8_t mac[6], uint16_t et)
+{
+    static const uint8_t fixed[6] = {0, 0, 0, 1, 0, 6};
+    memcpy(sll, fixed, sizeof fixed);
+    sll[1] = from == C ? 4 : 0;
+    memcpy(sll + 6, mac, 6);
+    sll[12] = sll[13] = 0;
+    sll[14] = (uint8_t)(et >> 8);
+    sll[15] = (uint8_t)et;
+}
+
+/* ---- tunnels and fragments: building each layer around the last ---- */
+
+#define WRAP_BUF 4096 /* the largest forged packet with every header is under 1,700 bytes */
+#define WRAP_VNI 0x001234u
+#define WRAP_GRE_KEY 7u
+
+/* The bytes of one packet while layers are put around it. */
+struct wbuf {
+    uint8_t b[WRAP_BUF];
+    uint32_t n;
+};
+
+/* libnet's error as the message; -1. */
+static int lw_fail(struct builder *b, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "libnet: %s", libnet_geterror(b->lw));
+    libnet_clear_packet(b->lw);
+    return -1;
+}
+
+/* Coalesce what was built in b->lw into out and clear the context.  0 or -1. */
+static int lw_take(struct builder *b, struct wbuf *out)
+{
+    uint8_t *p;
+    uint32_t n;
+    int rc = -1;
+
+    if (libnet_pblock_coalesce(b->lw, &p, &n) == 1) {
+        if (n <= sizeof out->b) {
+            memcpy(out->b, p, n);
+            out->n = n;
+            rc = 0;
+        }
+        libnet_adv_free_packet(b->lw, p);
+    }
+    if (rc == 0)
+        libnet_clear_packet(b->lw);
+    return rc;
+}
+
+static uint16_t ethertype_of(const struct wbuf *ip)
+{
+    return (ip->b[0] >> 4) == 6 ? ETHERTYPE_IPV6 : ETHERTYPE_IP;
+}
+
+/* Ethernet header (with a VLAN tag when vlan) from c's side from, around payload p, in b->lw. */
+static int build_eth(struct builder *b, const struct conn *c, int from, int vlan,
+                     const struct wbuf *p)
+{
+    const uint8_t *dst = c->ep[!from].mac, *src = c->ep[from].mac;
+    if (vlan)
+        return libnet_build_802_1q(dst, src, ETHERTYPE_VLAN, 0, 0, (uint16_t)vlan, ethertype_of(p),
+                                   p->b, p->n, b->lw, 0) == -1
+                   ? -1
+                   : 0;
+    return libnet_build_ethernet(dst, src, ethertype_of(p), p->b, p->n, b->lw, 0) == -1 ? -1 : 0;
+}
+
+/* A function taking the next packet of a segment: a fragment or a whole datagram. */
+typedef int (*wrap_sink)(struct builder *b, const struct conn *c, const struct seg *sg,
+                         const struct wbuf *pkt, char *err, size_t errlen);
+
+/* The outermost layer: the link (Ethernet with --vlan, or SLL) around ip, written at sg's time. */
+static int write_link(struct builder *b, const struct conn *c, const struct seg *sg,
+                      const struct wbuf *ip, char *err, size_t errlen)
+{
+    struct wbuf frame;
+    int rc;
+
+    if (b->o.sll) {
+        uint8_t sll[16];
+        sll_header(sll, sg->from, c->ep[sg->from].mac, ethertype_of(ip));
+        rc = libnet_build_data(ip->b, ip->n, b->lw, 0) == -1 ||
+                     libnet_build_data(sll, sizeof sll, b->lw, 0) == -1
+                 ? -1
+                 : 0;
+    } else {
+        rc = build_eth(b, c, sg->from, b->o.vlan, ip);
+    }
+    if (rc < 0 || lw_take(b, &frame) < 0)
+        return lw_fail(b, err, errlen);
+    fsc_pcap_writer_write(b->w, sg->ts, frame.b, frame.n);
+    b->frames++;
+    b->bytes += frame.n;
+    return 0;
+}
+
+/*
+ * Fragment number k of the n of datagram d (payload from hlen on): bytes [k * size, ...) under
+ * identification id, into out.  The attack fragment instead is 8 other bytes at offset 8 (0
+ * when size is 8), which overlap the first fragment.
+ */
+static int build_fragment(struct builder *b, const struct wbuf *d, uint32_t hlen, uint32_t id,
+                          uint32_t k, uint32_t n, bool attack, struct wbuf *out)
+{
+    static const uint8_t other[8] = {0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5};
+    uint32_t size = b->o.fragment, plen = d->n - hlen;
+    uint32_t off = k * size, len = plen - off < size ? plen - off : size;
+    const uint8_t *bytes = d->b + hlen + off;
+    bool more = k + 1 < n;
+
+    if (attack) {
+        off = size >= 16 ? 8 : 0;
+        len = sizeof other;
+        bytes = other;
+        more = true;
+    }
+    if ((d->b[0] >> 4) == 4) {
+        uint32_t src, dst;
+        memcpy(&src, d->b + 12, 4);
+        memcpy(&dst, d->b + 16, 4);
+        if (libnet_build_ipv4((uint16_t)(LIBNET_IPV4_H + len), d->b[1], (uint16_t)id,
+                              (uint16_t)((more ? IP_MF : 0) | off / 8), d->b[8], d->b[9], 0, src,
+                              dst, bytes, len, b->lw, 0) == -1)
+            return -1;
+    } else {
+        struct libnet_in6_addr src, dst;
+        memcpy(&src, d->b + 8, 16);
+        memcpy(&dst, d->b + 24, 16);
+        /* libnet 1.1 copies these two fields as they are given: network order here. */
+        if (libnet_build_ipv6_frag(d->b[6], 0, htons((uint16_t)(off | (more ? 1 : 0))), htonl(id),
+                                   bytes, len, b->lw, 0) == -1 ||
+            libnet_build_ipv6(0, 0, (uint16_t)(LIBNET_IPV6_FRAG_H + len), IPPROTO_FRAGMENT, d->b[7],
+                              src, dst, NULL, 0, b->lw, 0) == -1)
+            return -1;
+    }
+    return lw_take(b, out);
+}
+
+/*
+ * Give datagram d (forged here: an IPv4 header without options, or an IPv6 header without
+ * extension headers) to sink whole, or in fragments of b->o.fragment payload bytes (RFC 791
+ * section 3.2, RFC 8200 section 4.5), last first with fragment_reverse; before the first one
+ * fragmented, the overlapping attack on a copy of it when fragment_overlap.
+ */
+static int fragment(struct builder *b, const struct conn *c, const struct seg *sg,
+                    const struct wbuf *d, wrap_sink sink, char *err, size_t errlen)
+{
+    bool v4 = (d->b[0] >> 4) == 4;
+    uint32_t hlen = v4 ? (uint32_t)(d->b[0] & 0x0f) * 4 : LIBNET_IPV6_H;
+    uint32_t size = b->o.fragment, plen = d->n - hlen;
+    struct wbuf f;
+
+    if (size == 0 || plen <= size)
+        return sink(b, c, sg, d, err, errlen);
+    uint32_t n = (plen + size - 1) / size;
+    uint32_t id = v4 ? (uint32_t)d->b[4] << 8 | d->b[5] : b->frag_id6++;
+    if (b->o.fragment_overlap && !b->attack_done) {
+        uint32_t aid = v4 ? id ^ 0x8000u : id ^ 0x80000000u;
+        b->attack_done = true;
+        for (uint32_t k = 0; k < n; k++) {
+            for (int a = 0; a < (k == 0 ? 2 : 1); a++) {
+                if (build_fragment(b, d, hlen, aid, k, n, a == 1, &f) < 0)
+                    return lw_fail(b, err, errlen);
+                if (sink(b, c, sg, &f, err, errlen) < 0)
+                    return -1;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = b->o.fragment_reverse ? n - 1 - i : i;
+        if (build_fragment(b, d, hlen, id, k, n, false, &f) < 0)
+            return lw_fail(b, err, errlen);
+        if (sink(b, c, sg, &f, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * The tunnel header of b->o.encap, written here where libnet has no builder (VXLAN, Geneve,
+ * ERSPAN), into t; the GRE and UDP headers come from libnet.
+ */
+static void tunnel_header(const struct builder *b, const struct seg *sg, uint16_t et_in,
+                          struct wbuf *t)
+{
+    static const uint8_t vni[3] = {WRAP_VNI >> 16 & 0xff, WRAP_VNI >> 8 & 0xff, WRAP_VNI & 0xff};
+    uint8_t *h = t->b;
+    uint32_t ts = (uint32_t)sg->ts;
+
+    t->n = 0;
+    switch (b->o.encap) {
+    case FSC_FORGE_ENCAP_VXLAN: /* I flag, VNI (RFC 7348 section 5) */
+        memset(h, 0, 8);
+        h[0] = 0x08;
+        memcpy(h + 4, vni, 3);
+        t->n = 8;
+        break;
+    case FSC_FORGE_ENCAP_GENEVE: /* version 0, two words of options: one of 4 bytes of data */
+    case FSC_FORGE_ENCAP_GENEVE_IP: {
+        bool eth = b->o.encap == FSC_FORGE_ENCAP_GENEVE;
+        uint16_t type = eth ? 0x6558 : et_in;
+        memset(h, 0, 8);
+        h[0] = eth ? 2 : 0;
+        h[2] = (uint8_t)(type >> 8);
+        h[3] = (uint8_t)type;
+        memcpy(h + 4, vni, 3);
+        t->n = 8;
+        if (eth) {
+            static const uint8_t opt[8] = {0x01, 0x03, 0x42, 0x01, 0xfe, 0xed, 0xfa, 0xce};
+            memcpy(h + 8, opt, sizeof opt); /* class 0x0103, type 0x42, one word of data */
+            t->n = 16;
+        }
+        break;
+    }
+    case FSC_FORGE_ENCAP_ERSPAN2: /* version 1, VLAN 0, session 5, index 9 */
+        memset(h, 0, 8);
+        h[0] = 0x10;
+        h[3] = 5;
+        h[7] = 9;
+        t->n = 8;
+        break;
+    case FSC_FORGE_ENCAP_ERSPAN3: /* version 2, session 5, a timestamp, frame type Ethernet */
+        memset(h, 0, 12);
+        h[0] = 0x20;
+        h[3] = 5;
+        h[4] = (uint8_t)(ts >> 24);
+        h[5] = (uint8_t)(ts >> 16);
+        h[6] = (uint8_t)(ts >> 8);
+        h[7] = (uint8_t)ts;
+        t->n = 12;
+        break;
+    default:
+        break;
+    }
+}
+
+/*
+ * Put the tunnel of b->o.encap around packet p of segment sg: Ethernet (and an inner VLAN tag)
+ * when the tunnel carries Ethernet, the tunnel's headers, and the outer IP header between the
+ * tunnel endpoints (10.0.0.1 on the client's side, 10.0.0.2; fd00::1, fd00::2 with outer_ipv6).
+ * The outer datagram goes to out.  0, or -1 with libnet's message in b->lw.
+ */
+static int encapsulate(struct builder *b, const struct conn *c, const struct seg *sg,
+                       const struct wbuf *p, struct wbuf *out)
+{
+    static const uint16_t gre_flags[FSC_FORGE_ENCAP__COUNT] = {
+        [FSC_FORGE_ENCAP_GRE] = GRE_CSUM | GRE_KEY | GRE_SEQ,
+        [FSC_FORGE_ENCAP_GRETAP] = GRE_KEY,
+        [FSC_FORGE_ENCAP_ERSPAN2] = GRE_SEQ,
+        [FSC_FORGE_ENCAP_ERSPAN3] = GRE_SEQ,
+    };
+    struct wbuf eth, t;
+    const struct wbuf *inner = p;
+    uint16_t et_in = ethertype_of(p), gre_type = et_in;
+    uint8_t proto = IPPROTO_GRE;
+    uint32_t len;
+    int e = b->o.encap;
+
+    if (encap_carries_eth(e)) {
+        if (build_eth(b, c, sg->from, b->o.inner_vlan, p) < 0 || lw_take(b, &eth) < 0)
+            return -1;
+        inner = &eth;
+    }
+    tunnel_header(b, sg, et_in, &t);
+    memcpy(t.b + t.n, inner->b, inner->n);
+    t.n += inner->n;
+    switch (e) {
+    case FSC_FORGE_ENCAP_VXLAN:
+    case FSC_FORGE_ENCAP_GENEVE:
+    case FSC_FORGE_ENCAP_GENEVE_IP: {
+        /* The source port is a hash of the inner flow (RFC 7348 section 5, RFC 8926 3.3). */
+        uint16_t sport = (uint16_t)(49152 + ((c->ep[C].port ^ c->ep[S].port) & 0x3fff));
+        uint16_t dport = e == FSC_FORGE_ENCAP_VXLAN ? 4789 : 6081;
+        if (libnet_build_udp(sport, dport, (uint16_t)(LIBNET_UDP_H + t.n), 0, t.b, t.n, b->lw, 0) ==
+            -1)
+            return -1;
+        proto = IPPROTO_UDP;
+        len = LIBNET_UDP_H + t.n;
+        break;
+    }
+    case FSC_FORGE_ENCAP_IPIP:
+        if (libnet_build_data(t.b, t.n, b->lw, 0) == -1)
+            return -1;
+        proto = et_in == ETHERTYPE_IPV6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+        len = t.n;
+        break;
+    default: /* GRE (RFC 2784/2890); libnet computes its checksum */
+        if (e == FSC_FORGE_ENCAP_GRETAP)
+            gre_type = 0x6558;
+        else if (e == FSC_FORGE_ENCAP_ERSPAN1 || e == FSC_FORGE_ENCAP_ERSPAN2)
+            gre_type = 0x88be;
+        else if (e == FSC_FORGE_ENCAP_ERSPAN3)
+            gre_type = 0x22eb;
+        len = libnet_getgre_length(gre_flags[e]) + t.n;
+        if (libnet_build_gre(gre_flags[e], gre_type, 0, 0, WRAP_GRE_KEY, b->gre_seqno++,
+                             (uint16_t)len, t.b, t.n, b->lw, 0) == -1)
+            return -1;
+        break;
+    }
+    /* The client's tunnel endpoint is .1, the server's .2. */
+    uint8_t ends[2][16] = {{0}};
+    if (b->o.outer_ipv6) {
+        for (int i = 0; i < 2; i++) {
+            ends[i][0] = 0xfd;
+            ends[i][15] = (uint8_t)(i + 1);
+        }
+        struct libnet_in6_addr src, dst;
+        memcpy(&src, ends[sg->from], 16);
+        memcpy(&dst, ends[!sg->from], 16);
+        if (libnet_build_ipv6(0, 0, (uint16_t)len, proto, 64, src, dst, NULL, 0, b->lw, 0) == -1)
+            return -1;
+    } else {
+        uint32_t src, dst;
+        for (int i = 0; i < 2; i++) {
+            ends[i][0] = 10;
+            ends[i][3] = (uint8_t)(i + 1);
+        }
+        memcpy(&src, ends[sg->from], 4);
+        memcpy(&dst, ends[!sg->from], 4);
+        /* DF clear: the outer datagram may be fragmented on the way (and by --fragment). */
+        if (libnet_build_ipv4((uint16_t)(LIBNET_IPV4_H + len), 0, b->outer_ip_id++, 0, 64, proto, 0,
+                              src, dst, NULL, 0, b->lw, 0) == -1)
+            return -1;
+    }
+    return lw_take(b, out);
+}
+
+/* A wrap_sink: encapsulate p, then write the outer datagram (fragmented unless p was). */
+static int sink_encap(struct builder *b, const struct conn *c, const struct seg *sg,
+                      const struct wbuf *p, char *err, size_t errlen)
+{
+    struct wbuf outer;
+
+    if (encapsulate(b, c, sg, p, &outer) < 0)
+        return lw_fail(b, err, errlen);
+    if (b->o.fragment_inner)
+        return write_link(b, c, sg, &outer, err, errlen);
+    return fragment(b, c, sg, &outer, write_link, err, errlen);
+}
+
+/* Segment sg through the tunnel and fragments the options ask for. */
+static int build_wrapped(struct builder *b, struct conn *c, const struct seg *sg, char *err,
+                         size_t errlen)
+{
+    struct wbuf ip;
+    libnet_ptag_t tcp = 0, iph = 0;
+    /* A datagram that will be fragmented cannot say Don't Fragment. */
+    bool df = b->o.encap != FSC_FORGE_ENCAP_NONE && !b->o.fragment_inner;
+
+    if (build_tcp_ip(b, b->lw, c, sg, df, &tcp, &iph) < 0 || lw_take(b, &ip) < 0)
+        return lw_fail(b, err, errlen);
+    if (b->o.encap == FSC_FORGE_ENCAP_NONE)
+        return fragment(b, c, sg, &ip, write_link, err, errlen);
+    if (b->o.fragment_inner)
+        return fragment(b, c, sg, &ip, sink_encap, err, errlen);
+    return sink_encap(b, c, sg, &ip, err, errlen);
 }
 
 /* Build segment sg of connection c with libnet (checksums by libnet) and write it. */
@@ -1176,38 +1655,16 @@ static int build_frame(struct builder *b, struct conn *c, const struct seg *sg, 
 {
     const int from = sg->from, to = !sg->from;
     const uint16_t et = b->o.ipv6 ? ETHERTYPE_IPV6 : ETHERTYPE_IP;
-    uint16_t win = (sg->flags & FSC_TH_RST) ? 0 : 65535;
     uint8_t *frame;
     uint32_t len;
 
-    b->tcp = libnet_build_tcp(c->ep[from].port, c->ep[to].port, sg->seq, sg->ack, sg->flags, win, 0,
-                              0, (uint32_t)(LIBNET_TCP_H + sg->len), sg->len ? b->payload : NULL,
-                              sg->len, b->l, b->tcp);
-    if (b->tcp == -1)
-        goto fail;
-    if (b->o.ipv6) {
-        struct libnet_in6_addr src, dst;
-        memcpy(&src, c->ep[from].addr, 16);
-        memcpy(&dst, c->ep[to].addr, 16);
-        b->ip = libnet_build_ipv6(0, 0, (uint16_t)(LIBNET_TCP_H + sg->len), IPPROTO_TCP, 64, src,
-                                  dst, NULL, 0, b->l, b->ip);
-    } else {
-        uint32_t src, dst; /* network byte order, as libnet wants */
-        memcpy(&src, c->ep[from].addr, 4);
-        memcpy(&dst, c->ep[to].addr, 4);
-        b->ip = libnet_build_ipv4((uint16_t)(LIBNET_IPV4_H + LIBNET_TCP_H + sg->len), 0,
-                                  c->ep[from].ip_id++, IP_DF, 64, IPPROTO_TCP, 0, src, dst, NULL, 0,
-                                  b->l, b->ip);
-    }
-    if (b->ip == -1)
+    if (wrapped(&b->o))
+        return build_wrapped(b, c, sg, err, errlen);
+    if (build_tcp_ip(b, b->l, c, sg, true, &b->tcp, &b->ip) < 0)
         goto fail;
     if (b->o.sll) {
-        /* Linux cooked header: packet type (4 = sent by us, the client host; 0 = to us),
-         * ARPHRD_ETHER, address length 6, sender's MAC padded to 8 bytes, protocol. */
-        uint8_t sll[16] = {0, from == C ? 4 : 0, 0, 1, 0, 6};
-        memcpy(sll + 6, c->ep[from].mac, 6);
-        sll[14] = (uint8_t)(et >> 8);
-        sll[15] = (uint8_t)et;
+        uint8_t sll[16];
+        sll_header(sll, from, c->ep[from].mac, et);
         b->link = libnet_build_data(sll, sizeof sll, b->l, b->link);
     } else if (b->o.vlan) {
         b->link = libnet_build_802_1q(c->ep[to].mac, c->ep[from].mac, ETHERTYPE_VLAN, 0, 0,

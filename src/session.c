@@ -31,12 +31,49 @@ int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t re
         snprintf(s->err, sizeof s->err, "out of memory for the flow table");
         return -1;
     }
+    if (!(s->frag = fsc_ipfrag_new(NULL))) {
+        snprintf(s->err, sizeof s->err, "out of memory for IP fragment reassembly");
+        return -1;
+    }
+    s->frag_deadline = INT64_MAX;
     return 0;
+}
+
+/*
+ * A frame that did not decode to a TCP segment at once (kept out of fsc_session_frame, so the
+ * common case carries none of it): an IP fragment goes to the reassembler, anything else is
+ * counted.  Returns FSC_SKIP_NONE when *pkt now holds a segment (a datagram this fragment
+ * completed), anything else when the frame is counted or held.
+ */
+static __attribute__((noinline)) enum fsc_skip not_decoded(struct fsc_session *s,
+                                                           const struct fsc_frame *fr,
+                                                           enum fsc_skip why, struct fsc_pkt *pkt,
+                                                           struct fsc_frag *frag)
+{
+    if (why == FSC_SKIP_IP_FRAGMENT) {
+        bool held;
+        why = fsc_ipfrag_take(s->frag, frag, fr->ts, s->ci.skipped, pkt, &held);
+        s->frag_deadline = fsc_ipfrag_deadline(s->frag);
+        if (held)
+            return FSC_SKIP_IP_FRAGMENT; /* held, or counted by the reassembler */
+        if (why == FSC_SKIP_NONE)
+            return FSC_SKIP_NONE;
+    }
+    s->ci.skipped[why]++;
+    return why;
+}
+
+/* Fragments whose datagram's timeout has run out by capture time now. */
+static __attribute__((noinline)) void expire_fragments(struct fsc_session *s, fsc_time now)
+{
+    fsc_ipfrag_expire(s->frag, now, s->ci.skipped);
+    s->frag_deadline = fsc_ipfrag_deadline(s->frag);
 }
 
 int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
 {
     struct fsc_pkt pkt;
+    struct fsc_frag frag;
     enum fsc_skip why;
 
     s->ci.packets_read++;
@@ -44,12 +81,12 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
         s->ci.first_ts = fr->ts;
     if (fr->ts > s->ci.last_ts)
         s->ci.last_ts = fr->ts;
+    if (fr->ts >= s->frag_deadline)
+        expire_fragments(s, fr->ts);
     why = fr->filtered ? FSC_SKIP_FILTERED
-                       : fsc_decode(s->ci.link_type_id, fr->data, fr->caplen, &pkt);
-    if (why != FSC_SKIP_NONE) {
-        s->ci.skipped[why]++;
+                       : fsc_decode_frag(s->ci.link_type_id, fr->data, fr->caplen, &pkt, &frag);
+    if (why != FSC_SKIP_NONE && not_decoded(s, fr, why, &pkt, &frag) != FSC_SKIP_NONE)
         return 0;
-    }
     pkt.ts = fr->ts;
     pkt.number = fr->number;
     s->ci.packets_tcp++;
@@ -63,12 +100,15 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
 
 int fsc_session_expire(struct fsc_session *s, fsc_time now)
 {
+    expire_fragments(s, now);
     fsc_flow_table_expire(s->ft, now);
     return s->failed ? -1 : 0;
 }
 
 int fsc_session_end(struct fsc_session *s, fsc_time end_ts)
 {
+    fsc_ipfrag_flush(s->frag, s->ci.skipped);
+    s->frag_deadline = INT64_MAX;
     fsc_flow_table_flush(s->ft, end_ts);
     if (s->failed)
         return -1;
@@ -87,4 +127,6 @@ void fsc_session_free(struct fsc_session *s)
 {
     fsc_flow_table_free(s->ft);
     s->ft = NULL;
+    fsc_ipfrag_free(s->frag);
+    s->frag = NULL;
 }

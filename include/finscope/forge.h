@@ -7,11 +7,47 @@
 
 #include "finscope/common.h"
 
+/* A tunnel around every forged packet, as mirroring and overlays deliver them. */
+enum fsc_forge_encap {
+    FSC_FORGE_ENCAP_NONE = 0,
+    FSC_FORGE_ENCAP_VXLAN,     /* UDP to 4789, VXLAN (RFC 7348), an Ethernet frame */
+    FSC_FORGE_ENCAP_GENEVE,    /* UDP to 6081, Geneve (RFC 8926) with one option, Ethernet */
+    FSC_FORGE_ENCAP_GENEVE_IP, /* Geneve carrying the IP packet directly */
+    FSC_FORGE_ENCAP_GRE,       /* GRE with checksum, key and sequence number, carrying IP */
+    FSC_FORGE_ENCAP_GRETAP,    /* GRE with a key carrying Ethernet (0x6558) */
+    FSC_FORGE_ENCAP_ERSPAN1,   /* GRE 0x88BE without sequence number: ERSPAN type I */
+    FSC_FORGE_ENCAP_ERSPAN2,   /* GRE 0x88BE with sequence number and the 8-byte header */
+    FSC_FORGE_ENCAP_ERSPAN3,   /* GRE 0x22EB with the 12-byte type III header */
+    FSC_FORGE_ENCAP_IPIP,      /* IP in IP: protocol 4, or 41 for IPv6 inside (6in4, 6in6) */
+    FSC_FORGE_ENCAP__COUNT
+};
+
+/* The --encap name of an encapsulation ("vxlan", ...); NULL out of range. */
+const char *fsc_forge_encap_name(int encap);
+
 /* How the forged frames are framed on the wire. */
 struct fsc_forge_opts {
-    bool ipv6;    /* IPv6 (2001:db8::/32) instead of IPv4 (192.0.2.0/24, 198.18.0.0/15) */
-    int vlan;     /* 0: none, else the VLAN id (1..4094) of one 802.1Q tag */
-    bool sll;     /* Linux cooked (DLT_LINUX_SLL) instead of Ethernet; not with vlan */
+    bool ipv6; /* IPv6 (2001:db8::/32) instead of IPv4 (192.0.2.0/24, 198.18.0.0/15) */
+    int vlan;  /* 0: none, else the VLAN id (1..4094) of one 802.1Q tag (the outermost frame) */
+    bool sll;  /* Linux cooked (DLT_LINUX_SLL) instead of Ethernet; not with vlan */
+    int encap; /* enum fsc_forge_encap */
+    bool outer_ipv6; /* tunnel endpoints fd00::1 and fd00::2 instead of 10.0.0.1 and 10.0.0.2 */
+    int inner_vlan;  /* VLAN id of a tag on the tunnelled Ethernet frame (encap carrying one) */
+    /*
+     * 0: no fragments.  Else IP datagrams with more payload than this many bytes (a multiple of
+     * 8, at least 8) are cut into fragments: the outermost datagram, or with fragment_inner the
+     * tunnelled one (each fragment then travels in its own tunnel packet).
+     */
+    uint32_t fragment;
+    bool fragment_inner;
+    bool fragment_reverse; /* write each datagram's fragments last first */
+    /*
+     * Before the first datagram that is fragmented, write an attack on it: a copy under another
+     * identification whose second fragment overlaps the first with other bytes.  A reassembler
+     * must drop that copy whole (RFC 5722), so the expected rows stay those of the scenario and
+     * ip_fragment_overlap counts the copy's frames.
+     */
+    bool fragment_overlap;
     int one_side; /* 0: both directions; FSC_FORGE_CLIENT_ONLY or FSC_FORGE_SERVER_ONLY: only
                      that endpoint's frames (a one-direction tap), with its own expectations */
 };

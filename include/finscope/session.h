@@ -4,6 +4,7 @@
 
 #include "finscope/capture.h"
 #include "finscope/flow.h"
+#include "finscope/ipfrag.h"
 #include "finscope/store.h"
 
 /* Shared by `analyze` (a file) and `live` (an interface): everything between libpcap and SQLite. */
@@ -12,7 +13,9 @@ struct fsc_session {
     int64_t capture_id;
     struct fsc_capture_info ci; /* counters grow as frames arrive */
     struct fsc_flow_table *ft;
-    bool failed; /* a store or memory error: err says which; abort the capture */
+    struct fsc_ipfrag *frag; /* IP fragments waiting for the rest of their datagram */
+    fsc_time frag_deadline;  /* when the oldest of them times out (INT64_MAX: none held) */
+    bool failed;             /* a store or memory error: err says which; abort the capture */
     char err[512];
 };
 
@@ -23,20 +26,26 @@ struct fsc_session {
 int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t replace_id,
                       const struct fsc_flow_limits *lim);
 
-/* Count, decode and route one frame.  0, or -1 with s->err (abort the capture). */
+/*
+ * Count, decode and route one frame.  An IP fragment goes to the reassembler; the frame that
+ * completes a datagram carries it, and every frame is counted once, in packets_tcp or in one
+ * skip reason, when its fate is known (a frame held in a reassembly is counted when its datagram
+ * completes, times out, or the capture ends).  0, or -1 with s->err (abort the capture).
+ */
 int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr);
 
 /* Write out flows whose linger or idle time has passed by capture time now (live: the clock
  * moves on without packets).  0 or -1. */
 int fsc_session_expire(struct fsc_session *s, fsc_time now);
 
-/* Write out every flow still held, update the captures row and COMMIT.  0 or -1. */
+/* Abandon fragments still held (ip_fragment_incomplete), write out every flow still held,
+ * update the captures row and COMMIT.  0 or -1. */
 int fsc_session_end(struct fsc_session *s, fsc_time end_ts);
 
 /* ROLLBACK what this capture wrote (nothing of it stays) and free the session's memory. */
 void fsc_session_abort(struct fsc_session *s);
 
-/* Free the flow table (after end or abort). */
+/* Free the flow table and the reassembler (after end or abort). */
 void fsc_session_free(struct fsc_session *s);
 
 #endif

@@ -1,6 +1,8 @@
 /* test_decode.c - unit tests for fsc_decode: frames built byte by byte, exact decoded values. */
 #include "finscope/decode.h"
 
+#include "unit_check.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,27 +34,6 @@ static const uint8_t DST6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0,
 #define FLAGS (FSC_TH_PSH | FSC_TH_ACK | FSC_TH_CWR)
 #define WINDOW 0xfaf0
 #define PAYLOAD 5 /* "hello" */
-
-static int passed, failed;
-
-/* Record one check; on failure print one line naming it. */
-static void check(bool ok, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL %s: ", name);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
 
 /* Frame under construction. */
 struct frame {
@@ -747,47 +728,48 @@ static void test_skips(void)
           "expected link_truncated");
 }
 
-/* Outer IPv4 + UDP header from sport to dport; end_ip4_udp fills in both lengths. */
-static uint32_t put_ip4_udp(struct frame *f, unsigned sport, unsigned dport)
+/* Outer IPv4 (10.0.0.1 -> 10.0.0.2) or IPv6 (fd00::1 -> fd00::2) header of protocol proto. */
+static uint32_t put_outer_ip(struct frame *f, int ver, unsigned proto)
 {
     uint32_t at = f->n;
-    put8(f, 0x45);
-    put8(f, 0);
-    put16(f, 0); /* total length, set by end_ip4_udp */
-    put16(f, 0x4321);
-    put16(f, 0);
-    put8(f, 64);
-    put8(f, 17);
-    put16(f, 0);
-    put32(f, 0x0a000001); /* tunnel endpoints 10.0.0.1 -> 10.0.0.2 */
-    put32(f, 0x0a000002);
-    put16(f, sport);
-    put16(f, dport);
-    put16(f, 0); /* UDP length, set by end_ip4_udp */
-    put16(f, 0); /* checksum, not verified */
+    if (ver == 4) {
+        put8(f, 0x45);
+        put8(f, 0);
+        put16(f, 0); /* total length, set by end_outer_ip */
+        put16(f, 0x4321);
+        put16(f, 0);
+        put8(f, 64);
+        put8(f, proto);
+        put16(f, 0);
+        put32(f, 0x0a000001);
+        put32(f, 0x0a000002);
+    } else {
+        put32(f, 0x60000000);
+        put16(f, 0); /* payload length, set by end_outer_ip */
+        put8(f, proto);
+        put8(f, 64);
+        put16(f, 0xfd00);
+        putfill(f, 0, 13);
+        put8(f, 1);
+        put16(f, 0xfd00);
+        putfill(f, 0, 13);
+        put8(f, 2);
+    }
     return at;
 }
 
-static void end_ip4_udp(struct frame *f, uint32_t at)
+static void end_outer_ip(struct frame *f, int ver, uint32_t at)
 {
-    set16(f, at + 2, f->n - at);
-    set16(f, at + 20 + 4, f->n - at - 20);
+    if (ver == 4)
+        set16(f, at + 2, f->n - at);
+    else
+        set16(f, at + 4, f->n - at - 40);
 }
 
-/* Outer IPv6 (fd00::1 -> fd00::2) + UDP header; end_ip6_udp fills in both lengths. */
-static uint32_t put_ip6_udp(struct frame *f, unsigned sport, unsigned dport)
+/* UDP header (checksum 0); end_udp fills in the length. */
+static uint32_t put_udp(struct frame *f, unsigned sport, unsigned dport)
 {
     uint32_t at = f->n;
-    put32(f, 0x60000000);
-    put16(f, 0);
-    put8(f, 17);
-    put8(f, 64);
-    put16(f, 0xfd00);
-    putfill(f, 0, 13);
-    put8(f, 1);
-    put16(f, 0xfd00);
-    putfill(f, 0, 13);
-    put8(f, 2);
     put16(f, sport);
     put16(f, dport);
     put16(f, 0);
@@ -795,10 +777,23 @@ static uint32_t put_ip6_udp(struct frame *f, unsigned sport, unsigned dport)
     return at;
 }
 
-static void end_ip6_udp(struct frame *f, uint32_t at)
+static void end_udp(struct frame *f, uint32_t at)
 {
-    set16(f, at + 4, f->n - at - 40);
-    set16(f, at + 40 + 4, f->n - at - 40);
+    set16(f, at + 4, f->n - at);
+}
+
+/* Outer IPv4 or IPv6 header (put_outer_ip) + UDP header; end_ip_udp fills in both lengths. */
+static uint32_t put_ip_udp(struct frame *f, int ver, unsigned sport, unsigned dport)
+{
+    uint32_t at = put_outer_ip(f, ver, 17);
+    put_udp(f, sport, dport);
+    return at;
+}
+
+static void end_ip_udp(struct frame *f, int ver, uint32_t at)
+{
+    end_udp(f, at + (ver == 4 ? 20 : 40));
+    end_outer_ip(f, ver, at);
 }
 
 /* GTPv1-U G-PDU header with flags (E/S/PN in the low bits); end_gtp fills in the length. */
@@ -842,24 +837,24 @@ static void test_tunnels(void)
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 3797, 3544);
+    udp = put_ip_udp(&f, 4, 3797, 3544);
     put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo plain", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("teredo plain prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     put_teredo_origin(&f);
     put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo origin indication", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("teredo origin prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 3797, 3544);
+    udp = put_ip_udp(&f, 4, 3797, 3544);
     put16(&f, 0x0001); /* authentication indicator */
     put8(&f, 2);       /* client identifier length */
     put8(&f, 3);       /* authentication value length */
@@ -870,15 +865,15 @@ static void test_tunnels(void)
     put8(&f, 0); /* confirmation */
     put_teredo_origin(&f);
     put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo auth and origin", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("teredo auth prefixes", T_DLT_EN10MB, &f);
 
     /* Off port 3544 (a relay talks from any port) only with a Teredo address, 2001:0::/32. */
     f.n = 0;
-    udp = put_ip4_udp(&f, 32900, 3797);
+    udp = put_ip_udp(&f, 4, 32900, 3797);
     ip = put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("teredo off port without teredo address", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
     set16(&f, ip + 24 + 2, 0x0000); /* destination 2001:0:0:1::2 */
     check(decode_reason(T_DLT_IPV4, &f, &p) == FSC_SKIP_NONE && p.quirks == tq &&
@@ -891,30 +886,30 @@ static void test_tunnels(void)
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 5906, 2152);
+    udp = put_ip_udp(&f, 4, 5906, 2152);
     gtp = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u plain ipv4", T_DLT_EN10MB, &f, 4, tq, PAYLOAD);
     expect_prefixes("gtp-u plain prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 2152, 2152);
     gtp = put_gtp(&f, 0x02); /* S */
     put16(&f, 0x1234);       /* sequence number */
     put8(&f, 0);             /* N-PDU number */
     put8(&f, 0xc0);          /* next extension type: ignored without E */
     put_ip6_plain(&f);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u sequence ipv6", T_DLT_EN10MB, &f, 6, tq, PAYLOAD);
     expect_prefixes("gtp-u sequence prefixes", T_DLT_EN10MB, &f);
 
     f.n = 0;
     put_eth(&f, 0x0800);
-    udp = put_ip4_udp(&f, 2152, 40001);
+    udp = put_ip_udp(&f, 4, 2152, 40001);
     gtp = put_gtp(&f, 0x04); /* E */
     put16(&f, 0);
     put8(&f, 0);
@@ -927,71 +922,71 @@ static void test_tunnels(void)
     put8(&f, 0); /* end of chain */
     put_ip4(&f, 6, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("gtp-u extension headers", T_DLT_EN10MB, &f, 4, tq | FSC_QUIRK_IP_OPTIONS, PAYLOAD);
     expect_prefixes("gtp-u extension prefixes", T_DLT_EN10MB, &f);
 
     /* Two levels: Teredo carrying IPv6/UDP to GTP-U carrying IPv4; a third level stays UDP. */
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
-    uint32_t udp6 = put_ip6_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
+    uint32_t udp6 = put_ip_udp(&f, 6, 2152, 2152);
     gtp = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip6_udp(&f, udp6);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 6, udp6);
+    end_ip_udp(&f, 4, udp);
     expect_tcp("teredo gtp-u two levels", T_DLT_IPV4, &f, 4, tq, PAYLOAD);
     expect_prefixes("two levels prefixes", T_DLT_IPV4, &f);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 2152, 2152);
     gtp = put_gtp(&f, 0);
-    uint32_t udp2 = put_ip4_udp(&f, 2152, 2152);
+    uint32_t udp2 = put_ip_udp(&f, 4, 2152, 2152);
     uint32_t gtp2 = put_gtp(&f, 0);
-    uint32_t udp3 = put_ip4_udp(&f, 2152, 2152);
+    uint32_t udp3 = put_ip_udp(&f, 4, 2152, 2152);
     uint32_t gtp3 = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp3);
-    end_ip4_udp(&f, udp3);
+    end_ip_udp(&f, 4, udp3);
     end_gtp(&f, gtp2);
-    end_ip4_udp(&f, udp2);
+    end_ip_udp(&f, 4, udp2);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
-    expect_skip("gtp-u three levels", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+    end_ip_udp(&f, 4, udp);
+    expect_tcp("gtp-u three levels", T_DLT_IPV4, &f, 4, tq, PAYLOAD);
 
     /* On the tunnel ports but not the tunnel: stays not_tcp. */
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     put16(&f, 0xabcd); /* some other protocol on the port */
     putfill(&f, 0x61, 60);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("udp 3544 not teredo", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     ip = put_ip6_plain(&f);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     set16(&f, ip + 4, 24); /* IPv6 packet shorter than the datagram */
     expect_skip("teredo payload length mismatch", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 3544, 3797);
+    udp = put_ip_udp(&f, 4, 3544, 3797);
     put32(&f, 0x60000000); /* bubble: no next header, payload length 0 */
     put16(&f, 0);
     put8(&f, 59);
     put8(&f, 255);
     putn(&f, SRC6, 16);
     putn(&f, DST6, 16);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("teredo bubble", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 2152, 2152);
+    udp = put_ip_udp(&f, 4, 2152, 2152);
     gtp = put_gtp(&f, 0);
     f.b[gtp + 1] = 0x01; /* echo request */
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("udp 2152 gtp echo request", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
     f.b[gtp + 1] = 0xff;
     f.b[gtp] = 0x48; /* GTPv2 */
@@ -1001,39 +996,432 @@ static void test_tunnels(void)
     expect_skip("gtp-u length mismatch", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 40000, 2152);
+    udp = put_ip_udp(&f, 4, 40000, 2152);
     gtp = put_gtp(&f, 0x04);
     put32(&f, 0x000000c0);
     put8(&f, 0); /* extension length 0: invalid */
     putfill(&f, 0, 3);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     expect_skip("gtp-u extension length 0", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 40000, 2152);
+    udp = put_ip_udp(&f, 4, 40000, 2152);
     gtp = put_gtp(&f, 0);
     ip = put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     set16(&f, ip + 2, 46); /* inner packet larger than the tunnel carries */
     expect_skip("gtp-u inner longer than tunnel", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 40000, 2152);
+    udp = put_ip_udp(&f, 4, 40000, 2152);
     gtp = put_gtp(&f, 0);
     put_ip4(&f, 5, 5, PAYLOAD);
     end_gtp(&f, gtp);
-    end_ip4_udp(&f, udp);
+    end_ip_udp(&f, 4, udp);
     set16(&f, udp + 20 + 4, 8 + 8 + 45 + 1); /* UDP length beyond the IP payload */
     expect_skip("udp length beyond ip", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
 
     f.n = 0;
-    udp = put_ip4_udp(&f, 53, 40000);
-    end_ip4_udp(&f, udp);
+    udp = put_ip_udp(&f, 4, 53, 40000);
+    end_ip_udp(&f, 4, udp);
     f.n = udp + 20 + 6;
     expect_skip("udp header cut, no tunnel port", T_DLT_IPV4, &f, FSC_SKIP_NOT_TCP);
+}
+
+/* ---- VXLAN, Geneve, GRE, ERSPAN, IP-in-IP ---- */
+
+/* Ethernet header of type, behind vlan 802.1Q tags (0, 1 or 2: QinQ) when asked. */
+static void put_eth_vlan(struct frame *f, int vlans, unsigned type)
+{
+    if (vlans == 0) {
+        put_eth(f, type);
+        return;
+    }
+    put_eth(f, vlans > 1 ? 0x88a8 : 0x8100);
+    for (int i = vlans; i > 0; i--) {
+        put16(f, 0x0100 + (unsigned)i); /* VID 257, 258 */
+        put16(f, i > 1 ? 0x8100 : type);
+    }
+}
+
+/* The inner segment: IPv4 or IPv6 with the standard TCP header and payload. */
+static void put_inner(struct frame *f, int ver)
+{
+    if (ver == 4)
+        put_ip4(f, 5, 5, PAYLOAD);
+    else
+        put_ip6_plain(f);
+}
+
+static unsigned ethertype_of(int ver)
+{
+    return ver == 4 ? 0x0800 : 0x86dd;
+}
+
+enum encap {
+    E_VXLAN,
+    E_GENEVE_ETH,
+    E_GENEVE_IP,
+    E_GRE_IP,
+    E_GRE_CKS_IP, /* checksum, key and sequence number */
+    E_GRETAP,
+    E_GRE_MPLS,
+    E_ERSPAN1,
+    E_ERSPAN2,
+    E_ERSPAN3,
+    E_ERSPAN3_O, /* with the platform specific subheader */
+    E_ERSPAN3_IP,
+    E_IPIP, /* protocol 4 or 41, by the inner version */
+    E__COUNT
+};
+
+static const char *const encap_names[E__COUNT] = {
+    "vxlan",        "geneve eth",    "geneve ip", "gre ip",    "gre csum/key/seq",
+    "gretap",       "gre mpls",      "erspan i",  "erspan ii", "erspan iii",
+    "erspan iii o", "erspan iii ip", "ip-in-ip",
+};
+
+/* Whether the encapsulation carries an Ethernet frame (so an inner VLAN tag can be asked for). */
+static bool encap_has_eth(enum encap e)
+{
+    return e == E_VXLAN || e == E_GENEVE_ETH || e == E_GRETAP || e == E_ERSPAN1 || e == E_ERSPAN2 ||
+           e == E_ERSPAN3 || e == E_ERSPAN3_O;
+}
+
+/*
+ * The tunnel headers of encapsulation e after an outer IP header (not written), then the inner
+ * frame (Ethernet with in_vlans tags when the encapsulation carries Ethernet) and segment of
+ * version in_ver.  Returns the IP protocol the outer header must name.
+ */
+static unsigned put_encap(struct frame *f, enum encap e, int in_ver, int in_vlans)
+{
+    uint32_t udp = 0;
+    unsigned proto = 47;
+    switch (e) {
+    case E_VXLAN:
+        udp = put_udp(f, 51234, 4789);
+        put32(f, 0x08000000); /* I flag */
+        put32(f, 0x00123400); /* VNI 0x1234 */
+        break;
+    case E_GENEVE_ETH:
+        udp = put_udp(f, 51234, 6081);
+        put8(f, 0x02); /* version 0, 2 words of options */
+        put8(f, 0x00);
+        put16(f, 0x6558);
+        put32(f, 0x00abcd00);
+        put16(f, 0x0104); /* option class */
+        put8(f, 0x01);    /* type */
+        put8(f, 0x01);    /* 1 word of data */
+        put32(f, 0xdeadbeef);
+        break;
+    case E_GENEVE_IP:
+        udp = put_udp(f, 51234, 6081);
+        put8(f, 0x00);
+        put8(f, 0x00);
+        put16(f, ethertype_of(in_ver));
+        put32(f, 0x00abcd00);
+        break;
+    case E_GRE_IP:
+        put16(f, 0x0000);
+        put16(f, ethertype_of(in_ver));
+        break;
+    case E_GRE_CKS_IP:
+        put16(f, 0xb000); /* C, K, S */
+        put16(f, ethertype_of(in_ver));
+        put32(f, 0xffff0000); /* checksum (not verified), reserved1 */
+        put32(f, 0x00000007); /* key */
+        put32(f, 0x00000042); /* sequence number */
+        break;
+    case E_GRETAP:
+        put16(f, 0x2000); /* K */
+        put16(f, 0x6558);
+        put32(f, 0x00000001);
+        break;
+    case E_GRE_MPLS:
+        put16(f, 0x0000);
+        put16(f, 0x8847);
+        put32(f, 0x00064140); /* label 100, bottom of stack, TTL 64 */
+        break;
+    case E_ERSPAN1:
+        put16(f, 0x0000);
+        put16(f, 0x88be);
+        break;
+    case E_ERSPAN2:
+        put16(f, 0x1000); /* S */
+        put16(f, 0x88be);
+        put32(f, 0x00000001);
+        put32(f, 0x10640005); /* version 1, VLAN 100, session 5 */
+        put32(f, 0x00000009); /* index */
+        break;
+    case E_ERSPAN3:
+    case E_ERSPAN3_O:
+    case E_ERSPAN3_IP:
+        put16(f, 0x1000);
+        put16(f, 0x22eb);
+        put32(f, 0x00000001);
+        put32(f, 0x20640005); /* version 2, VLAN 100, session 5 */
+        put32(f, 0x12345678); /* timestamp */
+        put16(f, 0x0000);     /* SGT */
+        put8(f, e == E_ERSPAN3_IP ? 2 << 2 : 0);
+        put8(f, e == E_ERSPAN3_O ? 0x01 : 0x00);
+        if (e == E_ERSPAN3_O)
+            putfill(f, 0x5a, 8); /* platform specific subheader */
+        break;
+    case E_IPIP:
+    case E__COUNT:
+        proto = in_ver == 4 ? 4 : 41;
+        break;
+    }
+    if (e == E_VXLAN || e == E_GENEVE_ETH || e == E_GENEVE_IP)
+        proto = 17;
+    if (encap_has_eth(e))
+        put_eth_vlan(f, in_vlans, ethertype_of(in_ver));
+    put_inner(f, in_ver);
+    if (udp)
+        end_udp(f, udp);
+    return proto;
+}
+
+/* Ethernet (out_vlans tags), outer IP of out_ver, encapsulation e, the inner segment. */
+static void build_encap(struct frame *f, int out_ver, int out_vlans, enum encap e, int in_ver,
+                        int in_vlans)
+{
+    f->n = 0;
+    put_eth_vlan(f, out_vlans, ethertype_of(out_ver));
+    uint32_t ip = put_outer_ip(f, out_ver, 0);
+    unsigned proto = put_encap(f, e, in_ver, in_vlans);
+    f->b[ip + (out_ver == 4 ? 9 : 6)] = (uint8_t)proto;
+    end_outer_ip(f, out_ver, ip);
+}
+
+/* Every encapsulation, IPv4 and IPv6 outside and inside, with VLAN tags outside and inside. */
+static void test_encaps(void)
+{
+    struct frame f;
+    char name[128];
+
+    for (int e = 0; e < E__COUNT; e++) {
+        for (int out_ver = 4; out_ver <= 6; out_ver += 2) {
+            for (int in_ver = 4; in_ver <= 6; in_ver += 2) {
+                if (e == E_GRE_MPLS && in_ver == 6)
+                    continue; /* the label stack is built for IPv4 only */
+                for (int vl = 0; vl < 3; vl++) {
+                    int out_vlans = vl == 1 ? 1 : 0, in_vlans = vl == 2 ? 2 : 0;
+                    if (in_vlans && !encap_has_eth((enum encap)e))
+                        continue;
+                    build_encap(&f, out_ver, out_vlans, (enum encap)e, in_ver, in_vlans);
+                    unsigned q = FSC_QUIRK_TUNNEL | (vl ? FSC_QUIRK_VLAN : 0) |
+                                 (e == E_GRE_MPLS ? FSC_QUIRK_MPLS : 0);
+                    snprintf(name, sizeof name, "%s outer ipv%d inner ipv%d vlans %d/%d",
+                             encap_names[e], out_ver, in_ver, out_vlans, in_vlans);
+                    expect_tcp(name, T_DLT_EN10MB, &f, (unsigned)in_ver, q, PAYLOAD);
+                    strcat(name, " prefixes");
+                    expect_prefixes(name, T_DLT_EN10MB, &f);
+                }
+            }
+        }
+    }
+
+    /* VXLAN in Geneve in GRE in IP-in-IP: four tunnels are decoded, a fifth is too deep. */
+    f.n = 0;
+    uint32_t ip1 = put_outer_ip(&f, 4, 4);
+    uint32_t ip2 = put_outer_ip(&f, 4, 47);
+    put16(&f, 0x0000);
+    put16(&f, 0x86dd);
+    uint32_t ip3 = put_outer_ip(&f, 6, 17);
+    uint32_t udp3 = put_udp(&f, 1000, 6081);
+    put32(&f, 0x000086dd);
+    put32(&f, 0x00000100);
+    uint32_t ip4 = put_outer_ip(&f, 6, 17);
+    put_encap(&f, E_VXLAN, 4, 1);
+    end_outer_ip(&f, 6, ip4);
+    end_udp(&f, udp3);
+    end_outer_ip(&f, 6, ip3);
+    end_outer_ip(&f, 4, ip2);
+    end_outer_ip(&f, 4, ip1);
+    expect_tcp("four tunnels", T_DLT_RAW, &f, 4, FSC_QUIRK_TUNNEL | FSC_QUIRK_VLAN, PAYLOAD);
+    expect_prefixes("four tunnels prefixes", T_DLT_RAW, &f);
+    struct frame g;
+    g.n = 0;
+    uint32_t ip0 = put_outer_ip(&g, 6, 4);
+    putn(&g, f.b, f.n);
+    end_outer_ip(&g, 6, ip0);
+    expect_skip("five tunnels", T_DLT_RAW, &g, FSC_SKIP_TUNNEL_TOO_DEEP);
+    /* The deepest layer, when it is not a tunnel, is just UDP. */
+    g.n = 0;
+    ip0 = put_outer_ip(&g, 4, 4);
+    ip1 = put_outer_ip(&g, 4, 4);
+    ip2 = put_outer_ip(&g, 4, 4);
+    ip3 = put_outer_ip(&g, 4, 4);
+    ip4 = put_outer_ip(&g, 4, 17);
+    uint32_t udp = put_udp(&g, 53, 5353);
+    putfill(&g, 0, 20);
+    end_udp(&g, udp);
+    end_outer_ip(&g, 4, ip4);
+    end_outer_ip(&g, 4, ip3);
+    end_outer_ip(&g, 4, ip2);
+    end_outer_ip(&g, 4, ip1);
+    end_outer_ip(&g, 4, ip0);
+    expect_skip("udp four tunnels deep", T_DLT_IPV4, &g, FSC_SKIP_NOT_TCP);
+}
+
+/* Build f as encapsulation e (IPv4 outside and inside), then let patch() break it. */
+#define BAD(label, e, want, ...)                                                                   \
+    do {                                                                                           \
+        build_encap(&f, 4, 0, (e), 4, 0);                                                          \
+        __VA_ARGS__;                                                                               \
+        expect_skip(label, T_DLT_EN10MB, &f, (want));                                              \
+    } while (0)
+
+/* Offsets in a frame built by build_encap(.., 4, 0, e, 4, 0). */
+enum {
+    O_IP = 14,          /* outer IPv4 */
+    O_L4 = 14 + 20,     /* UDP or GRE */
+    O_TUN = 14 + 28,    /* VXLAN or Geneve header */
+    O_ERSPAN = O_L4 + 8 /* after GRE with a sequence number */
+};
+
+/* Malformed and unsupported tunnel headers: one named reason each. */
+static void test_encap_skips(void)
+{
+    struct frame f;
+
+    BAD("vxlan I flag clear", E_VXLAN, FSC_SKIP_VXLAN_BAD, f.b[O_TUN] = 0);
+    BAD("vxlan too short for ethernet", E_VXLAN, FSC_SKIP_VXLAN_BAD,
+        set16(&f, O_L4 + 4, 8 + 8 + 13));
+    BAD("vxlan inner arp", E_VXLAN, FSC_SKIP_NOT_IP, set16(&f, O_TUN + 8 + 12, 0x0806));
+    BAD("vxlan inner ethernet cut", E_VXLAN, FSC_SKIP_LINK_TRUNCATED, f.n = O_TUN + 8 + 13);
+    BAD("geneve version 1", E_GENEVE_ETH, FSC_SKIP_GENEVE_BAD, f.b[O_TUN] |= 0x40);
+    BAD("geneve options beyond datagram", E_GENEVE_ETH, FSC_SKIP_GENEVE_BAD, f.b[O_TUN] = 0x3f);
+    BAD("geneve shorter than header", E_GENEVE_IP, FSC_SKIP_GENEVE_BAD, set16(&f, O_L4 + 4, 8 + 7));
+    BAD("geneve control message", E_GENEVE_IP, FSC_SKIP_TUNNEL_UNSUPPORTED, f.b[O_TUN + 1] = 0x80);
+    BAD("geneve unknown protocol", E_GENEVE_IP, FSC_SKIP_TUNNEL_UNSUPPORTED,
+        set16(&f, O_TUN + 2, 0x894f));
+    BAD("gre version 1 (pptp)", E_GRE_IP, FSC_SKIP_TUNNEL_UNSUPPORTED, set16(&f, O_L4, 0x0001));
+    BAD("gre version 3", E_GRE_IP, FSC_SKIP_GRE_BAD, set16(&f, O_L4, 0x0003));
+    BAD("gre routing", E_GRE_IP, FSC_SKIP_TUNNEL_UNSUPPORTED, set16(&f, O_L4, 0x4000));
+    BAD("gre ppp", E_GRE_IP, FSC_SKIP_TUNNEL_UNSUPPORTED, set16(&f, O_L4 + 2, 0x880b));
+    BAD("gre fields beyond ip payload", E_GRE_IP, FSC_SKIP_GRE_BAD, set16(&f, O_L4, 0xb000);
+        f.n = O_L4 + 8; set16(&f, O_IP + 2, 28));
+    BAD("gre shorter than header", E_GRE_IP, FSC_SKIP_GRE_BAD, f.n = O_L4 + 3;
+        set16(&f, O_IP + 2, 23));
+    BAD("gre cut", E_GRE_CKS_IP, FSC_SKIP_IP_TRUNCATED, f.n = O_L4 + 10);
+    BAD("gretap inner ipx", E_GRETAP, FSC_SKIP_NOT_IP, set16(&f, O_L4 + 8 + 12, 0x8137));
+    BAD("erspan ii version 2", E_ERSPAN2, FSC_SKIP_ERSPAN_BAD, f.b[O_ERSPAN] = 0x20);
+    BAD("erspan ii header beyond gre", E_ERSPAN2, FSC_SKIP_ERSPAN_BAD, f.n = O_ERSPAN + 7;
+        set16(&f, O_IP + 2, f.n - O_IP));
+    BAD("erspan iii version 1", E_ERSPAN3, FSC_SKIP_ERSPAN_BAD, f.b[O_ERSPAN] = 0x10);
+    BAD("erspan iii subheader beyond gre", E_ERSPAN3, FSC_SKIP_ERSPAN_BAD,
+        f.b[O_ERSPAN + 11] = 0x01;
+        f.n = O_ERSPAN + 12 + 7; set16(&f, O_IP + 2, f.n - O_IP));
+    BAD("erspan iii reserved frame type", E_ERSPAN3, FSC_SKIP_TUNNEL_UNSUPPORTED,
+        f.b[O_ERSPAN + 10] = 5 << 2);
+    BAD("erspan iii ip not ip", E_ERSPAN3_IP, FSC_SKIP_IP_BAD_VERSION, f.b[O_ERSPAN + 12] = 0x55);
+    BAD("ipip inner ipv6", E_IPIP, FSC_SKIP_IP_BAD_VERSION, f.b[O_L4] = 0x60);
+    BAD("6in4 inner ipv4", E_IPIP, FSC_SKIP_IP_BAD_VERSION, f.b[O_IP + 9] = 41);
+    BAD("ip protocol 97 (etherip)", E_IPIP, FSC_SKIP_NOT_TCP, f.b[O_IP + 9] = 97);
+    /* The inner packet ends with the outer one: trailing bytes are not inner payload. */
+    BAD("ipip inner longer than outer", E_IPIP, FSC_SKIP_NONE,
+        set16(&f, O_IP + 2, 20 + 20 + 20 + 2));
+    struct fsc_pkt p;
+    build_encap(&f, 4, 0, E_IPIP, 4, 0);
+    set16(&f, O_IP + 2, 20 + 20 + 20 + 2);
+    check(decode_reason(T_DLT_EN10MB, &f, &p) == FSC_SKIP_NONE &&
+              (p.quirks & FSC_QUIRK_PAYLOAD_CUT) && p.payload_len == PAYLOAD,
+          "ipip inner cut by outer length", "quirks %#x payload %u", p.quirks,
+          (unsigned)p.payload_len);
+}
+#undef BAD
+
+/* Fragments: what fsc_decode_frag reports, at the outer layer and inside a tunnel. */
+static void test_fragments(void)
+{
+    struct frame f;
+    struct fsc_pkt p;
+    struct fsc_frag fr;
+
+    /* IPv4: the second 16 bytes of a datagram, more to come. */
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    uint32_t ip = put_ip4(&f, 5, 5, PAYLOAD);
+    set16(&f, ip + 6, 0x2002); /* MF, offset 2 * 8 */
+    memset(&fr, 0, sizeof fr);
+    enum fsc_skip r = fsc_decode_frag(T_DLT_EN10MB, f.b, f.n, &p, &fr);
+    check(r == FSC_SKIP_IP_FRAGMENT && fr.ip_version == 4 && fr.id == 0x1234 && fr.proto == 6 &&
+              fr.more && fr.offset == 16 && fr.len == 20 + PAYLOAD && fr.caplen == 20 + PAYLOAD &&
+              fr.data == f.b + ip + 20 && fr.depth == 0 && fr.quirks == 0 &&
+              memcmp(fr.src.b, SRC4, 4) == 0 && memcmp(fr.dst.b, DST4, 4) == 0,
+          "ipv4 fragment", "got %s id %#x off %u len %u cap %u", fsc_skip_name(r), (unsigned)fr.id,
+          (unsigned)fr.offset, (unsigned)fr.len, (unsigned)fr.caplen);
+    check(fsc_decode(T_DLT_EN10MB, f.b, f.n, &p) == FSC_SKIP_IP_FRAGMENT, "ipv4 fragment stateless",
+          "not ip_fragment");
+    /* Cut by the snaplen: caplen says how much is there. */
+    r = fsc_decode_frag(T_DLT_EN10MB, f.b, f.n - 7, &p, &fr);
+    check(r == FSC_SKIP_IP_FRAGMENT && fr.len == 20 + PAYLOAD && fr.caplen == 20 + PAYLOAD - 7,
+          "ipv4 fragment cut", "len %u cap %u", (unsigned)fr.len, (unsigned)fr.caplen);
+    /* Last fragment with padding: the padding is not part of it, nor a quirk of the datagram. */
+    set16(&f, ip + 6, 0x0003);
+    putfill(&f, 0, 6);
+    r = fsc_decode_frag(T_DLT_EN10MB, f.b, f.n, &p, &fr);
+    check(r == FSC_SKIP_IP_FRAGMENT && !fr.more && fr.offset == 24 && fr.caplen == 20 + PAYLOAD &&
+              fr.quirks == 0,
+          "ipv4 last fragment padded", "more %d off %u cap %u quirks %#x", fr.more,
+          (unsigned)fr.offset, (unsigned)fr.caplen, fr.quirks);
+
+    /* IPv6 fragment header after a hop-by-hop header, inside VXLAN with an inner VLAN tag. */
+    static const uint8_t ext[16] = {
+        44, 0, 0x01, 0x04, 0,    0,    0,    0,    /* hop-by-hop: next fragment, PadN */
+        6,  0, 0x05, 0x41, 0xca, 0xfe, 0xf0, 0x0d, /* fragment: offset 168, M, id 0xcafef00d */
+    };
+    f.n = 0;
+    put_eth(&f, 0x0800);
+    uint32_t oip = put_outer_ip(&f, 4, 17);
+    uint32_t udp = put_udp(&f, 1, 4789);
+    put32(&f, 0x08000000);
+    put32(&f, 0x00000100);
+    put_eth_vlan(&f, 1, 0x86dd);
+    ip = put_ip6(&f, 0, ext, sizeof ext, 5, PAYLOAD);
+    end_udp(&f, udp);
+    end_outer_ip(&f, 4, oip);
+    r = fsc_decode_frag(T_DLT_EN10MB, f.b, f.n, &p, &fr);
+    check(r == FSC_SKIP_IP_FRAGMENT && fr.ip_version == 6 && fr.id == 0xcafef00d && fr.proto == 6 &&
+              fr.more && fr.offset == 0x540 && fr.len == 20 + PAYLOAD &&
+              fr.caplen == 20 + PAYLOAD && fr.data == f.b + ip + 40 + 16 && fr.depth == 1 &&
+              fr.quirks == (FSC_QUIRK_TUNNEL | FSC_QUIRK_VLAN | FSC_QUIRK_IP_OPTIONS) &&
+              memcmp(fr.src.b, SRC6, 16) == 0,
+          "ipv6 fragment in vxlan", "got %s id %#x off %u depth %u quirks %#x", fsc_skip_name(r),
+          (unsigned)fr.id, (unsigned)fr.offset, fr.depth, fr.quirks);
+
+    /* A reassembled datagram: decoded from its IP header with the context given. */
+    f.n = 0;
+    put_ip4(&f, 5, 5, PAYLOAD);
+    memset(&p, 0x5a, sizeof p);
+    p.ts = 7;
+    p.number = 8;
+    r = fsc_decode_datagram(f.b, f.n, 4, 1, FSC_QUIRK_TUNNEL, &p, NULL);
+    check(r == FSC_SKIP_NONE && p.sport == SPORT && p.payload_len == PAYLOAD && p.ts == 7 &&
+              p.number == 8 && p.quirks == (FSC_QUIRK_TUNNEL | FSC_QUIRK_REASSEMBLED),
+          "datagram", "got %s quirks %#x", fsc_skip_name(r), p.quirks);
+    /* A reassembled outer datagram carrying GRE carrying a fragment. */
+    f.n = 0;
+    oip = put_outer_ip(&f, 6, 47);
+    put32(&f, 0x00000800);
+    ip = put_ip4(&f, 5, 5, PAYLOAD);
+    set16(&f, ip + 6, 0x2000);
+    end_outer_ip(&f, 6, oip);
+    r = fsc_decode_datagram(f.b, f.n, 6, 0, FSC_QUIRK_VLAN, &p, &fr);
+    check(r == FSC_SKIP_IP_FRAGMENT && fr.depth == 1 && fr.offset == 0 && fr.more &&
+              fr.quirks == (FSC_QUIRK_VLAN | FSC_QUIRK_REASSEMBLED | FSC_QUIRK_TUNNEL),
+          "datagram carrying a fragment", "got %s depth %u quirks %#x", fsc_skip_name(r), fr.depth,
+          fr.quirks);
+    check(fsc_decode_datagram(f.b, f.n, 5, 0, 0, &p, NULL) == FSC_SKIP_IP_BAD_VERSION,
+          "datagram version 5", "accepted");
+    check(fsc_decode_datagram(f.b, f.n, 6, FSC_MAX_TUNNEL_DEPTH + 1, 0, &p, NULL) ==
+              FSC_SKIP_TUNNEL_TOO_DEEP,
+          "datagram too deep", "accepted");
 }
 
 static void test_names(void)
@@ -1054,6 +1442,18 @@ static void test_names(void)
         "tcp_bad_header_length",
         "tcp_port_zero",
         "filtered",
+        "tunnel_too_deep",
+        "tunnel_unsupported",
+        "vxlan_bad",
+        "geneve_bad",
+        "gre_bad",
+        "erspan_bad",
+        "ip_fragment_bad",
+        "ip_fragment_reassembled",
+        "ip_fragment_overlap",
+        "ip_fragment_timeout",
+        "ip_fragment_too_many",
+        "ip_fragment_incomplete",
     };
     bool ok = true;
     for (int i = 0; i < FSC_SKIP__COUNT; i++) {
@@ -1085,6 +1485,9 @@ int main(void)
     test_ip_variants();
     test_skips();
     test_tunnels();
+    test_encaps();
+    test_encap_skips();
+    test_fragments();
     test_names();
     printf("decode: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
