@@ -92,7 +92,7 @@ NEW_COLUMNS = ("rst_cause_proven", "closer_call")
 FLOORS = {
     "found": 100.0, "orientation": 100.0, "midstream": 100.0, "handshake": 100.0,
     "close_kind": 100.0, "rst_cause": 100.0, "rst_cause_proven": 100.0, "closer": 100.0,
-    "closer_call": 100.0, "client_state": 100.0, "server_state": 100.0, "one_sided": 99.5,
+    "closer_call": 100.0, "client_state": 100.0, "server_state": 100.0, "one_sided": 100.0,
     "client_packets": 99.5, "server_packets": 100.0, "client_bytes": 99.5, "server_bytes": 100.0,
     "client_retrans_bytes": 100.0, "server_retrans_bytes": 100.0, "client_gap_bytes": 99.5,
     "server_gap_bytes": 100.0, "fin_retrans": 100.0,
