@@ -519,11 +519,13 @@ class Capture:
     """tcpdump inside namespace NS on device IFACE (optionally one direction: "in" or "out")."""
 
     def __init__(self, path, ns, iface, port, direction=None):
+        """PORT: the scenario's port, or a whole BPF filter (a string)."""
         cmd = ["ip", "netns", "exec", ns, "tcpdump", "-i", iface, "-U", "--immediate-mode",
                "-s", "262144", "-w", path]
         if direction:
             cmd += ["-Q", direction]
-        self.proc = subprocess.Popen(cmd + ["tcp port %d" % port],
+        bpf = port if isinstance(port, str) else "tcp port %d" % port
+        self.proc = subprocess.Popen(cmd + [bpf],
                                      stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         CAPTURES.add(self.proc)
         deadline = time.time() + 10

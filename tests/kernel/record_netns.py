@@ -54,7 +54,7 @@ from wire import (FIN, SYN, RST, ACK, T, DPORT, FLAGS, SEQ, ACKNO, LEN,  # noqa:
 BASE_PORT = 47500
 TOTAL_BUDGET_S = 140  # no new attempt starts after this (check_netns.sh kills at 170 s)
 
-COLUMNS = ["handshake", "close_kind", "rst_cause", "rst_cause_proven", "closer", "closer_call",
+COLUMNS = ["client_port", "server_port", "handshake", "close_kind", "rst_cause", "rst_cause_proven", "closer", "closer_call",
            "client_state", "server_state", "half_close_bytes",
            "client_packets", "server_packets", "client_bytes", "server_bytes",
            "client_retrans_bytes", "server_retrans_bytes", "client_gap_bytes", "server_gap_bytes",
@@ -927,6 +927,110 @@ def skew_merge(parts, out):
     return shifts
 
 
+def sc_many_holes(port):
+    """Ten of the client's data segments lost after the client's tap, every other one from the
+    3rd: the server's tap sees ten holes open at once, filled late by the SACK retransmissions
+    (exact accounting: no gap, and retransmitted bytes only where the client's tap saw a byte
+    twice)."""
+    seen, dropped = [0], set()
+    lost = set(range(3, 23, 2))
+
+    def rule(d, p):
+        if d != "AB" or p[DPORT] != port or p[LEN] <= 0 or p[FLAGS] & (SYN | FIN) or p[SEQ] in dropped:
+            return False
+        seen[0] += 1
+        if seen[0] in lost:
+            dropped.add(p[SEQ])
+            return True
+        return False
+    LAB.relay.configure(0.02, rule)
+    ls, c, s = pair(A4, B4, port)
+    exchange(c, s, req=120000, resp=500)
+    time.sleep(0.1)
+    passive_close(c, s)
+    ls.close()
+    ndrop = len(LAB.relay.dropped)
+
+    def verify(cc, sc):
+        if one_conn(cc, sc):
+            return one_conn(cc, sc)
+        if ndrop != len(lost):
+            return "relay dropped %d segments" % ndrop
+        at_server = row_counts(sc[0])
+        if at_server["client_gap_bytes"] != 0 or row_counts(cc[0])["client_retrans_bytes"] <= 0:
+            return "the holes were not all filled"
+        pat = close_pattern(sc[0])
+        return None if pat == "four_way" else "close pattern %s" % pat
+    return Run([FOUR_WAY], verify)
+
+
+# ---- a capture that begins after the handshakes: who is the server? ----
+
+DNP3_PORT = 20000   # DNP3's registered port: a service port (src/ports.c)
+LOW_PORTS = (1128, 1300)  # client ports below the servers' (as DNP3 masters often bind)
+
+
+def prep_midstream(port):
+    """Before the capture starts: two connections whose clients bound ports lower than their
+    servers', one to the DNP3 port, one to the scenario's own (not a service) port."""
+    LAB.relay.configure(0.002)
+    conns = []
+    for sport, cport in ((DNP3_PORT, LOW_PORTS[0]), (port, LOW_PORTS[1])):
+        ls = listener(B4, sport)
+        c = client_sock(A4, cport)
+        c.connect((B4, sport))
+        s, _ = ls.accept()
+        s.settimeout(10)
+        exchange(c, s)
+        conns.append((ls, c, s))
+    time.sleep(0.3)            # delayed ACKs settle before the capture begins
+    return conns
+
+
+def sc_midstream_orientation(port, conns):
+    """The capture sees the two connections only from their next data on, then a third
+    connection to the scenario's port with its handshake.  No SYN names the client of the first
+    two: the DNP3 port is a registered service port; the scenario's port is not, but the third
+    connection's handshake in the same capture shows it is a server's.  The lower ports are the
+    clients'.  Every connection closes four-way, client first."""
+    for ls, c, s in conns:
+        exchange(c, s)
+        passive_close(c, s)
+    ls3 = conns[1][0]          # still listening on the scenario's port
+    c3 = client_sock(A4)
+    c3.connect((B4, port))
+    s3, _ = ls3.accept()
+    s3.settimeout(10)
+    exchange(c3, s3)
+    passive_close(c3, s3)
+    time.sleep(0.2)
+    for ls, _, _ in conns:
+        ls.close()
+    mid = tokens(handshake="none")
+
+    def exps(found):
+        out = []
+        for conn in found:
+            cport, sport = conn.client[1], conn.server[1]
+            t = dict(mid if cport in LOW_PORTS else FOUR_WAY)
+            t.update(client_port=str(cport), server_port=str(sport))
+            out.append(t)
+        return out
+
+    def verify(cc, sc):
+        for end, found in (("client", cc), ("server", sc)):
+            if len(found) != 3:
+                return "%d connections at the %s end" % (len(found), end)
+            for conn in found:
+                syn = any(p[FLAGS] & SYN for p in conn.pkts)
+                if syn != (conn.client[1] not in LOW_PORTS):
+                    return "%s end: a SYN where none was wanted, or none where one was" % end
+                if close_pattern(conn) != "four_way":
+                    return "%s end: close pattern %s" % (end, close_pattern(conn))
+        return None
+    return Run(exps, verify)
+
+
 SCENARIOS = {
     "ns_simultaneous_close": sc_simultaneous_close,
     "ns_simultaneous_close_v6": sc_simultaneous_close_v6,
@@ -950,8 +1054,14 @@ SCENARIOS = {
     "ns_rst_server_unread": sc_rst_server_unread,
     "ns_fin_without_ack": sc_fin_without_ack,
     "ns_tap_reordered": sc_tap_reordered,
+    "ns_midstream_orientation": sc_midstream_orientation,
+    "ns_many_holes": sc_many_holes,
 }
 SKEWED = {"ns_tap_reordered"}   # captured per direction and merged with a skewed clock
+# Connections made before the capture starts (a capture that begins mid-connection), and the
+# capture's filter when it is not the scenario's port alone.
+PREPARE = {"ns_midstream_orientation": prep_midstream}
+FILTERS = {"ns_midstream_orientation": lambda port: "tcp port %d or tcp port %d" % (DNP3_PORT, port)}
 NEEDS = {"ns_tap_reordered": ("editcap", "mergecap")}
 
 
@@ -996,10 +1106,17 @@ def attempt(name, outdir, port):
     PARTIAL.clear()
     PARTIAL.update(p for p, _, _ in todo)
     PARTIAL.update(tmp.values())
+    state = None
+    if name in PREPARE:
+        try:
+            state = PREPARE[name](port)
+        except (OSError, AssertionError) as e:
+            return "preparing: %r" % e, None
+    bpf = FILTERS[name](port) if name in FILTERS else port
     caps = []
     try:
         for path, e, d in todo:
-            caps.append(Capture(path, where[e][0], where[e][1], port, d))
+            caps.append(Capture(path, where[e][0], where[e][1], bpf, d))
     except RuntimeError:
         for cap in caps:
             cap.stop(0)
@@ -1007,7 +1124,7 @@ def attempt(name, outdir, port):
     del SNAPS[:]
     run, why = None, None
     try:
-        run = SCENARIOS[name](port)
+        run = SCENARIOS[name](port) if state is None else SCENARIOS[name](port, state)
     except (OSError, AssertionError) as e:
         why = "sockets: %r" % e
     finally:

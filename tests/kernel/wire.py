@@ -58,7 +58,8 @@ def connections(pkts, clients=()):
     out = []
     for group in by_tuple.values():
         syn = next((p for p in group if p[FLAGS] & (SYN | ACK) == SYN and p[SRC] in clients),
-                   next((p for p in group if p[FLAGS] & (SYN | ACK) == SYN), group[0]))
+                   next((p for p in group if p[FLAGS] & (SYN | ACK) == SYN),
+                        next((p for p in group if p[SRC] in clients), group[0])))
         client, server = (syn[SRC], syn[SPORT]), (syn[DST], syn[DPORT])
         insts, isn = [], None
         for p in group:
