@@ -298,7 +298,7 @@ static const struct part aborted_handshake_parts[] = {
     {STEPS(aborted_handshake_steps), .isn = {ISN_C, ISN_S},
      .exp = {"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
              "1", "-", ""},
-     .one = {{"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
+     .one = {{"aborted", "rst", "handshake", "client", "closed", "listen", 0, 0, 0,
               "1", "-", ""},
              {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
               "-", "-", "handshake_incomplete,synack_without_syn"}}},
@@ -420,7 +420,7 @@ static const struct step rst_after_fins_steps[] = {
 };
 static const struct part rst_after_fins_parts[] = {
     {STEPS(rst_after_fins_steps), .isn = {ISN_C, ISN_S},
-     .exp = {"three_way", "four_way", "-", "client", "time_wait", "closed", 0, 0, 1,
+     .exp = {"three_way", "four_way", "-", "client", "closed", "closed", 0, 0, 1,
              "-", "unknown", "rst_after_close"},
      .one = {{"three_way", "fins_unproven", "-", "unknown", "closed", "closed", 0, 0, 1,
               "-", "unknown", "rst_after_close,one_sided"},
@@ -694,7 +694,7 @@ static const struct part fin_without_ack_parts[] = {
     {STEPS(fin_without_ack_steps), .isn = {ISN_C, ISN_S},
      .exp = {"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
              "1", "-", "fin_without_ack"},
-     .one = {{"aborted", "rst", "handshake", "client", "closed", "closed", 0, 0, 0,
+     .one = {{"aborted", "rst", "handshake", "client", "closed", "listen", 0, 0, 0,
               "1", "-", "fin_without_ack"},
              {"three_way", "open", "-", "none", "syn_sent", "syn_rcvd", 0, 0, 0,
               "-", "-", "handshake_incomplete,synack_without_syn"}}},

@@ -319,6 +319,10 @@ static void closing(struct walk *w, const struct fsc_endpoint *x, const struct f
 
     if (w->state < FSC_TCP_SYN_RCVD)
         return; /* never synchronized: no FIN it sent or got counts (RFC 9293 3.10.7.4) */
+    /* In SYN-RECEIVED a FIN is processed only after an ACK of its SYN made it ESTABLISHED
+     * (3.10.7.4, "fifth, check the ACK field"); it may send its own FIN (3.10.4). */
+    if (w->state == FSC_TCP_SYN_RCVD && (!x->fin_sent || x_second == YES))
+        return;
     if (!x->fin_sent) {
         if (peer_fin && fsc_mark_set(&x->rcvd_fin))
             go(w, FSC_TCP_CLOSE_WAIT, &x->rcvd_fin, ev_rcvd_fin(&x->rcvd_fin));
@@ -353,8 +357,8 @@ static void closing(struct walk *w, const struct fsc_endpoint *x, const struct f
 
 /*
  * RSTs (RFC 9293 section 3.10.7.4, "second, check the RST bit"), in capture order: the sender
- * is closed (a TIME_WAIT socket answers stray segments with RST and stays, as Linux does), the
- * receiver too.  Steps placed after a RST that closed the endpoint did not happen.
+ * is closed, the receiver too (a listener ignores it).  Steps placed after a RST that closed
+ * the endpoint did not happen.
  */
 static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoint *x,
                         const struct fsc_endpoint *o, struct fsc_path *p)
@@ -383,7 +387,10 @@ static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoi
     for (int r = 0; r < n; r++) {
         for (; k < full.n && full.step[k].at.packet <= rst[r].at->packet; k++)
             go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
-        if (w.state == FSC_TCP_CLOSED || (rst[r].sent && w.state == FSC_TCP_TIME_WAIT))
+        /* A listener ignores a RST (RFC 9293 3.10.7.2); TIME_WAIT never sends one (it ACKs,
+         * RFC 9293 3.10.7.4 and Linux's tcp_timewait_state_process): a RST "from TIME_WAIT"
+         * shows the socket was gone, so its sender is CLOSED too. */
+        if (w.state == FSC_TCP_CLOSED || (!rst[r].sent && w.state == FSC_TCP_LISTEN))
             continue;
         uint8_t ev = FSC_EV_PEER_RST;
         if (rst[r].sent)

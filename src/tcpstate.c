@@ -169,8 +169,9 @@ void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p, int server_h
     f->ep[c].state = FSC_TCP_CLOSED;
     f->ep[s].state = FSC_TCP_LISTEN;
 
-    if (syn && ack && !f->self_connect) {
-        /* The client's SYN is implied by the SYN+ACK's ack field. */
+    if (syn && ack) {
+        /* The client's SYN is implied by the SYN+ACK's ack field (a self-connected socket's
+         * own SYN, for one that started at its SYN+ACK). */
         f->anomalies |= FSC_AN_SYNACK_NO_SYN;
         f->ep[c].syn_sent = f->ep[c].seq_known = true;
         f->ep[c].isn = p->ack - 1;
@@ -350,6 +351,8 @@ static void ack_field(struct seg *g)
         if (s->ack_rises < 255)
             s->ack_rises++;
         g->changed |= mark_first(&s->ack_moved, p, FSC_MK_SEEN);
+        if (r->pkts == 0 && r != s) /* the unseen peer is read from these acks (lifecycle.c) */
+            g->changed = true;
         if (r->pkts == 0 && r != s && s->ack_hi - s->ack_prev == 1)
             g->why |= FSC_SEG_ACK_FIN; /* likely acks a FIN the tap did not see (lifecycle.c) */
     }
@@ -403,7 +406,8 @@ static void syn_sent(struct seg *g)
             !r->synack_sent && !fsc_mark_set(fsc_ack_proof_final(&r->syn_acked)) &&
             !fsc_mark_set(fsc_ack_proof_final(&s->syn_acked)))
             f->both_syn_unacked = true;
-        if (g->sd == FSC_CLIENT && !r->synack_sent)
+        /* The handshake RTT runs from the client's last SYN before the ACK that completes it. */
+        if (g->sd == FSC_CLIENT && !f->hs_done_ts)
             f->syn_ts = p->ts;
     } else {
         s->synack_sent = true;

@@ -673,8 +673,8 @@ static void test_aborted_handshake(void)
     add(&t, C, F_RST, CI + 1, 0, 0, 1500, 2);
     run(&f, &t, 9000);
     EXPECT("aborted handshake, SYN then RST", &f, C,
-           .tr = "1C closed>syn_sent syn, 2C syn_sent>closed rst, 2S listen>closed peer_rst",
-           .seg = "1C syn 0/0, 2C rst 1/0", .st_a = "closed", .st_b = "closed", .hs = "aborted",
+           .tr = "1C closed>syn_sent syn, 2C syn_sent>closed rst", /* a listener ignores a RST */
+           .seg = "1C syn 0/0, 2C rst 1/0", .st_a = "closed", .st_b = "listen", .hs = "aborted",
            .ck = "rst", .rc = "handshake", .closer = "client", .proven = "1");
     release(&f);
 }
@@ -1151,7 +1151,8 @@ static void test_rst_after_fins(int a)
     CHECK_INT(f.first_rst_by, -1, "rst after four_way: first_rst_by");
     release(&f);
 
-    /* A, in TIME_WAIT after the four-way close, sends a RST: it stays in TIME_WAIT. */
+    /* A RST from A after the four-way close: TIME_WAIT never sends one (it ACKs stray
+     * segments), so A's socket was gone: CLOSED. */
     snprintf(name, sizeof name, "rst from time_wait %s", side(a));
     trace_init(&t, &LINK4);
     opening(&t);
@@ -1164,12 +1165,13 @@ static void test_rst_after_fins(int a)
     EXPECT(name, &f, a,
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
                          "8A fin_wait_1>fin_wait_2 peer_ack_fin, 9B close_wait>last_ack fin, "
-                         "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin",
+                         "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin, "
+                         "11A time_wait>closed rst",
            .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 101/102, 9B fin 101/102, "
                            "10A ack_fin,after_fin 102/102, 11A rst,after_fin 102/0",
-           .st_a = "time_wait", .st_b = "closed", .hs = "three_way", .ck = "four_way",
-           .closer = "A", .cc = "unknown", .anomalies = "rst_after_close",
-           .dwell = "cw 20000 fw2 20500 la 500", .rst_after = 1);
+           .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "four_way", .closer = "A",
+           .cc = "unknown", .anomalies = "rst_after_close", .dwell = "cw 20000 fw2 20500 la 500",
+           .rst_after = 1);
     release(&f);
 
     /* A resets instead of the last ACK: FIN_WAIT_2 -> CLOSED sent, LAST_ACK -> CLOSED received. */
@@ -1205,17 +1207,18 @@ static void test_rst_after_fins(int a)
     EXPECT(name, &f, a,
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
                          "8A fin_wait_1>fin_wait_2 peer_ack_fin, 9B close_wait>last_ack fin, "
-                         "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin",
+                         "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin, "
+                         "10A time_wait>closed rst",
            .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 101/102, 9B fin 101/102, "
                            "10A rst,ack_fin,after_fin 102/102",
-           .st_a = "time_wait", .st_b = "closed", .hs = "three_way", .ck = "four_way",
-           .closer = "A", .cc = "unknown", .anomalies = "rst_after_close",
-           .dwell = "cw 20000 fw2 20500 la 500", .rst_after = 1);
+           .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "four_way", .closer = "A",
+           .cc = "unknown", .anomalies = "rst_after_close", .dwell = "cw 20000 fw2 20500 la 500",
+           .rst_after = 1);
     release(&f);
 
     /*
-     * Simultaneous close, then B resets from TIME_WAIT: CLOSING -> CLOSED by RST received; a
-     * TIME_WAIT socket answers a stray segment with RST and stays in TIME_WAIT.
+     * Simultaneous close, then a RST from B after its TIME_WAIT: CLOSING -> CLOSED by RST
+     * received; B's socket was gone (TIME_WAIT ACKs, it does not reset): CLOSED.
      */
     snprintf(name, sizeof name, "rst in closing %s", side(a));
     trace_init(&t, &LINK4);
@@ -1228,10 +1231,11 @@ static void test_rst_after_fins(int a)
     EXPECT(name, &f, a,
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>fin_wait_1 fin, "
                          "9A fin_wait_1>closing ack_fin, 9B fin_wait_1>closing fin_before, "
-                         "9B closing>time_wait peer_ack_fin, 10A closing>closed peer_rst",
+                         "9B closing>time_wait peer_ack_fin, 10B time_wait>closed rst, "
+                         "10A closing>closed peer_rst",
            .seg = SEG_OPEN ", 7A fin 101/101, 8B fin 101/101, 9A ack_fin,after_fin 102/102, "
                            "10B rst,after_fin 102/0",
-           .st_a = "closed", .st_b = "time_wait", .hs = "three_way", .ck = "simultaneous",
+           .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "simultaneous",
            .closer = "both", .cc = "unknown", .anomalies = "rst_after_close,fin_never_acked",
            .rst_after = 1);
     release(&f);
