@@ -39,19 +39,20 @@ static uint64_t received(const struct fsc_endpoint *s, const struct fsc_endpoint
  * exactly this when the accept queue is full (tcp_check_req, reset in reply to the ACK); a
  * listener that had no socket for the ACK looks the same, so it is never proven.
  */
-static bool accept_overflow(const struct fsc_flow *f, int sd, const struct fsc_endpoint *s,
+static bool accept_overflow(const struct fsc_flow *f, const struct fsc_endpoint *s,
                             const struct fsc_pkt *p)
 {
-    return sd == FSC_SERVER && !f->midstream && s->synack_sent && !(p->flags & FSC_TH_ACK) &&
-           !fsc_mark_set(&s->est) && !s->fin_sent && !s->data_sent && p->seq == s->isn + 1 &&
+    return !f->midstream && s->synack_sent && !(p->flags & FSC_TH_ACK) && !fsc_mark_set(&s->est) &&
+           !s->fin_sent && !s->data_sent && p->seq == s->isn + 1 &&
            fsc_mark_set(fsc_ack_proof_final(&s->syn_acked));
 }
 
 /*
  * Why s resets the connection, decided at its first RST (DESIGN.md section 6 and
  * docs/schema.md, "RST causes").  What the wire proves (Linux 6.x):
- * - payload the peer sent after s's FIN that s never acknowledged, answered by RST, arrived at
- *   a close()d socket (an orphan resets on new data): data_after_close, proven;
+ * - payload the peer sent after s's FIN that s never acknowledged, answered by a bare RST at
+ *   that payload's ack, arrived at a close()d socket (an orphan resets new data with a reply
+ *   from no socket, tcp_rcv_state_process): data_after_close, proven;
  * - payload s's stack acknowledged (its acks, or the RST+ACK's own ack field) was received into
  *   a live socket's buffer: its close() found it unread, or the application aborted (SO_LINGER
  *   {1,0}): the same packets, so unread_data or abort is only the likely reading;
@@ -63,19 +64,20 @@ static bool accept_overflow(const struct fsc_flow *f, int sd, const struct fsc_e
  * captures/lo_unread_data.pcap).
  */
 enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
-                                 bool *proven)
+                                 bool as_server, bool crossing, bool *proven)
 {
     struct fsc_endpoint v[2];
     fsc_flow_view(f, v);
     const struct fsc_endpoint *s = &v[sd], *r = &v[peer_of(f, sd)];
     uint64_t got = received(s, r, p);
+    bool bare = !(p->flags & FSC_TH_ACK);
 
     *proven = false;
     if (!handshake_done(f, v)) {
         *proven = true;
         return FSC_RC_HANDSHAKE;
     }
-    if (accept_overflow(f, sd, s, p))
+    if (as_server && accept_overflow(f, s, p))
         return FSC_RC_ACCEPT_OVERFLOW;
     if (s->fin_sent) {
         uint64_t fin_rcvd = s->fin_seg_has_ack ? seq64(r, s->fin_seg_ack) : 0;
@@ -83,17 +85,23 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
                                                          : r->data_after_peer_fin);
         if (!after)
             return FSC_RC_OTHER;
-        if (got >= seq64(r, r->data_hi))
-            return FSC_RC_UNREAD_DATA; /* it reached a live socket: shutdown(), then close() */
-        *proven = true;
-        return FSC_RC_DATA_AFTER_CLOSE;
+        /* The orphan's reply to that payload: a bare RST (the reply of no socket) at the
+         * payload's ack, which lies between the peer's acks and s's FIN (3.10.7.1). */
+        if (bare && r->pkts > 0 && r->ack_seen && FSC_SEQ_GEQ(p->seq, r->ack_hi) &&
+            FSC_SEQ_LEQ(p->seq, s->snd_max) && got < seq64(r, r->data_hi)) {
+            *proven = true;
+            return FSC_RC_DATA_AFTER_CLOSE;
+        }
+        /* An active reset whose ack covers payload after the FIN: it reached a live socket
+         * (shutdown(), then close() with it unread, or an abort). */
+        return !bare && got > fin_rcvd ? FSC_RC_UNREAD_DATA : FSC_RC_OTHER;
     }
     /* A bare RST answers a segment that reached no socket (RFC 9293 3.10.7.1: its seq is that
      * segment's ack); a live socket aborting sends RST+ACK.  No application abort, no unread
      * data: the connection was already gone on that side. */
-    if (!(p->flags & FSC_TH_ACK))
+    if (bare)
         return FSC_RC_OTHER;
-    if (r->data_sent && (sd == FSC_SERVER || !s->data_sent)) {
+    if (r->data_sent && (as_server || !s->data_sent)) {
         uint64_t answered = s->answered_set ? s->answered : 1; /* 1: r's first byte */
         if (seq64(r, r->data_hi) > answered && got > answered)
             return FSC_RC_UNREAD_DATA;
@@ -101,11 +109,12 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
     /* A lone RST picked up midstream shows no ESTABLISHED endpoint (scans, stray segments). */
     if (f->midstream && s->pkts == 1 && r->pkts == 0)
         return FSC_RC_OTHER;
-    if (s->state != FSC_TCP_ESTABLISHED && s->state != FSC_TCP_CLOSE_WAIT)
+    /* Already closed by its peer's RST (unless the two crossed), or never synchronized. */
+    if (!crossing && s->state != FSC_TCP_ESTABLISHED && s->state != FSC_TCP_CLOSE_WAIT)
         return FSC_RC_OTHER;
     /* Nothing received beyond the SYN (and a FIN): nothing could have been left unread. */
     uint64_t fin = r->fin_sent && got > seq64(r, r->fin_seq) ? 1 : 0;
-    *proven = !f->midstream && (p->flags & FSC_TH_ACK) && got <= 1 + fin;
+    *proven = !f->midstream && got <= 1 + fin;
     return FSC_RC_ABORT;
 }
 
@@ -134,8 +143,8 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
     if (fsc_tcp_simultaneous_open(f))
         return FSC_HS_SIMULTANEOUS;
     if (srv->synack_sent || fsc_mark_set(&srv->est))
-        return f->first_rst_by >= 0 && f->rst_cause_at_rst == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED
-                                                                               : FSC_HS_THREE_WAY;
+        return f->first_rst_by >= 0 && f->rst_cause == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED
+                                                                        : FSC_HS_THREE_WAY;
     if (srv->rst_sent && f->first_rst_by == FSC_SERVER)
         return FSC_HS_REFUSED;
     if (f->first_rst_by == FSC_CLIENT)
@@ -186,10 +195,45 @@ static enum fsc_close_kind classify_close(const struct fsc_flow *f, const struct
     return FSC_CK_OPEN;
 }
 
-static enum fsc_closer classify_closer(const struct fsc_flow *f, int first)
+/* Whether x's own close (its FIN, else its RST) came after o's FIN reached it: x's acks show it,
+ * or x's bare RST answers o's FIN segment (its seq is that segment's ack, RFC 9293 3.10.7.1). */
+static bool closed_after_fin_of(const struct fsc_endpoint v[2], int x, int o)
 {
-    int by;
+    bool prior;
 
+    if (!v[o].fin_sent)
+        return false;
+    if (v[x].fin_sent)
+        return fsc_lifecycle_second_closer(v, x, o, &prior) == 1;
+    return fsc_mark_set(&v[x].rcvd_fin) ||
+           (v[x].rst_sent && !(v[x].rst_flags & FSC_TH_ACK) && v[o].fin_seg_has_ack &&
+            v[x].rst_seq == v[o].fin_seg_ack);
+}
+
+/*
+ * Who began a close that a RST ended: each endpoint that sent a FIN, and the one whose RST ended
+ * the connection (both, when the RSTs crossed).  One of them began first when the other's acks
+ * show it had received that FIN before its own close; a RST carries no sequence space, so when
+ * neither did, they closed at once and the order of the capture (which depends on where the tap
+ * sat) is no answer: both.
+ */
+static int rst_closer(const struct fsc_flow *f, const struct fsc_endpoint v[2])
+{
+    bool began[2];
+
+    for (int e = 0; e < 2; e++)
+        began[e] = v[e].fin_sent || f->first_rst_by == e || (f->rst_crossed && v[e].rst_sent);
+    if (!began[0] || !began[1])
+        return began[FSC_CLIENT] ? FSC_CL_CLIENT : FSC_CL_SERVER;
+    for (int e = 0; e < 2; e++)
+        if (closed_after_fin_of(v, !e, e))
+            return e == FSC_CLIENT ? FSC_CL_CLIENT : FSC_CL_SERVER;
+    return FSC_CL_BOTH;
+}
+
+static enum fsc_closer classify_closer(const struct fsc_flow *f, const struct fsc_endpoint v[2],
+                                       int first)
+{
     if (f->first_fin_by < 0 && f->first_rst_by < 0 && first < 0)
         return FSC_CL_NONE;
     if (f->self_connect)
@@ -198,14 +242,10 @@ static enum fsc_closer classify_closer(const struct fsc_flow *f, int first)
         return FSC_CL_BOTH;
     if (f->close_kind == FSC_CK_FINS_UNPROVEN)
         return f->one_sided ? FSC_CL_UNKNOWN : FSC_CL_BOTH;
-    if (first >= 0)
-        by = first; /* both FINs: sequence numbers say who was first */
-    else if (f->first_fin_by < 0)
-        by = f->first_rst_by;
-    else if (f->first_rst_by < 0)
-        by = f->first_fin_by;
-    else
-        by = f->first_fin_packet <= f->first_rst_packet ? f->first_fin_by : f->first_rst_by;
+    if (f->first_rst_by >= 0)
+        return rst_closer(f, v);
+    /* Both FINs: sequence numbers say who was first; else the only FIN. */
+    int by = first >= 0 ? first : f->first_fin_by;
     return by == FSC_CLIENT ? FSC_CL_CLIENT : FSC_CL_SERVER;
 }
 
@@ -225,8 +265,8 @@ static enum fsc_closer_call classify_closer_call(const struct fsc_flow *f,
 
     if (c < 0 || !v[c].fin_sent)
         return f->first_fin_by < 0 ? FSC_CC_NONE : FSC_CC_UNKNOWN;
-    if (f->self_connect)
-        return FSC_CC_UNKNOWN;
+    if (f->self_connect || (f->closer == FSC_CL_BOTH && v[!c].fin_sent))
+        return FSC_CC_UNKNOWN; /* no one closed first */
     const struct fsc_endpoint *x = &v[c], *y = &v[!c];
     if (f->rst_answered_fin && f->first_fin_by == c)
         return FSC_CC_CLOSE;
@@ -238,7 +278,9 @@ static enum fsc_closer_call classify_closer_call(const struct fsc_flow *f,
     uint64_t acked = x->ack_seen ? seq64(y, x->ack_hi) : 0;
     if ((acked < data_end ? acked : data_end) > at_fin)
         return FSC_CC_SHUTDOWN;
-    return x->rst_sent ? FSC_CC_CLOSE : FSC_CC_UNKNOWN;
+    /* Its bare RST answered that payload: an orphan, the reply of no socket. */
+    return x->rst_sent && x->rst_reading[0].cause == FSC_RC_DATA_AFTER_CLOSE ? FSC_CC_CLOSE
+                                                                             : FSC_CC_UNKNOWN;
 }
 
 /* Dwell of the first endpoint to enter st: until it left, or end_ts. */
@@ -288,6 +330,29 @@ static void relativize_segments(struct fsc_flow *f)
     }
 }
 
+/*
+ * The cause of the RST that ended the flow, read for its sender's role.  When the RSTs crossed,
+ * which one the tap saw first depends on where it sat: the client's is told, unless it shows
+ * nothing and the server's does.
+ */
+static void rst_verdict(struct fsc_flow *f)
+{
+    int by = f->first_rst_by;
+
+    f->rst_cause = FSC_RC_NONE;
+    f->rst_cause_proven = false;
+    if (by < 0)
+        return;
+    if (f->rst_crossed) {
+        const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *s = &f->ep[FSC_SERVER];
+        by = c->rst_reading[0].cause == FSC_RC_OTHER && s->rst_reading[1].cause != FSC_RC_OTHER
+                 ? FSC_SERVER
+                 : FSC_CLIENT;
+    }
+    f->rst_cause = f->ep[by].rst_reading[by == FSC_SERVER].cause;
+    f->rst_cause_proven = f->ep[by].rst_reading[by == FSC_SERVER].proven;
+}
+
 /* Anomalies that need the whole flow. */
 static void final_anomalies(struct fsc_flow *f, const struct fsc_endpoint v[2])
 {
@@ -314,6 +379,7 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
 
     if (f->finalized)
         return;
+    fsc_tcp_flow_end(f);
     fsc_flow_view(f, v);
     f->one_sided = false;
     for (int e = 0; e < 2 && !f->self_connect; e++) {
@@ -335,10 +401,14 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
         f->ep[FSC_SERVER].state = f->ep[FSC_CLIENT].state;
     }
 
+    rst_verdict(f);
     f->handshake = classify_handshake(f, v);
     f->close_kind = classify_close(f, v, p, &first);
-    f->rst_cause = f->close_kind == FSC_CK_RST ? f->rst_cause_at_rst : FSC_RC_NONE;
-    f->closer = classify_closer(f, first);
+    if (f->close_kind != FSC_CK_RST) {
+        f->rst_cause = FSC_RC_NONE;
+        f->rst_cause_proven = false;
+    }
+    f->closer = classify_closer(f, v, first);
     f->closer_call = classify_closer_call(f, v);
     final_anomalies(f, v);
 

@@ -104,8 +104,8 @@ static void infer_unseen(const struct fsc_flow *f, struct fsc_endpoint *x, struc
      * a bare RST of x at its ISN+1 after its SYN+ACK: a reset's seq is the ack of the segment
      * it answers (RFC 9293 3.10.7.1), here o's handshake ACK. */
     const struct fsc_mark *synced = fsc_mark_set(&x->ack_moved) ? &x->ack_moved : NULL;
-    if (!synced && x->synack_sent && fsc_mark_set(&x->rst) && !(f->first_rst_flags & FSC_TH_ACK) &&
-        f->first_rst_seq == x->isn + 1)
+    if (!synced && x->synack_sent && fsc_mark_set(&x->rst) && !(x->rst_flags & FSC_TH_ACK) &&
+        x->rst_seq == x->isn + 1)
         synced = &x->rst;
     if (synced) {
         if (!fsc_mark_set(&o->est))
@@ -355,53 +355,58 @@ static void closing(struct walk *w, const struct fsc_endpoint *x, const struct f
         go(w, FSC_TCP_TIME_WAIT, &x->rcvd_fin, ev_rcvd_fin(&x->rcvd_fin));
 }
 
+/* Steps an endpoint's own segments show: it was alive when it sent them. */
+static bool own_step(uint8_t ev)
+{
+    switch (ev) {
+    case FSC_EV_SENT_SYN:
+    case FSC_EV_SENT_SYNACK:
+    case FSC_EV_SENT_AFTER_SYN:
+    case FSC_EV_SENT_FIN:
+    case FSC_EV_ACK_PEER_SYN:
+    case FSC_EV_EARLY_ACK_SYN:
+    case FSC_EV_ACK_PEER_FIN:
+    case FSC_EV_EARLY_ACK_FIN:
+    case FSC_EV_ACK_FIN_REORDERED:
+    case FSC_EV_FIN_ACKED_PEER:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /*
- * RSTs (RFC 9293 section 3.10.7.4, "second, check the RST bit"), in capture order: the sender
- * is closed, the receiver too (a listener ignores it).  Steps placed after a RST that closed
- * the endpoint did not happen.
+ * RSTs (RFC 9293 section 3.10.7.4, "second, check the RST bit").  A reset socket sends nothing
+ * more, so an endpoint's own RST closes it after everything it lived.  A RST it received closes
+ * it too, after any segment of its own captured later: it sent those before the RST arrived (the
+ * tap sat nearer the resetter).  An endpoint that reset sent its RST before any RST of its peer
+ * arrived: they crossed.  A listener ignores a RST (3.10.7.2); TIME_WAIT never sends one (it
+ * ACKs, 3.10.7.4 and Linux's tcp_timewait_state_process): a RST "from TIME_WAIT" shows the socket
+ * was gone, so its sender is CLOSED too.
  */
 static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoint *x,
                         const struct fsc_endpoint *o, struct fsc_path *p)
 {
-    struct {
-        const struct fsc_mark *at;
-        bool sent;
-    } rst[2];
-    int n = 0;
-
-    if (fsc_mark_set(&x->rst))
-        rst[n++] = (typeof(rst[0])){&x->rst, true};
-    if (!f->self_connect && fsc_mark_set(&o->rst))
-        rst[n++] = (typeof(rst[0])){&o->rst, false};
-    if (n == 2 && rst[1].at->packet < rst[0].at->packet) {
-        typeof(rst[0]) t = rst[0];
-        rst[0] = rst[1];
-        rst[1] = t;
-    }
-
+    const struct fsc_mark *sent = fsc_mark_set(&x->rst) ? &x->rst : NULL;
+    const struct fsc_mark *rst = sent ? sent : f->self_connect ? NULL : &o->rst;
+    if (!rst || !fsc_mark_set(rst))
+        return;
     struct fsc_path full = *p;
     struct walk w = {.p = p, .state = p->initial};
     unsigned k = 0;
 
     p->n = 0;
-    for (int r = 0; r < n; r++) {
-        for (; k < full.n && full.step[k].at.packet <= rst[r].at->packet; k++)
-            go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
-        /* A listener ignores a RST (RFC 9293 3.10.7.2); TIME_WAIT never sends one (it ACKs,
-         * RFC 9293 3.10.7.4 and Linux's tcp_timewait_state_process): a RST "from TIME_WAIT"
-         * shows the socket was gone, so its sender is CLOSED too. */
-        if (w.state == FSC_TCP_CLOSED || (!rst[r].sent && w.state == FSC_TCP_LISTEN))
-            continue;
-        uint8_t ev = FSC_EV_PEER_RST;
-        if (rst[r].sent)
-            ev = f->rst_answered_fin && w.state == FSC_TCP_FIN_WAIT_2 && f->first_fin_by == e
-                     ? FSC_EV_FIN_WAIT_2_TIMEOUT
-                     : FSC_EV_SENT_RST;
-        go(&w, FSC_TCP_CLOSED, rst[r].at, ev);
-        return;
-    }
     for (; k < full.n; k++)
-        go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
+        if (full.step[k].at.packet <= rst->packet || (!sent && own_step(full.step[k].ev)))
+            go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
+    if (w.state == FSC_TCP_CLOSED || (!sent && w.state == FSC_TCP_LISTEN))
+        return;
+    uint8_t ev = FSC_EV_PEER_RST;
+    if (sent)
+        ev = f->rst_answered_fin && w.state == FSC_TCP_FIN_WAIT_2 && f->first_fin_by == e
+                 ? FSC_EV_FIN_WAIT_2_TIMEOUT
+                 : FSC_EV_SENT_RST;
+    go(&w, FSC_TCP_CLOSED, rst, ev); /* placed after its own later steps, if any */
 }
 
 static void derive(const struct fsc_flow *f, const struct fsc_endpoint view[2], int e,
@@ -456,7 +461,7 @@ void fsc_lifecycle_refresh(struct fsc_flow *f)
         if (unseen(&f->ep[!e]) && !unseen(&f->ep[e]) && view[e].fin_sent &&
             fsc_mark_set(&view[e].rcvd_fin))
             seen_done = true;
-    f->closed = f->first_rst_by >= 0 || seen_done ||
+    f->closed = f->first_rst_by >= 0 || f->rst_pending.packet || seen_done ||
                 (c_done && (v_done || f->self_connect) && (c->fin_sent || v->fin_sent));
 }
 

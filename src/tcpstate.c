@@ -113,31 +113,40 @@ static uint32_t account_payload(struct fsc_flow *f, struct fsc_endpoint *x, uint
 }
 
 /*
- * RFC 9293 section 3.10.7.3 and 3.10.7.4 (with RFC 5961): a RST is acceptable in SYN-SENT only
- * if its ACK acknowledges the SYN, otherwise only near what the receiver expects next.  Real
- * stacks send RSTs at exactly snd_nxt; the slack covers bytes the tap did not see.
+ * Whether the receiver r takes s's RST (RFC 9293 sections 3.10.7.3 and 3.10.7.4, with RFC 5961
+ * section 3.2, as Linux does in tcp_validate_incoming).  In SYN-SENT it must acknowledge the SYN.
+ * Otherwise only a RST at exactly RCV.NXT resets; one elsewhere in the window draws a challenge
+ * ACK and the connection lives on, one outside it is dropped.  r's RCV.NXT lies between its
+ * highest ack and the end of what s was seen to send: a RST there is exact.  One beyond that
+ * may be at bytes of s the tap missed: tentative, it counts only if nothing but RSTs follow.
  */
+enum rst_fit { RST_DROPPED, RST_EXACT, RST_TENTATIVE };
+
 #define RST_SLACK (1 << 24)
 
-static bool rst_acceptable(const struct fsc_flow *f, const struct fsc_endpoint *s,
-                           const struct fsc_endpoint *r, const struct fsc_pkt *p)
+static enum rst_fit rst_fit(const struct fsc_flow *f, const struct fsc_endpoint *s,
+                            const struct fsc_endpoint *r, const struct fsc_pkt *p)
 {
     if (f->self_connect || r->pkts == 0) /* nothing of r seen: no state or window to judge by */
-        return true;
+        return RST_EXACT;
     if (r->state == FSC_TCP_SYN_SENT) /* 3.10.7.3: acceptable if ISS < SEG.ACK =< SND.NXT */
         return (p->flags & FSC_TH_ACK) && r->syn_sent && FSC_SEQ_GT(p->ack, r->isn) &&
-               FSC_SEQ_LEQ(p->ack, r->snd_max);
+                       FSC_SEQ_LEQ(p->ack, r->snd_max)
+                   ? RST_EXACT
+                   : RST_DROPPED;
     if (s->pkts <= 1) /* nothing else seen from s: no window to judge by */
-        return true;
-    int32_t d_snd = FSC_SEQ_DIFF(s->snd_max, p->seq);
-    if (d_snd >= -RST_SLACK && d_snd <= RST_SLACK)
-        return true;
-    if (r->ack_seen) {
-        int32_t d_rcv = FSC_SEQ_DIFF(r->ack_hi, p->seq);
-        if (d_rcv >= -RST_SLACK && d_rcv <= RST_SLACK)
-            return true;
+        return RST_EXACT;
+    uint32_t lo = r->ack_seen ? r->ack_hi : s->isn, hi = s->snd_max;
+    if (FSC_SEQ_GT(lo, hi)) {
+        uint32_t t = lo;
+        lo = hi;
+        hi = t;
     }
-    return false;
+    if (FSC_SEQ_GEQ(p->seq, lo) && FSC_SEQ_LEQ(p->seq, hi))
+        return RST_EXACT;
+    if (FSC_SEQ_GT(p->seq, hi) && (uint32_t)(p->seq - hi) <= RST_SLACK)
+        return RST_TENTATIVE;
+    return RST_DROPPED;
 }
 
 void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p, int server_hint)
@@ -209,14 +218,9 @@ void fsc_flow_swap_roles(struct fsc_flow *f)
     f->zeek.orig_is_client = !f->zeek.orig_is_client;
     for (uint32_t i = 0; i < f->zeek.n_earlier; i++)
         f->zeek.earlier[i].orig_is_client = !f->zeek.earlier[i].orig_is_client;
+    f->rst_pending.by = !f->rst_pending.by;
+    /* The RST causes were judged for both roles when they were seen (rst_reading). */
     fsc_lifecycle_refresh(f);
-    if (f->first_rst_by >= 0) {
-        struct fsc_pkt p = {.flags = f->first_rst_flags,
-                            .seq = f->first_rst_seq,
-                            .ack = f->first_rst_ack,
-                            .number = f->first_rst_packet};
-        f->rst_cause_at_rst = fsc_rst_cause(f, f->first_rst_by, &p, &f->rst_cause_proven);
-    }
 }
 
 /* One segment being applied: who sent it, to whom, and what it changed. */
@@ -226,11 +230,29 @@ struct seg {
     int sd, rd;
     struct fsc_endpoint *s, *r;
     bool syn, fin, rst, ack;
+    bool replay;    /* a pending RST confirmed at the end: counted and kept when captured */
     unsigned why;   /* FSC_SEG_* */
     bool changed;   /* a fact the states depend on changed */
     bool ahead;     /* a bare ACK beyond everything s had sent: something unseen precedes it */
     uint32_t fresh; /* new payload bytes */
 };
+
+static struct seg seg_of(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
+{
+    struct seg g = {
+        .f = f,
+        .p = p,
+        .sd = dir,
+        .rd = f->self_connect ? dir : !dir,
+        .syn = p->flags & FSC_TH_SYN,
+        .fin = p->flags & FSC_TH_FIN,
+        .rst = p->flags & FSC_TH_RST,
+        .ack = p->flags & FSC_TH_ACK,
+    };
+    g.s = &f->ep[g.sd];
+    g.r = &f->ep[g.rd];
+    return g;
+}
 
 /* Sequence base: the ISN of a SYN (which occupies it), else (midstream) the byte before the
  * first one seen.  A SYN or SYN+ACK with a new ISN before the old one was acked replaces it
@@ -283,7 +305,7 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
         settle_base(s, data_lo);
         s->base_soft = false;
     }
-    if (p->payload_len > 0) {
+    if (p->payload_len > 0 && !g->rst) {
         g->fresh = account_payload(f, s, data_lo, data_hi);
         if (!s->data_sent)
             g->why |= FSC_SEG_FIRST_DATA;
@@ -314,7 +336,9 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
         fsc_seqset_remove(&s->holes, at, at + 1, &dropped);
         s->gap_bytes += dropped;
     }
-    if (!g->rst) /* a RST occupies no sequence space, and its number is yet to be judged */
+    /* A RST occupies no sequence space, and its payload (RFC 9293 3.5.3: diagnostic text) is
+     * no stream data. */
+    if (!g->rst)
         advance(s, data_hi + (g->fin ? 1 : 0));
 }
 
@@ -512,104 +536,191 @@ static bool fin_wait_2_gone(const struct seg *g)
            !g->ack && (!r->data_sent || FSC_SEQ_LEQ(r->data_hi, s->ack_hi));
 }
 
-/* s's RST (RFC 9293 section 3.10.7.4, "second, check the RST bit"). */
+/*
+ * Whether s's RST comes after the close: s had sent its FIN and received the peer's (its acks,
+ * or this RST's own ack, cover it), or it answers the peer's FIN from a FIN_WAIT_2 socket that
+ * was gone.  Acks, not capture order: the peer's FIN may pass a tap only after the RST.
+ */
+static bool rst_after_fins(const struct seg *g)
+{
+    struct fsc_endpoint v[2];
+    const struct fsc_endpoint *view = g->f->ep;
+
+    if (g->f->self_connect)
+        return g->s->fin_sent;
+    if (g->r->pkts == 0) { /* one-sided: what s's acks show of the peer */
+        fsc_flow_view(g->f, v);
+        view = v;
+    }
+    const struct fsc_endpoint *s = &view[g->sd], *r = &view[g->rd];
+    if (!s->fin_sent || !r->fin_sent)
+        return false;
+    return fsc_mark_set(&s->rcvd_fin) || fin_wait_2_gone(g);
+}
+
+/* Why s resets, read with s as client and as server (the roles may be settled later). */
+static void judge_rst(struct seg *g, bool crossing)
+{
+    for (int as_server = 0; as_server < 2; as_server++) {
+        bool proven;
+        g->s->rst_reading[as_server].cause =
+            (uint8_t)fsc_rst_cause(g->f, g->sd, g->p, as_server, crossing, &proven);
+        g->s->rst_reading[as_server].proven = proven;
+    }
+}
+
+/* s's accepted RST (RFC 9293 section 3.10.7.4, "second, check the RST bit"). */
 static void rst_sent(struct seg *g)
 {
     struct fsc_flow *f = g->f;
-    struct fsc_endpoint *s = g->s, *r = g->r;
+    struct fsc_endpoint *s = g->s;
     const struct fsc_pkt *p = g->p;
 
-    g->why |= FSC_SEG_RST;
-    if (!rst_acceptable(f, s, r, p)) {
-        f->anomalies |= FSC_AN_RST_INVALID; /* dropped by the receiver: no state changes */
-        return;
-    }
     if (g->fin)
         f->anomalies |= FSC_AN_FIN_RST;
     if (p->payload_len)
         f->anomalies |= FSC_AN_RST_DATA;
     if (g->changed) /* this segment's own acks count for the states the cause reads */
         fsc_lifecycle_refresh(f);
-    bool r_fin = r->fin_sent;
-    if (!r_fin && r->pkts == 0 && !f->self_connect) { /* one-sided: what s's acks show */
-        struct fsc_endpoint v[2];
-        fsc_flow_view(f, v);
-        r_fin = v[g->rd].fin_sent;
+    bool first_of_s = !s->rst_sent, after = first_of_s && rst_after_fins(g);
+    if (first_of_s) {
+        s->rst_flags = p->flags;
+        s->rst_seq = p->seq;
+        s->rst_ack = p->ack;
+        s->rst = mark_of(p, FSC_MK_SEEN);
     }
-    bool both_fins = f->self_connect ? s->fin_sent : (s->fin_sent && r_fin);
-    if (f->first_rst_by >= 0 || both_fins) {
+    if (!first_of_s || after) {
         f->rst_after_close++;
         f->anomalies |= FSC_AN_RST_NO_STATE;
-        if (both_fins && !f->rst_answered_fin && fin_wait_2_gone(g)) {
+        if (!f->rst_answered_fin && fin_wait_2_gone(g)) {
             f->rst_answered_fin = true;
             f->anomalies |= FSC_AN_FW2_TIMEOUT;
         }
     } else {
-        f->first_rst_by = g->sd;
-        f->first_rst_packet = p->number;
-        f->first_rst_flags = p->flags;
-        f->first_rst_seq = p->seq;
-        f->first_rst_ack = p->ack;
-        mark_first(&s->rst, p, FSC_MK_SEEN);
-        f->rst_cause_at_rst = fsc_rst_cause(f, g->sd, p, &f->rst_cause_proven);
+        /* The first RST ended the connection.  One from the other endpoint that follows was
+         * sent before that one arrived (a reset socket sends nothing): they crossed. */
+        bool crossing = f->first_rst_by >= 0;
+        if (crossing)
+            f->rst_crossed = true;
+        else
+            f->first_rst_by = g->sd;
+        judge_rst(g, crossing);
     }
     s->rst_sent = true;
-    mark_first(&s->rst, p, FSC_MK_SEEN);
     g->changed = true;
+}
+
+/* Everything a segment shows, once it is known to count. */
+static void apply(struct seg *g, bool first_pkt)
+{
+    struct fsc_flow *f = g->f;
+    const struct fsc_pkt *p = g->p;
+    const uint32_t data_lo = p->seq + (g->syn ? 1 : 0), data_hi = data_lo + p->payload_len;
+
+    payload(g, data_lo, data_hi);
+    if (g->ack)
+        ack_field(g);
+    if (g->syn)
+        syn_sent(g);
+    if (g->ack)
+        ack_proves(g);
+    /* A non-SYN segment with ACK shows its sender was synchronized (RFC 9293 3.10.7.4). */
+    if (g->ack && !g->syn && !g->rst)
+        g->changed |= mark_first(&g->s->est, p, FSC_MK_SEEN);
+    /* Payload the passive side sent after it had received the first FIN (half-close). */
+    if (g->fresh && f->first_fin_by >= 0 && g->sd != f->first_fin_by &&
+        fsc_mark_set(&g->s->rcvd_fin) && !f->self_connect)
+        f->half_close_bytes += g->fresh;
+    if (g->fin)
+        fin_sent(g, data_hi);
+    else if (f->ep[FSC_CLIENT].fin_sent && (f->ep[FSC_SERVER].fin_sent || f->self_connect))
+        g->why |= FSC_SEG_AFTER_FIN; /* the teardown tail: final ACKs, TIME_WAIT re-ACKs */
+    if (g->rst) {
+        g->why |= FSC_SEG_RST;
+        rst_sent(g);
+    }
+
+    if (first_pkt && f->midstream)
+        g->why |= FSC_SEG_FIRST;
+    if (g->why && !g->replay)
+        add_segment(f, g->sd, p, g->why);
+    if (g->changed)
+        fsc_lifecycle_refresh(f);
+}
+
+/*
+ * A RST that may fall on bytes the tap missed: hold it (the flow lingers as if closed).  It
+ * counts if nothing but RSTs follow (fsc_tcp_flow_end); anything else shows the receiver
+ * ignored it (fsc_tcp_segment).
+ */
+static void hold_rst(struct seg *g)
+{
+    struct fsc_flow *f = g->f;
+    const struct fsc_pkt *p = g->p;
+
+    f->rst_pending.ts = p->ts;
+    f->rst_pending.packet = p->number;
+    f->rst_pending.seq = p->seq;
+    f->rst_pending.ack = p->ack;
+    f->rst_pending.len = p->payload_len;
+    f->rst_pending.flags = p->flags;
+    f->rst_pending.by = (uint8_t)g->sd;
+    add_segment(f, g->sd, p, FSC_SEG_RST);
+    fsc_lifecycle_refresh(f);
 }
 
 void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
 {
-    struct seg g = {
-        .f = f,
-        .p = p,
-        .sd = dir,
-        .rd = f->self_connect ? dir : !dir,
-        .syn = p->flags & FSC_TH_SYN,
-        .fin = p->flags & FSC_TH_FIN,
-        .rst = p->flags & FSC_TH_RST,
-        .ack = p->flags & FSC_TH_ACK,
-    };
-    g.s = &f->ep[g.sd];
-    g.r = &f->ep[g.rd];
-    const uint32_t data_lo = p->seq + (g.syn ? 1 : 0), data_hi = data_lo + p->payload_len;
+    struct seg g = seg_of(f, dir, p);
     const bool first_pkt = g.s->pkts == 0 && g.r->pkts == 0;
 
     fsc_zeek_segment(&f->zeek, g.sd == FSC_CLIENT, p);
     f->last_ts = p->ts;
-    if (g.r->pkts == 0 && g.s->pkts == 0)
-        g.changed = true;
-    else if (g.s->pkts == 0)
+    if (g.s->pkts == 0)
         g.changed = true; /* the other side shows up: its facts replace what was inferred */
+    if (f->rst_pending.packet && !g.rst) { /* the connection went on: the RST did nothing */
+        memset(&f->rst_pending, 0, sizeof f->rst_pending);
+        f->anomalies |= FSC_AN_RST_INVALID;
+        g.changed = true;
+    }
     g.s->pkts++;
     g.s->bytes += p->payload_len;
-
     sequence_base(&g);
-    payload(&g, data_lo, data_hi);
-    if (g.ack)
-        ack_field(&g);
-    if (g.syn)
-        syn_sent(&g);
-    if (g.ack)
-        ack_proves(&g);
-    /* A non-SYN segment with ACK shows its sender was synchronized (RFC 9293 3.10.7.4). */
-    if (g.ack && !g.syn && !g.rst)
-        g.changed |= mark_first(&g.s->est, p, FSC_MK_SEEN);
-    /* Payload the passive side sent after it had received the first FIN (half-close). */
-    if (g.fresh && f->first_fin_by >= 0 && g.sd != f->first_fin_by &&
-        fsc_mark_set(&g.s->rcvd_fin) && !f->self_connect)
-        f->half_close_bytes += g.fresh;
-    if (g.fin)
-        fin_sent(&g, data_hi);
-    else if (f->ep[FSC_CLIENT].fin_sent && (f->ep[FSC_SERVER].fin_sent || f->self_connect))
-        g.why |= FSC_SEG_AFTER_FIN; /* the teardown tail: final ACKs, TIME_WAIT re-ACKs */
-    if (g.rst)
-        rst_sent(&g);
 
-    if (first_pkt && f->midstream)
-        g.why |= FSC_SEG_FIRST;
-    if (g.why)
-        add_segment(f, g.sd, p, g.why);
-    if (g.changed)
-        fsc_lifecycle_refresh(f);
+    if (g.rst) {
+        enum rst_fit fit = rst_fit(f, g.s, g.r, p);
+        if (fit == RST_DROPPED) {
+            f->anomalies |= FSC_AN_RST_INVALID; /* dropped by the receiver: changes nothing */
+            add_segment(f, g.sd, p, FSC_SEG_RST);
+            if (g.changed)
+                fsc_lifecycle_refresh(f);
+            return;
+        }
+        if (fit == RST_TENTATIVE && f->first_rst_by < 0) {
+            if (!f->rst_pending.packet)
+                hold_rst(&g);
+            return;
+        }
+    }
+    apply(&g, first_pkt);
+}
+
+void fsc_tcp_flow_end(struct fsc_flow *f)
+{
+    if (!f->rst_pending.packet)
+        return;
+    struct fsc_pkt p = {
+        .ts = f->rst_pending.ts,
+        .number = f->rst_pending.packet,
+        .seq = f->rst_pending.seq,
+        .ack = f->rst_pending.ack,
+        .payload_len = f->rst_pending.len,
+        .flags = f->rst_pending.flags,
+    };
+    struct seg g = seg_of(f, f->rst_pending.by, &p);
+
+    memset(&f->rst_pending, 0, sizeof f->rst_pending);
+    g.replay = true;
+    g.changed = true;
+    apply(&g, false);
 }

@@ -94,15 +94,20 @@ struct fsc_flow {
     /* Teardown facts, captured at the moment they happen (indices are endpoints). */
     int first_fin_by; /* -1, FSC_CLIENT or FSC_SERVER */
     uint64_t first_fin_packet;
-    int first_rst_by; /* -1 or endpoint: the RST that ended the flow before both FINs */
-    uint64_t first_rst_packet;
-    uint8_t first_rst_flags; /* that RST's flags, seq and ack (to judge it again, see
-                                fsc_flow_swap_roles) */
-    uint32_t first_rst_seq, first_rst_ack;
-    enum fsc_rst_cause rst_cause_at_rst; /* cause decided when that RST was seen */
-    bool rst_cause_proven;               /* the packets prove it (else: the likely reading) */
-    bool rst_answered_fin;               /* a RST after both FINs answered the peer's FIN
-                                            from FIN_WAIT_2 (see FSC_AN_FW2_TIMEOUT) */
+    int first_rst_by;      /* -1 or endpoint: the RST that ended the flow before both FINs */
+    bool rst_crossed;      /* the other endpoint reset too, before it had received that RST */
+    bool rst_cause_proven; /* valid once finalized: the packets prove rst_cause */
+    /* A RST that fits no sequence number the receiver can have expected exactly (it lies
+     * beyond what the sender was seen to send): it ended the flow only if nothing but RSTs
+     * follow.  packet 0: none. */
+    struct {
+        fsc_time ts;
+        uint64_t packet;
+        uint32_t seq, ack, len;
+        uint8_t flags, by;
+    } rst_pending;
+    bool rst_answered_fin;     /* a RST after both FINs answered the peer's FIN
+                                  from FIN_WAIT_2 (see FSC_AN_FW2_TIMEOUT) */
     uint64_t half_close_bytes; /* payload the passive side sent after receiving the first FIN */
     uint32_t rst_after_close;  /* RSTs after both FINs or after the endpoint closed */
     uint32_t anomalies;        /* FSC_AN_* */
@@ -137,6 +142,10 @@ struct fsc_flow {
  * control segments on the flow.  Never fails: odd segments become anomalies.
  */
 void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p);
+
+/* The input for a flow has ended (tcpstate.c): a RST held as tentative (rst_pending) that
+ * nothing but RSTs followed counts now.  fsc_classify calls it first. */
+void fsc_tcp_flow_end(struct fsc_flow *f);
 
 /* Start a flow from its first packet (tcpstate.c): decides client/server and initial states.
  * server_hint (flow.c): for a flow picked up midstream, which of p's endpoints is the server
@@ -206,11 +215,13 @@ int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
 void fsc_classify(struct fsc_flow *f, fsc_time end_ts);
 
 /*
- * Why endpoint sd resets the flow, judged at its first RST, segment p (classify.c).  *proven:
- * whether the packets prove it, or it is the likely reading.
+ * Why endpoint sd resets the flow, judged at its first RST, segment p (classify.c), reading sd
+ * as the server (as_server) or the client.  crossing: its peer's RST was captured first, but sd
+ * sent its own before that one arrived.  *proven: whether the packets prove it, or it is the
+ * likely reading.
  */
 enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
-                                 bool *proven);
+                                 bool as_server, bool crossing, bool *proven);
 
 /* ---- flow table (flow.c) ---- */
 

@@ -196,6 +196,14 @@ struct fsc_endpoint {
     bool ack_ahead_seen;      /* ack_ahead is valid */
     bool base_soft;           /* midstream base taken from a bare ACK: maybe a keep-alive probe
                                  at SND.NXT-1, settled by the first payload */
+    uint8_t rst_flags;        /* its first accepted RST (mark rst): flags, seq and ack */
+    uint32_t rst_seq, rst_ack;
+    /* Why it reset (enum fsc_rst_cause, classify.c), judged at that RST, reading the endpoint
+     * as the client [0] and as the server [1]: roles settled later (flow.c) pick one. */
+    struct {
+        uint8_t cause;
+        bool proven;
+    } rst_reading[2];
     uint32_t isn;
     uint32_t snd_max;     /* highest seq + len (+SYN/FIN) sent */
     uint32_t fin_seq;     /* sequence number the FIN occupies */
@@ -208,10 +216,10 @@ struct fsc_endpoint {
     uint32_t ack_ahead;   /* ack of a bare ACK whose seq lay beyond everything sent so far:
                              sent after its FIN if the FIN turns out to lie below it */
     uint32_t ack_ahead_seq;
-    uint32_t data_hi;     /* end of the highest payload byte sent (valid when data_sent) */
-    uint64_t snd_max64;   /* snd_max - isn without wrapping: sequence space used so far */
-    uint64_t answered;    /* peer's stream offset (see seq64) that it had received when it
-                             last sent new payload */
+    uint32_t data_hi;   /* end of the highest payload byte sent (valid when data_sent) */
+    uint64_t snd_max64; /* snd_max - isn without wrapping: sequence space used so far */
+    uint64_t answered;  /* peer's stream offset (see seq64) that it had received when it
+                           last sent new payload */
 
     /* What it did, at the first frame that shows it. */
     struct fsc_mark syn;       /* sent a bare SYN (or INITIAL: implied by the peer's SYN+ACK) */

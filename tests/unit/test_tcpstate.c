@@ -958,7 +958,7 @@ static void test_rst_abort(int a)
            .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "A", .proven = "0");
     CHECK_INT(f.closed, 1, "rst abort: closed");
     CHECK_INT(f.first_rst_by, a, "rst abort: first_rst_by");
-    CHECK_INT(f.first_rst_packet, 9, "rst abort: first_rst_packet");
+    CHECK_INT(f.ep[a].rst.packet, 9, "rst abort: its rst mark");
     release(&f);
 }
 
@@ -1109,13 +1109,46 @@ static void test_rst_in_fin_wait_1(int a)
     add(&t, a, F_FA, na, nb, 0, 10000, 7);
     add(&t, b, F_RA, nb, na, 0, 10100, 8);
     run(&f, &t, 50000);
-    /* Either side had answered (or been answered on) all the peer's payload: abort. */
+    /* Either side had answered (or been answered on) all the peer's payload: abort.  B's RST
+     * does not ack A's FIN: B reset before the FIN reached it, the two crossed, and a tap near
+     * B sees them in the other order: neither closed first. */
     EXPECT(name, &f, a,
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>closed rst, "
                          "8A fin_wait_1>closed peer_rst",
            .seg = SEG_OPEN ", 7A fin 101/101, 8B rst 101/101", .st_a = "closed", .st_b = "closed",
-           .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "A", .cc = "unknown",
+           .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "both", .cc = "unknown",
            .proven = "0");
+    release(&f);
+
+    /* The same at a tap near B: the RST first, A's FIN (sent before the RST reached A) next. */
+    snprintf(name, sizeof name, "rst crossing a fin, tap near the resetter %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RA, nb, na, 0, 10000, 7);
+    add(&t, a, F_FA, na, nb, 0, 10100, 8);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7B established>closed rst, 8A established>fin_wait_1 fin, "
+                         "8A fin_wait_1>closed peer_rst",
+           .seg = SEG_OPEN ", 7B rst 101/101, 8A fin 101/101", .st_a = "closed", .st_b = "closed",
+           .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "both", .cc = "unknown",
+           .proven = "0");
+    release(&f);
+
+    /* B's RST+ACK acks A's FIN: B got it first (close() with unread data), A closed first. */
+    snprintf(name, sizeof name, "rst acking a fin %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_RA, nb, na + 1, 0, 10100, 8);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 8B close_wait>closed rst, "
+                         "8A fin_wait_2>closed peer_rst",
+           .seg = SEG_OPEN ", 7A fin 101/101, 8B rst,ack_fin 101/102", .st_a = "closed",
+           .st_b = "closed", .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "A",
+           .cc = "unknown", .proven = "0", .dwell = "cw 0 fw2 0 la -");
     release(&f);
 }
 
@@ -1217,8 +1250,10 @@ static void test_rst_after_fins(int a)
     release(&f);
 
     /*
-     * Simultaneous close, then a RST from B after its TIME_WAIT: CLOSING -> CLOSED by RST
-     * received; B's socket was gone (TIME_WAIT ACKs, it does not reset): CLOSED.
+     * The FINs crossed; A acked B's FIN, B never acked A's, and B's bare RST answers A's ACK.
+     * A's ACK shows B was in CLOSING, then TIME_WAIT (A's FIN precedes it in sequence), but B's
+     * own acks never show it had A's FIN when it reset: the RST ended the connection before
+     * both FINs were proven exchanged.  Neither FIN was first: both.
      */
     snprintf(name, sizeof name, "rst in closing %s", side(a));
     trace_init(&t, &LINK4);
@@ -1235,13 +1270,211 @@ static void test_rst_after_fins(int a)
                          "10A closing>closed peer_rst",
            .seg = SEG_OPEN ", 7A fin 101/101, 8B fin 101/101, 9A ack_fin,after_fin 102/102, "
                            "10B rst,after_fin 102/0",
-           .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "simultaneous",
-           .closer = "both", .cc = "unknown", .anomalies = "rst_after_close,fin_never_acked",
-           .rst_after = 1);
+           .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst", .rc = "other",
+           .proven = "0", .closer = "both", .cc = "unknown");
     release(&f);
 }
 
 /* ---- sequence space ---- */
+
+/*
+ * Where the tap sits must not change the verdict: the acks decide, not the order of capture.
+ * A closes first; at a tap near A, B's segments sent before A's RST reached B are captured
+ * after it.
+ */
+static void test_rst_taps(int a)
+{
+    const int b = !a;
+    const uint32_t na = isn(a) + 101, nb = isn(b) + 101;
+    struct trace t;
+    struct fsc_flow f;
+    char name[64];
+
+    /* A close()d; B sends 20 bytes and its FIN; A's orphan answers the data with a bare RST
+     * at its ack (captures/lo_data_after_close.pcap), twice.  Tap near B. */
+    snprintf(name, sizeof name, "orphan reset, tap near the peer %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 10500, 8);
+    add(&t, b, F_PA, nb, na + 1, 20, 11000, 9);
+    add(&t, b, F_FA, nb + 20, na + 1, 0, 11100, 10);
+    add(&t, a, F_RST, na + 1, 0, 0, 11200, 11);
+    add(&t, a, F_RST, na + 1, 0, 0, 11300, 12);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 10B close_wait>last_ack fin, "
+                         "11A fin_wait_2>closed rst, 11B last_ack>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+           .rc = "data_after_close", .proven = "1", .closer = "A", .cc = "close",
+           .anomalies = "rst_after_close", .dwell = "cw 600 fw2 700 la 100", .half_close = 20,
+           .rst_after = 1);
+    release(&f);
+
+    /* The same connection at a tap near A: B's FIN passes it after the first RST. */
+    snprintf(name, sizeof name, "orphan reset, tap near the orphan %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 10500, 8);
+    add(&t, b, F_PA, nb, na + 1, 20, 11000, 9);
+    add(&t, a, F_RST, na + 1, 0, 0, 11100, 10);
+    add(&t, b, F_FA, nb + 20, na + 1, 0, 11200, 11);
+    add(&t, a, F_RST, na + 1, 0, 0, 11300, 12);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 10A fin_wait_2>closed rst, "
+                         "11B close_wait>last_ack fin, 11B last_ack>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+           .rc = "data_after_close", .proven = "1", .closer = "A", .cc = "close",
+           .anomalies = "rst_after_close", .dwell = "cw 700 fw2 600 la 0", .half_close = 20,
+           .rst_after = 1);
+    release(&f);
+
+    /* A shut down its sending side, then aborted (RST+ACK at SND.NXT) while 30 bytes of B's
+     * were in flight: not an orphan's reply, the RST's ack does not cover them.  Tap near A. */
+    snprintf(name, sizeof name, "abort after shutdown, tap near A %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 10500, 8);
+    add(&t, a, F_RA, na + 1, nb, 0, 11000, 9);
+    add(&t, b, F_PA, nb, na + 1, 30, 11050, 10);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 9A fin_wait_2>closed rst, "
+                         "9B close_wait>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+           .rc = "other", .proven = "0", .closer = "A", .cc = "unknown",
+           .anomalies = "data_after_rst", .dwell = "cw 500 fw2 500 la -", .half_close = 30);
+    release(&f);
+
+    snprintf(name, sizeof name, "abort after shutdown, tap near B %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 10500, 8);
+    add(&t, b, F_PA, nb, na + 1, 30, 10900, 9);
+    add(&t, a, F_RA, na + 1, nb, 0, 11000, 10);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 10A fin_wait_2>closed rst, "
+                         "10B close_wait>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+           .rc = "other", .proven = "0", .closer = "A", .cc = "unknown",
+           .dwell = "cw 500 fw2 500 la -", .half_close = 30);
+    release(&f);
+
+    /* Both abort at once: each RST left before the other's arrived.  Either tap order. */
+    for (int order = 0; order < 2; order++) {
+        int first = order ? b : a;
+        uint32_t n1 = order ? nb : na, n2 = order ? na : nb;
+        snprintf(name, sizeof name, "crossing rsts %d %s", order, side(a));
+        trace_init(&t, &LINK4);
+        opening(&t);
+        add(&t, first, F_RA, n1, n2, 0, 10000, 7);
+        add(&t, !first, F_RA, n2, n1, 0, 10100, 8);
+        run(&f, &t, 50000);
+        EXPECT(name, &f, a,
+               .tr = order ? TR_OPEN ", 7B established>closed rst, 8A established>closed rst"
+                           : TR_OPEN ", 7A established>closed rst, 8B established>closed rst",
+               .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+               .rc = "abort", .proven = "0", .closer = "both");
+        CHECK_INT(f.rst_crossed, 1, "crossing rsts: crossed");
+        release(&f);
+    }
+}
+
+/*
+ * RFC 9293 3.10.7.4 with RFC 5961: only a RST at exactly RCV.NXT resets.  Its payload is
+ * diagnostic text, never stream data.
+ */
+static void test_rst_acceptance(int a)
+{
+    const int b = !a;
+    const uint32_t na = isn(a) + 101, nb = isn(b) + 101;
+    struct trace t;
+    struct fsc_flow f;
+    char name[64];
+
+#define CLOSE_4WAY(k)                                                                              \
+    add(&t, a, F_FA, na, nb, 0, 20000, (k));                                                       \
+    add(&t, b, F_ACK, nb, na + 1, 0, 20500, (k) + 1);                                              \
+    add(&t, b, F_FA, nb, na + 1, 0, 21000, (k) + 2);                                               \
+    add(&t, a, F_ACK, na + 1, nb + 1, 0, 21500, (k) + 3)
+
+    /* 20 bytes at ~100 M past B's stream, the four-way close goes on: dropped. */
+    snprintf(name, sizeof name, "rst with data out of window %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RST, isn(b) + 100000000u, 0, 20, 10000, 7);
+    CLOSE_4WAY(8);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a, .tr = "*", .seg = "*", .st_a = "time_wait", .st_b = "closed",
+           .hs = "three_way", .ck = "four_way", .closer = "A", .cc = "unknown",
+           .anomalies = "rst_not_acceptable", .dwell = "cw 500 fw2 1000 la 500");
+    release(&f);
+
+    /* In the window but 949 bytes past RCV.NXT: a challenge ACK answers it, the close goes on. */
+    snprintf(name, sizeof name, "rst in window not exact %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RST, nb + 949, 0, 0, 10000, 7);
+    add(&t, a, F_ACK, na, nb, 0, 10100, 8);
+    CLOSE_4WAY(9);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a, .tr = "*", .seg = "*", .st_a = "time_wait", .st_b = "closed",
+           .hs = "three_way", .ck = "four_way", .closer = "A", .cc = "unknown",
+           .anomalies = "rst_not_acceptable", .dwell = "cw 500 fw2 1000 la 500");
+    release(&f);
+
+    /* Below RCV.NXT: outside the window. */
+    snprintf(name, sizeof name, "rst below rcv.nxt %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RA, nb - 50, na, 0, 10000, 7);
+    CLOSE_4WAY(8);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a, .tr = "*", .seg = "*", .st_a = "time_wait", .st_b = "closed",
+           .hs = "three_way", .ck = "four_way", .closer = "A", .cc = "unknown",
+           .anomalies = "rst_not_acceptable", .dwell = "cw 500 fw2 1000 la 500");
+    release(&f);
+
+    /* Past anything B was seen to send, and nothing follows: the tap may have missed bytes of
+     * B's; it counts.  Held until the end, the flow lingers as closed meanwhile. */
+    snprintf(name, sizeof name, "rst past snd.max, nothing after %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RA, nb + 949, na, 0, 10000, 7);
+    memset(&f, 0, sizeof f);
+    fsc_tcp_flow_init(&f, &t.p[0], -1);
+    for (size_t i = 0; i < t.n; i++)
+        fsc_tcp_segment(&f, fsc_flow_dir(&f, &t.p[i]), &t.p[i]);
+    CHECK_INT(f.closed, 1, "rst past snd.max: closed while held");
+    CHECK_INT(f.first_rst_by, -1, "rst past snd.max: not yet counted");
+    fsc_classify(&f, 50000);
+    EXPECT(name, &f, a, .tr = TR_OPEN ", 7B established>closed rst, 7A established>closed peer_rst",
+           .seg = SEG_OPEN ", 7B rst 1050/101", .st_a = "closed", .st_b = "closed",
+           .hs = "three_way", .ck = "rst", .rc = "abort", .proven = "0", .closer = "B");
+    release(&f);
+
+    /* Exactly at RCV.NXT with 20 bytes of text: it resets; the text is no stream data. */
+    snprintf(name, sizeof name, "rst with diagnostic text %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RA, nb, na, 20, 10000, 7);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a, .tr = TR_OPEN ", 7B established>closed rst, 7A established>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+           .rc = "abort", .proven = "0", .closer = "B", .anomalies = "rst_with_data");
+    CHECK_INT(f.ep[b].snd_max, nb, "rst with text: snd_max unmoved");
+    release(&f);
+#undef CLOSE_4WAY
+}
 
 /* Both ISNs just below 2^32: data, FINs and acks wrap during the teardown. */
 static void test_wraparound(int a)
@@ -1767,6 +2000,8 @@ int main(void)
         test_rst_other(a);
         test_rst_in_fin_wait_1(a);
         test_rst_after_fins(a);
+        test_rst_taps(a);
+        test_rst_acceptance(a);
         test_wraparound(a);
         test_midstream(a);
         test_fin_retx_crossing_simultaneous(a);

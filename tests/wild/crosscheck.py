@@ -577,30 +577,55 @@ class Reading:
 
     # -- RSTs -----------------------------------------------------------------------------
 
-    def rst_acceptable(self, q, me, peer):
-        """Would the receiver (peer) accept this RST (RFC 9293 3.10.7.3/3.10.7.4, RFC 5961
-        3.2)?  In SYN-SENT (it sent a bare SYN and had received no SYN from me) only a RST
-        whose ACK acks its SYN; otherwise one whose sequence number lies in its window: from
-        the highest ack it sent before (rcv.nxt, less one for a keep-alive) up to 2^30 on
-        (the window scale is not tracked; a challenge ACK would not show on the wire)."""
+    def rst_fit(self, q, me, peer):
+        """How the receiver (peer) takes this RST (RFC 9293 3.10.7.3/3.10.7.4, RFC 5961 3.2, as
+        docs/schema.md "Which RST ends the connection" says): 'exact', 'tentative' or None.
+        In SYN-SENT (it sent a bare SYN and had received no SYN from me) only a RST whose ACK
+        acks its SYN.  Otherwise its RCV.NXT lies between the highest ack it sent before and
+        the end of what I was seen to send: a RST there is exact; one up to 2^24 past both is
+        tentative (bytes the tap missed); anything else is dropped or challenged."""
         syn_sent = (peer.syn is not None and not peer.syn.p.flags & ACK and
                     not any(o.p.flags & SYN for o in me.segs if o.i < q.i) and
                     not any(o.ack is not None for o in peer.segs if o.i < q.i))
         if syn_sent:
-            return bool(q.p.flags & ACK) and q.ack == peer.isn + 1
-        rcv_nxt = peer.max_ack(q.i - 1)
-        return rcv_nxt is None or -1 <= q.seq - rcv_nxt < (1 << 30)
+            return "exact" if q.p.flags & ACK and q.ack == peer.isn + 1 else None
+        if not peer.pkts or not any(o.i < q.i for o in me.segs):
+            return "exact"
+        ends = [o.seq + o.p.plen + (1 if o.p.flags & (SYN | FIN) else 0)
+                for o in me.segs if o.i < q.i and not o.p.flags & RST]
+        snd_max = max(ends) if ends else q.seq
+        rcv = peer.max_ack(q.i - 1)
+        lo, hi = (snd_max, snd_max) if rcv is None else (min(rcv, snd_max), max(rcv, snd_max))
+        if me.isn is not None and rcv is None:
+            lo = min(lo, me.isn)
+        if lo <= q.seq <= hi:
+            return "exact"
+        return "tentative" if 0 < q.seq - hi <= (1 << 24) else None
 
     def read_rsts(self):
-        """The first acceptable RST of the instance (capture order), and which RSTs the
-        receiver would have dropped."""
+        """The first RST that counts (capture order): exact, or tentative with nothing but RSTs
+        after it on the connection; and a RST of the other endpoint that crossed it (sent before
+        the first arrived: a reset socket sends nothing more)."""
         rsts = sorted([(q, self.C, self.S) for q in self.C.rsts] +
                       [(q, self.S, self.C) for q in self.S.rsts], key=lambda x: x[0].i)
-        ok = [x for x in rsts if self.rst_acceptable(*x)]
+        pkts = self.conn.pkts
+        ok = []
+        for x in rsts:
+            fit = self.rst_fit(*x)
+            if fit == "tentative" and not ok and any(
+                    not p.flags & RST for p in pkts[x[0].i + 1:]):
+                fit = None      # the connection went on: the receiver ignored it
+            if fit:
+                ok.append(x)
         bad = [x[0].p.frame for x in rsts if x not in ok]
         if bad:
             self.note("RST not acceptable to its receiver at frames %s" % bad)
         self.first_rst = ok[0] if ok else None        # (Seg, resetter Side, peer Side)
+        self.crossed_rst = None
+        if ok:
+            other = [x for x in ok if x[1] is not ok[0][1]]
+            if other:
+                self.crossed_rst = other[0]
         self.r["first_rst_by"] = self.name(self.first_rst[1]) if self.first_rst else ""
 
     # -- handshake ------------------------------------------------------------------------
@@ -739,38 +764,76 @@ class Reading:
 
     # -- close kind -----------------------------------------------------------------------
 
+    def after_both_fins(self, q, me, peer):
+        """docs/schema.md: a RST comes after both FINs when its sender had sent its FIN and its
+        acks (any segment up to and including the RST) cover the peer's FIN; or it is a bare
+        RST answering the peer's FIN from a FIN_WAIT_2 socket that was gone (its own FIN
+        acked, the peer's FIN captured before it, carrying nothing it had not acked)."""
+        own, pf = me.first_fin(), peer.first_fin()
+        if own is None or own[0].i > q.i or pf is None:
+            return False
+        if me.first_ack_covering(pf[1], before=q.i + 1):
+            return True
+        if q.p.flags & ACK or pf[0].i > q.i or not peer.first_ack_covering(own[1], before=q.i):
+            return False
+        rcvd = me.max_ack(q.i)
+        ends = [data_start(o) + o.p.plen for o in peer.segs if o.p.plen and o.i < q.i]
+        return not ends or (rcvd is not None and max(ends) <= rcvd)
+
+    def heard_fin_before_close(self, me, peer):
+        """docs/schema.md closer: `me` had received `peer`'s FIN before its own close: before
+        its own FIN (recvd_before_own_fin), or, with no FIN of its own, its acks (a RST+ACK's
+        too) cover it, or its bare RST answers the FIN segment (seq = that FIN's ack)."""
+        pf = peer.first_fin()
+        if pf is None:
+            return False
+        if me.first_fin():
+            return self.recvd_before_own_fin(me, peer) is not None
+        if me.first_ack_covering(pf[1]):
+            return True
+        return any(o.p.flags & RST and not o.p.flags & ACK and pf[0].p.flags & ACK and
+                   o.p.seq == pf[0].p.ack for o in me.segs)
+
+    def rst_closer(self):
+        """docs/schema.md closer for a RST ending: who began a close (sent a FIN, or the
+        RST(s) that ended it); of two, the one whose FIN the other had received first, else
+        both."""
+        C, S = self.C, self.S
+        resetters = {self.first_rst[1]} | ({self.crossed_rst[1]} if self.crossed_rst else set())
+        began = [side for side in (C, S) if side.fins or side in resetters]
+        if len(began) == 1:
+            return self.name(began[0])
+        for first, other in ((C, S), (S, C)):
+            if self.heard_fin_before_close(other, first):
+                return self.name(first)
+        return "both"
+
     def read_close_kind(self):
-        """docs/schema.md close_kind and closer.  A RST decides the kind only when it came
-        before both FINs: the resetter had not both sent its FIN (RST seq past the FIN, or
-        captured after it) and received the peer's (RST ack covers it; a bare RST carries no
-        ack, so the peer's FIN captured before it counts)."""
-        C, S, rst = self.C, self.S, self.first_rst
+        """docs/schema.md close_kind and closer.  The first RST that counts and does not come
+        after both FINs (after_both_fins) ends the connection: kind rst."""
+        C, S = self.C, self.S
         self.rst_ends = False
         self.r["rst_before_fins"] = ""
-        if rst:
-            q, me, peer = rst
-            own = me.first_fin()
-            own_before = own is not None and (q.seq >= own[1] + 1 or own[0].i < q.i)
-            pf = peer.first_fin()
-            peer_before = pf is not None and ((q.ack is not None and q.ack >= pf[1] + 1) or
-                                              pf[0].i < q.i)
-            self.rst_ends = not (own_before and peer_before)
+        if self.first_rst:
+            q, me, peer = self.first_rst
+            self.rst_ends = not self.after_both_fins(q, me, peer)
             self.r["rst_before_fins"] = int(self.rst_ends)
             self.note("first RST frame %d from %s (flags 0x%03x, seq %d, ack %s)%s" % (
                 q.p.frame, self.name(me), q.p.flags, q.p.seq,
                 q.p.ack if q.p.flags & ACK else "-",
                 "" if self.rst_ends else ", after both FINs: the FIN-based kind stands"))
+            if not self.rst_ends:
+                self.crossed_rst = None
+            elif self.crossed_rst:
+                self.note("the %s's RST frame %d crossed it" % (
+                    self.name(self.crossed_rst[1]), self.crossed_rst[0].p.frame))
         hs = self.hs
         if hs in ("refused", "unanswered"):
             kind, closer = hs, ("server" if hs == "refused" else "none")
         elif hs == "aborted":
-            kind, closer = "rst", self.name(rst[1])
+            kind, closer = "rst", self.name(self.first_rst[1])
         elif self.rst_ends:
-            kind = "rst"
-            # the closer is the endpoint whose FIN or RST came first (schema closer tokens)
-            fins = [(f[0].i, self.name(side)) for side in (C, S)
-                    for f in [side.first_fin()] if f and f[0].i < rst[0].i]
-            closer = min(fins)[1] if fins else self.name(rst[1])
+            kind, closer = "rst", self.rst_closer()
         elif self.fin_kind:
             kind, closer = self.fin_kind, self.fin_closer
         elif C.fins or S.fins:
@@ -785,18 +848,25 @@ class Reading:
     # -- RST cause ------------------------------------------------------------------------
 
     def read_rst_cause(self):
-        """issue 8 rst_cause and rst_cause_proven (only for close_kind rst)."""
+        """issue 8 rst_cause and rst_cause_proven (only for close_kind rst).  RSTs that crossed:
+        the client's, unless it is `other` and the server's is not (docs/schema.md)."""
         self.r["rst_cause"], self.r["rst_cause_proven"] = "", ""
-        if self.kind == "rst":
-            self.r["rst_cause"], self.r["rst_cause_proven"] = self.rst_cause()
+        if self.kind != "rst":
+            return
+        cause = self.rst_cause(*self.first_rst)
+        if self.crossed_rst and self.hs != "aborted":
+            other = self.rst_cause(*self.crossed_rst)
+            c, s = (cause, other) if self.first_rst[1] is self.C else (other, cause)
+            cause = s if c[0] == "other" and s[0] != "other" else c
+        self.r["rst_cause"], self.r["rst_cause_proven"] = cause
 
-    def rst_cause(self):
+    def rst_cause(self, q, me, peer):
         """From what the resetter had sent and what its acks show it had received before the
         RST (payload counts, a FIN does not): handshake; accept_overflow; after its own FIN,
-        data_after_close (peer payload never acked, proven) or unread_data (acked, likely) or
-        other; without a FIN, unread_data / abort (likely), or abort proven when it had
-        received no payload at all."""
-        q, me, peer = self.first_rst
+        data_after_close (peer payload never acked, answered by a bare RST at its ack:
+        proven) or unread_data (a RST+ACK whose acks cover some of it, likely) or other;
+        without a FIN, unread_data / abort (likely), or abort proven when it had received no
+        payload at all."""
         S = self.S
         if self.hs == "aborted":
             return "handshake", 1
@@ -821,15 +891,24 @@ class Reading:
                 self.note("RST after the resetter's own FIN, no peer payload after that FIN")
                 return "other", 0
             end = max(e for _, e in late)
-            acked = [o for o in me.segs if o.i < q.i and o.ack is not None and o.ack >= end
-                     and not o.p.flags & RST]
-            if acked:
-                self.note("peer payload after the resetter's FIN acked by it (frame %d), "
-                          "then RST" % acked[0].p.frame)
+            lo = fin_ack if fin_ack is not None else min(x for x, _ in late)
+            if not q.p.flags & ACK:
+                ends = [o.seq + o.p.plen + (1 if o.p.flags & (SYN | FIN) else 0)
+                        for o in me.segs if o.i < q.i and not o.p.flags & RST]
+                peer_ack = peer.max_ack(q.i)
+                if (rcvd is None or rcvd < end) and peer_ack is not None and \
+                        peer_ack <= q.seq <= max(ends):
+                    self.note("peer payload after the resetter's FIN (%d bytes) never acked, "
+                              "answered by a bare RST at its ack" % union_len(late))
+                    return "data_after_close", 1
+                self.note("a bare RST after the resetter's FIN, not at the peer's ack")
+                return "other", 0
+            if rcvd is not None and rcvd > lo:
+                self.note("the RST+ACK's acks cover peer payload after the resetter's FIN")
                 return "unread_data", 0
-            self.note("peer payload after the resetter's FIN (%d bytes) never acked, then RST"
-                      % union_len(late))
-            return "data_after_close", 1
+            self.note("a RST+ACK after the resetter's FIN, its acks cover none of the peer's "
+                      "later payload (%d bytes)" % union_len(late))
+            return "other", 0
         if rcvd is None:
             self.note("the resetter sent no ack: what it had received is unknown")
             return "other", 0
@@ -862,19 +941,24 @@ class Reading:
     # -- closer_call ----------------------------------------------------------------------
 
     def read_closer_call(self):
-        """issue 8 closer_call (docs/schema.md): '' without a FIN; else, for the first FIN's
-        sender, payload of the peer beyond that FIN's ack field (it arrived after the FIN was
-        sent): 'shutdown' when the closer acknowledged some of it (any of its segments, a
-        RST+ACK's ack too: a live socket received it); 'close' when none of it was
-        acknowledged and the closer sent a RST after it (Linux and the BSDs reset new data on a
-        close()d socket), or when the closer's RST came after the peer's FIN once its own FIN
-        was acked (its orphan was gone: FIN_WAIT_2 timeout); else 'unknown'."""
+        """issue 8 closer_call (docs/schema.md): '' without a FIN; 'unknown' when the closer is
+        `both` and both sent FINs; else, for the closer (or the first FIN's sender), payload of
+        the peer beyond that FIN's ack field (it arrived after the FIN was sent): 'shutdown'
+        when the closer acknowledged some of it (any of its segments, a RST+ACK's ack too: a
+        live socket received it); 'close' when the closer's RST is data_after_close (a bare
+        RST answering it, none of it acknowledged: an orphan), or when the closer's bare RST
+        answered the peer's FIN once its own FIN was acked (FIN_WAIT_2 timeout); else
+        'unknown'."""
         fins = [(s.first_fin(), s, p) for s, p in ((self.C, self.S), (self.S, self.C))
                 if s.first_fin()]
         if not fins:
             self.r["closer_call"] = ""
             return
-        (fseg, F), me, peer = min(fins, key=lambda x: x[0][0].i)
+        if self.closer == "both" and len(fins) == 2:
+            self.r["closer_call"] = "unknown"
+            return
+        pick = [x for x in fins if self.name(x[1]) == self.closer]
+        (fseg, F), me, peer = pick[0] if pick else min(fins, key=lambda x: x[0][0].i)
         call = "unknown"
         rcvd = fseg.ack if fseg.ack is not None else None
         late = [o for o in peer.segs if o.p.plen and rcvd is not None and
@@ -884,10 +968,11 @@ class Reading:
             lo = max(rcvd, min(data_start(o) for o in late))
             if any(o.ack is not None and o.ack > lo for o in me.segs):
                 call = "shutdown"
-            elif any(o.p.flags & RST and o.i > late[0].i for o in me.segs):
+            elif (self.kind == "rst" and self.first_rst[1] is me and
+                  self.r.get("rst_cause") == "data_after_close"):
                 call = "close"
         elif pf and peer.first_ack_covering(F) and any(
-                o.p.flags & RST and o.i > pf[0].i for o in me.segs):
+                o.p.flags & RST and not o.p.flags & ACK and o.i > pf[0].i for o in me.segs):
             call = "close"
         self.r["closer_call"] = call
 
