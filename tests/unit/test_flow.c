@@ -616,10 +616,43 @@ static void test_growth(void)
     fsc_flow_table_free(t);
 }
 
+/*
+ * A midstream flow with no service port: the lower port (30000) is guessed the server, and it
+ * resets after a request it never answered (unread_data).  A handshake to port 40000 later in
+ * the capture shows 40000 is the server: the roles swap at the end, and the cause is the one
+ * judged at the RST for the resetter as the client (a client that got its reply: abort), not
+ * one judged again from the end of the flow (where the resetter is already closed).
+ */
+static void test_role_swap_keeps_rst_reading(void)
+{
+    const struct link l = {4, {192, 0, 2, 1}, {198, 51, 100, 7}, 40000, 30000};
+    const struct link other = {4, {203, 0, 113, 5}, {192, 0, 2, 1}, 51000, 40000};
+
+    for (int later_syn = 0; later_syn < 2; later_syn++) {
+        struct recorder rc;
+        struct fsc_flow_table *t = table(100, SEC, 300 * SEC, &rc);
+        FEED(t, &l, S, F_PA, 5001, 1001, 100, 1000, 1);
+        FEED(t, &l, C, F_PA, 1001, 5101, 50, 11000, 2);
+        FEED(t, &l, S, F_RA, 5101, 1051, 0, 21000, 3);
+        if (later_syn)
+            FEED(t, &other, C, F_SYN, 9000, 0, 0, 31000, 4);
+        fsc_flow_table_flush(t, 60 * SEC);
+        if (later_syn) {
+            EXPECT_REC(&rc, 0, "none", "rst", "abort", "client", "");
+            CHECK_INT(rc.r[0].cport, 30000, "role swap: the resetter is the client");
+        } else {
+            EXPECT_REC(&rc, 0, "none", "rst", "unread_data", "server", "");
+            CHECK_INT(rc.r[0].sport, 30000, "no swap: the resetter is the server");
+        }
+        fsc_flow_table_free(t);
+    }
+}
+
 int main(void)
 {
     test_both_directions();
     test_simultaneous_open();
+    test_role_swap_keeps_rst_reading();
     test_port_reuse();
     test_linger();
     test_idle();
