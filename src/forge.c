@@ -651,8 +651,8 @@ static const struct step fin_retx_cross_simultaneous_steps[] = {
     EXCHANGE,
     P(C, F_FA, 0, 5000),
     P_CROSS(S, F_FA, 100),
-    P(S, F_A,  0, 10000),
-    P_REFIN(C, F_FA, 200000),
+    P(S, F_A,  0, 195000), /* in flight when the client resends, 5 ms later */
+    P_REFIN(C, F_FA, 5000),
 };
 static const struct part fin_retx_cross_simultaneous_parts[] = {
     {STEPS(fin_retx_cross_simultaneous_steps), .isn = {ISN_C, ISN_S},

@@ -71,9 +71,10 @@ static void mark_if_unset(struct fsc_mark *dst, const struct fsc_mark *src)
  * A one-sided capture: o sent nothing the tap saw, x's acks show what o sent.  o's sequence
  * space starts at x's first ack; if x opened the connection, o answered with a SYN+ACK (x's
  * first ack covers its SYN); an ack of x beyond that covers data or a FIN o sent after the
- * handshake (o was synchronized).  o's FIN: once x has closed, an ack rise of exactly one as
- * x's last rise is o's FIN (a lone data byte there is possible but would leave the connection
- * half-open; the flow is marked one_sided and the close kind says what remains unproven).
+ * handshake (o was synchronized), and so does x's own segment after its SYN+ACK.  o's FIN: once x
+ * has closed, an ack rise of exactly one as x's last rise is o's FIN (a lone data byte there is
+ * possible but would leave the connection half-open; the flow is marked one_sided and the close
+ * kind says what remains unproven).
  */
 static void infer_unseen(const struct fsc_flow *f, struct fsc_endpoint *x, struct fsc_endpoint *o)
 {
@@ -104,6 +105,11 @@ static void infer_unseen(const struct fsc_flow *f, struct fsc_endpoint *x, struc
      * a bare RST of x at its ISN+1 after its SYN+ACK: a reset's seq is the ack of the segment
      * it answers (RFC 9293 3.10.7.1), here o's handshake ACK. */
     const struct fsc_mark *synced = fsc_mark_set(&x->ack_moved) ? &x->ack_moved : NULL;
+    /* A passive opener's own non-SYN segment after its SYN+ACK: it was ESTABLISHED, so o had
+     * acked its SYN (unless it is a TCP Fast Open server, RFC 7413, sending data in
+     * SYN-RECEIVED: the wire cannot tell). */
+    if (!synced && x->synack_sent && !fsc_mark_set(&x->syn) && fsc_mark_set(&x->est))
+        synced = &x->est;
     if (!synced && x->synack_sent && fsc_mark_set(&x->rst) && !(x->rst_flags & FSC_TH_ACK) &&
         x->rst_seq == x->isn + 1)
         synced = &x->rst;
@@ -204,6 +210,8 @@ static uint8_t ev_peer_ack(const struct fsc_mark *m, uint8_t seen)
         return FSC_EV_EARLY_PEER_ACK;
     case FSC_MK_CROSSED:
         return FSC_EV_ACK_CROSSED;
+    case FSC_MK_VIA_FIN:
+        return FSC_EV_GOT_PEER_FIN_ACK;
     default:
         return seen;
     }
@@ -279,8 +287,9 @@ static void opening(const struct fsc_flow *f, struct walk *w, const struct fsc_e
         go(w, FSC_TCP_SYN_RCVD, &x->est, FSC_EV_UNSEEN_SYNACK); /* its SYN+ACK was missed */
 
     if (w->state == FSC_TCP_SYN_RCVD) {
-        /* Synchronized when its SYN is acked, or shown by a later segment of its own. */
-        e = earlier(acked, &x->est);
+        /* Synchronized when its SYN is acked, or shown by a later segment of its own (which,
+         * at the same frame, is the better proof of an ack inferred from it). */
+        e = acked->how == FSC_MK_UNSEEN ? earlier(&x->est, acked) : earlier(acked, &x->est);
         if (e)
             go(w, FSC_TCP_ESTABLISHED, e,
                e == &x->est ? ev_sent(e, FSC_EV_SENT_AFTER_SYN, FSC_EV_UNSEEN_DATA)
@@ -369,6 +378,7 @@ static bool own_step(uint8_t ev)
     case FSC_EV_EARLY_ACK_FIN:
     case FSC_EV_ACK_FIN_REORDERED:
     case FSC_EV_FIN_ACKED_PEER:
+    case FSC_EV_GOT_PEER_FIN_ACK:
         return true;
     default:
         return false;
@@ -472,15 +482,32 @@ void fsc_lifecycle_refresh(struct fsc_flow *f)
 static unsigned rank(uint8_t ev)
 {
     static const uint8_t r[FSC_EV__COUNT] = {
-        [FSC_EV_INITIAL] = 0,           [FSC_EV_MIDSTREAM] = 0,     [FSC_EV_SENT_SYN] = 1,
-        [FSC_EV_SENT_SYNACK] = 1,       [FSC_EV_UNSEEN_SYNACK] = 1, [FSC_EV_UNSEEN_DATA] = 1,
-        [FSC_EV_UNSEEN_FIN] = 1,        [FSC_EV_ACK_PEER_SYN] = 2,  [FSC_EV_ACK_PEER_FIN] = 2,
-        [FSC_EV_EARLY_ACK_SYN] = 2,     [FSC_EV_PEER_ACK_SYN] = 3,  [FSC_EV_PEER_FIN_BEFORE] = 3,
-        [FSC_EV_PEER_ACK_FIN] = 3,      [FSC_EV_ACK_CROSSED] = 4,   [FSC_EV_SENT_AFTER_SYN] = 4,
-        [FSC_EV_SENT_FIN] = 5,          [FSC_EV_EARLY_ACK_FIN] = 6, [FSC_EV_FIN_ACKED_PEER] = 6,
-        [FSC_EV_EARLY_PEER_ACK] = 6,    [FSC_EV_SENT_RST] = 7,      [FSC_EV_FIN_WAIT_2_TIMEOUT] = 7,
-        [FSC_EV_PEER_RST] = 8,          [FSC_EV_UNSEEN_SYN] = 1,    [FSC_EV_UNSEEN_ACK_SYN] = 2,
+        [FSC_EV_INITIAL] = 0,
+        [FSC_EV_MIDSTREAM] = 0,
+        [FSC_EV_SENT_SYN] = 1,
+        [FSC_EV_SENT_SYNACK] = 1,
+        [FSC_EV_UNSEEN_SYNACK] = 1,
+        [FSC_EV_UNSEEN_DATA] = 1,
+        [FSC_EV_UNSEEN_FIN] = 1,
+        [FSC_EV_ACK_PEER_SYN] = 2,
+        [FSC_EV_ACK_PEER_FIN] = 2,
+        [FSC_EV_EARLY_ACK_SYN] = 2,
+        [FSC_EV_PEER_ACK_SYN] = 3,
+        [FSC_EV_PEER_FIN_BEFORE] = 3,
+        [FSC_EV_PEER_ACK_FIN] = 3,
+        [FSC_EV_ACK_CROSSED] = 4,
+        [FSC_EV_SENT_AFTER_SYN] = 4,
+        [FSC_EV_SENT_FIN] = 5,
+        [FSC_EV_EARLY_ACK_FIN] = 6,
+        [FSC_EV_FIN_ACKED_PEER] = 6,
+        [FSC_EV_EARLY_PEER_ACK] = 6,
+        [FSC_EV_SENT_RST] = 7,
+        [FSC_EV_FIN_WAIT_2_TIMEOUT] = 7,
+        [FSC_EV_PEER_RST] = 8,
+        [FSC_EV_UNSEEN_SYN] = 1,
+        [FSC_EV_UNSEEN_ACK_SYN] = 2,
         [FSC_EV_ACK_FIN_REORDERED] = 6,
+        [FSC_EV_GOT_PEER_FIN_ACK] = 2,
     };
     return ev < FSC_EV__COUNT ? r[ev] : 9;
 }

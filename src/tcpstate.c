@@ -92,8 +92,17 @@ static uint64_t seq64(const struct fsc_endpoint *x, uint32_t seq)
 static uint32_t account_payload(struct fsc_flow *f, struct fsc_endpoint *x, uint32_t lo,
                                 uint32_t hi)
 {
-    uint64_t a = seq64(x, lo), b = a + (uint32_t)(hi - lo), top = x->snd_max64, dropped = 0;
-    uint64_t fresh = 0, old_hi = b;
+    /* Bytes below the first one the capture showed (midstream) were sent before it began:
+     * neither new nor, as far as the capture shows, sent twice. */
+    int64_t at = (int64_t)x->snd_max64 + FSC_SEQ_DIFF(x->snd_max, lo);
+    int64_t end = at + (uint32_t)(hi - lo);
+    if (at < 1) {
+        if (end <= 1)
+            return 0;
+        at = 1;
+    }
+    uint64_t a = (uint64_t)at, b = (uint64_t)end, top = x->snd_max64, dropped = 0, fresh = 0;
+    uint64_t old_hi = b;
 
     if (a > top && !fsc_seqset_add_top(&x->holes, top, a))
         x->gap_bytes += a - top; /* too many holes to track: counted now */
@@ -393,12 +402,32 @@ static void ack_field(struct seg *g)
     }
 }
 
+/*
+ * Whether a segment captured at `at` can have been sent before an ack captured at `ack_ts`
+ * arrived: at either tap the two are less than a round trip apart (at the sender's tap, less
+ * than the delay from the tap).  The capture's handshake bounds the round trip; without one,
+ * anything may have crossed.
+ */
+#define CROSS_SLACK_US 10000
+
+static bool may_cross(const struct fsc_flow *f, fsc_time ack_ts, fsc_time at)
+{
+    if (!f->syn_ts || !f->hs_done_ts || f->hs_done_ts < f->syn_ts)
+        return true;
+    return at - ack_ts <= 2 * (f->hs_done_ts - f->syn_ts) + CROSS_SLACK_US;
+}
+
 /* s (re)sent its SYN or FIN: an ack of it captured before shows only that the ack had not
- * reached s yet (lost after the tap, or crossing in flight): the next ack is the one. */
-static void resent(struct fsc_ack_proof *a, const struct fsc_pkt *p)
+ * reached s yet.  It crossed the retransmission in flight (set aside: if no later ack comes,
+ * s got this one) or, a round trip and more before it, was lost after the tap (it does not
+ * count): the next ack is the one. */
+static void resent(const struct fsc_flow *f, struct fsc_ack_proof *a, const struct fsc_pkt *p)
 {
     if (fsc_mark_set(&a->ack)) {
-        a->crossed = mark_of(p, FSC_MK_CROSSED);
+        if (may_cross(f, a->ack.ts, p->ts))
+            a->crossed = mark_of(p, FSC_MK_CROSSED);
+        else
+            memset(&a->crossed, 0, sizeof a->crossed);
         memset(&a->ack, 0, sizeof a->ack);
     }
 }
@@ -439,7 +468,7 @@ static void syn_sent(struct seg *g)
     }
     bool first = !s->syn_sent;
     s->syn_sent = true;
-    resent(&s->syn_acked, p);
+    resent(f, &s->syn_acked, p);
     /* r's ack of this SYN captured before it (a tap that reorders the two directions). */
     if (first && r != s && r->ack_seen && FSC_SEQ_DIFF(s->isn + 1, r->ack_hi) >= 0 &&
         FSC_SEQ_DIFF(s->isn + 1, r->ack_hi) <= (1 << 20)) {
@@ -472,6 +501,10 @@ static void ack_proves(struct seg *g)
             g->why |= FSC_SEG_ACK_FIN;
             g->changed = true;
         }
+        /* s received r's FIN segment, and that segment acked s's own FIN: s has its ack,
+         * whatever became of the ones captured before (a late FIN+ACK, s resending). */
+        if (s->fin_sent && r->fin_seg_has_ack && FSC_SEQ_GEQ(r->fin_seg_ack, s->fin_seq + 1))
+            g->changed |= mark_first(&s->fin_acked.ack, p, FSC_MK_VIA_FIN);
     }
 }
 
@@ -496,7 +529,7 @@ static void fin_sent(struct seg *g, uint32_t fseq)
             return;
         }
         s->fin_retrans++;
-        resent(&s->fin_acked, p);
+        resent(f, &s->fin_acked, p);
         g->changed = true;
         return;
     }

@@ -111,6 +111,7 @@ static const char *const evidence_names[FSC_EV__COUNT] = {
     "sent SYN (not captured: peer's SYN+ACK answers it)",
     "acked peer SYN (not captured: peer's segments show it)",
     "ack covers peer FIN (captured before its own FIN)",
+    "peer FIN segment acks it (its ack of that FIN shows it arrived)",
 };
 
 const char *fsc_evidence_name(enum fsc_evidence e)

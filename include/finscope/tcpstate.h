@@ -60,6 +60,8 @@ enum fsc_evidence {
     FSC_EV_UNSEEN_SYN,         /* "sent SYN (not captured: peer's SYN+ACK answers it)" */
     FSC_EV_UNSEEN_ACK_SYN,     /* "acked peer SYN (not captured: peer's segments show it)" */
     FSC_EV_ACK_FIN_REORDERED,  /* "ack covers peer FIN (captured before its own FIN)" */
+    FSC_EV_GOT_PEER_FIN_ACK,   /* "peer FIN segment acks it (its ack of that FIN shows it
+                                  arrived)" */
     FSC_EV__COUNT
 };
 
@@ -146,6 +148,8 @@ enum {
     FSC_MK_CROSSED,  /* the ack crossed a retransmission: shown at the retransmission */
     FSC_MK_UNSEEN,   /* the endpoint's own segment was not captured: the peer's ack shows it */
     FSC_MK_IMPLIED,  /* the client's SYN, implied by the SYN+ACK that starts the capture */
+    FSC_MK_VIA_FIN,  /* the peer's FIN segment carried the ack; the endpoint's own ack of that
+                        FIN shows the segment arrived */
 };
 
 struct fsc_mark {

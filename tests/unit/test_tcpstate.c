@@ -50,6 +50,7 @@ static const char *const EV[FSC_EV__COUNT] = {
     "fin_before",     "rst",         "peer_rst",      "early_ack_fin",  "fin_acked_peer",
     "early_peer_ack", "crossed",     "unseen_synack", "unseen_data",    "unseen_fin",
     "early_ack_syn",  "fw2_timeout", "unseen_syn",    "unseen_ack_syn", "fin_reordered",
+    "via_fin",
 };
 
 /* ---- checks ---- */
@@ -402,7 +403,9 @@ static void test_tokens(void)
                                      "FIN_WAIT_2 timed out (RST answers the peer FIN)",
                                      "sent SYN (not captured: peer's SYN+ACK answers it)",
                                      "acked peer SYN (not captured: peer's segments show it)",
-                                     "ack covers peer FIN (captured before its own FIN)"};
+                                     "ack covers peer FIN (captured before its own FIN)",
+                                     "peer FIN segment acks it (its ack of that FIN shows it "
+                                     "arrived)"};
     static const char *const hs[] = {"none",         "three_way", "simultaneous_open",
                                      "self_connect", "refused",   "unanswered",
                                      "aborted"};
@@ -1539,7 +1542,7 @@ static void test_fin_retx_crossing_simultaneous(int a)
     opening(&t);
     add(&t, a, F_FA, na, nb, 0, 10000, 7);
     add(&t, b, F_FA, nb, na, 0, 10100, 8);
-    add(&t, b, F_ACK, nb + 1, na + 1, 0, 10200, 9);
+    add(&t, b, F_ACK, nb + 1, na + 1, 0, 205000, 9);
     add(&t, a, F_FA, na, nb + 1, 0, 210000, 10);
     run(&f, &t, 300000);
     EXPECT(name, &f, a,
@@ -1551,6 +1554,49 @@ static void test_fin_retx_crossing_simultaneous(int a)
            .st_a = "time_wait", .st_b = "time_wait", .hs = "three_way", .ck = "simultaneous",
            .closer = "both", .cc = "unknown", .fr_a = 1);
     CHECK_INT(f.closed, 1, "FIN resent across the ACK: closed");
+    release(&f);
+
+    /* The ACK was captured 200 ms (a hundred handshake round trips) before A resent its FIN:
+     * it did not cross the retransmission, it was lost after the tap.  A is still CLOSING. */
+    snprintf(name, sizeof name, "FIN resent long after the ACK, simultaneous, %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_FA, nb, na, 0, 10100, 8);
+    add(&t, b, F_ACK, nb + 1, na + 1, 0, 10200, 9);
+    add(&t, a, F_FA, na, nb + 1, 0, 210000, 10);
+    run(&f, &t, 300000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>fin_wait_1 fin, "
+                         "9B fin_wait_1>closing ack_fin, 10A fin_wait_1>closing ack_fin, "
+                         "10B closing>time_wait peer_ack_fin",
+           .seg = SEG_OPEN ", 7A fin 101/101, 8B fin 101/101, 9B ack_fin,after_fin 102/102, "
+                           "10A fin,ack_fin 101/102",
+           .st_a = "closing", .st_b = "time_wait", .hs = "three_way", .ck = "simultaneous",
+           .closer = "both", .cc = "unknown", .anomalies = "fin_never_acked", .fr_a = 1);
+    CHECK_INT(f.closed, 0, "FIN resent long after the ACK: not closed");
+    release(&f);
+
+    /* B's last FIN resent 220 ms after A's ACK of it: the ACK was lost, B stays in LAST_ACK
+     * until A's RST (A's TIME_WAIT socket was gone: it would have ACKed) closes it. */
+    snprintf(name, sizeof name, "last FIN resent long after the ACK, then RST %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 11000, 8);
+    add(&t, b, F_FA, nb, na + 1, 0, 11100, 9);
+    add(&t, a, F_ACK, na + 1, nb + 1, 0, 12000, 10);
+    add(&t, b, F_FA, nb, na + 1, 0, 232000, 11);
+    add(&t, a, F_RST, na + 1, 0, 0, 232100, 12);
+    run(&f, &t, 300000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 9B close_wait>last_ack fin, "
+                         "10A fin_wait_2>time_wait ack_fin, 12A time_wait>closed rst, "
+                         "12B last_ack>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "four_way",
+           .closer = "A", .cc = "unknown", .anomalies = "rst_after_close,fin_never_acked",
+           .dwell = "cw 100 fw2 1000 la 221000", .fr_b = 1, .rst_after = 1);
     release(&f);
 }
 
@@ -1582,6 +1628,26 @@ static void test_fin_retx_crossing_four_way(int a)
                            "10B ack_fin 101/102, 11B fin 101/102, 12A ack_fin,after_fin 102/102",
            .st_a = "time_wait", .st_b = "closed", .hs = "three_way", .ck = "four_way",
            .closer = "A", .cc = "unknown", .dwell = "cw 240000 fw2 59900 la 10000", .fr_a = 1);
+    release(&f);
+
+    /* Three-way at a tap near B: B's FIN+ACK (acking A's FIN) is captured 190 ms before A
+     * resends its FIN, whose ack does not cover B's FIN: A did not have it yet (a late
+     * segment).  A's ACK of B's FIN shows the FIN+ACK arrived, and with it the ack of A's FIN. */
+    snprintf(name, sizeof name, "late FIN+ACK, three-way, %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_FA, nb, na + 1, 0, 20000, 8);
+    add(&t, a, F_FA, na, nb, 0, 210000, 9);
+    add(&t, a, F_ACK, na + 1, nb + 1, 0, 230000, 10);
+    run(&f, &t, 300000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8B close_wait>last_ack fin, 10A fin_wait_1>fin_wait_2 via_fin, "
+                         "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin",
+           .seg = "*", .st_a = "time_wait", .st_b = "closed", .hs = "three_way",
+           .ck = "three_way", .closer = "A", .cc = "unknown", .dwell = "cw 0 fw2 0 la 210000",
+           .fr_a = 1);
     release(&f);
 }
 
@@ -1678,6 +1744,20 @@ static void test_one_sided_server_overflow(void)
            .seg = "1S syn,ack_syn 0/1, 2S rst 1/0", .st_a = "closed", .st_b = "closed",
            .hs = "three_way", .ck = "rst", .rc = "accept_overflow", .proven = "0",
            .closer = "server", .anomalies = "synack_without_syn,one_sided");
+    release(&f);
+
+    /* The server's data after its SYN+ACK shows it was ESTABLISHED: the client had acked its
+     * SYN (a TCP Fast Open server would look the same: the wire cannot tell). */
+    trace_init(&t, &LINK4);
+    add(&t, S, F_SA, SI, CI + 1, 0, 2000, 1);
+    add(&t, S, F_PA, SI + 1, CI + 1, 50, 4000, 2);
+    run(&f, &t, 9000);
+    EXPECT("one-sided, server frames only, server speaks first", &f, S,
+           .tr = "1C closed>syn_sent init, 1S listen>syn_rcvd synack, "
+                 "2C syn_sent>established unseen_ack_syn, 2S syn_rcvd>established after_syn",
+           .seg = "1S syn,ack_syn 0/1, 2S first_data 1/1+50", .st_a = "established",
+           .st_b = "established", .hs = "three_way", .ck = "open", .closer = "none",
+           .anomalies = "synack_without_syn,one_sided");
     release(&f);
 }
 
@@ -1945,6 +2025,21 @@ static void test_midstream(int a)
     CHECK_INT(f.ep[C].port, 40000, "midstream: client is the higher port");
     CHECK_INT(f.ep[C].isn, 20000, "midstream: client sequence base");
     CHECK_INT(f.ep[S].isn, 90000, "midstream: server sequence base");
+    release(&f);
+
+    /* After B's half-close, A sends 1500 bytes starting 1000 below the first byte the capture
+     * showed of A's: 1000 were sent before the capture began, 100 again, 400 are new. */
+    snprintf(name, sizeof name, "midstream, data reaching before the base %s", side(a));
+    trace_init(&t, &LINK4);
+    add(&t, a, F_PA, ia + 1001, ib + 1, 100, 1000, 1);
+    add(&t, b, F_ACK, ib + 1, ia + 1101, 0, 2000, 2);
+    add(&t, b, F_FA, ib + 1, ia + 1101, 0, 3000, 3);
+    add(&t, a, F_ACK, ia + 1101, ib + 2, 0, 4000, 4);
+    add(&t, a, F_PA, ia + 1, ib + 2, 1500, 5000, 5);
+    run(&f, &t, 9000);
+    EXPECT(name, &f, a, .tr = "*", .seg = "*", .st_a = "close_wait", .st_b = "fin_wait_2",
+           .hs = "none", .ck = "half_closed", .closer = "B", .cc = "unknown",
+           .dwell = "cw 5000 fw2 5000 la -", .rg = "r100 g0 / r0 g0", .half_close = 400);
     release(&f);
 }
 
