@@ -406,11 +406,17 @@ static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoi
     unsigned k = 0;
 
     p->n = 0;
-    for (; k < full.n; k++)
-        if (full.step[k].at.packet <= rst->packet || (!sent && own_step(full.step[k].ev)))
+    for (; k < full.n && full.step[k].at.packet <= rst->packet; k++)
+        go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
+    if (!sent && (w.state == FSC_TCP_LISTEN || w.state == FSC_TCP_CLOSED)) {
+        for (; k < full.n; k++) /* nothing to reset: the RST changed nothing */
             go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
-    if (w.state == FSC_TCP_CLOSED || (!sent && w.state == FSC_TCP_LISTEN))
         return;
+    }
+    if (w.state == FSC_TCP_CLOSED)
+        return;
+    for (; !sent && k < full.n && own_step(full.step[k].ev); k++)
+        go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
     uint8_t ev = FSC_EV_PEER_RST;
     if (sent)
         ev = f->rst_answered_fin && w.state == FSC_TCP_FIN_WAIT_2 && f->first_fin_by == e

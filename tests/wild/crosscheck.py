@@ -791,8 +791,10 @@ class Reading:
             return self.recvd_before_own_fin(me, peer) is not None
         if me.first_ack_covering(pf[1]):
             return True
-        return any(o.p.flags & RST and not o.p.flags & ACK and pf[0].p.flags & ACK and
-                   o.p.seq == pf[0].p.ack for o in me.segs)
+        # its close is its first RST: a later one answers what reached a socket already gone
+        first = me.rsts[0] if me.rsts else None
+        return (first is not None and not first.p.flags & ACK and pf[0].p.flags & ACK and
+                first.p.seq == pf[0].p.ack)
 
     def rst_closer(self):
         """docs/schema.md closer for a RST ending: who began a close (sent a FIN, or the
@@ -995,6 +997,10 @@ class Reading:
             if self.hs == "refused":
                 return "closed"     # RFC 9293 3.10.7.1: the RST came from a port with no TCB
             if self.first_rst:
+                q, resetter, _ = self.first_rst
+                if (resetter is not me and me is S and not self.r["midstream"] and
+                        not any(o.p.flags & SYN for o in me.segs if o.i < q.i)):
+                    return "listen"  # a listener ignores a RST (RFC 9293 3.10.7.2)
                 return "closed"     # sender, and an acceptable RST's receiver (3.10.7.4)
             if self.hs == "?" and not me.fins:
                 if me is C:
