@@ -86,8 +86,10 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
         if (!after)
             return FSC_RC_OTHER;
         /* The orphan's reply to that payload: a bare RST (the reply of no socket) at the
-         * payload's ack, which lies between the peer's acks and s's FIN (3.10.7.1). */
-        if (bare && r->pkts > 0 && r->ack_seen && FSC_SEQ_GEQ(p->seq, r->ack_hi) &&
+         * payload's ack (3.10.7.1), which lies between the peer's acks (or s's FIN, when the
+         * payload crossed it) and s's snd_max. */
+        uint32_t lo = FSC_SEQ_LT(s->fin_seq, r->ack_hi) ? s->fin_seq : r->ack_hi;
+        if (bare && r->pkts > 0 && r->ack_seen && FSC_SEQ_GEQ(p->seq, lo) &&
             FSC_SEQ_LEQ(p->seq, s->snd_max) && got < seq64(r, r->data_hi)) {
             *proven = true;
             return FSC_RC_DATA_AFTER_CLOSE;

@@ -390,10 +390,18 @@ static bool own_step(uint8_t ev)
  * more, so an endpoint's own RST closes it after everything it lived.  A RST it received closes
  * it too, after any segment of its own captured later: it sent those before the RST arrived (the
  * tap sat nearer the resetter).  An endpoint that reset sent its RST before any RST of its peer
- * arrived: they crossed.  A listener ignores a RST (3.10.7.2); TIME_WAIT never sends one (it
+ * arrived: they crossed; and if its RST+ACK's ack is below the peer's FIN, it never received
+ * that FIN.  A listener ignores a RST (3.10.7.2), unless its own SYN+ACK, captured later, shows
+ * it had left LISTEN when the RST arrived; TIME_WAIT never sends one (it
  * ACKs, 3.10.7.4 and Linux's tcp_timewait_state_process): a RST "from TIME_WAIT" shows the socket
  * was gone, so its sender is CLOSED too.
  */
+static bool got_fin(uint8_t st)
+{
+    return st == FSC_TCP_CLOSE_WAIT || st == FSC_TCP_CLOSING || st == FSC_TCP_TIME_WAIT ||
+           st == FSC_TCP_LAST_ACK;
+}
+
 static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoint *x,
                         const struct fsc_endpoint *o, struct fsc_path *p)
 {
@@ -401,12 +409,20 @@ static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoi
     const struct fsc_mark *rst = sent ? sent : f->self_connect ? NULL : &o->rst;
     if (!rst || !fsc_mark_set(rst))
         return;
+    /* A RST+ACK carries its sender's RCV.NXT: below the peer's FIN, it had not received it. */
+    bool no_fin = sent && (x->rst_flags & FSC_TH_ACK) && o->fin_sent && !f->self_connect &&
+                  FSC_SEQ_LT(x->rst_ack, o->fin_seq + 1);
     struct fsc_path full = *p;
     struct walk w = {.p = p, .state = p->initial};
     unsigned k = 0;
 
     p->n = 0;
-    for (; k < full.n && full.step[k].at.packet <= rst->packet; k++)
+    for (; k < full.n && full.step[k].at.packet <= rst->packet; k++) {
+        if (no_fin && got_fin(full.step[k].to))
+            break;
+        go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
+    }
+    for (; !sent && k < full.n && own_step(full.step[k].ev); k++)
         go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
     if (!sent && (w.state == FSC_TCP_LISTEN || w.state == FSC_TCP_CLOSED)) {
         for (; k < full.n; k++) /* nothing to reset: the RST changed nothing */
@@ -415,8 +431,6 @@ static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoi
     }
     if (w.state == FSC_TCP_CLOSED)
         return;
-    for (; !sent && k < full.n && own_step(full.step[k].ev); k++)
-        go(&w, full.step[k].to, &full.step[k].at, full.step[k].ev);
     uint8_t ev = FSC_EV_PEER_RST;
     if (sent)
         ev = f->rst_answered_fin && w.state == FSC_TCP_FIN_WAIT_2 && f->first_fin_by == e

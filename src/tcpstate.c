@@ -138,19 +138,26 @@ static enum rst_fit rst_fit(const struct fsc_flow *f, const struct fsc_endpoint 
 {
     if (f->self_connect || r->pkts == 0) /* nothing of r seen: no state or window to judge by */
         return RST_EXACT;
+    /* r had reset first: this RST crossed its own (a reset socket sends nothing more), and r's
+     * acks from its RST on say nothing of what this one met. */
+    if (r->rst_sent && f->first_rst_by == (int)(r - f->ep))
+        return RST_EXACT;
     if (r->state == FSC_TCP_SYN_SENT) /* 3.10.7.3: acceptable if ISS < SEG.ACK =< SND.NXT */
         return (p->flags & FSC_TH_ACK) && r->syn_sent && FSC_SEQ_GT(p->ack, r->isn) &&
                        FSC_SEQ_LEQ(p->ack, r->snd_max)
                    ? RST_EXACT
                    : RST_DROPPED;
-    if (s->pkts <= 1) /* nothing else seen from s: no window to judge by */
+    if (!r->ack_seen && s->pkts <= 1) /* nothing else seen of either window */
         return RST_EXACT;
-    uint32_t lo = r->ack_seen ? r->ack_hi : s->isn, hi = s->snd_max;
-    if (FSC_SEQ_GT(lo, hi)) {
-        uint32_t t = lo;
-        lo = hi;
-        hi = t;
-    }
+    /* Linux's tcp_reset_check: one below RCV.NXT resets a receiver that has s's FIN (CLOSE_WAIT,
+     * LAST_ACK, CLOSING): an orphan's reply to data that crossed its FIN carries the FIN's seq. */
+    if (s->fin_sent && r->ack_seen && r->ack_hi == s->fin_seq + 1 && p->seq == s->fin_seq)
+        return RST_EXACT;
+    /* RCV.NXT is at least r's highest ack, and at most what s sent (s's snd_max means nothing
+     * when this RST is all the tap saw of s). */
+    uint32_t lo = r->ack_seen ? r->ack_hi : s->isn, hi = lo;
+    if (s->pkts > 1 && FSC_SEQ_GT(s->snd_max, hi))
+        hi = s->snd_max;
     if (FSC_SEQ_GEQ(p->seq, lo) && FSC_SEQ_LEQ(p->seq, hi))
         return RST_EXACT;
     if (FSC_SEQ_GT(p->seq, hi) && (uint32_t)(p->seq - hi) <= RST_SLACK)
@@ -486,18 +493,21 @@ static void ack_proves(struct seg *g)
     struct fsc_endpoint *s = g->s, *r = g->r;
     const struct fsc_pkt *p = g->p;
 
+    /* A RST's ack field tells what its sender had received; its receiver processes the RST
+     * before the ACK field (RFC 9293 3.10.7.4, Linux's tcp_validate_incoming): it acks
+     * nothing of the receiver's. */
     if (r->syn_sent && FSC_SEQ_GEQ(p->ack, r->isn + 1)) {
         g->changed |= mark_first(&s->rcvd_syn, p, FSC_MK_SEEN);
-        if (mark_first(&r->syn_acked.ack, p, FSC_MK_SEEN)) {
+        if (!g->rst && mark_first(&r->syn_acked.ack, p, FSC_MK_SEEN)) {
             g->why |= FSC_SEG_ACK_SYN;
             g->changed = true;
         }
-        if (g->sd == FSC_CLIENT && !f->hs_done_ts)
+        if (g->sd == FSC_CLIENT && !f->hs_done_ts && !g->rst)
             f->hs_done_ts = p->ts;
     }
     if (r->fin_sent && FSC_SEQ_GEQ(p->ack, r->fin_seq + 1)) {
         g->changed |= mark_first(&s->rcvd_fin, p, FSC_MK_SEEN);
-        if (mark_first(&r->fin_acked.ack, p, FSC_MK_SEEN)) {
+        if (!g->rst && mark_first(&r->fin_acked.ack, p, FSC_MK_SEEN)) {
             g->why |= FSC_SEG_ACK_FIN;
             g->changed = true;
         }
@@ -664,8 +674,10 @@ static void apply(struct seg *g, bool first_pkt)
     if (g->fresh && f->first_fin_by >= 0 && g->sd != f->first_fin_by &&
         fsc_mark_set(&g->s->rcvd_fin) && !f->self_connect)
         f->half_close_bytes += g->fresh;
-    if (g->fin)
+    if (g->fin && !g->rst) /* a RST is processed first: the FIN of a FIN+RST is not */
         fin_sent(g, data_hi);
+    else if (g->fin)
+        g->why |= FSC_SEG_FIN;
     else if (f->ep[FSC_CLIENT].fin_sent && (f->ep[FSC_SERVER].fin_sent || f->self_connect))
         g->why |= FSC_SEG_AFTER_FIN; /* the teardown tail: final ACKs, TIME_WAIT re-ACKs */
     if (g->rst) {
@@ -702,43 +714,9 @@ static void hold_rst(struct seg *g)
     fsc_lifecycle_refresh(f);
 }
 
-void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
-{
-    struct seg g = seg_of(f, dir, p);
-    const bool first_pkt = g.s->pkts == 0 && g.r->pkts == 0;
-
-    fsc_zeek_segment(&f->zeek, g.sd == FSC_CLIENT, p);
-    f->last_ts = p->ts;
-    if (g.s->pkts == 0)
-        g.changed = true; /* the other side shows up: its facts replace what was inferred */
-    if (f->rst_pending.packet && !g.rst) { /* the connection went on: the RST did nothing */
-        memset(&f->rst_pending, 0, sizeof f->rst_pending);
-        f->anomalies |= FSC_AN_RST_INVALID;
-        g.changed = true;
-    }
-    g.s->pkts++;
-    g.s->bytes += p->payload_len;
-    sequence_base(&g);
-
-    if (g.rst) {
-        enum rst_fit fit = rst_fit(f, g.s, g.r, p);
-        if (fit == RST_DROPPED) {
-            f->anomalies |= FSC_AN_RST_INVALID; /* dropped by the receiver: changes nothing */
-            add_segment(f, g.sd, p, FSC_SEG_RST);
-            if (g.changed)
-                fsc_lifecycle_refresh(f);
-            return;
-        }
-        if (fit == RST_TENTATIVE && f->first_rst_by < 0) {
-            if (!f->rst_pending.packet)
-                hold_rst(&g);
-            return;
-        }
-    }
-    apply(&g, first_pkt);
-}
-
-void fsc_tcp_flow_end(struct fsc_flow *f)
+/* The held RST counts, at its own frame: nothing but RSTs followed it, or its receiver's ack
+ * showed it sat at RCV.NXT. */
+static void confirm_rst(struct fsc_flow *f)
 {
     if (!f->rst_pending.packet)
         return;
@@ -756,4 +734,88 @@ void fsc_tcp_flow_end(struct fsc_flow *f)
     g.replay = true;
     g.changed = true;
     apply(&g, false);
+}
+
+/* The RST that ended the flow did nothing: its sender went on sending.  A RST of the peer that
+ * crossed it is now the one. */
+static void revoke_rst(struct fsc_flow *f)
+{
+    struct fsc_endpoint *x = &f->ep[f->first_rst_by];
+
+    memset(&x->rst, 0, sizeof x->rst);
+    memset(x->rst_reading, 0, sizeof x->rst_reading);
+    x->rst_sent = false;
+    x->rst_flags = 0;
+    x->rst_seq = x->rst_ack = 0;
+    f->anomalies |= FSC_AN_RST_INVALID;
+    if (f->rst_crossed) {
+        f->first_rst_by = !f->first_rst_by;
+        f->rst_crossed = false;
+    } else {
+        f->first_rst_by = -1;
+        f->anomalies &= ~FSC_AN_DATA_AFTER_RST;
+    }
+}
+
+/*
+ * What a segment after a RST shows of it.  A held RST: a RST after it, or its receiver's ack
+ * equal to its seq (it sat at RCV.NXT), confirms it; anything else shows the connection went
+ * on (a challenge ACK, or the sender still sending): it did nothing.  A counted RST whose own
+ * sender sends anything but a RST afterwards did nothing either: a reset socket sends nothing
+ * more, so it was not that socket's (injected) or not taken.
+ */
+static void after_rst(struct seg *g)
+{
+    struct fsc_flow *f = g->f;
+    const struct fsc_pkt *p = g->p;
+
+    if (f->rst_pending.packet) {
+        if (g->rst || (g->sd != f->rst_pending.by && g->ack && p->ack == f->rst_pending.seq)) {
+            confirm_rst(f);
+        } else {
+            memset(&f->rst_pending, 0, sizeof f->rst_pending);
+            f->anomalies |= FSC_AN_RST_INVALID;
+            g->changed = true;
+        }
+    }
+    if (!g->rst && !g->syn && f->first_rst_by == g->sd && !f->self_connect) {
+        revoke_rst(f);
+        g->changed = true;
+    }
+}
+
+void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
+{
+    struct seg g = seg_of(f, dir, p);
+    const bool first_pkt = g.s->pkts == 0 && g.r->pkts == 0;
+
+    fsc_zeek_segment(&f->zeek, g.sd == FSC_CLIENT, p);
+    f->last_ts = p->ts;
+    if (g.s->pkts == 0)
+        g.changed = true; /* the other side shows up: its facts replace what was inferred */
+    after_rst(&g);
+    g.s->pkts++;
+    g.s->bytes += p->payload_len;
+    sequence_base(&g);
+
+    if (g.rst) {
+        enum rst_fit fit = rst_fit(f, g.s, g.r, p);
+        if (fit == RST_DROPPED) {
+            f->anomalies |= FSC_AN_RST_INVALID; /* dropped by the receiver: changes nothing */
+            add_segment(f, g.sd, p, FSC_SEG_RST);
+            if (g.changed)
+                fsc_lifecycle_refresh(f);
+            return;
+        }
+        if (fit == RST_TENTATIVE && f->first_rst_by < 0) {
+            hold_rst(&g);
+            return;
+        }
+    }
+    apply(&g, first_pkt);
+}
+
+void fsc_tcp_flow_end(struct fsc_flow *f)
+{
+    confirm_rst(f);
 }

@@ -129,15 +129,36 @@ def side_stats(seg):
     return len(seg), sum(p[LEN] for p in seg), sent - seen, top - seen, fin_retrans
 
 
+def rsts_after_close(conn):
+    """docs/schema.md rst_after_close: RSTs whose sender had already reset, or had sent its FIN
+    and received the peer's (its acks, or the RST+ACK's own, cover it), or that answer the
+    peer's FIN from a FIN_WAIT_2 socket that was gone (a bare RST, its own FIN acked).  Acks,
+    not capture order; a RST that crossed the peer's is not counted."""
+    st = {e: dict(rst=False, fin=None, ack=None, fin_acked=False) for e in (True, False)}
+    n = 0
+    for p in conn.pkts:
+        x, o = st[conn.from_client(p)], st[not conn.from_client(p)]
+        acks = p[FLAGS] & ACK
+        if acks and (x["ack"] is None or covers(p[ACKNO], x["ack"])):
+            x["ack"] = p[ACKNO]
+        if p[FLAGS] & RST:
+            got = o["fin"] is not None and x["ack"] is not None and covers(x["ack"], o["fin"])
+            fw2 = not acks and x["fin_acked"] and o["fin"] is not None
+            if x["rst"] or (x["fin"] is not None and (got or fw2)):
+                n += 1
+            x["rst"] = True
+            continue
+        if acks and o["fin"] is not None and covers(p[ACKNO], o["fin"]):
+            o["fin_acked"] = True
+        if p[FLAGS] & FIN and x["fin"] is None:
+            x["fin"] = fin_end(p)   # an ack at or past this covers the FIN
+    return n
+
+
 def row_counts(conn):
     """The counter columns of one connection as this capture shows it."""
     c, s = side_stats(conn.c()), side_stats(conn.s())
-    both_fins, rst_after = set(), 0
-    for p in conn.pkts:
-        if p[FLAGS] & RST and len(both_fins) == 2:
-            rst_after += 1
-        if p[FLAGS] & FIN:
-            both_fins.add(conn.from_client(p))
+    rst_after = rsts_after_close(conn)
     return dict(client_packets=c[0], server_packets=s[0], client_bytes=c[1], server_bytes=s[1],
                 client_retrans_bytes=c[2], server_retrans_bytes=s[2], client_gap_bytes=c[3],
                 server_gap_bytes=s[3], fin_retrans=c[4] + s[4], rst_after_close=rst_after)

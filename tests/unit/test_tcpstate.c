@@ -601,8 +601,8 @@ static void test_refused(const struct link *l)
     run(&f, &t, 5000);
     EXPECT(l == &LINK_LO ? "refused client low port" : "refused", &f, C,
            .tr = "1C closed>syn_sent syn, 2S listen>closed rst, 2C syn_sent>closed peer_rst",
-           .seg = "1C syn 0/0, 2S rst,ack_syn 1/1", .st_a = "closed", .st_b = "closed",
-           .hs = "refused", .ck = "refused", .closer = "server");
+           .seg = "1C syn 0/0, 2S rst 1/1", .st_a = "closed", .st_b = "closed", .hs = "refused",
+           .ck = "refused", .closer = "server");
     CHECK_INT(f.ep[C].port, l->cport, "refused: client port");
     CHECK_INT(f.closed, 1, "refused: closed");
     release(&f);
@@ -1138,7 +1138,8 @@ static void test_rst_in_fin_wait_1(int a)
            .proven = "0");
     release(&f);
 
-    /* B's RST+ACK acks A's FIN: B got it first (close() with unread data), A closed first. */
+    /* B's RST+ACK acks A's FIN: B got it first (close() with unread data), A closed first.
+     * A processes the RST before its ACK field (3.10.7.4): FIN_WAIT_1 -> CLOSED. */
     snprintf(name, sizeof name, "rst acking a fin %s", side(a));
     trace_init(&t, &LINK4);
     opening(&t);
@@ -1147,11 +1148,10 @@ static void test_rst_in_fin_wait_1(int a)
     run(&f, &t, 50000);
     EXPECT(name, &f, a,
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
-                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 8B close_wait>closed rst, "
-                         "8A fin_wait_2>closed peer_rst",
-           .seg = SEG_OPEN ", 7A fin 101/101, 8B rst,ack_fin 101/102", .st_a = "closed",
-           .st_b = "closed", .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "A",
-           .cc = "unknown", .proven = "0", .dwell = "cw 0 fw2 0 la -");
+                         "8B close_wait>closed rst, 8A fin_wait_1>closed peer_rst",
+           .seg = SEG_OPEN ", 7A fin 101/101, 8B rst 101/102", .st_a = "closed", .st_b = "closed",
+           .hs = "three_way", .ck = "rst", .rc = "abort", .closer = "A", .cc = "unknown",
+           .proven = "0", .dwell = "cw 0 fw2 - la -");
     release(&f);
 }
 
@@ -1243,13 +1243,13 @@ static void test_rst_after_fins(int a)
     EXPECT(name, &f, a,
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
                          "8A fin_wait_1>fin_wait_2 peer_ack_fin, 9B close_wait>last_ack fin, "
-                         "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin, "
-                         "10A time_wait>closed rst",
+                         "10A fin_wait_2>time_wait ack_fin, 10A time_wait>closed rst, "
+                         "10B last_ack>closed peer_rst",
            .seg = SEG_OPEN ", 7A fin 101/101, 8B ack_fin 101/102, 9B fin 101/102, "
-                           "10A rst,ack_fin,after_fin 102/102",
+                           "10A rst,after_fin 102/102",
            .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "four_way", .closer = "A",
-           .cc = "unknown", .anomalies = "rst_after_close", .dwell = "cw 20000 fw2 20500 la 500",
-           .rst_after = 1);
+           .cc = "unknown", .anomalies = "rst_after_close,fin_never_acked",
+           .dwell = "cw 20000 fw2 20500 la 500", .rst_after = 1);
     release(&f);
 
     /*
@@ -1392,6 +1392,165 @@ static void test_rst_taps(int a)
     }
 }
 
+/* The tokens a flow is stored with, as one string (for comparing two taps). */
+static const char *tokens(const struct fsc_flow *f, char *buf, size_t len)
+{
+    char an[256];
+    const char *rc = fsc_rst_cause_name(f->rst_cause), *cc = fsc_closer_call_name(f->closer_call);
+
+    snprintf(buf, len, "%s %s %s%s %s %s %s/%s %s rac=%u", fsc_handshake_name(f->handshake),
+             fsc_close_kind_name(f->close_kind), rc ? rc : "-",
+             rc ? (f->rst_cause_proven ? "(1)" : "(0)") : "", fsc_closer_name(f->closer),
+             cc ? cc : "-", fsc_tcp_state_name(f->ep[C].state), fsc_tcp_state_name(f->ep[S].state),
+             fsc_anomaly_str(f->anomalies, an, sizeof an), f->rst_after_close);
+    return buf;
+}
+
+/* One connection at two taps: both must give want (every token, states and anomalies); want2,
+ * when not NULL, is what the second tap gives (anomalies that describe the capture, such as
+ * data_after_rst, may differ). */
+static void expect_taps(const char *name, const struct trace *t1, const struct trace *t2,
+                        const char *want, const char *want2)
+{
+    struct fsc_flow f;
+    char got[512], what[160];
+    const struct trace *t[2] = {t1, t2};
+
+    for (int i = 0; i < 2; i++) {
+        run(&f, t[i], 900000);
+        snprintf(what, sizeof what, "%s, tap %d", name, i + 1);
+        CHECK_STR(tokens(&f, got, sizeof got), i && want2 ? want2 : want, what);
+        snprintf(what, sizeof what, "%s, tap %d: transitions off the state diagram", name, i + 1);
+        struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
+        uint32_t n = fsc_flow_transitions(&f, tr);
+        int last[2] = {-1, -1}, broken = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            if (!fsc_tcp_edge_allowed(tr[k].from, tr[k].to) ||
+                (last[tr[k].endpoint] >= 0 && last[tr[k].endpoint] != tr[k].from))
+                broken++;
+            last[tr[k].endpoint] = tr[k].to;
+        }
+        CHECK_INT(broken, 0, what);
+        release(&f);
+    }
+}
+
+/*
+ * The second review's cases (docs/schema.md, "Which RST ends the connection"), each at a tap
+ * near A and a tap near B (one-way delay 5 ms; each frame stamped when it passes that tap).
+ */
+static void test_rst_review(void)
+{
+    const uint32_t ca = CI + 101, sa = SI + 101;
+    struct trace t1, t2;
+
+    /* The client close()s; 1 byte of the server's crosses its FIN; the server reads EOF and
+     * aborts (RST+ACK acking the FIN) while the client's orphan answers the byte with a bare
+     * RST at its ack: the RSTs crossed.  The server's RST+ACK, captured first at the server's
+     * tap, must not make the client's look unacceptable there. */
+    trace_init(&t1, &LINK4);
+    opening(&t1);
+    add(&t1, C, F_FA, ca, sa, 0, 30000, 7);
+    add(&t1, S, F_PA, sa, ca, 1, 37000, 8);
+    add(&t1, C, F_RST, ca, 0, 0, 37500, 9);
+    add(&t1, S, F_RA, sa + 1, ca + 1, 0, 41000, 10);
+    trace_init(&t2, &LINK4);
+    opening(&t2);
+    add(&t2, S, F_PA, sa, ca, 1, 32000, 7);
+    add(&t2, C, F_FA, ca, sa, 0, 35000, 8);
+    add(&t2, S, F_RA, sa + 1, ca + 1, 0, 36000, 9);
+    add(&t2, C, F_RST, ca, 0, 0, 42500, 10);
+    expect_taps("orphan RST crossing an abort", &t1, &t2,
+                "three_way rst data_after_close(1) client close closed/closed  rac=0", NULL);
+
+    /* Linux's tcp_reset_check: the server close()s, the client's next request crosses its
+     * FIN, the client acks the FIN (CLOSE_WAIT), and the orphan's bare RST at the request's
+     * ack (the FIN's seq, RCV.NXT - 1 by then) resets it. */
+    trace_init(&t1, &LINK4);
+    opening(&t1);
+    add(&t1, C, F_PA, ca, sa, 20, 32000, 7);
+    add(&t1, S, F_FA, sa, ca, 0, 35000, 8);
+    add(&t1, C, F_ACK, ca + 20, sa + 1, 0, 35100, 9);
+    add(&t1, S, F_RST, sa, 0, 0, 42000, 10);
+    trace_init(&t2, &LINK4);
+    opening(&t2);
+    add(&t2, S, F_FA, sa, ca, 0, 30000, 7);
+    add(&t2, C, F_PA, ca, sa, 20, 37000, 8);
+    add(&t2, S, F_RST, sa, 0, 0, 37500, 9);
+    add(&t2, C, F_ACK, ca + 20, sa + 1, 0, 40100, 10);
+    expect_taps("orphan RST at RCV.NXT-1", &t1, &t2,
+                "three_way rst data_after_close(1) server close closed/closed  rac=0", NULL);
+
+    /* A client that gives up (RST) before the SYN+ACK arrives, then resets the SYN+ACK: the
+     * server had sent it before either RST arrived, so it was in SYN_RCVD, not listening. */
+    trace_init(&t1, &LINK4);
+    add(&t1, C, F_SYN, CI, 0, 0, 0, 1);
+    add(&t1, C, F_RST, CI + 1, 0, 0, 3000, 2);
+    add(&t1, S, F_SA, SI, CI + 1, 0, 10000, 3);
+    add(&t1, C, F_RST, CI + 1, 0, 0, 10100, 4);
+    trace_init(&t2, &LINK4);
+    add(&t2, C, F_SYN, CI, 0, 0, 5000, 1);
+    add(&t2, S, F_SA, SI, CI + 1, 0, 5100, 2);
+    add(&t2, C, F_RST, CI + 1, 0, 0, 8000, 3);
+    add(&t2, C, F_RST, CI + 1, 0, 0, 15100, 4);
+    expect_taps("RST before the SYN+ACK arrived", &t1, &t2,
+                "aborted rst handshake(1) client - closed/closed rst_after_close rac=1", NULL);
+
+    /* The tap missed 100 bytes of the server's.  Its RST past what the tap saw is held at the
+     * server's tap; the client's segment that crossed it acks exactly the RST's seq: it sat at
+     * the client's RCV.NXT, and counts.  At the client's tap that ack came first. */
+    trace_init(&t1, &LINK4);
+    opening(&t1);
+    add(&t1, C, F_PA, ca, sa + 100, 20, 60000, 7);
+    add(&t1, S, F_RA, sa + 100, ca, 0, 67000, 8);
+    trace_init(&t2, &LINK4);
+    opening(&t2);
+    add(&t2, S, F_RA, sa + 100, ca, 0, 62000, 7);
+    add(&t2, C, F_PA, ca, sa + 100, 20, 65000, 8);
+    expect_taps("held RST confirmed by a crossing ack", &t1, &t2,
+                "three_way rst abort(0) server - closed/closed ack_unseen_data rac=0",
+                "three_way rst abort(0) server - closed/closed data_after_rst,ack_unseen_data "
+                "rac=0");
+
+    /* The client's RST+ACK (its FIN sent, the server's not received: ack below it) crosses
+     * the server's FIN and ACK.  At the server's tap the server's ACK (after its FIN in
+     * sequence) is captured before the RST; the RST's ack still shows the client never got
+     * the server's FIN: FIN_WAIT_1 to CLOSED, no CLOSING. */
+    trace_init(&t1, &LINK4);
+    opening(&t1);
+    add(&t1, C, F_FA, ca, sa, 0, 30000, 7);
+    add(&t1, C, F_RA, ca + 1, sa, 0, 32000, 8);
+    add(&t1, S, F_FA, sa, ca, 0, 38000, 9);
+    add(&t1, S, F_ACK, sa + 1, ca + 1, 0, 40000, 10);
+    trace_init(&t2, &LINK4);
+    opening(&t2);
+    add(&t2, S, F_FA, sa, ca, 0, 33000, 7);
+    add(&t2, C, F_FA, ca, sa, 0, 35000, 8);
+    add(&t2, S, F_ACK, sa + 1, ca + 1, 0, 35100, 9);
+    add(&t2, C, F_RA, ca + 1, sa, 0, 37000, 10);
+    expect_taps("RST+ACK below the peer FIN", &t1, &t2,
+                "three_way rst other(0) both unknown closed/closed  rac=0", NULL);
+    struct fsc_flow f;
+    char buf[1024];
+    run(&f, &t2, 900000);
+    CHECK_STR(strstr(dump_tr(&f, buf, sizeof buf), "C fin_wait_1>closing") ? "closing" : "-", "-",
+              "RST+ACK below the peer FIN: the resetter never reached CLOSING");
+    release(&f);
+
+    /* Client frames only, and one lone RST "from the server" far from where the client's acks
+     * put its RCV.NXT: its only frame gives it no window of its own, the client's acks do. */
+    trace_init(&t1, &LINK4);
+    add(&t1, C, F_PA, ca, sa, 100, 1000, 1);
+    add(&t1, C, F_ACK, ca + 100, sa + 100, 0, 2000, 2);
+    add(&t1, S, F_RST, 999999, 0, 0, 3000, 3);
+    add(&t1, C, F_PA, ca + 100, sa + 100, 100, 4000, 4);
+    run(&f, &t1, 9000);
+    CHECK_STR(fsc_close_kind_name(f.close_kind), "open", "lone far RST: kind");
+    CHECK_STR(fsc_anomaly_str(f.anomalies, buf, sizeof buf), "rst_not_acceptable",
+              "lone far RST: anomalies");
+    release(&f);
+}
+
 /*
  * RFC 9293 3.10.7.4 with RFC 5961: only a RST at exactly RCV.NXT resets.  Its payload is
  * diagnostic text, never stream data.
@@ -1402,7 +1561,7 @@ static void test_rst_acceptance(int a)
     const uint32_t na = isn(a) + 101, nb = isn(b) + 101;
     struct trace t;
     struct fsc_flow f;
-    char name[64];
+    char name[64], buf[256];
 
 #define CLOSE_4WAY(k)                                                                              \
     add(&t, a, F_FA, na, nb, 0, 20000, (k));                                                       \
@@ -1475,6 +1634,56 @@ static void test_rst_acceptance(int a)
            .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
            .rc = "abort", .proven = "0", .closer = "B", .anomalies = "rst_with_data");
     CHECK_INT(f.ep[b].snd_max, nb, "rst with text: snd_max unmoved");
+    release(&f);
+
+    /* A RST at B's exact seq, and B goes on sending (an ACK, its FIN): a reset socket sends
+     * nothing more, so it was not B's stack's (injected) or not taken: it did nothing. */
+    snprintf(name, sizeof name, "rst whose sender goes on %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, b, F_RA, nb, na, 0, 10000, 7);
+    add(&t, a, F_PA, na, nb, 20, 10100, 8);
+    add(&t, b, F_ACK, nb, na + 20, 0, 10200, 9);
+    add(&t, a, F_FA, na + 20, nb, 0, 20000, 10);
+    add(&t, b, F_ACK, nb, na + 21, 0, 20500, 11);
+    add(&t, b, F_FA, nb, na + 21, 0, 21000, 12);
+    add(&t, a, F_ACK, na + 21, nb + 1, 0, 21500, 13);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a, .tr = "*", .seg = "*", .st_a = "time_wait", .st_b = "closed",
+           .hs = "three_way", .ck = "four_way", .closer = "A", .cc = "unknown",
+           .anomalies = "rst_not_acceptable", .dwell = "cw 500 fw2 1000 la 500");
+    CHECK_INT(f.first_rst_by, -1, "rst whose sender goes on: not the flow's RST");
+    release(&f);
+
+    /* The tap missed 100 bytes of B's, which A acked; B's RST+ACK 100 below A's RCV.NXT is out
+     * of the window. */
+    snprintf(name, sizeof name, "rst below the receiver's ack %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_PA, na, nb + 100, 20, 10000, 7);
+    add(&t, b, F_RA, nb, na + 20, 0, 10100, 8);
+    CLOSE_4WAY(9);
+    run(&f, &t, 50000);
+    CHECK_STR(fsc_close_kind_name(f.close_kind), "four_way", "rst below the receiver's ack: kind");
+    CHECK_STR(fsc_anomaly_str(f.anomalies, buf, sizeof buf), "ack_unseen_data,rst_not_acceptable",
+              "rst below the receiver's ack: anomalies");
+    release(&f);
+
+    /* FIN+RST: the RST is processed first (3.10.7.4), the FIN never is. */
+    snprintf(name, sizeof name, "fin+rst %s", side(a));
+    trace_init(&t, &LINK4);
+    opening(&t);
+    add(&t, a, F_FA, na, nb, 0, 10000, 7);
+    add(&t, b, F_ACK, nb, na + 1, 0, 10500, 8);
+    add(&t, b, FSC_TH_FIN | F_RA, nb, na + 1, 0, 11000, 9);
+    run(&f, &t, 50000);
+    EXPECT(name, &f, a,
+           .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
+                         "8A fin_wait_1>fin_wait_2 peer_ack_fin, 9B close_wait>closed rst, "
+                         "9A fin_wait_2>closed peer_rst",
+           .seg = "*", .st_a = "closed", .st_b = "closed", .hs = "three_way", .ck = "rst",
+           .rc = "abort", .proven = "0", .closer = "A", .cc = "unknown", .anomalies = "fin_rst",
+           .dwell = "cw 500 fw2 500 la -");
     release(&f);
 #undef CLOSE_4WAY
 }
@@ -1645,9 +1854,8 @@ static void test_fin_retx_crossing_four_way(int a)
            .tr = TR_OPEN ", 7A established>fin_wait_1 fin, 8B established>close_wait ack_fin, "
                          "8B close_wait>last_ack fin, 10A fin_wait_1>fin_wait_2 via_fin, "
                          "10A fin_wait_2>time_wait ack_fin, 10B last_ack>closed peer_ack_fin",
-           .seg = "*", .st_a = "time_wait", .st_b = "closed", .hs = "three_way",
-           .ck = "three_way", .closer = "A", .cc = "unknown", .dwell = "cw 0 fw2 0 la 210000",
-           .fr_a = 1);
+           .seg = "*", .st_a = "time_wait", .st_b = "closed", .hs = "three_way", .ck = "three_way",
+           .closer = "A", .cc = "unknown", .dwell = "cw 0 fw2 0 la 210000", .fr_a = 1);
     release(&f);
 }
 
@@ -2119,6 +2327,7 @@ int main(void)
     test_fin_without_ack();
     test_one_sided_client();
     test_one_sided_server_overflow();
+    test_rst_review();
     test_many_holes();
     test_keepalive_start();
     test_rst_without_socket();

@@ -474,7 +474,7 @@ def build_sides(conn, client, server):
             s.syn, s.isn = q, q.seq
         if p.plen:
             s.ranges.append((data_start(q), data_start(q) + p.plen))
-        if p.flags & FIN:
+        if p.flags & FIN and not p.flags & RST:   # the RST is processed first (3.10.7.4)
             s.fins.append((q, data_start(q) + p.plen))
         if p.flags & RST:
             s.rsts.append(q)
@@ -581,40 +581,53 @@ class Reading:
         """How the receiver (peer) takes this RST (RFC 9293 3.10.7.3/3.10.7.4, RFC 5961 3.2, as
         docs/schema.md "Which RST ends the connection" says): 'exact', 'tentative' or None.
         In SYN-SENT (it sent a bare SYN and had received no SYN from me) only a RST whose ACK
-        acks its SYN.  Otherwise its RCV.NXT lies between the highest ack it sent before and
-        the end of what I was seen to send: a RST there is exact; one up to 2^24 past both is
-        tentative (bytes the tap missed); anything else is dropped or challenged."""
+        acks its SYN.  Otherwise its RCV.NXT lies from the highest ack it sent before to the
+        end of what I was seen to send (only its ack, when the RST is all I sent): a RST there
+        is exact; so is one at the seq of my FIN once the receiver acked that FIN (Linux's
+        tcp_reset_check); one up to 2^24 past both is tentative (bytes the tap missed);
+        anything else is dropped or challenged."""
         syn_sent = (peer.syn is not None and not peer.syn.p.flags & ACK and
                     not any(o.p.flags & SYN for o in me.segs if o.i < q.i) and
                     not any(o.ack is not None for o in peer.segs if o.i < q.i))
         if syn_sent:
             return "exact" if q.p.flags & ACK and q.ack == peer.isn + 1 else None
-        if not peer.pkts or not any(o.i < q.i for o in me.segs):
+        rcv = peer.max_ack(q.i - 1)
+        before = [o for o in me.segs if o.i < q.i]
+        if not peer.pkts or (not before and rcv is None):
+            return "exact"
+        own = me.first_fin()
+        if own and own[0].i < q.i and rcv == own[1] + 1 and q.seq == own[1]:
             return "exact"
         ends = [o.seq + o.p.plen + (1 if o.p.flags & (SYN | FIN) else 0)
-                for o in me.segs if o.i < q.i and not o.p.flags & RST]
-        snd_max = max(ends) if ends else q.seq
-        rcv = peer.max_ack(q.i - 1)
-        lo, hi = (snd_max, snd_max) if rcv is None else (min(rcv, snd_max), max(rcv, snd_max))
-        if me.isn is not None and rcv is None:
-            lo = min(lo, me.isn)
+                for o in before if not o.p.flags & RST]
+        lo = rcv if rcv is not None else (me.isn if me.isn is not None else min(ends))
+        hi = max([lo] + ends)
         if lo <= q.seq <= hi:
             return "exact"
         return "tentative" if 0 < q.seq - hi <= (1 << 24) else None
 
     def read_rsts(self):
-        """The first RST that counts (capture order): exact, or tentative with nothing but RSTs
-        after it on the connection; and a RST of the other endpoint that crossed it (sent before
-        the first arrived: a reset socket sends nothing more)."""
+        """The RSTs that count (capture order), docs/schema.md.  Exact ones count; a tentative
+        one counts if a RST follows, or the receiver's next segment acks exactly its seq, or
+        nothing follows.  A RST sent after the receiver's own counted RST crossed it and counts.
+        A counted RST whose sender then sends anything but a RST or SYN did nothing."""
         rsts = sorted([(q, self.C, self.S) for q in self.C.rsts] +
                       [(q, self.S, self.C) for q in self.S.rsts], key=lambda x: x[0].i)
         pkts = self.conn.pkts
         ok = []
         for x in rsts:
-            fit = self.rst_fit(*x)
-            if fit == "tentative" and not ok and any(
-                    not p.flags & RST for p in pkts[x[0].i + 1:]):
-                fit = None      # the connection went on: the receiver ignored it
+            q, me, peer = x
+            fit = "exact" if any(y[1] is peer for y in ok) else self.rst_fit(*x)
+            if fit == "tentative" and not ok:
+                nxt = pkts[q.i + 1] if q.i + 1 < len(pkts) else None
+                from_peer = nxt is not None and (nxt.src, nxt.sport) == peer.ep
+                if nxt is not None and not nxt.flags & RST and not (
+                        from_peer and nxt.flags & ACK and nxt.ack == q.p.seq):
+                    fit = None      # the connection went on: the receiver ignored it
+            if fit and any(not p.flags & (RST | SYN) for p in pkts[q.i + 1:]
+                           if (p.src, p.sport) == me.ep):
+                if not ok:
+                    fit = None      # its sender went on: it did nothing
             if fit:
                 ok.append(x)
         bad = [x[0].p.frame for x in rsts if x not in ok]
@@ -735,8 +748,8 @@ class Reading:
     def read_two_fins(self, fc, fs):
         C, S = self.C, self.S
         rb_s, rb_c = self.recvd_before_own_fin(S, C), self.recvd_before_own_fin(C, S)
-        c_acked = S.first_ack_covering(fc[1])
-        s_acked = C.first_ack_covering(fs[1])
+        c_acked = S.first_ack_covering(fc[1], skip_rst=True)
+        s_acked = C.first_ack_covering(fs[1], skip_rst=True)
         if bool(rb_s) != bool(rb_c):
             first, second, how = (C, S, rb_s) if rb_s else (S, C, rb_c)
             self.fin_closer = self.name(first)
@@ -898,8 +911,9 @@ class Reading:
                 ends = [o.seq + o.p.plen + (1 if o.p.flags & (SYN | FIN) else 0)
                         for o in me.segs if o.i < q.i and not o.p.flags & RST]
                 peer_ack = peer.max_ack(q.i)
-                if (rcvd is None or rcvd < end) and peer_ack is not None and \
-                        peer_ack <= q.seq <= max(ends):
+                lo_seq = min(own[1], peer_ack) if peer_ack is not None else None
+                if (rcvd is None or rcvd < end) and lo_seq is not None and \
+                        lo_seq <= q.seq <= max(ends):
                     self.note("peer payload after the resetter's FIN (%d bytes) never acked, "
                               "answered by a bare RST at its ack" % union_len(late))
                     return "data_after_close", 1
@@ -987,9 +1001,9 @@ class Reading:
         Who closed second comes from the close kind (sequence and ack numbers)."""
         C, S = self.C, self.S
 
-        def fin_acked(me, peer):
+        def fin_acked(me, peer):   # a RST's ack acknowledges nothing of its receiver's
             f = me.first_fin()
-            return f is not None and peer.first_ack_covering(f[1]) is not None
+            return f is not None and peer.first_ack_covering(f[1], skip_rst=True) is not None
 
         def state(me, peer):
             if self.hs == "unanswered":
