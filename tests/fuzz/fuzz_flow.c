@@ -10,7 +10,8 @@
  * flow written, the harness aborts unless the documented invariant holds (docs/schema.md, "State
  * edges"): every transition is an edge allowed by fsc_tcp_edge_allowed, each endpoint's form
  * one chain from closed or listen, that chain ends in the state the flow reports, and the tokens
- * are in range.
+ * are in range; and unless the tokens and states agree with the facts they name (a closing
+ * state needs its own FIN, a FIN-based kind both FINs, rst a closed endpoint, ...).
  *
  * Long runs (clang):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_flow.c \
@@ -91,6 +92,40 @@ static uint32_t pick(struct script *s, const struct side *x)
     }
 }
 
+/* The tokens and states agree with the facts they are named from (docs/schema.md). */
+static void consistent(const struct fsc_flow *f, const struct fsc_transition *tr, uint32_t n)
+{
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+
+    for (int e = 0; e < 2 && !f->self_connect; e++) {
+        const struct fsc_endpoint *x = &f->ep[e], *o = &f->ep[!e];
+        uint8_t st = x->state;
+        if ((st == FSC_TCP_FIN_WAIT_1 || st == FSC_TCP_FIN_WAIT_2 || st == FSC_TCP_CLOSING ||
+             st == FSC_TCP_LAST_ACK || st == FSC_TCP_TIME_WAIT) &&
+            !x->fin_sent && x->pkts > 0)
+            broken("a closing state without its own FIN", tr, n);
+        if ((st == FSC_TCP_CLOSE_WAIT || st == FSC_TCP_LAST_ACK) && !o->fin_sent && o->pkts > 0)
+            broken("CLOSE_WAIT or LAST_ACK without the peer's FIN", tr, n);
+    }
+    if ((f->close_kind == FSC_CK_FOUR_WAY || f->close_kind == FSC_CK_THREE_WAY ||
+         f->close_kind == FSC_CK_SIMULTANEOUS) &&
+        !(c->fin_sent && v->fin_sent) && !f->one_sided)
+        broken("a FIN-based kind without both FINs", tr, n);
+    if (f->close_kind == FSC_CK_HALF_CLOSED && c->fin_sent == v->fin_sent && !f->one_sided)
+        broken("half_closed without exactly one FIN", tr, n);
+    if (f->rst_cause_proven && f->rst_cause == FSC_RC_NONE)
+        broken("proven without a cause", tr, n);
+    if ((f->closer_call != FSC_CC_NONE) != (f->first_fin_by >= 0))
+        broken("closer_call set without a FIN, or the reverse", tr, n);
+    if (f->close_kind == FSC_CK_RST && !f->self_connect && c->state != FSC_TCP_CLOSED &&
+        v->state != FSC_TCP_CLOSED)
+        broken("rst, but neither endpoint closed", tr, n);
+    if (f->closer == FSC_CL_NONE &&
+        (f->close_kind == FSC_CK_RST || f->close_kind == FSC_CK_FOUR_WAY ||
+         f->close_kind == FSC_CK_THREE_WAY))
+        broken("a close without a closer", tr, n);
+}
+
 static void check_flow(struct fsc_flow *f, void *user)
 {
     struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
@@ -119,6 +154,7 @@ static void check_flow(struct fsc_flow *f, void *user)
     for (int e = 0; e < 2; e++)
         if (last[e] >= 0 && last[e] != f->ep[e].state && !(f->self_connect && e == FSC_SERVER))
             broken("chain does not end in the reported state", tr, n);
+    consistent(f, tr, n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
