@@ -1,8 +1,13 @@
 /* store.c - the SQLite database: schema, capture transactions, flow rows, and ad-hoc queries. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -506,6 +511,117 @@ fail:
     return -1;
 }
 
+/* The effective user's name, for "running as USER" in a permission error. */
+static const char *user_name(void)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    return pw ? pw->pw_name : "this user";
+}
+
+/*
+ * Why a database cannot be used the way asked, from the file system's point of view, before
+ * SQLite tries: SQLite reports a failed open with the errno of its last fallback (a read-only
+ * retry), so a permission error would read "No such file or directory".  Writing needs the file
+ * writable and its directory too (the rollback journal is created beside the file).
+ * 0 when nothing stands in the way, else -1 with what is wrong and what to do in err.
+ */
+static int access_error(const char *path, bool read_only, char *err, size_t errlen)
+{
+    char *copy = strdup(path);
+    const char *dir = copy ? dirname(copy) : ".";
+    bool exists = faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0;
+    bool in_dir = false; /* the directory, not the file, stands in the way */
+    int e = 0;
+
+    if (read_only && !exists) {
+        seterr(err, errlen, "%s: no such database; make one with: finscope analyze -o %s CAPTURE",
+               path, path);
+        free(copy);
+        return -1;
+    }
+    if (exists && faccessat(AT_FDCWD, path, read_only ? R_OK : R_OK | W_OK, AT_EACCESS) < 0)
+        e = errno;
+    else if (!read_only && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
+        e = errno;
+        in_dir = true;
+    }
+    if (e == EROFS)
+        seterr(err, errlen,
+               "%s: cannot write the database: %s is on a read-only file system; choose a file "
+               "on a writable one with -o",
+               path, dir);
+    else if (e && in_dir)
+        seterr(err, errlen,
+               "%s: cannot %s the database: directory %s: %s (running as %s; SQLite keeps its "
+               "journal beside the file); choose a directory that user can write with -o",
+               path, exists ? "write" : "create", dir, strerror(e), user_name());
+    else if (e)
+        seterr(err, errlen, "%s: cannot %s the database: %s (running as %s)%s", path,
+               read_only ? "read" : "write", strerror(e), user_name(),
+               read_only ? "" : "; give that user write access or choose another file with -o");
+    free(copy);
+    return e ? -1 : 0;
+}
+
+/* Open the connection with its settings; nothing reaches the file before check_file(). */
+static int open_db(struct fsc_store *s, int flags, char *err, size_t errlen)
+{
+    if (sqlite3_open_v2(s->path, &s->db, flags, NULL) != SQLITE_OK) {
+        int sys = s->db ? sqlite3_system_errno(s->db) : 0;
+        if (sys)
+            seterr(err, errlen, "%s: cannot open database: %s", s->path, strerror(sys));
+        else if (s->db)
+            dberr(s, "cannot open database", err, errlen);
+        else
+            seterr(err, errlen, "%s: cannot open database: out of memory", s->path);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_extended_result_codes(s->db, 1);
+    return 0;
+}
+
+/*
+ * A run killed inside its transaction leaves a hot rollback journal (or, from `live`, a WAL
+ * that needs recovery).  Only a connection that may write can roll it back; a read-only one
+ * fails every read with one of these codes.
+ */
+static bool needs_recovery(sqlite3 *db)
+{
+    int64_t n;
+    int rc = query_int(db, "SELECT count(*) FROM sqlite_master", &n);
+
+    return rc == SQLITE_READONLY_ROLLBACK || rc == SQLITE_READONLY_RECOVERY ||
+           rc == SQLITE_READONLY_CANTINIT || rc == SQLITE_READONLY_CANTLOCK;
+}
+
+/*
+ * Put a killed run's database back to its last commit, on a private read-write connection that
+ * only reads (SQLite rolls a hot journal back, or recovers a WAL, on the first read): the
+ * unfinished capture disappears, every committed one stays.  The caller's connection stays
+ * read-only, so `query` never gets a way to write.
+ */
+static int recover(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int64_t n;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        sqlite3_extended_result_codes(db, 1);
+        rc = query_int(db, "SELECT count(*) FROM sqlite_master", &n);
+    }
+    if (rc != SQLITE_OK)
+        seterr(err, errlen,
+               "%s: a killed run left an unfinished transaction that only a writer can roll back "
+               "(%s); run finscope analyze -o %s --upgrade as a user who can write the file and "
+               "its directory",
+               path, db ? sqlite3_errmsg(db) : "out of memory", path);
+    sqlite3_close_v2(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, char *err,
                    size_t errlen)
 {
@@ -523,20 +639,14 @@ int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, cha
         return -1;
     }
     s->read_only = read_only;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        /* The OS reason ("No such file or directory") says more than "unable to open". */
-        int sys = s->db ? sqlite3_system_errno(s->db) : 0;
-        if (sys)
-            seterr(err, errlen, "%s: cannot open database: %s", path, strerror(sys));
-        else if (s->db)
-            dberr(s, "cannot open database", err, errlen);
-        else
-            seterr(err, errlen, "%s: cannot open database: out of memory", path);
+    if (access_error(path, read_only, err, errlen) < 0 || open_db(s, flags, err, errlen) < 0)
         goto fail;
+    if (read_only && needs_recovery(s->db)) {
+        sqlite3_close_v2(s->db);
+        s->db = NULL;
+        if (recover(path, err, errlen) < 0 || open_db(s, flags, err, errlen) < 0)
+            goto fail;
     }
-    /* Connection settings only: nothing reaches the file before check_file() has approved it. */
-    sqlite3_busy_timeout(s->db, 5000);
-    sqlite3_extended_result_codes(s->db, 1);
     int64_t version;
     if (check_file(s, &empty, &version, err, errlen) < 0)
         goto fail;
