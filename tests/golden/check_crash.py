@@ -26,21 +26,8 @@ import tempfile
 import threading
 import time
 
-FINSCOPE = None
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s" % what)
-
-
-def run(*args, timeout=120):
-    return subprocess.run([FINSCOPE] + list(args), capture_output=True, timeout=timeout)
+import checklib as T
+from checklib import check, run
 
 
 def write_heavy_pcap(path, nconn):
@@ -134,7 +121,7 @@ def kill_analyze(tmp, rounds, rng):
     for i in range(rounds):
         # --replace: once a run has finished, later runs replace its capture (and a killed
         # replacement must leave the old one whole).
-        p = subprocess.Popen([FINSCOPE, "analyze", "-q", "--replace", "-o", db, heavy],
+        p = subprocess.Popen([os.path.abspath(T.FINSCOPE), "analyze", "-q", "--replace", "-o", db, heavy],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.0, full * 1.1))
         p.send_signal(signal.SIGKILL)
@@ -204,7 +191,7 @@ def kill_live(tmp, rounds, rng):
     traffic = Traffic(time.monotonic() + 60 + rounds * 6)
     try:
         for i in range(rounds):
-            p = subprocess.Popen([FINSCOPE, "live", "-q", "-i", "lo", "-o", db, "--linger", "0.1",
+            p = subprocess.Popen([os.path.abspath(T.FINSCOPE), "live", "-q", "-i", "lo", "-o", db, "--linger", "0.1",
                                   "-f", "tcp port %d" % traffic.port, "--duration", "30"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.3, 2.5))
@@ -225,8 +212,7 @@ def kill_live(tmp, rounds, rng):
 
 
 def main():
-    global FINSCOPE
-    FINSCOPE = os.path.abspath(sys.argv[1])
+    T.FINSCOPE = sys.argv[1]
     n_analyze = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     n_live = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     seed = int(os.environ.get("FSC_CRASH_SEED", random.randrange(1 << 30)))
@@ -238,8 +224,7 @@ def main():
             kill_live(tmp, n_live, rng)
         else:
             print("live: skipped, capturing on lo needs root")
-    print("crash: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return T.summary("crash")
 
 
 if __name__ == "__main__":
