@@ -308,14 +308,19 @@ int fsc_cmd_analyze(int argc, char **argv)
         case OPT_LINGER:
         case OPT_IDLE:
             if (fsc_parse_seconds(optarg, &secs) < 0) {
-                fprintf(stderr, "finscope analyze: bad number of seconds '%s'\n", optarg);
+                fprintf(stderr,
+                        "finscope analyze: --%s takes seconds from 0 to 1e9 (e.g. 10 or "
+                        "0.5), not '%s'\n",
+                        c == OPT_LINGER ? "linger" : "idle-timeout", optarg);
                 return 2;
             }
             *(c == OPT_LINGER ? &o.linger_us : &o.idle_us) = (fsc_time)(secs * FSC_USEC_PER_SEC);
             break;
         case OPT_MAXFLOWS:
             if (fsc_parse_max_flows(optarg, &o.max_flows) < 0) {
-                fprintf(stderr, "finscope analyze: --max-flows takes 1..100000000\n");
+                fprintf(stderr,
+                        "finscope analyze: --max-flows takes a count from 1 to %d, not '%s'\n",
+                        FSC_MAX_FLOWS_LIMIT, optarg);
                 return 2;
             }
             break;

@@ -68,22 +68,6 @@ static int forge_usage_error(const char *msg, const char *arg)
     return 2;
 }
 
-/* Whole-string unsigned decimal; false on junk, sign or overflow. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
 /* OUT.pcap -> OUT.expected.tsv; any other name gets .expected.tsv appended.  NULL if no memory. */
 static char *default_expected(const char *pcap)
 {
@@ -183,7 +167,7 @@ int fsc_cmd_forge(int argc, char **argv)
             break;
         case OPT_VLAN:
         case OPT_INNER_VLAN:
-            if (!parse_u64(optarg, &v) || v < 1 || v > 4094)
+            if (fsc_parse_uint(optarg, 1, 4094, &v) < 0)
                 return forge_usage_error(opt == OPT_VLAN ? "--vlan wants an id from 1 to 4094, not"
                                                          : "--inner-vlan wants an id from 1 to "
                                                            "4094, not",
@@ -209,7 +193,7 @@ int fsc_cmd_forge(int argc, char **argv)
             o.outer_ipv6 = true;
             break;
         case OPT_FRAGMENT:
-            if (!parse_u64(optarg, &v) || v < 8 || v > 65528 || v % 8 != 0)
+            if (fsc_parse_uint(optarg, 8, 65528, &v) < 0 || v % 8 != 0)
                 return forge_usage_error("--fragment wants a multiple of 8 from 8 to 65528, not",
                                          optarg);
             o.fragment = (uint32_t)v;
@@ -224,12 +208,12 @@ int fsc_cmd_forge(int argc, char **argv)
             o.fragment_overlap = true;
             break;
         case OPT_FLOWS:
-            if (!parse_u64(optarg, &flows))
+            if (fsc_parse_uint(optarg, 0, UINT64_MAX, &flows) < 0)
                 return forge_usage_error("--flows wants a count, not", optarg);
             have_flows = true;
             break;
         case OPT_SEED:
-            if (!parse_u64(optarg, &seed))
+            if (fsc_parse_uint(optarg, 0, UINT64_MAX, &seed) < 0)
                 return forge_usage_error("--seed wants an unsigned integer, not", optarg);
             have_seed = true;
             break;

@@ -274,7 +274,8 @@ int fsc_cmd_live(int argc, char **argv)
                 .idle_us = 300 * FSC_USEC_PER_SEC},
     };
     double secs;
-    char *end, err[256];
+    uint64_t v;
+    char err[256];
     int c;
 
     optind = 1;
@@ -290,9 +291,9 @@ int fsc_cmd_live(int argc, char **argv)
             o.cap.filter = optarg;
             break;
         case 'c':
-            o.count = strtoull(optarg, &end, 10);
-            if (*end || !o.count) {
-                fprintf(stderr, "finscope live: -c takes a packet count > 0\n");
+            if (fsc_parse_uint(optarg, 1, UINT64_MAX, &o.count) < 0) {
+                fprintf(stderr, "finscope live: -c takes a packet count from 1, not '%s'\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -300,7 +301,13 @@ int fsc_cmd_live(int argc, char **argv)
         case OPT_LINGER:
         case OPT_IDLE:
             if (fsc_parse_seconds(optarg, &secs) < 0) {
-                fprintf(stderr, "finscope live: bad number of seconds '%s'\n", optarg);
+                fprintf(stderr,
+                        "finscope live: --%s takes seconds from 0 to 1e9 (e.g. 10 or "
+                        "0.5), not '%s'\n",
+                        c == OPT_DURATION ? "duration"
+                        : c == OPT_LINGER ? "linger"
+                                          : "idle-timeout",
+                        optarg);
                 return 2;
             }
             if (c == OPT_DURATION)
@@ -311,19 +318,22 @@ int fsc_cmd_live(int argc, char **argv)
                 o.lim.idle_us = (fsc_time)(secs * FSC_USEC_PER_SEC);
             break;
         case OPT_SNAPLEN:
-            o.cap.snaplen = (int)strtol(optarg, &end, 10);
-            if (*end || o.cap.snaplen < 96 || o.cap.snaplen > 262144) {
-                fprintf(stderr, "finscope live: --snaplen takes 96..262144 (TCP headers need "
-                                "up to ~130 bytes below them)\n");
+            if (fsc_parse_uint(optarg, 96, 262144, &v) < 0) {
+                fprintf(stderr,
+                        "finscope live: --snaplen takes 96..262144 (TCP headers need "
+                        "up to ~130 bytes below them), not '%s'\n",
+                        optarg);
                 return 2;
             }
+            o.cap.snaplen = (int)v;
             break;
         case OPT_PROMISC:
             o.cap.promisc = true;
             break;
         case OPT_MAXFLOWS:
             if (fsc_parse_max_flows(optarg, &o.lim.max_flows) < 0) {
-                fprintf(stderr, "finscope live: --max-flows takes 1..100000000\n");
+                fprintf(stderr, "finscope live: --max-flows takes a count from 1 to %d, not '%s'\n",
+                        FSC_MAX_FLOWS_LIMIT, optarg);
                 return 2;
             }
             break;

@@ -23,9 +23,27 @@ int fsc_parse_seconds(const char *s, double *out)
 {
     char *end;
 
+    /* Digits first: strtod() would also take "nan", "inf", "-1", " 1" and hex. */
+    if (!s || !((*s >= '0' && *s <= '9') || *s == '.') || strpbrk(s, "xXpP"))
+        return -1;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || v < 0 || v > 1e9)
+    if (errno || end == s || *end || !(v >= 0 && v <= 1e9))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int fsc_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+
+    /* Digits only: strtoull() would also take "-1" (as 2^64 - 1), " 1", "+1" and hex. */
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
         return -1;
     *out = v;
     return 0;
@@ -33,11 +51,9 @@ int fsc_parse_seconds(const char *s, double *out)
 
 int fsc_parse_max_flows(const char *s, uint32_t *out)
 {
-    char *end;
+    uint64_t v;
 
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 100000000)
+    if (fsc_parse_uint(s, 1, FSC_MAX_FLOWS_LIMIT, &v) < 0)
         return -1;
     *out = (uint32_t)v;
     return 0;

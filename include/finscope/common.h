@@ -52,10 +52,17 @@ struct fsc_addr {
 void fsc_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Seconds from a command-line argument (0 .. 1e9, fractions allowed).  0, or -1 if malformed. */
+/*
+ * Seconds from a command-line argument: a finite decimal number from 0 to 1e9, fractions
+ * allowed; no sign, space, hex, nan or inf.  0, or -1 if malformed or out of range.
+ */
 int fsc_parse_seconds(const char *s, double *out);
 
-/* --max-flows: 1 .. 100,000,000 connections held at once.  0, or -1 if malformed. */
+/* A count from a command-line argument: decimal digits only, min .. max.  0, or -1. */
+int fsc_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* --max-flows: 1 .. FSC_MAX_FLOWS_LIMIT connections held at once.  0, or -1 if malformed. */
+#define FSC_MAX_FLOWS_LIMIT 100000000
 int fsc_parse_max_flows(const char *s, uint32_t *out);
 
 /* Write s to out with & < > " ' escaped: safe as HTML or XML text and attribute values. */
