@@ -563,6 +563,65 @@ static int access_error(const char *path, bool read_only, char *err, size_t errl
     return e ? -1 : 0;
 }
 
+/*
+ * The functions any statement may call, in finscope's own SQL, in views a file brings, and in
+ * `query`: SQLite's documented core, date and time, aggregate, window,
+ * math and JSON functions (3.40).  Everything else is refused, whatever SQLite was built with:
+ * fts3_tokenizer() hands out a library address (and with two arguments takes one),
+ * load_extension() runs code, the rtree/fts debugging functions parse raw blobs.  An allow list,
+ * so a function a newer SQLite adds is refused until someone reads what it does.
+ */
+static bool function_allowed(const char *name)
+{
+    static const char allowed[] =
+        /* core */
+        " abs changes char coalesce format glob hex ifnull iif instr last_insert_rowid length like"
+        " likelihood likely lower ltrim max min nullif printf quote random randomblob replace round"
+        " rtrim sign soundex sqlite_source_id sqlite_version substr substring total_changes trim"
+        " typeof unicode unlikely upper zeroblob"
+        /* date and time */
+        " date time datetime julianday unixepoch strftime current_date current_time"
+        " current_timestamp"
+        /* aggregate and window */
+        " avg count group_concat sum total row_number rank dense_rank percent_rank cume_dist ntile"
+        " lag lead first_value last_value nth_value"
+        /* math */
+        " acos acosh asin asinh atan atan2 atanh ceil ceiling cos cosh degrees exp floor ln log"
+        " log10 log2 mod pi pow power radians sin sinh sqrt tan tanh trunc"
+        /* JSON (json_each and json_tree are table-valued: not functions here) */
+        " json json_array json_array_length json_extract -> ->> json_insert json_object json_patch"
+        " json_remove json_replace json_set json_type json_valid json_quote json_group_array"
+        " json_group_object"
+        /* SQLite's internal ones: only its own ALTER TABLE can call them */
+        " sqlite_drop_column sqlite_rename_column sqlite_rename_quotefix sqlite_rename_table"
+        " sqlite_rename_test ";
+    char key[40];
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > sizeof key - 3)
+        return false;
+    key[0] = ' ';
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] == ' ')
+            return false;
+        key[i + 1] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    }
+    key[n + 1] = ' ';
+    key[n + 2] = '\0';
+    return strstr(allowed, key) != NULL;
+}
+
+/* Every connection's authorizer outside `query`: the function allow list, nothing else. */
+static int function_authorizer(void *arg, int action, const char *a1, const char *a2,
+                               const char *db, const char *trigger)
+{
+    (void)arg;
+    (void)a1;
+    (void)db;
+    (void)trigger;
+    return action == SQLITE_FUNCTION && !function_allowed(a2) ? SQLITE_DENY : SQLITE_OK;
+}
+
 /* Open the connection with its settings; nothing reaches the file before check_file(). */
 static int open_db(struct fsc_store *s, int flags, char *err, size_t errlen)
 {
@@ -578,6 +637,12 @@ static int open_db(struct fsc_store *s, int flags, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(s->db, 5000);
     sqlite3_extended_result_codes(s->db, 1);
+    /* The file may come from anyone: the views it holds call only allowed functions, SQL cannot
+     * corrupt it, and no extension or tokenizer pointer is reachable. */
+    sqlite3_set_authorizer(s->db, function_authorizer, NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     return 0;
 }
 
@@ -1269,8 +1334,11 @@ static int user_authorizer(void *arg, int action, const char *a1, const char *a2
         }
         return SQLITE_OK;
     case SQLITE_FUNCTION:
-        if (a2 && sqlite3_stricmp(a2, "load_extension") == 0) {
-            snprintf(a->why, sizeof a->why, "load_extension() is not allowed");
+        if (!function_allowed(a2)) {
+            snprintf(a->why, sizeof a->why,
+                     "%.60s() is not allowed: query offers SQLite's core, date, math, aggregate, "
+                     "window and JSON functions",
+                     a2 ? a2 : "?");
             return SQLITE_DENY;
         }
         return SQLITE_OK;
@@ -1371,7 +1439,7 @@ int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_
     }
     ret = 0;
 out:
-    sqlite3_set_authorizer(s->db, NULL, NULL);
+    sqlite3_set_authorizer(s->db, function_authorizer, NULL);
     for (size_t k = 0; k < n; k++)
         sqlite3_finalize(st[k]);
     free(st);
