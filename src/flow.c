@@ -180,7 +180,8 @@ static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
     list_unlink(f->closed ? &t->closed : &t->active, f);
     t->st.active--;
     orient(t, f);
-    fsc_classify(f, end_ts);
+    /* The end of a flow is never before its last segment (a later packet stamped earlier). */
+    fsc_classify(f, end_ts > f->last_ts ? end_ts : f->last_ts);
     t->sink(f, t->user);
     t->st.written++;
 
@@ -296,10 +297,25 @@ static bool advance_clock(struct fsc_flow_table *t, fsc_time ts)
     return true;
 }
 
+/*
+ * Time within a flow never goes back (merged captures, multi-queue stamping): a segment stamped
+ * before the flow's previous one is taken at that one's time, so no duration or dwell comes out
+ * negative, and the flow says so.  Rare: the copy costs nothing on the common path.
+ */
+static __attribute__((noinline)) const struct fsc_pkt *
+clamp_time(struct fsc_flow *f, const struct fsc_pkt *p, struct fsc_pkt *copy)
+{
+    *copy = *p;
+    copy->ts = f->last_ts;
+    f->anomalies |= FSC_AN_TS_BACK;
+    return copy;
+}
+
 int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
 {
     uint32_t h = tuple_hash(p);
     struct fsc_flow *f;
+    struct fsc_pkt clamped;
     bool believed = advance_clock(t, p->ts);
 
     /* Expire first: it may recycle flows, including ones in this packet's bucket. */
@@ -318,6 +334,8 @@ int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
     bool was_closed = f->closed;
     if (!believed)
         f->anomalies |= FSC_AN_TS_JUMP;
+    if (p->ts < f->last_ts)
+        p = clamp_time(f, p, &clamped);
     fsc_tcp_segment(f, fsc_flow_dir(f, p), p);
     /* Keep each list ordered by last activity: move to the tail of the right one. */
     list_unlink(was_closed ? &t->closed : &t->active, f);

@@ -235,6 +235,7 @@ static const char *const anomaly_names[] = {
     "fin_without_ack",
     "tap_reordered",
     "holes_capped",
+    "timestamp_backwards",
 };
 
 const char *fsc_anomaly_str(unsigned anomalies, char *buf, size_t len)

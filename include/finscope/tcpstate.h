@@ -133,6 +133,8 @@ enum {
                                        it answers (SYN+ACK before its SYN, ACK before the FIN) */
     FSC_AN_HOLES_CAPPED = 0x200000, /* "holes_capped": more sequence holes than tracked:
                                        gap and retransmitted bytes are approximate */
+    FSC_AN_TS_BACK = 0x400000,      /* "timestamp_backwards": a segment stamped before the
+                                       flow's previous one; taken at that one's time */
 };
 
 /* Comma-separated anomaly tokens into buf ("" when none). */

@@ -24,7 +24,7 @@ TOKENS = ["handshake", "close_kind", "rst_cause", "rst_cause_proven", "closer", 
           "client_state", "server_state"]
 # Anomalies that describe the capture point, not the connection: two taps may differ on them.
 TAP_ANOMALIES = {"tap_reordered", "one_sided", "ack_unseen_data", "synack_without_syn",
-                 "timestamp_jump", "evicted", "idle_timeout", "holes_capped"}
+                 "timestamp_jump", "timestamp_backwards", "evicted", "idle_timeout", "holes_capped"}
 SWAP = {"client": "server", "server": "client"}
 
 

@@ -102,7 +102,7 @@ struct rec {
     bool midstream, closed;
     uint64_t first_packet, pkts_c, pkts_s;
     uint32_t fin_retrans_c, fin_retrans_s, rst_after_close;
-    int64_t close_wait_us, fin_wait_2_us;
+    int64_t close_wait_us, fin_wait_2_us, duration_us;
 };
 
 #define KEEP 32
@@ -152,6 +152,7 @@ static void sink(struct fsc_flow *f, void *user)
         r->rst_after_close = f->rst_after_close;
         r->close_wait_us = f->close_wait_us;
         r->fin_wait_2_us = f->fin_wait_2_us;
+        r->duration_us = f->last_ts - f->first_ts;
     }
     rc->calls++;
 }
@@ -616,6 +617,37 @@ static void test_growth(void)
     fsc_flow_table_free(t);
 }
 
+
+/*
+ * Time going back inside a flow (merged captures): the segment is taken at the flow's previous
+ * time and flagged; an eviction stamped before the victim's last segment does not end it early.
+ * No duration or dwell comes out negative.
+ */
+static void test_time_backwards(void)
+{
+    struct recorder rc;
+    struct fsc_flow_table *t = table(1, SEC, 300 * SEC, &rc);
+    struct link other = on_port(&LINK4, 40999);
+
+    FEED(t, &LINK4, C, F_SYN, 1000, 0, 0, 100000, 1);
+    FEED(t, &LINK4, S, F_SA, 5000, 1001, 0, 100100, 2);
+    FEED(t, &LINK4, C, F_ACK, 1001, 5001, 0, 100200, 3);
+    FEED(t, &LINK4, C, F_FA, 1001, 5001, 0, 200000, 4);  /* client closes at 200 ms */
+    FEED(t, &LINK4, S, F_ACK, 5001, 1002, 0, 150000, 5); /* stamped 50 ms before the FIN */
+    /* The server sits in CLOSE_WAIT; another flow stamped at 120 ms evicts it (max 1 flow). */
+    FEED(t, &other, C, F_SYN, 1000, 0, 0, 120000, 6);
+    CHECK_INT(rc.calls, 1, "time backwards: the half-closed flow is evicted");
+    EXPECT_REC(&rc, 0, "three_way", "half_closed", NULL, "client",
+               "evicted,timestamp_backwards");
+    CHECK_STR(rc.r[0].st_s, "close_wait", "time backwards: server in CLOSE_WAIT");
+    CHECK_INT(rc.r[0].duration_us, 100000, "time backwards: duration runs to the FIN, not back");
+    CHECK_INT(rc.r[0].close_wait_us, 0, "time backwards: CLOSE_WAIT dwell 0, not negative");
+    fsc_flow_table_flush(t, 130000);
+    CHECK_INT(rc.calls, 2, "time backwards: both written");
+    EXPECT_REC(&rc, 1, "unanswered", "unanswered", NULL, "none", "");
+    fsc_flow_table_free(t);
+}
+
 /*
  * A midstream flow with no service port: the lower port (30000) is guessed the server, and it
  * resets after a request it never answered (unread_data).  A handshake to port 40000 later in
@@ -653,6 +685,7 @@ int main(void)
     test_both_directions();
     test_simultaneous_open();
     test_role_swap_keeps_rst_reading();
+    test_time_backwards();
     test_port_reuse();
     test_linger();
     test_idle();
