@@ -617,7 +617,6 @@ static void test_growth(void)
     fsc_flow_table_free(t);
 }
 
-
 /*
  * Time going back inside a flow (merged captures): the segment is taken at the flow's previous
  * time and flagged; an eviction stamped before the victim's last segment does not end it early.
@@ -637,8 +636,7 @@ static void test_time_backwards(void)
     /* The server sits in CLOSE_WAIT; another flow stamped at 120 ms evicts it (max 1 flow). */
     FEED(t, &other, C, F_SYN, 1000, 0, 0, 120000, 6);
     CHECK_INT(rc.calls, 1, "time backwards: the half-closed flow is evicted");
-    EXPECT_REC(&rc, 0, "three_way", "half_closed", NULL, "client",
-               "evicted,timestamp_backwards");
+    EXPECT_REC(&rc, 0, "three_way", "half_closed", NULL, "client", "evicted,timestamp_backwards");
     CHECK_STR(rc.r[0].st_s, "close_wait", "time backwards: server in CLOSE_WAIT");
     CHECK_INT(rc.r[0].duration_us, 100000, "time backwards: duration runs to the FIN, not back");
     CHECK_INT(rc.r[0].close_wait_us, 0, "time backwards: CLOSE_WAIT dwell 0, not negative");
