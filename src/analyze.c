@@ -37,8 +37,8 @@ static const char usage[] =
     "      --replace           analyze a file already in the database again, replacing its rows\n"
     "      --linger SEC        keep closed connections this long for late segments (default 10)\n"
     "      --idle-timeout SEC  write connections idle this long as they are (default 300)\n"
-    "      --max-flows N       connections held at once before the oldest is evicted\n"
-    "                          (default 4000000)\n"
+    "      --max-flows N       connections held at once before the least recently active\n"
+    "                          is written early (default 1000000; ~2.2 KiB each)\n"
     "  -q, --quiet             no summary\n"
     "      --upgrade           with no CAPTURE: bring the database to this build's schema\n"
     "                          (what the read-only commands ask for on an older file)\n"
@@ -277,7 +277,7 @@ int fsc_cmd_analyze(int argc, char **argv)
         .db_path = "finscope.db",
         .linger_us = 10 * FSC_USEC_PER_SEC,
         .idle_us = 300 * FSC_USEC_PER_SEC,
-        .max_flows = 4000000,
+        .max_flows = FSC_MAX_FLOWS_DEFAULT,
         .progress = true,
     };
     double secs;

@@ -38,7 +38,7 @@ static const char usage[] =
     "      --linger SEC        keep closed connections this long for late segments (default 1)\n"
     "      --idle-timeout SEC  write connections idle this long as they are (default 300); if\n"
     "                          one continues later it becomes a new, midstream row\n"
-    "      --max-flows N       connections held at once (default 4000000)\n"
+    "      --max-flows N       connections held at once (default 1000000; ~2.2 KiB each)\n"
     "  -Z, --user USER         after opening the interface, run as USER (as tcpdump -Z does):\n"
     "                          the analysis and the database writes do not run as root\n"
     "  -q, --quiet             no summary at the end\n"
@@ -269,7 +269,7 @@ int fsc_cmd_live(int argc, char **argv)
     struct live_opts o = {
         .cap = {.snaplen = 256, .buffer_bytes = 32 << 20},
         .db_path = "finscope.db",
-        .lim = {.max_flows = 4000000,
+        .lim = {.max_flows = FSC_MAX_FLOWS_DEFAULT,
                 .linger_us = FSC_USEC_PER_SEC,
                 .idle_us = 300 * FSC_USEC_PER_SEC},
     };
