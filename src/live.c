@@ -34,6 +34,8 @@ static const char usage[] =
     "  -c, --count N           stop after N packets\n"
     "      --duration SEC      stop after SEC seconds\n"
     "      --snaplen N         bytes kept per packet (default 256: every header and option)\n"
+    "  -B, --buffer-size KIB   kernel capture buffer in KiB, as tcpdump -B (default 32768);\n"
+    "                          a larger one rides out longer stalls without drops\n"
     "      --promisc           promiscuous mode\n"
     "      --linger SEC        keep closed connections this long for late segments (default 1)\n"
     "      --idle-timeout SEC  write connections idle this long as they are (default 300); if\n"
@@ -221,7 +223,7 @@ static int run_live(const struct live_opts *o)
     if (s.ci.drops > 0)
         fprintf(stderr,
                 "finscope: the kernel dropped %lld packets (recorded on the capture row); a "
-                "tighter -f filter or a smaller --snaplen helps\n",
+                "tighter -f filter, a smaller --snaplen or a larger -B helps\n",
                 (long long)s.ci.drops);
     if (!o->quiet && fsc_summary_print(store, s.capture_id, stdout, err, sizeof err) < 0)
         fprintf(stderr, "finscope: summary: %s\n", err);
@@ -256,6 +258,7 @@ int fsc_cmd_live(int argc, char **argv)
         {"count", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"snaplen", required_argument, NULL, OPT_SNAPLEN},
+        {"buffer-size", required_argument, NULL, 'B'},
         {"promisc", no_argument, NULL, OPT_PROMISC},
         {"linger", required_argument, NULL, OPT_LINGER},
         {"idle-timeout", required_argument, NULL, OPT_IDLE},
@@ -279,7 +282,7 @@ int fsc_cmd_live(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:o:f:c:Z:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:o:f:c:B:Z:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             o.cap.iface = optarg;
@@ -326,6 +329,16 @@ int fsc_cmd_live(int argc, char **argv)
                 return 2;
             }
             o.cap.snaplen = (int)v;
+            break;
+        case 'B':
+            if (fsc_parse_uint(optarg, 256, (1U << 21) - 1, &v) < 0) {
+                fprintf(stderr,
+                        "finscope live: -B takes a buffer size in KiB from 256 to 2097151, "
+                        "not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            o.cap.buffer_bytes = (int)(v * 1024);
             break;
         case OPT_PROMISC:
             o.cap.promisc = true;
