@@ -27,10 +27,12 @@ def check(cond, what):
     else:
         failed += 1
         print("FAIL: %s" % what)
+    return cond
 
 
-def run(*args, timeout=120):
-    return subprocess.run([FINSCOPE] + list(args), capture_output=True, text=True, timeout=timeout)
+def run(*args, timeout=120, stdin=None):
+    return subprocess.run([FINSCOPE] + list(args), capture_output=True, text=True, timeout=timeout,
+                          stdin=stdin)
 
 
 def sha(path):
@@ -53,10 +55,10 @@ def forge(tmp, scenario, name=None):
     return out
 
 
-def rows(db, sql):
+def rows(db, sql, params=()):
     con = sqlite3.connect(db)
     try:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params).fetchall()
     finally:
         con.close()
 
