@@ -4,19 +4,20 @@
 Usage: check_pcapng_links.py FINSCOPE CAPTURES_DIR
 
 What it proves, with exact assertions:
- 1. captures/lo_multilink.pcapng (mergecap of lo_four_way.pcap: Ethernet, lo_sll_linger0.pcap:
-    Linux cooked v1, and lo_sll2_four_way_v6.pcap: Linux cooked v2 with nanosecond stamps) gives
-    exactly the rows of its three parts analyzed alone (every column; frame numbers shifted by
-    the frames of the parts before), the capture row names the three link types, and finscope
-    counts as many frames and TCP frames as tshark.  A second run is refused as a duplicate.
+ 1. captures/lo_multilink.pcapng, mergecap of three loopback captures made at the same time
+    (lo_multilink.eth.pcap: tcpdump -i lo, Ethernet; .sll.pcap: -i any -y LINUX_SLL; .sll2.pcap:
+    -i any -y LINUX_SLL2 with nanosecond stamps), their frames interleaved: exactly the rows of
+    the three parts analyzed alone (every column, frame numbers as the merged file numbers
+    them), the capture row names the three link types, and finscope counts as many frames and
+    TCP frames as tshark.  A second run is refused as a duplicate.
  2. The same file rewritten big-endian, and fed through stdin: the same rows and hash.
- 3. The parts as three pcapng sections in one file (concatenated), one of them big-endian,
-    with nanosecond + if_tsoffset and 2^-20 s time stamp resolutions, obsolete Packet Blocks,
-    and blocks finscope must step over (NRB, ISB, DSB, custom, unknown, EPB options): the same
-    rows.
+ 3. The same frames as a run of sections of 7 frames: either byte order, the interfaces
+    described in another order in each section, nanosecond + if_tsoffset and 2^-20 s
+    resolutions, obsolete Packet Blocks, an unused interface, and blocks finscope must step
+    over (NRB, ISB, DSB, custom, unknown, EPB options): the same rows.
  4. Simple Packet Blocks (interface 0, no time stamp, captured length cut to the snaplen), an
-    interface of a link type finscope does not decode (its frames counted link_unsupported),
-    and BPF filters that apply to some link types only.
+    interface of a link type finscope does not decode (its frames counted link_unsupported)
+    between two it does, and BPF filters that apply to some link types only.
  5. Broken blocks: a bad length (not a multiple of 4, < 12, > 16 MiB), a trailer that differs
     from the header, an interface id out of range, a captured length beyond the block, an
     option running past its block, a bad section header: each names the file and the block's
@@ -26,6 +27,7 @@ What it proves, with exact assertions:
  6. The same rule for pcap files, read by libpcap: a corrupt or cut first record stores
     nothing and exits 1; a pcap with no records is a valid empty capture.
 """
+import collections
 import json
 import os
 import shutil
@@ -42,7 +44,7 @@ import check_badinput  # noqa: E402
 
 CAPTURES = None
 
-PARTS = ["lo_four_way.pcap", "lo_sll_linger0.pcap", "lo_sll2_four_way_v6.pcap"]
+PARTS = ["lo_multilink.eth.pcap", "lo_multilink.sll.pcap", "lo_multilink.sll2.pcap"]
 MERGED = "lo_multilink.pcapng"
 LINK_NAMES = "EN10MB,LINUX_SLL,LINUX_SLL2"
 
@@ -165,12 +167,13 @@ def swap_pcapng(data):
 
 # ---- rows, compared across captures ----
 
-def flows(db, capture_id, shift=0):
-    """Every column of the capture's flows but the ids, frame numbers moved back by shift (the
-    frames before this part in a merged file), keyed by (client_port, server_port); {} when
-    there is no database or no such table."""
+def flows(db, capture_id, renumber=None):
+    """Every column of the capture's flows but the ids, keyed by (client_port, server_port);
+    frame numbers passed through renumber (a part's frame numbers as the merged file numbers
+    them).  {} when there is no database or no such table."""
     if not os.path.exists(db):
         return {}
+    re_no = renumber or (lambda n: n)
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
@@ -180,16 +183,11 @@ def flows(db, capture_id, shift=0):
             d = dict(r)
             fid = d.pop("id")
             d.pop("capture_id")
-            d["first_packet"] -= shift
-            tl = json.loads(d["transition_log"])
-            for t in tl:
-                t[4] -= shift
-            d["transition_log"] = tl
-            sl = json.loads(d["segment_log"])
-            for s in sl:
-                s[-1] -= shift
-            d["segment_log"] = sl
-            d["transitions"] = [tuple(t[:5]) + (t[5] - shift,) + tuple(t[6:]) for t in con.execute(
+            d["first_packet"] = re_no(d["first_packet"])
+            d["transition_log"] = [t[:4] + [re_no(t[4])] + t[5:]
+                                   for t in json.loads(d["transition_log"])]
+            d["segment_log"] = [t[:-1] + [re_no(t[-1])] for t in json.loads(d["segment_log"])]
+            d["transitions"] = [t[:5] + (re_no(t[5]),) + t[6:] for t in con.execute(
                 "SELECT ord, endpoint, from_state, to_state, ts, packet, evidence FROM transitions "
                 "WHERE flow_id = ? ORDER BY ord", (fid,))]
             out[(d["client_port"], d["server_port"])] = d
@@ -200,26 +198,34 @@ def flows(db, capture_id, shift=0):
         con.close()
 
 
+def merged_order(path):
+    """[(part, k)] for each frame of a little-endian pcapng written by mergecap from PARTS (its
+    interface i is part i): the k-th frame (1-based) of that part."""
+    with open(path, "rb") as fp:
+        data = fp.read()
+    off, order, seen = 0, [], collections.Counter()
+    while off + 12 <= len(data):
+        btype, n = struct.unpack("<II", data[off:off + 8])
+        if btype == 6:
+            ifid = struct.unpack("<I", data[off + 8:off + 12])[0]
+            seen[ifid] += 1
+            order.append((ifid, seen[ifid]))
+        off += n
+    return order
+
+
 def parts_rows(tmp):
-    """Rows of the three parts analyzed alone, frame numbers as they are in the merged file,
-    keyed by (client_port, server_port); and the keys of each part, in PARTS order."""
+    """Rows of the parts analyzed alone, keyed by (client_port, server_port), with their frame
+    numbers as the merged file numbers them; and the keys of each part, in PARTS order."""
     db = os.path.join(tmp, "parts.db")
-    want, shift, keys = {}, 0, []
+    place = {pk: i + 1 for i, pk in enumerate(merged_order(os.path.join(CAPTURES, MERGED)))}
+    want, keys = {}, []
     for i, part in enumerate(PARTS):
-        path = os.path.join(CAPTURES, part)
-        r = run("analyze", "-q", "-o", db, path)
+        r = run("analyze", "-q", "-o", db, os.path.join(CAPTURES, part))
         check(r.returncode == 0, "part %s analyzed alone: %s" % (part, r.stderr))
-        alone = flows(db, i + 1)
+        alone = flows(db, i + 1, lambda k, i=i: place[(i, k)])
         keys.append(sorted(alone))
-        for k, v in alone.items():
-            v["first_packet"] += shift
-            for t in v["transition_log"]:
-                t[4] += shift
-            for s in v["segment_log"]:
-                s[-1] += shift
-            v["transitions"] = [t[:5] + (t[5] + shift,) + t[6:] for t in v["transitions"]]
-            want[k] = v
-        shift += len(read_pcap(path)[1])
+        want.update(alone)
     return want, keys
 
 
@@ -317,59 +323,89 @@ def test_merged(tmp, want, keys):
 
 # ---- 3: sections, resolutions, old and unknown blocks ----
 
-def section(part, big, tsresol, tsoffset, kind, noise):
-    """One pcapng section holding a pcap part: time stamps in units of tsresol (if_tsresol
-    byte; None: microseconds) less tsoffset seconds, frames as EPB or PB; with noise, an
-    NRB/ISB/DSB/custom/unknown block and EPB options around every frame."""
-    linktype, recs = read_pcap(os.path.join(CAPTURES, part))
-    ng = Ng(big)
-    ng.shb(minor=2 if noise else 0)
-    if noise:
-        ng.idb(147)                         # interface 0: unused, link type USER0
-    ifid = 1 if noise else 0
-    ng.idb(linktype, tsresol=tsresol, tsoffset=tsoffset,
-           opts=opt(2, b"lo", ng.e) if noise else b"")
-    for ts_ns, wirelen, frame in recs:
-        ts_ns -= (tsoffset or 0) * 10**9
-        if tsresol is None:
-            t = ts_ns // 1000
-        elif tsresol & 0x80:                # 2^-n: the smallest count that reads back as ts_ns // 1000
-            n = tsresol & 0x7F
-            sec, us = divmod(ts_ns // 1000, 10**6)
-            t = (sec << n) + -(-(us << n) // 10**6)
-        else:
-            t = ts_ns // 10**(9 - tsresol) if tsresol <= 9 else ts_ns * 10**(tsresol - 9)
+NAMES = {1: "EN10MB", 113: "LINUX_SLL", 276: "LINUX_SLL2", 147: "unknown"}
+
+# How a section stamps a part's frames: (if_tsresol byte or None for microseconds, if_tsoffset).
+STAMPS = [(None, None), (9, 1700000000), (0x80 | 20, -5)]
+
+
+def stamp(ts_ns, tsresol, tsoffset):
+    """ts_ns in units of tsresol, less tsoffset seconds: the count finscope must read back as
+    ts_ns // 1000 microseconds (rounded down)."""
+    ts_ns -= (tsoffset or 0) * 10**9
+    if tsresol is None:
+        return ts_ns // 1000
+    if tsresol & 0x80:                      # 2^-n s: the smallest count that reads back right
+        n = tsresol & 0x7F
+        sec, us = divmod(ts_ns // 1000, 10**6)
+        return (sec << n) + -(-(us << n) // 10**6)
+    return ts_ns // 10**(9 - tsresol)
+
+
+def sections_file(path):
+    """The merged file's frames, in its order, as sections of 7 frames each.  Section j is
+    big-endian when j is odd, describes the parts' interfaces rotated by j (so an interface id
+    means another link type in the next section), stamps each part its own way (STAMPS, rotated
+    too), writes obsolete Packet Blocks when j % 3 == 2, and in even sections adds an unused
+    interface of link type USER0 first, and blocks to step over around every frame (name
+    resolution, custom, unknown, interface statistics, decryption secrets, EPB options).
+    Returns the link type names in the order their interfaces appear, and the first's DLT."""
+    recs = [read_pcap(os.path.join(CAPTURES, p)) for p in PARTS]
+    order = merged_order(os.path.join(CAPTURES, MERGED))
+    out, names, first = bytearray(), [], None
+    for j in range(0, (len(order) + 6) // 7):
+        ng = Ng(big=j % 2 == 1)
+        noise = j % 2 == 0
+        ng.shb(minor=2 if noise else 0)
+        ifids = {}
+        lts = ([147] if noise else []) + [recs[(p + j) % 3][0] for p in range(3)]
         if noise:
-            ng.block(4, struct.pack(ng.e + "HH", 1, 8) + b"\x7f\0\0\1loc\0" + opt(0, b"", ng.e))
-            ng.block(0x40000BAD, struct.pack(ng.e + "I", 32473) + b"custom, copy not needed")
-            ng.block(0x12345678, b"an unknown block type")
-        if kind == "pb":
-            ng.pb(ifid, t, frame)
-        else:
-            ng.epb(ifid, t, frame, wirelen=wirelen,
-                   opts=(opt(1, b"a comment", ng.e) + opt(2, struct.pack(ng.e + "I", 1), ng.e) +
-                         opt(0, b"", ng.e)) if noise else b"")
-    if noise:
-        ng.block(5, struct.pack(ng.e + "III", ifid, 0, 0) + opt(0, b"", ng.e))
-        ng.block(0x0A, struct.pack(ng.e + "II", 1, 4) + b"keys")
-    return bytes(ng.out)
+            ng.idb(147, opts=opt(2, b"usb0", ng.e))
+        for p in range(3):
+            part = (p + j) % 3
+            ifids[part] = len(ifids) + (1 if noise else 0)
+            tsresol, tsoffset = STAMPS[(part + j) % 3]
+            ng.idb(recs[part][0], tsresol=tsresol, tsoffset=tsoffset)
+        for lt in lts:
+            first = first if first is not None else lt
+            if NAMES[lt] not in names:
+                names.append(NAMES[lt])
+        for part, k in order[7 * j:7 * j + 7]:
+            ts_ns, wirelen, frame = recs[part][1][k - 1]
+            t = stamp(ts_ns, *STAMPS[(part + j) % 3])
+            if noise:
+                ng.block(4, struct.pack(ng.e + "HH", 1, 8) + b"\x7f\0\0\1loc\0" +
+                         opt(0, b"", ng.e))
+                ng.block(0x40000BAD, struct.pack(ng.e + "I", 32473) + b"custom, no copy")
+                ng.block(0x12345678, b"a block type nobody knows")
+            if j % 3 == 2:
+                ng.pb(ifids[part], t, frame)
+            else:
+                ng.epb(ifids[part], t, frame, wirelen=wirelen,
+                       opts=(opt(1, b"a comment", ng.e) +
+                             opt(2, struct.pack(ng.e + "I", 1), ng.e) +
+                             opt(0, b"", ng.e)) if noise else b"")
+        if noise:
+            ng.block(5, struct.pack(ng.e + "III", 1, 0, 0) + opt(0, b"", ng.e))
+            ng.block(0x0A, struct.pack(ng.e + "II", 1, 4) + b"keys")
+        out += ng.out
+    with open(path, "wb") as fp:
+        fp.write(out)
+    return ",".join(names), first
 
 
 def test_sections(tmp, want, keys):
-    print("# 3. three sections, resolutions, offsets, old and unknown blocks")
+    print("# 3. sections: byte orders, interface ids, resolutions, offsets, old and unknown blocks")
     path = os.path.join(tmp, "sections.pcapng")
-    with open(path, "wb") as fp:
-        fp.write(section(PARTS[0], False, None, None, "epb", True))
-        fp.write(section(PARTS[1], True, 9, 1700000000, "pb", True))       # ns, offset, BE
-        fp.write(section(PARTS[2], False, 0x80 | 20, -5, "epb", False))    # 2^-20 s, offset < 0
+    names, first = sections_file(path)
     db = os.path.join(tmp, "sections.db")
     r = run("analyze", "-q", "-o", db, path)
     check(r.returncode == 0 and r.stderr == "", "sections: exit 0, quiet: %r" % r.stderr)
     same_rows(flows(db, 1), want, "sections")
     cap = capture_row(db, 1) or {}
-    check(cap.get("link_type") == "unknown,EN10MB,LINUX_SLL,LINUX_SLL2",
-          "sections: every section's link types named once: %r" % cap.get("link_type"))
-    check(cap.get("link_type_id") == 147, "sections: link_type_id is the first interface's")
+    check((cap.get("link_type"), cap.get("link_type_id")) == (names, first),
+          "sections: link types %r, the first interface's %d: %r" % (names, first, cap))
+    check(skipped(db, 1) == {}, "sections: every frame decoded: %r" % skipped(db, 1))
 
 
 # ---- 4: simple packet blocks, unsupported link types, filters ----
@@ -445,13 +481,14 @@ def test_spb_and_filters(tmp, want, keys):
     total = sum(len(read_pcap(os.path.join(CAPTURES, p))[1]) for p in PARTS)
     check(skipped(fdb, 1) == {"filtered": total - n_sll}, "filter: the rest filtered: %r" %
           skipped(fdb, 1))
-    r = run("analyze", "-q", "-o", fdb, "-f", "ether host 00:00:00:00:00:00", merged)
+    edb = os.path.join(tmp, "ether.db")
+    r = run("analyze", "-q", "-o", edb, "-f", "ether host 00:00:00:00:00:00", merged)
     check(r.returncode == 0, "ether filter: exit 0: %s" % r.stderr)
     n_eth = len(read_pcap(os.path.join(CAPTURES, PARTS[0]))[1])
-    check(rows(fdb, "SELECT packets_tcp FROM captures WHERE id = 2") == [(n_eth,)] and
-          skipped(fdb, 2) == {"filtered": total - n_eth},
+    check(rows(edb, "SELECT packets_tcp FROM captures") == [(n_eth,)] and
+          skipped(edb, 1) == {"filtered": total - n_eth},
           "ether filter: the cooked frames have no Ethernet address, so none matches: %r" %
-          skipped(fdb, 2))
+          skipped(edb, 1))
     r = run("analyze", "-q", "-o", os.path.join(tmp, "bad.db"), "-f", "port nonsense", merged)
     check(r.returncode == 1 and "bad filter 'port nonsense'" in r.stderr,
           "a bad filter is named: %r" % r.stderr)
