@@ -131,6 +131,19 @@ static void refuse_duplicate(const char *path, const struct fsc_analyze_opts *o,
             path, o->db_path, (long long)id);
 }
 
+/* Whether finscope decodes one of the capture's link types (pcapng: of the first 64 described
+ * before its first packet); frames of the others are counted link_unsupported. */
+static bool any_link_supported(const struct fsc_capture *cap)
+{
+    int dlts[64];
+    unsigned n = fsc_capture_dlts(cap, dlts, 64);
+
+    for (unsigned i = 0; i < n && i < 64; i++)
+        if (fsc_decode_link_supported(dlts[i]))
+            return true;
+    return false;
+}
+
 /* Analyze one file into its own transaction.  0 ok, 1 refused or failed (message printed). */
 static int analyze_one(struct fsc_store **storep, const char *path,
                        const struct fsc_analyze_opts *o)
@@ -162,11 +175,12 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     }
     r.ci.link_type_id = fsc_capture_dlt(cap);
     r.ci.link_type = fsc_capture_dlt_name(cap);
-    if (!fsc_decode_link_supported(r.ci.link_type_id)) {
+    if (!any_link_supported(cap)) {
         fprintf(stderr,
-                "finscope: %s: link type %s (%d) is not supported; finscope decodes Ethernet, "
+                "finscope: %s: link type %s (%d%s) is not supported; finscope decodes Ethernet, "
                 "Linux cooked (SLL, SLL2), raw IP and BSD loopback captures\n",
-                path, r.ci.link_type, r.ci.link_type_id);
+                path, r.ci.link_type, r.ci.link_type_id,
+                fsc_capture_dlts(cap, NULL, 0) > 1 ? " for the first interface" : "");
         fsc_capture_close(cap);
         return 1;
     }
@@ -216,6 +230,8 @@ static int analyze_one(struct fsc_store **storep, const char *path,
                     (unsigned long long)r.ci.packets_read);
     }
     r.ci.size_bytes = (int64_t)fsc_capture_bytes(cap);
+    r.ci.link_type = fsc_capture_dlt_name(cap); /* pcapng: interfaces described after the first
+                                                   packet are named too */
     if (fsc_capture_hash(cap, hash, sizeof hash)) {
         int64_t dup;
         r.ci.hash = hash;

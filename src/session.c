@@ -84,7 +84,7 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
     if (fr->ts >= s->frag_deadline)
         expire_fragments(s, fr->ts);
     why = fr->filtered ? FSC_SKIP_FILTERED
-                       : fsc_decode_frag(s->ci.link_type_id, fr->data, fr->caplen, &pkt, &frag);
+                       : fsc_decode_frag(fr->dlt, fr->data, fr->caplen, &pkt, &frag);
     if (why != FSC_SKIP_NONE && not_decoded(s, fr, why, &pkt, &frag) != FSC_SKIP_NONE)
         return 0;
     pkt.ts = fr->ts;

@@ -1,5 +1,5 @@
-/* finscope/capture.h - reading frames with libpcap (files, stdin, later live) and writing pcap
- * files. */
+/* finscope/capture.h - reading frames (pcap files and live interfaces with libpcap, pcapng files
+ * block by block) and writing pcap files. */
 #ifndef FINSCOPE_CAPTURE_H
 #define FINSCOPE_CAPTURE_H
 
@@ -9,10 +9,11 @@
 
 struct fsc_capture;
 
-/* One frame as libpcap handed it over; data is borrowed until the next call. */
+/* One frame as it was read; data is borrowed until the next call. */
 struct fsc_frame {
     fsc_time ts;
     uint64_t number; /* 1-based position in the file, as tcpdump and Wireshark count frames */
+    int dlt;         /* its link type (DLT_ value): in pcapng, its interface's */
     bool filtered;   /* did not match the BPF filter: counted, not to be analyzed */
     const uint8_t *data;
     uint32_t caplen, wirelen;
@@ -21,6 +22,15 @@ struct fsc_frame {
 /*
  * Open a pcap or pcapng file ("-" = stdin) and compile filter (may be NULL).  On error returns
  * -1 with a one-line message naming the file in err.
+ *
+ * pcap goes to libpcap.  pcapng is read here, block by block, because libpcap refuses a file
+ * whose interfaces differ in link type: each frame gets its own interface's link type, time
+ * stamp resolution (if_tsresol) and offset (if_tsoffset); sections may follow one another (the
+ * interfaces start anew) in either byte order.  Open reads up to the first packet block, so a
+ * file broken before it (or with no interface) is an error here, naming the byte offset.  The
+ * filter is compiled for each link type: an expression no link type described before the first
+ * packet can take is a bad filter; an interface whose link type it cannot apply to (an Ethernet
+ * address on a Linux cooked capture) has none of its frames match.
  */
 int fsc_capture_open_file(const char *path, const char *filter, struct fsc_capture **out, char *err,
                           size_t errlen);
@@ -34,9 +44,18 @@ bool fsc_capture_hash(const struct fsc_capture *c, char *buf, size_t len);
 /* Bytes read from the input so far (the file size once it was read to the end). */
 uint64_t fsc_capture_bytes(const struct fsc_capture *c);
 
-/* Link type of the capture: DLT value and libpcap's name for it ("EN10MB"). */
+/*
+ * Link type of the capture: DLT value and libpcap's name for it ("EN10MB").  For pcapng, the
+ * DLT of the first interface, and the names of every link type its interfaces have had so far,
+ * each once, comma-separated in the order they appeared ("EN10MB,LINUX_SLL"; "unknown" for a
+ * value libpcap has no name for; ",..." ends a list too long to hold).  The string belongs to c.
+ */
 int fsc_capture_dlt(const struct fsc_capture *c);
 const char *fsc_capture_dlt_name(const struct fsc_capture *c);
+
+/* The distinct link types seen so far (1 for pcap and live), up to max of them into out.
+ * Returns how many there are. */
+unsigned fsc_capture_dlts(const struct fsc_capture *c, int *out, unsigned max);
 
 /* Live capture settings. */
 struct fsc_live_opts {
@@ -69,12 +88,14 @@ int fsc_capture_stats(struct fsc_capture *c, uint64_t *received, uint64_t *dropp
 /*
  * Next frame: 1 with *fr filled, 0 at the end of input, 2 when a live capture's read timeout
  * passed with no frame (call again), -1 on a read error (message in err).
- * A file cut off mid-record ends with 0 and fsc_capture_truncated() telling where.
+ * A file cut off mid-record, or a corrupt record or pcapng block (a length that is impossible,
+ * an interface that was not described, ...), ends with 0, the reason in err, and
+ * fsc_capture_truncated() telling where.
  */
 int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, size_t errlen);
 
-/* -1 when the input ended cleanly, else the byte offset of the record where reading stopped:
- * an incomplete last record, or (fsc_capture_corrupt) a corrupt record before the end. */
+/* -1 when the input ended cleanly, else the byte offset of the record (pcapng: block) where
+ * reading stopped: an incomplete last one, or (fsc_capture_corrupt) a corrupt one. */
 int64_t fsc_capture_truncated(const struct fsc_capture *c);
 
 /* Reading stopped at a corrupt record before the end of the file (the rest was only hashed). */
