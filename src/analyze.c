@@ -184,7 +184,24 @@ static int analyze_one(struct fsc_store **storep, const char *path,
         fsc_capture_close(cap);
         return 1;
     }
-    /* The database is opened only once there is a readable capture to put in it. */
+    /*
+     * The database is opened only once there is a capture to put in it: the first frame read,
+     * or a clean end (an empty capture).  A file that breaks before its first frame has nothing
+     * to analyze: an error, and no captures row (a row would make a re-run a "duplicate").
+     */
+    rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr);
+    if (rc < 0 || (rc == 0 && fsc_capture_truncated(cap) >= 0)) {
+        if (rc < 0)
+            fprintf(stderr, "finscope: %s: read error: %s (nothing was stored)\n", path, rerr);
+        else
+            fprintf(stderr,
+                    "finscope: %s: %s at byte offset %lld, before any packet (%s); nothing to "
+                    "analyze, nothing was stored\n",
+                    path, fsc_capture_corrupt(cap) ? "corrupt record" : "capture cut off",
+                    (long long)fsc_capture_truncated(cap), rerr);
+        fsc_capture_close(cap);
+        return 1;
+    }
     if (!*storep && fsc_store_open(o->db_path, false, storep, r.err, sizeof r.err) < 0) {
         fprintf(stderr, "finscope: %s\n", r.err);
         fsc_capture_close(cap);
@@ -201,7 +218,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     if (fsc_session_begin(&r, *storep, replace_id, &lim) < 0)
         goto store_error;
 
-    while ((rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr)) == 1) {
+    for (; rc == 1; rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr)) {
         if (fsc_session_frame(&r, &fr) < 0)
             goto store_error;
         if (tty && (r.ci.packets_read & 0xffff) == 0 && now_seconds() >= next_progress) {
