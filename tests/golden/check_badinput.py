@@ -27,12 +27,10 @@ def check(cond, what):
     else:
         failed += 1
         print("FAIL: %s" % what)
-    return cond
 
 
-def run(*args, timeout=120, stdin=None):
-    return subprocess.run([FINSCOPE] + list(args), capture_output=True, text=True, timeout=timeout,
-                          stdin=stdin)
+def run(*args, timeout=120):
+    return subprocess.run([FINSCOPE] + list(args), capture_output=True, text=True, timeout=timeout)
 
 
 def sha(path):
@@ -55,10 +53,10 @@ def forge(tmp, scenario, name=None):
     return out
 
 
-def rows(db, sql, params=()):
+def rows(db, sql):
     con = sqlite3.connect(db)
     try:
-        return con.execute(sql, params).fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
 

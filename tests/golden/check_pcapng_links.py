@@ -28,6 +28,8 @@ What it proves, with exact assertions:
     nothing and exits 1; a pcap with no records is a valid empty capture.
 """
 import collections
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -39,14 +41,29 @@ import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_badinput import check, rows, run, sha  # noqa: E402  (one tally: check_badinput's)
-import check_badinput  # noqa: E402
+import checklib as T  # noqa: E402
+
+check = T.check
 
 CAPTURES = None
 
 PARTS = ["lo_multilink.eth.pcap", "lo_multilink.sll.pcap", "lo_multilink.sll2.pcap"]
 MERGED = "lo_multilink.pcapng"
 LINK_NAMES = "EN10MB,LINUX_SLL,LINUX_SLL2"
+
+
+def run(*args, stdin=None):
+    return T.run(*args, text=True, stdin=stdin)
+
+
+def rows(db, sql, params=()):
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        return con.execute(sql, params).fetchall()
+
+
+def sha(path):
+    with open(path, "rb") as fp:
+        return hashlib.sha256(fp.read()).hexdigest()
 
 
 # ---- reading pcap, writing pcapng (independent of finscope) ----
@@ -665,7 +682,7 @@ def main():
     if len(sys.argv) != 3:
         print(__doc__)
         return 2
-    check_badinput.FINSCOPE, CAPTURES = sys.argv[1], sys.argv[2]
+    T.FINSCOPE, CAPTURES = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory() as tmp:
         want, keys = parts_rows(tmp)
         check([len(k) for k in keys] == [1, 1, 1], "each part holds one connection: %r" % keys)
@@ -673,8 +690,7 @@ def main():
             test(tmp, want, keys)
         test_broken(tmp)
         test_pcap_first_record(tmp)
-    print("pcapng_links: %d passed, %d failed" % (check_badinput.passed, check_badinput.failed))
-    return 1 if check_badinput.failed else 0
+    return T.summary("pcapng_links")
 
 
 if __name__ == "__main__":
