@@ -53,7 +53,10 @@ static void put(struct sink *k, const char *p, size_t n)
 {
     k->need += n;
     if (k->out) {
-        fwrite(p, 1, n, k->out);
+        if (n == 1)
+            putc(*p, k->out); /* most pieces are one character: no fwrite call per byte */
+        else
+            fwrite(p, 1, n, k->out);
         return;
     }
     if (k->full || k->used + n >= k->len) {
