@@ -1,11 +1,14 @@
 /* export.c - `finscope export --zeek`: the database as a Zeek conn.log (TSV or JSON lines). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "finscope/escape.h"
 #include "finscope/export.h"
+#include "finscope/show.h"
 
 #define ERRLEN 512
 
@@ -37,9 +40,11 @@ static const char usage[] =
 
 /*
  * One row per Zeek record: the earlier records kept in zeek_earlier (JSON), then the flow's
- * last one.  Times are formatted here with microseconds, as Zeek prints them.
+ * last one.  Times are formatted here with microseconds, as Zeek prints them.  The database is
+ * untrusted: zeek_earlier that is not a JSON array counts as an empty one, and an element that
+ * is not an array is no record (json_each would give a NULL key, and ->> on a bare string fails).
  */
-#define RECORDS_SQL(where, where2)                                                                 \
+#define RECORDS_SQL(where)                                                                         \
     "SELECT capture_id, id, rec, orig, client_addr, client_port, server_addr, server_port, "       \
     "printf('%.6f', ts), CASE WHEN dur > 0 THEN printf('%.6f', dur) END, conn_state, history, "    \
     "ob, rb, op, rp FROM ("                                                                        \
@@ -47,15 +52,22 @@ static const char usage[] =
     "f.client_port, f.server_addr, f.server_port, (j.value ->> 0) / 1e6 AS ts, "                   \
     "(j.value ->> 1) / 1e6 AS dur, j.value ->> 2 AS conn_state, j.value ->> 3 AS history, "        \
     "j.value ->> 5 AS ob, j.value ->> 6 AS rb, j.value ->> 7 AS op, j.value ->> 8 AS rp "          \
-    "FROM flows AS f, json_each(f.zeek_earlier) AS j " where " UNION ALL "                         \
-    "SELECT f.capture_id, f.id, json_array_length(f.zeek_earlier), f.zeek_orig, f.client_addr, "   \
-    "f.client_port, f.server_addr, f.server_port, f.zeek_ts, f.zeek_duration_s, "                  \
-    "f.zeek_conn_state, f.zeek_history, f.zeek_orig_bytes, f.zeek_resp_bytes, f.zeek_orig_pkts, "  \
-    "f.zeek_resp_pkts FROM flows AS f WHERE f.zeek_conn_state IS NOT NULL " where2                 \
-    ") ORDER BY ts, id, rec"
+    "FROM flows AS f, json_each(" FSC_SQL_JSON_ARRAY(                                              \
+        "f.zeek_earlier") ") AS j "                                                                \
+                          "WHERE j.type = 'array' " where " UNION ALL "                            \
+                          "SELECT f.capture_id, f.id, json_array_length(" FSC_SQL_JSON_ARRAY(      \
+                              "f.zeek_earlier") "), "                                              \
+                                                "f.zeek_orig, f.client_addr, f.client_port, "      \
+                                                "f.server_addr, f.server_port, f.zeek_ts, "        \
+                                                "f.zeek_duration_s, f.zeek_conn_state, "           \
+                                                "f.zeek_history, f.zeek_orig_bytes, "              \
+                                                "f.zeek_resp_bytes, f.zeek_orig_pkts, "            \
+                                                "f.zeek_resp_pkts FROM flows AS f "                \
+                                                "WHERE f.zeek_conn_state IS NOT NULL " where       \
+                                                ") ORDER BY ts, id, rec"
 
-static const char all_sql[] = RECORDS_SQL("", "");
-static const char one_sql[] = RECORDS_SQL("WHERE f.capture_id = ?1", "AND f.capture_id = ?1");
+static const char all_sql[] = RECORDS_SQL("");
+static const char one_sql[] = RECORDS_SQL("AND f.capture_id = ?1");
 
 static const char *const fields[] = {
     "ts",         "uid",           "id.orig_h",      "id.orig_p",  "id.resp_h",  "id.resp_p",
@@ -70,11 +82,53 @@ static const char *const types[] = {
 };
 #define NFIELDS (sizeof fields / sizeof *fields)
 
-/* Whether a field is a JSON number (else a string) when written. */
-static bool json_number(size_t k)
+/* How a field's value is checked before it is written: stored text is untrusted, and a value
+ * that is not what the field's Zeek type allows is written as unset. */
+enum field_kind { FK_STRING, FK_COUNT, FK_PORT, FK_TIME };
+
+static enum field_kind field_kind(size_t k)
 {
-    return !strcmp(types[k], "time") || !strcmp(types[k], "port") ||
-           !strcmp(types[k], "interval") || !strcmp(types[k], "count");
+    if (!strcmp(types[k], "count"))
+        return FK_COUNT;
+    if (!strcmp(types[k], "port"))
+        return FK_PORT;
+    if (!strcmp(types[k], "time") || !strcmp(types[k], "interval"))
+        return FK_TIME;
+    return FK_STRING;
+}
+
+/* v as an unsigned decimal integer (digits only, no sign, fits 64 bits) into *n; else false. */
+static bool parse_u64(const char *v, uint64_t *n)
+{
+    char *end;
+
+    if (!v || !*v || strspn(v, "0123456789") != strlen(v))
+        return false;
+    errno = 0;
+    *n = strtoull(v, &end, 10);
+    return errno == 0;
+}
+
+/* Whether v is what a field of kind k may hold: a count, a port (0..65535), or a time as
+ * printf('%.6f') gives it (not Inf or NaN, which are not JSON numbers and not Zeek times). */
+static bool value_ok(enum field_kind k, const char *v)
+{
+    uint64_t n;
+    const char *p = v;
+
+    switch (k) {
+    case FK_COUNT:
+        return parse_u64(v, &n);
+    case FK_PORT:
+        return parse_u64(v, &n) && n <= 65535;
+    case FK_TIME:
+        if (*p == '-')
+            p++;
+        p += strspn(p, "0123456789");
+        return p > v + (*v == '-') && *p == '.' && strspn(p + 1, "0123456789") == 6 && !p[7];
+    default:
+        return true;
+    }
 }
 
 struct export_run {
@@ -83,12 +137,20 @@ struct export_run {
     uint64_t rows;
 };
 
-/* "C" and 17 base-62 digits, as Zeek's uids look; derived from (capture, flow, record). */
+/* "C" and 17 base-62 digits, as Zeek's uids look; derived from (capture, flow, record).  Any of
+ * the three may be NULL or not a number in a foreign database: it then counts as 0. */
 static void make_uid(const char *capture, const char *flow, const char *rec, char *buf)
 {
     static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    uint64_t h = fsc_mix64(strtoull(capture, NULL, 10) * 0x9e3779b97f4a7c15ULL ^
-                           fsc_mix64(strtoull(flow, NULL, 10)) ^ (strtoull(rec, NULL, 10) << 48));
+    uint64_t c = 0, f = 0, r = 0;
+
+    if (!parse_u64(capture, &c))
+        c = 0;
+    if (!parse_u64(flow, &f))
+        f = 0;
+    if (!parse_u64(rec, &r))
+        r = 0;
+    uint64_t h = fsc_mix64(c * 0x9e3779b97f4a7c15ULL ^ fsc_mix64(f) ^ (r << 48));
     uint64_t g = fsc_mix64(h + 0x632be59bd9b4e019ULL);
 
     buf[0] = 'C';
@@ -100,20 +162,29 @@ static void make_uid(const char *capture, const char *flow, const char *rec, cha
     buf[18] = '\0';
 }
 
+/* One field: TSV escaped by Zeek's ASCII writer's rules, or a JSON member through the one JSON
+ * writer (numbers only when value_ok() vouches for them). */
 static void write_value(struct export_run *r, size_t k, const char *v, bool *first)
 {
+    enum field_kind kind = field_kind(k);
+
+    if (v && !value_ok(kind, v))
+        v = NULL; /* not what the field's type allows: unset rather than a lie or broken syntax */
     if (!r->json) {
         fputs(k ? "\t" : "", r->out);
-        fputs(v ? v : "-", r->out);
+        if (kind == FK_STRING || !v)
+            fsc_esc_zeek_tsv(r->out, v);
+        else
+            fputs(v, r->out);
         return;
     }
     if (!v)
         return; /* Zeek's JSON leaves unset fields out */
     fprintf(r->out, "%s\"%s\":", *first ? "" : ",", fields[k]);
-    if (json_number(k))
-        fputs(v, r->out);
+    if (kind == FK_STRING)
+        fsc_esc_json(r->out, v);
     else
-        fprintf(r->out, "\"%s\"", v); /* addresses, tokens and history letters: no escaping */
+        fputs(v, r->out);
     *first = false;
 }
 
@@ -121,7 +192,12 @@ static int record_row(void *user, int ncol, const char *const *names, const char
 {
     struct export_run *r = user;
     char uid[24];
-    bool orig_client = v[3] && !strcmp(v[3], "client"), first = true;
+    bool first = true;
+
+    (void)names;
+    if (ncol < 16)
+        return 1;
+    bool orig_client = v[3] && !strcmp(v[3], "client");
     const char *oh = orig_client ? v[4] : v[6], *op = orig_client ? v[5] : v[7];
     const char *rh = orig_client ? v[6] : v[4], *rp = orig_client ? v[7] : v[5];
 

@@ -1,5 +1,6 @@
 /* query.c - `finscope query`: SQL on the database, read-only, as a table, CSV or JSON. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include "finscope/analyze.h"
+#include "finscope/escape.h"
+#include "finscope/query.h"
 #include "finscope/store.h"
 
 #define ERRLEN 1024
@@ -17,10 +20,18 @@ static const char usage[] =
     "\n"
     "Runs SQL on a finscope database (default: finscope.db) opened read-only and prints the\n"
     "result: an aligned table (numbers right-aligned; on a terminal, values wider than 40\n"
-    "characters are cut with an ellipsis), CSV (RFC 4180) with --csv, or one JSON array of\n"
-    "objects with --json (numbers as numbers, NULL as null).  Several statements separated by\n"
-    "';' run in order.  SQL \"-\" reads the SQL from standard input.  Without SQL it lists the\n"
-    "tables and views with their columns, and example queries (docs/schema.md has them all).\n"
+    "characters are cut with an ellipsis), CSV (RFC 4180 quoting, LF line ends) with --csv,\n"
+    "or one JSON array of objects with --json (numbers as numbers, NULL as null).  Several\n"
+    "statements separated by ';' run in order.  SQL \"-\" reads the SQL from standard input.\n"
+    "Without SQL it lists the tables and views with their columns, and example queries\n"
+    "(docs/schema.md has them all).\n"
+    "\n"
+    "The table is streamed, so a result of any size takes little memory: the column widths\n"
+    "come from the first 1000 rows (fewer if they hold more than 8 MiB of text); a later value\n"
+    "wider than its column widens that column from its row on (never cut), and how many did\n"
+    "is said on stderr at the end.  In the table, control characters, backslashes and\n"
+    "bytes that are not UTF-8 are shown escaped (\\xHH, \\\\), as ls -b does; --csv writes\n"
+    "values as stored, --json escapes them as JSON requires.\n"
     "\n"
     "Nothing typed here can change the database: the file is opened read-only, and statements\n"
     "that could write, ATTACH/DETACH and PRAGMA assignments are refused before anything runs.\n"
@@ -55,24 +66,28 @@ static const char examples[] =
     "    WHERE endpoint = 'server' AND state = 'close_wait' AND dwell_s IS NOT NULL\n"
     "    GROUP BY 1, 2 ORDER BY 4 DESC;\n";
 
-enum out_mode { OUT_TABLE, OUT_CSV, OUT_JSON };
-
-/* One result cell kept until the statement's last row (the table needs every width first). */
+/* One result cell kept while the table's column widths are measured. */
 struct cell {
-    char *text; /* NULL for SQL NULL */
+    char *text; /* escaped for the terminal; NULL for SQL NULL */
     int type;
 };
 
 struct query_run {
-    enum out_mode mode;
+    enum fsc_query_mode mode;
     bool tty;
     FILE *out;
     int statements; /* statements with columns so far */
-    /* table mode: the current statement's result */
     int ncol;
-    char **names;
+    char **names; /* the current statement's column names (table: escaped) */
+    /* table mode: the rows held until the widths are known, then the widths */
     struct cell *cells;
-    size_t nrows, cap;
+    size_t nrows, cap, held_bytes;
+    size_t *width;
+    bool *numeric;
+    bool streaming;     /* widths fixed, rows written as they come */
+    uint64_t rows;      /* rows of the current statement */
+    uint64_t overflows; /* streamed values that widened their column */
+    uint64_t probed;    /* rows the widths were measured on (the last statement that overflowed) */
     bool oom;
     /* json mode */
     bool json_any;
@@ -108,31 +123,62 @@ static bool is_number(int type)
     return type == FSC_VALUE_INTEGER || type == FSC_VALUE_FLOAT;
 }
 
+static void names_free(struct query_run *r)
+{
+    for (int c = 0; c < r->ncol && r->names; c++)
+        free(r->names[c]);
+    free(r->names);
+    r->names = NULL;
+    r->ncol = 0;
+}
+
+/* Keep a copy of the statement's column names (escaped for the terminal when esc). */
+static int names_keep(struct query_run *r, int ncol, const char *const *names, bool esc);
+
 /* ---- table ---- */
 
 static void table_free(struct query_run *r)
 {
-    for (int c = 0; c < r->ncol; c++)
-        free(r->names[c]);
-    free(r->names);
     for (size_t i = 0; i < r->nrows * (size_t)r->ncol; i++)
         free(r->cells[i].text);
     free(r->cells);
-    r->names = NULL;
+    free(r->width);
+    free(r->numeric);
     r->cells = NULL;
-    r->ncol = 0;
-    r->nrows = r->cap = 0;
+    r->width = NULL;
+    r->numeric = NULL;
+    r->nrows = r->cap = r->held_bytes = 0;
+    r->streaming = false;
+    r->rows = 0;
+    names_free(r);
 }
 
-/* A value as the table shows it: control characters become spaces. */
+/* A value as the table shows it: escaped for a terminal (escape.h), so that no stored byte can
+ * act on the terminal and the widths count what is seen.  Heap copy, or NULL. */
 static char *table_text(const char *v)
 {
-    char *t = strdup(v ? v : "");
+    char one[1];
+    size_t need = fsc_esc_term_buf(one, sizeof one, v ? v : "");
+    char *t = malloc(need + 1);
     if (t)
-        for (char *p = t; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = ' ';
+        fsc_esc_term_buf(t, need + 1, v ? v : "");
     return t;
+}
+
+static int names_keep(struct query_run *r, int ncol, const char *const *names, bool esc)
+{
+    r->names = calloc((size_t)ncol, sizeof *r->names);
+    if (!r->names) {
+        r->oom = true;
+        return 1;
+    }
+    r->ncol = ncol;
+    for (int c = 0; c < ncol; c++) {
+        const char *n = names[c] ? names[c] : "";
+        if (!(r->names[c] = esc ? table_text(n) : strdup(n)))
+            r->oom = true;
+    }
+    return r->oom;
 }
 
 static size_t shown_width(const struct query_run *r, const char *t)
@@ -166,23 +212,87 @@ static int table_begin(void *user, int ncol, const char *const *names)
     struct query_run *r = user;
 
     table_free(r);
-    r->names = calloc((size_t)ncol, sizeof *r->names);
-    if (!r->names) {
-        r->oom = true;
+    if (names_keep(r, ncol, names, true))
         return 1;
-    }
-    r->ncol = ncol;
-    for (int c = 0; c < ncol; c++)
-        if (!(r->names[c] = table_text(names[c])))
-            r->oom = true;
+    r->width = calloc((size_t)ncol, sizeof *r->width);
+    r->numeric = calloc((size_t)ncol, sizeof *r->numeric);
+    if (!r->width || !r->numeric)
+        r->oom = true;
     return r->oom;
+}
+
+/* One row of cells, aligned to the widths (the last column, left-aligned, is not padded: no
+ * trailing blanks).  Counts streamed values that do not fit their column. */
+static void table_line(struct query_run *r, const struct cell *row)
+{
+    for (int c = 0; c < r->ncol; c++) {
+        const char *t = row[c].text ? row[c].text : "";
+        fputs(c ? "  " : "", r->out);
+        if (r->streaming && shown_width(r, t) > r->width[c]) {
+            r->width[c] = shown_width(r, t); /* wider from this row on: a step, not a jagged edge */
+            r->overflows++;
+        }
+        if (c == r->ncol - 1 && !is_number(row[c].type))
+            put_cell(r, t, 0, false);
+        else
+            put_cell(r, t, r->width[c], is_number(row[c].type));
+    }
+    fputc('\n', r->out);
+}
+
+/* Fix the widths from the rows held so far, write the header, the rule and those rows, and
+ * switch to streaming. */
+static void table_flush(struct query_run *r)
+{
+    int ncol = r->ncol;
+
+    for (int c = 0; c < ncol; c++) {
+        bool any = false, all = true;
+        r->width[c] = shown_width(r, r->names[c]);
+        for (size_t i = 0; i < r->nrows; i++) {
+            const struct cell *x = &r->cells[i * (size_t)ncol + (size_t)c];
+            if (!x->text)
+                continue;
+            size_t w = shown_width(r, x->text);
+            if (w > r->width[c])
+                r->width[c] = w;
+            any = true;
+            all = all && is_number(x->type);
+        }
+        r->numeric[c] = any && all;
+    }
+    if (r->statements++ > 0)
+        fputc('\n', r->out);
+    for (int c = 0; c < ncol; c++) {
+        fputs(c ? "  " : "", r->out);
+        put_cell(r, r->names[c], c == ncol - 1 && !r->numeric[c] ? 0 : r->width[c], r->numeric[c]);
+    }
+    fputc('\n', r->out);
+    for (int c = 0; c < ncol; c++) {
+        fputs(c ? "  " : "", r->out);
+        for (size_t k = 0; k < r->width[c]; k++)
+            fputc('-', r->out);
+    }
+    fputc('\n', r->out);
+    for (size_t i = 0; i < r->nrows; i++) {
+        struct cell *row = r->cells + i * (size_t)ncol;
+        table_line(r, row);
+        for (int c = 0; c < ncol; c++)
+            free(row[c].text);
+    }
+    free(r->cells);
+    r->cells = NULL;
+    r->probed = r->nrows;
+    r->nrows = r->cap = r->held_bytes = 0;
+    r->streaming = true;
 }
 
 static int table_row(void *user, int ncol, const char *const *values, const int *types)
 {
     struct query_run *r = user;
+    struct cell *row;
 
-    if (r->nrows == r->cap) {
+    if (!r->streaming && r->nrows == r->cap) {
         size_t ncap = r->cap ? 2 * r->cap : 64;
         struct cell *g = realloc(r->cells, ncap * (size_t)ncol * sizeof *g);
         if (!g) {
@@ -192,79 +302,47 @@ static int table_row(void *user, int ncol, const char *const *values, const int 
         r->cells = g;
         r->cap = ncap;
     }
-    struct cell *row = r->cells + r->nrows * (size_t)ncol;
+    row = r->streaming ? calloc((size_t)ncol, sizeof *row) : r->cells + r->nrows * (size_t)ncol;
+    if (!row) {
+        r->oom = true;
+        return 1;
+    }
     for (int c = 0; c < ncol; c++) {
         row[c].type = types[c];
         row[c].text = values[c] ? table_text(values[c]) : NULL;
         if (values[c] && !row[c].text)
             r->oom = true;
+        else if (row[c].text)
+            r->held_bytes += strlen(row[c].text) + 1;
     }
-    r->nrows++;
-    return r->oom;
+    r->rows++;
+    if (r->streaming) {
+        table_line(r, row);
+        for (int c = 0; c < ncol; c++)
+            free(row[c].text);
+        free(row);
+    } else {
+        r->nrows++;
+        if (r->nrows >= FSC_QUERY_TABLE_ROWS || r->held_bytes >= FSC_QUERY_TABLE_BYTES)
+            table_flush(r);
+    }
+    return r->oom || ferror(r->out);
 }
 
 static int table_end(void *user, int ncol)
 {
     struct query_run *r = user;
-    size_t *width = calloc((size_t)ncol, sizeof *width);
-    bool *numeric = calloc((size_t)ncol, sizeof *numeric);
 
-    if (!width || !numeric) {
-        free(width);
-        free(numeric);
-        r->oom = true;
-        return 1;
-    }
-    for (int c = 0; c < ncol; c++) {
-        bool any = false, all = true;
-        width[c] = shown_width(r, r->names[c]);
-        for (size_t i = 0; i < r->nrows; i++) {
-            const struct cell *x = &r->cells[i * (size_t)ncol + (size_t)c];
-            if (!x->text)
-                continue;
-            size_t w = shown_width(r, x->text);
-            if (w > width[c])
-                width[c] = w;
-            any = true;
-            all = all && is_number(x->type);
-        }
-        numeric[c] = any && all;
-    }
-    if (r->statements++ > 0)
-        fputc('\n', r->out);
-    for (int c = 0; c < ncol; c++) {
-        fputs(c ? "  " : "", r->out);
-        put_cell(r, r->names[c], c == ncol - 1 && !numeric[c] ? 0 : width[c], numeric[c]);
-    }
-    fputc('\n', r->out);
-    for (int c = 0; c < ncol; c++) {
-        fputs(c ? "  " : "", r->out);
-        for (size_t k = 0; k < width[c]; k++)
-            fputc('-', r->out);
-    }
-    fputc('\n', r->out);
-    for (size_t i = 0; i < r->nrows; i++) {
-        const struct cell *row = r->cells + i * (size_t)ncol;
-        for (int c = 0; c < ncol; c++) {
-            fputs(c ? "  " : "", r->out);
-            /* The last column is not padded on the left-aligned side: no trailing blanks. */
-            if (c == ncol - 1 && !is_number(row[c].type)) {
-                put_cell(r, row[c].text ? row[c].text : "", 0, false);
-                continue;
-            }
-            put_cell(r, row[c].text ? row[c].text : "", width[c], is_number(row[c].type));
-        }
-        fputc('\n', r->out);
-    }
+    (void)ncol;
+    if (!r->streaming)
+        table_flush(r);
     if (r->tty)
-        fprintf(r->out, "(%zu row%s)\n", r->nrows, r->nrows == 1 ? "" : "s");
-    free(width);
-    free(numeric);
+        fprintf(r->out, "(%" PRIu64 " row%s)\n", r->rows, r->rows == 1 ? "" : "s");
     table_free(r);
     return ferror(r->out) ? 1 : 0;
 }
 
-/* ---- CSV (RFC 4180) ---- */
+/* ---- CSV (RFC 4180 quoting; LF line ends, so that $(...) and line tools see no CR) ---- */
 
 static void csv_field(FILE *out, const char *v)
 {
@@ -283,17 +361,22 @@ static void csv_field(FILE *out, const char *v)
     fputc('"', out);
 }
 
+static void csv_line(FILE *out, int ncol, const char *const *v)
+{
+    for (int c = 0; c < ncol; c++) {
+        fputs(c ? "," : "", out);
+        csv_field(out, v[c]);
+    }
+    fputc('\n', out);
+}
+
 static int csv_begin(void *user, int ncol, const char *const *names)
 {
     struct query_run *r = user;
 
     if (r->statements++ > 0)
-        fputs("\r\n", r->out);
-    for (int c = 0; c < ncol; c++) {
-        fputs(c ? "," : "", r->out);
-        csv_field(r->out, names[c]);
-    }
-    fputs("\r\n", r->out);
+        fputc('\n', r->out);
+    csv_line(r->out, ncol, names);
     return 0;
 }
 
@@ -302,45 +385,11 @@ static int csv_row(void *user, int ncol, const char *const *values, const int *t
     struct query_run *r = user;
 
     (void)types;
-    for (int c = 0; c < ncol; c++) {
-        fputs(c ? "," : "", r->out);
-        csv_field(r->out, values[c]);
-    }
-    fputs("\r\n", r->out);
+    csv_line(r->out, ncol, values);
     return ferror(r->out) ? 1 : 0;
 }
 
 /* ---- JSON ---- */
-
-static void json_string(FILE *out, const char *v)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        switch (*p) {
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        case '\r':
-            fputs("\\r", out);
-            break;
-        case '\t':
-            fputs("\\t", out);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
 
 /* Whether SQLite's text of a number is also a JSON number (not "Inf", "NaN", "-Inf"). */
 static bool json_number_text(const char *v)
@@ -355,27 +404,12 @@ static bool json_number_text(const char *v)
     return strspn(p, "0123456789.eE+-") == strlen(p);
 }
 
-static char **json_names;
-static int json_ncol;
-
 static int json_begin(void *user, int ncol, const char *const *names)
 {
     struct query_run *r = user;
 
-    for (int c = 0; c < json_ncol; c++)
-        free(json_names[c]);
-    free(json_names);
-    json_ncol = 0;
-    json_names = calloc((size_t)ncol, sizeof *json_names);
-    if (!json_names) {
-        r->oom = true;
-        return 1;
-    }
-    json_ncol = ncol;
-    for (int c = 0; c < ncol; c++)
-        if (!(json_names[c] = strdup(names[c] ? names[c] : "")))
-            r->oom = true;
-    return r->oom;
+    names_free(r);
+    return names_keep(r, ncol, names, false);
 }
 
 static int json_row(void *user, int ncol, const char *const *values, const int *types)
@@ -386,26 +420,60 @@ static int json_row(void *user, int ncol, const char *const *values, const int *
     r->json_any = true;
     for (int c = 0; c < ncol; c++) {
         fputs(c ? ", " : "", r->out);
-        json_string(r->out, json_names[c]);
+        fsc_esc_json(r->out, c < r->ncol ? r->names[c] : "");
         fputs(": ", r->out);
         if (!values[c])
             fputs("null", r->out);
         else if (is_number(types[c]))
             fputs(json_number_text(values[c]) ? values[c] : "null", r->out);
         else
-            json_string(r->out, values[c]);
+            fsc_esc_json(r->out, values[c]);
     }
     fputc('}', r->out);
     return ferror(r->out) ? 1 : 0;
 }
 
-static void json_free(void)
+int fsc_query_run(struct fsc_store *s, const char *sql, enum fsc_query_mode mode, bool tty,
+                  FILE *out, char *err, size_t errlen)
 {
-    for (int c = 0; c < json_ncol; c++)
-        free(json_names[c]);
-    free(json_names);
-    json_names = NULL;
-    json_ncol = 0;
+    struct query_run r = {.mode = mode, .tty = tty, .out = out};
+    struct fsc_store_user_fn fn = {0};
+    int rc;
+
+    switch (mode) {
+    case FSC_QUERY_TABLE:
+        fn = (struct fsc_store_user_fn){table_begin, table_row, table_end};
+        break;
+    case FSC_QUERY_CSV:
+        fn = (struct fsc_store_user_fn){csv_begin, csv_row, NULL};
+        break;
+    case FSC_QUERY_JSON:
+        fn = (struct fsc_store_user_fn){json_begin, json_row, NULL};
+        fputc('[', out);
+        break;
+    }
+    rc = fsc_store_query_user(s, sql, &fn, &r, err, errlen);
+    if (mode == FSC_QUERY_JSON)
+        fputs(r.json_any ? "\n]\n" : "]\n", out);
+    table_free(&r);
+    if (r.oom && rc == 0) {
+        fsc_seterr(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0 && r.overflows > 0) {
+        /* Said on stderr so the table on stdout stays as it is. */
+        fflush(out);
+        fprintf(stderr,
+                "finscope query: the table is streamed, its column widths measured on the first "
+                "%" PRIu64 " rows; %" PRIu64 " later value%s widened %s column from %s row on\n",
+                r.probed, r.overflows, r.overflows == 1 ? "" : "s",
+                r.overflows == 1 ? "its" : "their", r.overflows == 1 ? "its" : "their");
+    }
+    if (rc == 0 && (fflush(out) != 0 || ferror(out))) {
+        fsc_seterr(err, errlen, "write error");
+        rc = -1;
+    }
+    return rc;
 }
 
 /* ---- listing (no SQL) ---- */
@@ -419,7 +487,9 @@ static int list_row(void *user, int ncol, const char *const *names, const char *
     (void)names;
     if (ncol < 3)
         return 1;
-    fprintf(out, "  %-5s %s\n", v[0], v[1]);
+    fprintf(out, "  %-5s ", v[0] ? v[0] : "");
+    fsc_esc_term(out, v[1]);
+    fputc('\n', out);
     /* The columns, wrapped at 92 characters and indented under the name. */
     fputs("        ", out);
     col = 8;
@@ -429,7 +499,9 @@ static int list_row(void *user, int ncol, const char *const *names, const char *
             fputs("\n        ", out);
             col = 8;
         }
-        fwrite(cols, 1, n, out);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(n < 255 ? n : 255), cols);
+        fsc_esc_term(out, name); /* a foreign database names its columns as it likes */
         col += n;
         cols += n;
         if (*cols == ',') {
@@ -450,7 +522,8 @@ static int list_schema(struct fsc_store *s, const char *db)
         "'sqlite_%' ORDER BY m.type, m.rowid";
     char err[ERRLEN];
 
-    printf("%s: tables and views (docs/schema.md explains every column)\n", db);
+    fsc_esc_term(stdout, db);
+    printf(": tables and views (docs/schema.md explains every column)\n");
     if (fsc_store_query(s, sql, -1, list_row, stdout, err, sizeof err) < 0) {
         fprintf(stderr, "finscope query: %s\n", err);
         return 1;
@@ -503,7 +576,7 @@ int fsc_cmd_query(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct query_run r = {.mode = OUT_TABLE, .out = stdout};
+    enum fsc_query_mode mode = FSC_QUERY_TABLE;
     const char *db = "finscope.db", *sql = NULL;
     char err[ERRLEN], *input = NULL;
     int c;
@@ -513,10 +586,10 @@ int fsc_cmd_query(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_CSV:
-            r.mode = OUT_CSV;
+            mode = FSC_QUERY_CSV;
             break;
         case OPT_JSON:
-            r.mode = OUT_JSON;
+            mode = FSC_QUERY_JSON;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -562,39 +635,12 @@ int fsc_cmd_query(int argc, char **argv)
         return rc;
     }
 
-    struct fsc_store_user_fn fn = {0};
-    r.tty = isatty(STDOUT_FILENO);
-    switch (r.mode) {
-    case OUT_TABLE:
-        fn = (struct fsc_store_user_fn){table_begin, table_row, table_end};
-        break;
-    case OUT_CSV:
-        fn = (struct fsc_store_user_fn){csv_begin, csv_row, NULL};
-        break;
-    case OUT_JSON:
-        fn = (struct fsc_store_user_fn){json_begin, json_row, NULL};
-        fputc('[', r.out);
-        break;
-    }
-    int rc = fsc_store_query_user(s, sql, &fn, &r, err, sizeof err);
-    if (r.mode == OUT_JSON) {
-        fputs(r.json_any ? "\n]\n" : "]\n", r.out);
-        json_free();
-    }
-    table_free(&r);
+    int rc = fsc_query_run(s, sql, mode, isatty(STDOUT_FILENO), stdout, err, sizeof err);
     fsc_store_close(s);
     free(input);
-    if (r.oom && rc == 0) {
-        fsc_seterr(err, sizeof err, "out of memory");
-        rc = -1;
-    }
     if (rc < 0) {
         fflush(stdout);
         fprintf(stderr, "finscope query: %s\n", err);
-        return 1;
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        perror("finscope query: write error");
         return 1;
     }
     return 0;

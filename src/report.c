@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "finscope/analyze.h"
+#include "finscope/escape.h"
+#include "finscope/report.h"
 #include "finscope/show.h"
 #include "finscope/store.h"
 
@@ -300,9 +303,22 @@ static int shown_rows(const struct section *sec, const struct table *t)
 
 /* ---- text ---- */
 
+/* A cell as the text report shows it: escaped for a terminal (escape.h), with the column's
+ * decoration ("%" after a share, "#" before a flow id). */
+static const char *text_cell(const struct section *sec, int c, const char *v, char *buf, size_t len)
+{
+    char e[256];
+
+    fsc_esc_term_buf(e, sizeof e, v);
+    snprintf(buf, len, "%s%s%s", sec->cols[c].kind == COL_FLOW ? "#" : "", e,
+             sec->cols[c].kind == COL_PCT ? "%" : "");
+    return buf;
+}
+
 static void text_section(FILE *out, const struct section *sec, const struct table *t)
 {
     int w[MAXCOLS] = {0}, n = shown_rows(sec, t);
+    char buf[260];
 
     fprintf(out, "\n%s\n", sec->title);
     if (t->nrows == 0) {
@@ -312,8 +328,7 @@ static void text_section(FILE *out, const struct section *sec, const struct tabl
     for (int c = 0; c < sec->ncols; c++) {
         w[c] = (int)strlen(sec->cols[c].name);
         for (int r = 0; r < n; r++) {
-            int l = (int)strlen(cell(t, r, c)) + (sec->cols[c].kind == COL_PCT) +
-                    (sec->cols[c].kind == COL_FLOW);
+            int l = (int)strlen(text_cell(sec, c, cell(t, r, c), buf, sizeof buf));
             if (l > w[c])
                 w[c] = l;
         }
@@ -325,48 +340,63 @@ static void text_section(FILE *out, const struct section *sec, const struct tabl
     fputc('\n', out);
     for (int r = 0; r < n; r++) {
         fputs(" ", out);
-        for (int c = 0; c < sec->ncols; c++) {
-            char buf[256];
-            const char *v = cell(t, r, c);
-            if (sec->cols[c].kind == COL_PCT)
-                snprintf(buf, sizeof buf, "%s%%", v);
-            else if (sec->cols[c].kind == COL_FLOW)
-                snprintf(buf, sizeof buf, "#%s", v);
-            else
-                snprintf(buf, sizeof buf, "%s", v);
-            fprintf(out, " %s%*s", c ? " " : "", sec->cols[c].kind == COL_TEXT ? -w[c] : w[c], buf);
-        }
+        for (int c = 0; c < sec->ncols; c++)
+            fprintf(out, " %s%*s", c ? " " : "", sec->cols[c].kind == COL_TEXT ? -w[c] : w[c],
+                    text_cell(sec, c, cell(t, r, c), buf, sizeof buf));
         fputc('\n', out);
     }
     if (n < t->nrows)
         fprintf(out, "  (%d more not shown)\n", t->nrows - n);
 }
 
+/* "capture N" or "N captures", then ", N flows, TIME SPAN": each value through esc (terminal or
+ * markup) between v_open and v_close. */
+static void overview_counts(FILE *out, const struct report *r, void (*esc)(FILE *, const char *),
+                            const char *v_open, const char *v_close)
+{
+    const struct table *o = &r->overview;
+
+    if (r->capture >= 0)
+        fprintf(out, "capture %s%" PRId64 "%s", v_open, r->capture, v_close);
+    else {
+        fputs(v_open, out);
+        esc(out, cell(o, 0, 0));
+        fprintf(out, "%s capture%s", v_close, strcmp(cell(o, 0, 0), "1") ? "s" : "");
+    }
+    fprintf(out, ", %s", v_open);
+    esc(out, cell(o, 0, 1));
+    fprintf(out, "%s flows, ", v_close);
+    esc(out, cell(o, 0, 2));
+}
+
 static void text_report(FILE *out, const struct report *r)
 {
     const struct table *o = &r->overview;
 
-    fprintf(out, "finscope report: %s, ", r->db);
-    if (r->capture >= 0)
-        fprintf(out, "capture %" PRId64, r->capture);
-    else
-        fprintf(out, "%s capture%s", cell(o, 0, 0), strcmp(cell(o, 0, 0), "1") ? "s" : "");
-    fprintf(out, ", %s flows, %s\n", cell(o, 0, 1), cell(o, 0, 2));
-    if (strcmp(cell(o, 0, 3), "0") != 0)
-        fprintf(out,
-                "%s flows seen in one direction only (one_sided): their unseen side is "
-                "inferred from the seen side's acks\n",
-                cell(o, 0, 3));
+    fputs("finscope report: ", out);
+    fsc_esc_term(out, r->db);
+    fputs(", ", out);
+    overview_counts(out, r, fsc_esc_term, "", "");
+    fputc('\n', out);
+    if (strcmp(cell(o, 0, 3), "0") != 0) {
+        fsc_esc_term(out, cell(o, 0, 3));
+        fputs(" flows seen in one direction only (one_sided): their unseen side is inferred from "
+              "the seen side's acks\n",
+              out);
+    }
 
     for (size_t k = 0; k < NSECTIONS; k++)
         text_section(out, &sections[k], &r->tab[k]);
-    if (r->examples.nrows > 0)
-        fprintf(out, "\nladder diagram of an example flow: finscope show %s ID\n", r->db);
+    if (r->examples.nrows > 0) {
+        fputs("\nladder diagram of an example flow: finscope show ", out);
+        fsc_esc_term(out, r->db);
+        fputs(" ID\n", out);
+    }
 }
 
 /* ---- HTML ---- */
 
-#define esc fsc_markup_escape
+#define esc fsc_esc_markup
 
 static const char css[] =
     "body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d232a;"
@@ -566,17 +596,7 @@ static void html_report(FILE *out, const struct report *r)
     fprintf(out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>finscope report: ", css);
     esc(out, r->db);
     fputs("</h1>\n<p class=\"meta\" id=\"overview\">", out);
-    if (r->capture >= 0)
-        fprintf(out, "capture <span class=\"v\">%" PRId64 "</span>", r->capture);
-    else {
-        fputs("<span class=\"v\">", out);
-        esc(out, cell(o, 0, 0));
-        fprintf(out, "</span> capture%s", strcmp(cell(o, 0, 0), "1") ? "s" : "");
-    }
-    fputs(", <span class=\"v\">", out);
-    esc(out, cell(o, 0, 1));
-    fputs("</span> flows, ", out);
-    esc(out, cell(o, 0, 2));
+    overview_counts(out, r, esc, "<span class=\"v\">", "</span>");
     if (strcmp(cell(o, 0, 3), "0") != 0) {
         fputs(", <span class=\"v\">", out);
         esc(out, cell(o, 0, 3));
@@ -605,6 +625,36 @@ static void html_report(FILE *out, const struct report *r)
     fputs("</body>\n</html>\n", out);
 }
 
+static void report_free(struct report *r)
+{
+    table_free(&r->overview);
+    for (size_t k = 0; k < NSECTIONS; k++)
+        table_free(&r->tab[k]);
+    table_free(&r->examples);
+}
+
+int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture, bool html, FILE *out,
+                     char *err, size_t errlen)
+{
+    struct report r = {.db = db, .store = s, .capture = capture};
+    int ret = -1;
+
+    if (report_load(s, &r, err, errlen) < 0)
+        goto out;
+    if (html)
+        html_report(out, &r);
+    else
+        text_report(out, &r);
+    if (fflush(out) != 0 || ferror(out)) {
+        fsc_seterr(err, errlen, "write error");
+        goto out;
+    }
+    ret = 0;
+out:
+    report_free(&r);
+    return ret;
+}
+
 int fsc_cmd_report(int argc, char **argv)
 {
     enum { OPT_HTML = 256, OPT_CAPTURE };
@@ -612,11 +662,11 @@ int fsc_cmd_report(int argc, char **argv)
                                              {"capture", required_argument, NULL, OPT_CAPTURE},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    struct report r = {.db = "finscope.db", .capture = -1};
-    const char *html = NULL;
+    const char *db = "finscope.db", *html = NULL;
+    int64_t capture = -1;
     struct fsc_store *s = NULL;
     char err[ERRLEN] = "";
-    int opt, ret = 1;
+    int opt;
 
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -632,7 +682,7 @@ int fsc_cmd_report(int argc, char **argv)
                         optarg);
                 return 2;
             }
-            r.capture = v;
+            capture = v;
             break;
         }
         case 'h':
@@ -648,45 +698,33 @@ int fsc_cmd_report(int argc, char **argv)
         return 2;
     }
     if (optind < argc)
-        r.db = argv[optind];
+        db = argv[optind];
 
-    if (fsc_store_open(r.db, true, &s, err, sizeof err) < 0 ||
-        report_load(s, &r, err, sizeof err) < 0) {
+    if (fsc_store_open(db, true, &s, err, sizeof err) < 0) {
         fprintf(stderr, "finscope report: %s\n", err[0] ? err : "out of memory");
-        goto out;
+        return 1;
     }
-    if (html) {
-        bool std = strcmp(html, "-") == 0;
-        FILE *fp = std ? stdout : fopen(html, "w");
-        if (!fp) {
-            fprintf(stderr, "finscope report: %s: %s\n", html, strerror(errno));
-            goto out;
-        }
-        r.store = s;
-        html_report(fp, &r);
-        bool bad = fflush(fp) != 0 || ferror(fp);
-        if (!std && fclose(fp) != 0)
-            bad = true;
-        if (bad) {
-            fprintf(stderr, "finscope report: %s: write error\n", html);
-            goto out;
-        }
-        if (!std)
-            fprintf(stderr, "finscope report: wrote %s\n", html);
-    } else {
-        text_report(stdout, &r);
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            fprintf(stderr, "finscope report: write error\n");
-            goto out;
-        }
-    }
-    ret = 0;
-out:
-    table_free(&r.overview);
-    for (size_t k = 0; k < NSECTIONS; k++)
-        table_free(&r.tab[k]);
-    table_free(&r.examples);
-    if (s)
+    bool to_file = html && strcmp(html, "-") != 0;
+    FILE *out = to_file ? fopen(html, "w") : stdout;
+    if (!out) {
+        fprintf(stderr, "finscope report: %s: %s\n", html, strerror(errno));
         fsc_store_close(s);
-    return ret;
+        return 1;
+    }
+    int rc = fsc_report_write(s, db, capture, html != NULL, out, err, sizeof err);
+    if (to_file && fclose(out) != 0 && rc == 0) {
+        fsc_seterr(err, sizeof err, "write error");
+        rc = -1;
+    }
+    fsc_store_close(s);
+    if (rc < 0) {
+        fprintf(stderr, "finscope report: %s%s%s\n", to_file ? html : "", to_file ? ": " : "",
+                err[0] ? err : "out of memory");
+        if (to_file)
+            unlink(html); /* no half-written report left behind */
+        return 1;
+    }
+    if (to_file)
+        fprintf(stderr, "finscope report: wrote %s\n", html);
+    return 0;
 }

@@ -1,5 +1,6 @@
 /* show.c - `finscope show`: one connection's ladder diagram, as text or SVG. */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "finscope/analyze.h"
+#include "finscope/escape.h"
 #include "finscope/show.h"
 #include "finscope/store.h"
 
@@ -73,6 +75,7 @@ struct flow {
     char client[64], server[64];
     char handshake[32], close_kind[32], rst_cause[48], closer[16], closer_call[16];
     bool one_sided;
+    bool odd; /* a stored number was not an integer or out of range: shown clamped */
     int64_t client_packets, server_packets, client_bytes, server_bytes;
     struct seg seg[MAX_SEGS];
     int nseg;
@@ -80,9 +83,35 @@ struct flow {
     int ntr;
 };
 
-static int64_t to_i64(const char *v)
+/*
+ * Ranges the numbers of a flow are clamped to when read.  The database is untrusted; inside these
+ * ranges every sum and difference the ladder computes (gaps between frames, bytes not stored,
+ * time between rows) fits in 64 bits.  finscope itself never writes values near the limits: 2^48
+ * frames, 2^56 bytes, +-2^60 microseconds (36,000 years), 2^32 bytes of payload in one segment.
+ */
+#define MAX_FRAME (INT64_C(1) << 48)
+#define MAX_BYTES (INT64_C(1) << 56)
+#define MAX_T_US (INT64_C(1) << 60)
+#define MAX_LEN (INT64_C(1) << 32)
+
+/* v as an integer in [lo, hi]: NULL gives dflt; text that is not an integer, or one outside the
+ * range, gives what strtoll made of it, clamped, and sets *odd. */
+static int64_t num(const char *v, int64_t lo, int64_t hi, int64_t dflt, bool *odd)
 {
-    return v ? strtoll(v, NULL, 10) : 0;
+    char *end;
+    long long n;
+
+    if (!v)
+        return dflt;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno || end == v || *end)
+        *odd = true;
+    if (n < lo || n > hi) {
+        *odd = true;
+        n = n < lo ? lo : hi;
+    }
+    return n;
 }
 
 static void copy(char *dst, size_t n, const char *v)
@@ -92,9 +121,11 @@ static void copy(char *dst, size_t n, const char *v)
 
 static int id_row(void *user, int ncol, const char *const *names, const char *const *v)
 {
+    bool odd = false;
+
     (void)names;
     if (ncol >= 1 && v[0])
-        *(int64_t *)user = to_i64(v[0]);
+        *(int64_t *)user = num(v[0], 0, INT64_MAX, 0, &odd);
     return 1;
 }
 
@@ -107,8 +138,8 @@ static int flow_row(void *user, int ncol, const char *const *names, const char *
     if (ncol < 16)
         return 1;
     f->found = true;
-    f->id = to_i64(v[0]);
-    v6 = to_i64(v[13]) == 6;
+    f->id = num(v[0], INT64_MIN, INT64_MAX, 0, &f->odd);
+    v6 = v[13] && !strcmp(v[13], "6");
     snprintf(f->client, sizeof f->client, v6 ? "[%s]:%s" : "%s:%s", v[1] ? v[1] : "?",
              v[2] ? v[2] : "?");
     snprintf(f->server, sizeof f->server, v6 ? "[%s]:%s" : "%s:%s", v[3] ? v[3] : "?",
@@ -118,11 +149,11 @@ static int flow_row(void *user, int ncol, const char *const *names, const char *
     copy(f->rst_cause, sizeof f->rst_cause, v[7] ? v[7] : "-");
     copy(f->closer, sizeof f->closer, v[8]);
     copy(f->closer_call, sizeof f->closer_call, v[14] ? v[14] : "-");
-    f->one_sided = to_i64(v[15]) != 0;
-    f->client_packets = to_i64(v[9]);
-    f->server_packets = to_i64(v[10]);
-    f->client_bytes = to_i64(v[11]);
-    f->server_bytes = to_i64(v[12]);
+    f->one_sided = v[15] && strcmp(v[15], "0") != 0;
+    f->client_packets = num(v[9], 0, MAX_FRAME, 0, &f->odd);
+    f->server_packets = num(v[10], 0, MAX_FRAME, 0, &f->odd);
+    f->client_bytes = num(v[11], 0, MAX_BYTES, 0, &f->odd);
+    f->server_bytes = num(v[12], 0, MAX_BYTES, 0, &f->odd);
     return 1;
 }
 
@@ -135,13 +166,13 @@ static int seg_row(void *user, int ncol, const char *const *names, const char *c
     if (ncol < 7 || f->nseg >= MAX_SEGS)
         return 1;
     s = &f->seg[f->nseg++];
-    s->packet = to_i64(v[0]);
-    s->t_us = to_i64(v[1]);
+    s->packet = num(v[0], 0, MAX_FRAME, 0, &f->odd);
+    s->t_us = num(v[1], -MAX_T_US, MAX_T_US, 0, &f->odd);
     s->from_client = v[2] && !strcmp(v[2], "client");
     copy(s->flags, sizeof s->flags, v[3]);
-    s->seq = to_i64(v[4]);
-    s->ack = v[5] ? to_i64(v[5]) : -1;
-    s->len = to_i64(v[6]);
+    s->seq = num(v[4], INT64_MIN, INT64_MAX, 0, &f->odd);
+    s->ack = num(v[5], INT64_MIN, INT64_MAX, -1, &f->odd);
+    s->len = num(v[6], 0, MAX_LEN, 0, &f->odd);
     return 0;
 }
 
@@ -157,12 +188,17 @@ static int trans_row(void *user, int ncol, const char *const *names, const char 
     t->client = v[0] && !strcmp(v[0], "client");
     copy(t->from, sizeof t->from, v[1]);
     copy(t->to, sizeof t->to, v[2]);
-    t->t_us = to_i64(v[3]);
-    t->packet = to_i64(v[4]);
+    t->t_us = num(v[3], -MAX_T_US, MAX_T_US, 0, &f->odd);
+    t->packet = num(v[4], 0, MAX_FRAME, 0, &f->odd);
     copy(t->evidence, sizeof t->evidence, v[5]);
     return 0;
 }
 
+/*
+ * The flow's row, then its segments and transitions read from the JSON logs in its row (what
+ * the segments and transitions views show), through FSC_SQL_JSON_ARRAY: a log that is not a JSON
+ * array draws as empty instead of failing the command.
+ */
 static int load_flow(struct fsc_store *s, int64_t id, struct flow *f, char *err, size_t errlen)
 {
     static const char flow_sql[] =
@@ -172,14 +208,17 @@ static int load_flow(struct fsc_store *s, int64_t id, struct flow *f, char *err,
         "server_bytes, ip_version, closer_call, instr(',' || anomalies || ',', ',one_sided,') "
         "FROM flows WHERE id = ?1";
     static const char seg_sql[] =
-        "SELECT s.packet, CAST(round((s.ts - f.first_ts) * 1e6) AS INTEGER), s.sender, s.flags, "
-        "s.rel_seq, s.rel_ack, s.len FROM segments AS s JOIN flows AS f ON f.id = s.flow_id "
-        "WHERE s.flow_id = ?1 ORDER BY s.ord";
+        "SELECT j.value ->> 7, CAST(round(((j.value ->> 6) / 1e6 - f.first_ts) * 1e6) AS INTEGER), "
+        "j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 "
+        "FROM flows AS f, json_each(" FSC_SQL_JSON_ARRAY(
+            "f.segment_log") ") AS j "
+                             "WHERE f.id = ?1 AND j.type = 'array' ORDER BY j.key";
     static const char tr_sql[] =
-        "SELECT t.endpoint, t.from_state, t.to_state, "
-        "CAST(round((t.ts - f.first_ts) * 1e6) AS INTEGER), t.packet, t.evidence "
-        "FROM transitions AS t JOIN flows AS f ON f.id = t.flow_id WHERE t.flow_id = ?1 "
-        "ORDER BY t.ord";
+        "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, "
+        "CAST(round(((j.value ->> 3) / 1e6 - f.first_ts) * 1e6) AS INTEGER), j.value ->> 4, "
+        "j.value ->> 5 FROM flows AS f, json_each(" FSC_SQL_JSON_ARRAY(
+            "f.transition_log") ") AS j "
+                                "WHERE f.id = ?1 AND j.type = 'array' ORDER BY j.key";
 
     memset(f, 0, sizeof *f);
     if (fsc_store_query(s, flow_sql, id, flow_row, f, err, errlen) < 0)
@@ -240,8 +279,10 @@ static const char *thousands(int64_t v, char *buf, size_t len)
 {
     char raw[32];
     size_t n, o = 0;
+    /* The magnitude as unsigned: -v would overflow for INT64_MIN. */
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-    snprintf(raw, sizeof raw, "%" PRId64, v < 0 ? -v : v);
+    snprintf(raw, sizeof raw, "%" PRIu64, m);
     n = strlen(raw);
     if (v < 0 && o + 1 < len)
         buf[o++] = '-';
@@ -357,15 +398,31 @@ static void txt_prefix(char *line, const int64_t *t_us, const int64_t *packet)
     }
 }
 
+/* Stored text as a terminal shows it (escape.h), into buf; returns buf. */
+static const char *term(char *buf, size_t len, const char *s)
+{
+    fsc_esc_term_buf(buf, len, s);
+    return buf;
+}
+
+/* A state token in capitals, escaped for the terminal. */
+static const char *term_state(char *buf, size_t len, const char *state)
+{
+    char st[32];
+
+    upper(st, sizeof st, state);
+    return term(buf, len, st);
+}
+
 static void txt_transition(FILE *out, const struct trans *t, bool with_prefix)
 {
-    char line[TXT_LINE + 1], st[32], text[200];
+    char line[TXT_LINE + 1], st[128], ev[TXT_LINE + 1], text[400];
 
     txt_blank(line);
     if (with_prefix)
         txt_prefix(line, &t->t_us, &t->packet);
-    upper(st, sizeof st, t->to);
-    snprintf(text, sizeof text, "%-11s (%s, packet %" PRId64 ")", st, t->evidence, t->packet);
+    snprintf(text, sizeof text, "%-11s (%s, packet %" PRId64 ")", term_state(st, sizeof st, t->to),
+             term(ev, sizeof ev, t->evidence), t->packet);
     txt_put(line, t->client ? TXT_LEFT + 3 : TXT_LEFT + TXT_INNER + 4, text);
     txt_emit(out, line);
 }
@@ -403,22 +460,50 @@ static void txt_note(FILE *out, const char *text)
     txt_emit(out, line);
 }
 
+/* The flow's stored strings, in the order the header line shows them after "flow ID  ". */
+static void header_fields(const struct flow *f, const char *v[8])
+{
+    const char *x[8] = {f->client,    f->server, f->handshake,  f->close_kind,
+                        f->rst_cause, f->closer, f->closer_call};
+    memcpy(v, x, sizeof x);
+}
+
+static const char *const header_sep[8] = {
+    "", " -> ", "  handshake=", "  close_kind=", "  rst_cause=", "  closer=", "  closer_call=",
+};
+
+/* Said under the header when flow_row() and the log readers had to clamp a stored number. */
+static const char odd_note[] = "stored numbers of this flow are not what finscope writes (not an "
+                               "integer, or out of range): shown clamped";
+
+/* "flow ID  CLIENT -> SERVER  handshake=..." with every piece through esc (terminal or markup). */
+static void header_text(FILE *out, const struct flow *f, void (*esc)(FILE *, const char *))
+{
+    const char *v[8];
+
+    header_fields(f, v);
+    fprintf(out, "flow %" PRId64 "  ", f->id);
+    for (int k = 0; k < 7; k++) {
+        esc(out, header_sep[k]);
+        esc(out, v[k]);
+    }
+}
+
 static void header_line(FILE *out, const struct flow *f)
 {
-    fprintf(out,
-            "flow %" PRId64 "  %s -> %s  handshake=%s  close_kind=%s  rst_cause=%s  closer=%s"
-            "  closer_call=%s\n",
-            f->id, f->client, f->server, f->handshake, f->close_kind, f->rst_cause, f->closer,
-            f->closer_call);
+    header_text(out, f, fsc_esc_term);
+    fputc('\n', out);
+    if (f->odd)
+        fprintf(out, "%s\n", odd_note);
     if (f->one_sided)
         fputs("one direction captured only: the other side's states are inferred from its "
               "peer's acks\n",
               out);
 }
 
-static void draw_text(FILE *out, const struct flow *f)
+static int draw_text(FILE *out, const struct flow *f)
 {
-    char line[TXT_LINE + 1], st[32], gap[160], a[32];
+    char line[TXT_LINE + 1], st[128], gap[160], a[32], ep[TXT_LINE + 1];
     struct unstored u;
     int ti = 0;
 
@@ -432,14 +517,12 @@ static void draw_text(FILE *out, const struct flow *f)
     txt_put(line, TXT_LEFT + TXT_INNER + 1, "server");
     txt_emit(out, line);
     memset(line, ' ', TXT_LINE);
-    txt_put(line, TXT_LEFT, f->client);
-    txt_put(line, TXT_LEFT + TXT_INNER + 1, f->server);
+    txt_put(line, TXT_LEFT, term(ep, sizeof ep, f->client));
+    txt_put(line, TXT_LEFT + TXT_INNER + 1, term(ep, sizeof ep, f->server));
     txt_emit(out, line);
     memset(line, ' ', TXT_LINE);
-    upper(st, sizeof st, initial_state(f, true));
-    txt_put(line, TXT_LEFT, st);
-    upper(st, sizeof st, initial_state(f, false));
-    txt_put(line, TXT_LEFT + TXT_INNER + 1, st);
+    txt_put(line, TXT_LEFT, term_state(st, sizeof st, initial_state(f, true)));
+    txt_put(line, TXT_LEFT + TXT_INNER + 1, term_state(st, sizeof st, initial_state(f, false)));
     txt_emit(out, line);
     for (int i = 0; i < f->nseg; i++) {
         const struct seg *s = &f->seg[i];
@@ -462,6 +545,7 @@ static void draw_text(FILE *out, const struct flow *f)
                 ", server %" PRId64 ")\n",
                 u.cp + u.sp, u.cp + u.sp == 1 ? "" : "s", thousands(u.cb + u.sb, a, sizeof a), u.cp,
                 u.sp);
+    return ferror(out) ? -1 : 0;
 }
 
 /* ---- SVG ---- */
@@ -488,10 +572,10 @@ static void svg_label(FILE *out, double x, double y, bool left, const struct tra
     upper(st, sizeof st, t->to);
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"state\">", x, y,
             left ? "end" : "start");
-    fsc_markup_escape(out, st);
+    fsc_esc_markup(out, st);
     fprintf(out, "</text>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"ev\">", x, y + 13,
             left ? "end" : "start");
-    fsc_markup_escape(out, t->evidence);
+    fsc_esc_markup(out, t->evidence);
     fprintf(out, ", packet %" PRId64 "</text>\n", t->packet);
 }
 
@@ -566,43 +650,32 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
             SVG_W, height, SVG_W, height, (long long)f->id);
     fprintf(out, "<title>");
     fprintf(out, "flow %" PRId64 " ", f->id);
-    fsc_markup_escape(out, f->client);
+    fsc_esc_markup(out, f->client);
     fputs(" -&gt; ", out);
-    fsc_markup_escape(out, f->server);
+    fsc_esc_markup(out, f->server);
     fputs("</title>\n<text x=\"20\" y=\"24\" class=\"hdr\">", out);
-    fprintf(out, "flow %" PRId64 "  ", f->id);
-    fsc_markup_escape(out, f->client);
-    fputs(" -&gt; ", out);
-    fsc_markup_escape(out, f->server);
-    fputs("  handshake=", out);
-    fsc_markup_escape(out, f->handshake);
-    fputs("  close_kind=", out);
-    fsc_markup_escape(out, f->close_kind);
-    fputs("  rst_cause=", out);
-    fsc_markup_escape(out, f->rst_cause);
-    fputs("  closer=", out);
-    fsc_markup_escape(out, f->closer);
-    fputs("  closer_call=", out);
-    fsc_markup_escape(out, f->closer_call);
+    header_text(out, f, fsc_esc_markup);
     if (f->one_sided)
         fputs("  (one direction captured: the other inferred from acks)", out);
     fputs("</text>\n", out);
+    if (f->odd)
+        fprintf(out, "<text x=\"20\" y=\"40\" class=\"ev\">%s</text>\n", odd_note);
     /* Endpoint titles, initial states, timelines and the tap. */
     fprintf(out, "<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">client ", SVG_XC);
-    fsc_markup_escape(out, f->client);
+    fsc_esc_markup(out, f->client);
     fprintf(out, "</text>\n<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">server ",
             SVG_XS);
-    fsc_markup_escape(out, f->server);
+    fsc_esc_markup(out, f->server);
     fputs("</text>\n", out);
     {
         char st[32];
         upper(st, sizeof st, initial_state(f, true));
         fprintf(out, "<text x=\"%d\" y=\"84\" text-anchor=\"middle\" class=\"state\">", SVG_XC);
-        fsc_markup_escape(out, st);
+        fsc_esc_markup(out, st);
         upper(st, sizeof st, initial_state(f, false));
         fprintf(out, "</text>\n<text x=\"%d\" y=\"84\" text-anchor=\"middle\" class=\"state\">",
                 SVG_XS);
-        fsc_markup_escape(out, st);
+        fsc_esc_markup(out, st);
         fputs("</text>\n", out);
     }
     fprintf(out,
@@ -625,7 +698,7 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
             gap_text(&u, f->seg[w->seg - 1].packet, w->packet, gap, sizeof gap);
             fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"gap\">", xm,
                     w->y - 30);
-            fsc_markup_escape(out, gap);
+            fsc_esc_markup(out, gap);
             fputs("</text>\n", out);
         }
         fprintf(out, "<text x=\"20\" y=\"%.1f\" class=\"time\">%.3f ms  (%" PRId64 ")</text>\n",
@@ -648,7 +721,7 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
                     "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"seg\" "
                     "transform=\"rotate(%.2f %.1f %.1f)\">",
                     xm, w->y - 5, angle, xm, w->y);
-            fsc_markup_escape(out, label);
+            fsc_esc_markup(out, label);
             fputs("</text>\n", out);
         }
         /* The states this row's packet caused or proved, beside each timeline. */
@@ -685,23 +758,35 @@ static bool is_id(const char *s)
     return *s && strspn(s, "0123456789") == strlen(s);
 }
 
-int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *out, char *err,
-                 size_t errlen)
+/* Load flow_id and draw it with draw(): 0, or -1 with a message in err. */
+static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standalone, FILE *out,
+                     char *err, size_t errlen)
 {
     struct flow *f = malloc(sizeof *f);
     int rc = -1;
 
     if (!f) {
-        snprintf(err, errlen, "out of memory");
+        fsc_seterr(err, errlen, "out of memory");
         return -1;
     }
     if (load_flow(s, flow_id, f, err, errlen) == 0) {
-        rc = draw_svg(out, f, standalone);
+        rc = svg ? draw_svg(out, f, standalone) : draw_text(out, f);
         if (rc < 0)
-            snprintf(err, errlen, "out of memory");
+            fsc_seterr(err, errlen, svg ? "out of memory or write error" : "write error");
     }
     free(f);
     return rc;
+}
+
+int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *out, char *err,
+                 size_t errlen)
+{
+    return show_flow(s, flow_id, true, standalone, out, err, errlen);
+}
+
+int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen)
+{
+    return show_flow(s, flow_id, false, false, out, err, errlen);
 }
 
 int fsc_cmd_show(int argc, char **argv)
@@ -808,41 +893,30 @@ int fsc_cmd_show(int argc, char **argv)
             return 1;
         }
     }
-    struct flow *f = malloc(sizeof *f);
-    if (!f) {
-        fputs("finscope show: out of memory\n", stderr);
-        fsc_store_close(s);
-        return 1;
-    }
-    if (load_flow(s, id, f, err, sizeof err) < 0) {
-        fprintf(stderr, "finscope show: %s: %s\n", db, err);
-        free(f);
-        fsc_store_close(s);
-        return 1;
-    }
-    fsc_store_close(s);
-
     int rc = 0;
     if (svg) {
         FILE *out = strcmp(svg, "-") ? fopen(svg, "w") : stdout;
         if (!out) {
             perror(svg);
-            free(f);
+            fsc_store_close(s);
             return 1;
         }
-        if (draw_svg(out, f, true) < 0)
-            rc = 1;
-        if (out != stdout && fclose(out) != 0)
-            rc = 1;
-        if (rc)
-            fprintf(stderr, "finscope show: %s: write error\n", svg);
+        rc = fsc_show_svg(s, id, true, out, err, sizeof err);
+        if (out != stdout && fclose(out) != 0 && rc == 0) {
+            fsc_seterr(err, sizeof err, "write error");
+            rc = -1;
+        }
+        if (rc < 0)
+            fprintf(stderr, "finscope show: %s: %s\n", svg, err);
     } else {
-        draw_text(stdout, f);
+        rc = fsc_show_text(s, id, stdout, err, sizeof err);
+        if (rc < 0)
+            fprintf(stderr, "finscope show: %s: %s\n", db, err);
     }
-    free(f);
+    fsc_store_close(s);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         perror("finscope show: write error");
-        rc = 1;
+        rc = -1;
     }
-    return rc;
+    return rc < 0 ? 1 : 0;
 }

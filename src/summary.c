@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finscope/escape.h"
+#include "finscope/show.h"
 #include "finscope/store.h"
 #include "finscope/summary.h"
 
@@ -33,7 +35,7 @@ struct header {
 
 /* One CLOSE_WAIT stall: the endpoint that sat in CLOSE_WAIT, its peer, and how long. */
 struct stall {
-    char stalled[64], peer[64];
+    char stalled[128], peer[128];
     double secs;
     char kind[24], side[8], state[24];
 };
@@ -45,9 +47,10 @@ struct stalls {
 
 #define seterr fsc_seterr
 
+/* A stored count: NULL, negative or not a number is 0 (strtoull would wrap "-1" around). */
 static uint64_t to_u64(const char *v)
 {
-    return v ? strtoull(v, NULL, 10) : 0;
+    return v && *v != '-' ? strtoull(v, NULL, 10) : 0;
 }
 
 static int64_t to_i64_or(const char *v, int64_t dflt)
@@ -63,7 +66,7 @@ static int header_row(void *user, int ncol, const char *const *names, const char
     if (ncol < 9)
         return 1;
     h->found = true;
-    snprintf(h->source, sizeof h->source, "%s", v[0] ? v[0] : "?");
+    fsc_esc_term_buf(h->source, sizeof h->source, v[0] ? v[0] : "?");
     h->packets_read = to_u64(v[1]);
     h->packets_tcp = to_u64(v[2]);
     h->packets_skipped = to_u64(v[3]);
@@ -89,19 +92,23 @@ static int tally_row(void *user, int ncol, const char *const *names, const char 
     t->total += n;
     if (t->nrows < TALLY_MAX_ROWS) {
         /* NULL where a token belongs (an rst flow with no cause) shows as "-", not as a gap. */
-        snprintf(t->row[t->nrows].tok, sizeof t->row[t->nrows].tok, "%s", v[0] ? v[0] : "-");
+        fsc_esc_term_buf(t->row[t->nrows].tok, sizeof t->row[t->nrows].tok, v[0] ? v[0] : "-");
         t->row[t->nrows].n = n;
         t->nrows++;
     }
     return 0;
 }
 
-/* "addr:port", with brackets around an IPv6 address so the port stays readable. */
+/* "addr:port", with brackets around an IPv6 address so the port stays readable; escaped for a
+ * terminal, like every stored string this file prints. */
 static void endpoint_str(char *buf, size_t len, const char *addr, const char *port)
 {
+    char raw[160];
+
     if (!addr)
         addr = "?";
-    snprintf(buf, len, strchr(addr, ':') ? "[%s]:%s" : "%s:%s", addr, port ? port : "?");
+    snprintf(raw, sizeof raw, strchr(addr, ':') ? "[%s]:%s" : "%s:%s", addr, port ? port : "?");
+    fsc_esc_term_buf(buf, len, raw);
 }
 
 static int stall_row(void *user, int ncol, const char *const *names, const char *const *v)
@@ -129,9 +136,9 @@ static int stall_row(void *user, int ncol, const char *const *names, const char 
     endpoint_str(st->stalled, sizeof st->stalled, v[server ? 0 : 2], v[server ? 1 : 3]);
     endpoint_str(st->peer, sizeof st->peer, v[server ? 2 : 0], v[server ? 3 : 1]);
     st->secs = v[4] ? strtod(v[4], NULL) : 0;
-    snprintf(st->kind, sizeof st->kind, "%s", v[5] ? v[5] : "?");
+    fsc_esc_term_buf(st->kind, sizeof st->kind, v[5] ? v[5] : "?");
     snprintf(st->side, sizeof st->side, "%s", side);
-    snprintf(st->state, sizeof st->state, "%s", v[server ? 7 : 6] ? v[server ? 7 : 6] : "?");
+    fsc_esc_term_buf(st->state, sizeof st->state, v[server ? 7 : 6] ? v[server ? 7 : 6] : "?");
     return 0;
 }
 
@@ -237,10 +244,13 @@ int fsc_summary_print(struct fsc_store *s, int64_t capture_id, FILE *out, char *
     static const char stalls_sql[] =
         "SELECT f.server_addr, f.server_port, f.client_addr, f.client_port, f.close_wait_s, "
         "f.close_kind, f.client_state, f.server_state, "
-        "(SELECT t.endpoint FROM transitions t WHERE t.flow_id = f.id "
-        "AND t.to_state = 'close_wait' ORDER BY t.ord LIMIT 1) "
-        "FROM flows f WHERE f.capture_id = ?1 AND f.close_wait_s > 0 "
-        "ORDER BY f.close_wait_s DESC, f.id LIMIT 5";
+        /* The transitions view, read defensively: a malformed log must not fail the summary. */
+        "(SELECT j.value ->> 0 FROM json_each(" FSC_SQL_JSON_ARRAY(
+            "f.transition_log") ") AS j "
+                                "WHERE j.type = 'array' AND j.value ->> 2 = 'close_wait' ORDER BY "
+                                "j.key LIMIT 1) "
+                                "FROM flows f WHERE f.capture_id = ?1 AND f.close_wait_s > 0 "
+                                "ORDER BY f.close_wait_s DESC, f.id LIMIT 5";
     enum { NTALLY = sizeof tally_sql / sizeof *tally_sql };
     struct header h = {0};
     struct tally skips = {0}, *t;

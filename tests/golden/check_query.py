@@ -117,6 +117,25 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = r.stdout.splitlines()
     check(r.returncode == 0 and lines[0].split() == ["n", "s"], "table header %r" % lines[:1])
     check(lines[2].startswith("    7") and lines[3].startswith("12345"), "right-aligned %r" % lines)
+    # CSV lines end in LF (CRLF broke $(...)); a line break inside a value is quoted as it is.
+    r = run(db, "SELECT 'a' AS x, 'two\nlines' AS y UNION ALL SELECT 'b', 'c'", "--csv")
+    check(r.stdout == 'x,y\na,"two\nlines"\nb,c\n', "--csv LF line ends: %r" % r.stdout)
+    # The table escapes what would act on a terminal, as ls -b does: exact bytes.
+    r = run(db, "SELECT 'a' || char(27) || '[31m' || char(10) || char(9) || '\\' || "
+            "char(127) || char(155) AS x")
+    check(r.stdout.split("\n")[2] == "a\\x1b[31m\\x0a\\x09\\\\\\x7f\\xc2\\x9b",
+          "table escaping: %r" % r.stdout)
+    # The table streams: widths from the first 1000 rows; a wider later value widens its column
+    # from its row on, and stderr says so.  Every row is there.
+    r = run(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1500) "
+            "SELECT x AS n, CASE WHEN x = 1200 THEN 'wide-value' ELSE 'v' END AS s, 'z' AS t "
+            "FROM c")
+    lines = r.stdout.splitlines()
+    check(r.returncode == 0 and len(lines) == 1502, "streamed rows: %d" % len(lines))
+    check(lines[1000] == " 999  v  z" and lines[1201] == "1200  wide-value  z" and
+          lines[1202] == "1201  v           z", "streamed widths: %r" % lines[1199:1203])
+    check("measured on the first 1000 rows; 1 later value widened" in r.stderr,
+          "streaming note: %r" % r.stderr)
     # Several statements, PRAGMA reads and the listing are allowed.
     r = run(db, "SELECT 1 AS a; SELECT 2 AS b; PRAGMA user_version; PRAGMA table_info(flows)")
     check(r.returncode == 0 and "user_version" in r.stdout, "multi-statement %r" % r.stderr)
