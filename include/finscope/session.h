@@ -27,10 +27,11 @@ int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t re
                       const struct fsc_flow_limits *lim);
 
 /*
- * Count, decode (with the frame's own link type, fr->dlt) and route one frame.  An IP fragment goes to the reassembler; the frame that
- * completes a datagram carries it, and every frame is counted once, in packets_tcp or in one
- * skip reason, when its fate is known (a frame held in a reassembly is counted when its datagram
- * completes, times out, or the capture ends).  0, or -1 with s->err (abort the capture).
+ * Count, decode (with the frame's own link type, fr->dlt) and route one frame.  An IP fragment goes
+ * to the reassembler; the frame that completes a datagram carries it, and every frame is counted
+ * once, in packets_tcp or in one skip reason, when its fate is known (a frame held in a reassembly
+ * is counted when its datagram completes, times out, or the capture ends).  0, or -1 with s->err
+ * (abort the capture).
  */
 int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr);
 
