@@ -285,13 +285,14 @@ int fsc_cmd_export(int argc, char **argv)
             path = optarg;
             break;
         case OPT_CAPTURE: {
-            char *end;
-            long long v = strtoll(optarg, &end, 10);
-            if (*end || end == optarg || v < 1) {
-                fprintf(stderr, "finscope export: --capture takes a capture id (1, 2, ...)\n");
+            uint64_t v;
+            if (fsc_parse_uint(optarg, 1, INT64_MAX, &v) < 0) {
+                fprintf(stderr,
+                        "finscope export: --capture takes a capture id (1, 2, ...), not '%s'\n",
+                        optarg);
                 return 2;
             }
-            capture = v;
+            capture = (int64_t)v;
             break;
         }
         case 'h':

@@ -674,15 +674,14 @@ int fsc_cmd_report(int argc, char **argv)
             html = optarg;
             break;
         case OPT_CAPTURE: {
-            char *end;
-            errno = 0;
-            long long v = strtoll(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 1) {
-                fprintf(stderr, "finscope report: --capture wants a capture id (>= 1), not '%s'\n",
+            uint64_t v;
+            if (fsc_parse_uint(optarg, 1, INT64_MAX, &v) < 0) {
+                fprintf(stderr,
+                        "finscope report: --capture takes a capture id (1, 2, ...), not '%s'\n",
                         optarg);
                 return 2;
             }
-            capture = v;
+            capture = (int64_t)v;
             break;
         }
         case 'h':

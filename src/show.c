@@ -753,9 +753,16 @@ static bool token_ok(const char *t)
     return *t && strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(t);
 }
 
-static bool is_id(const char *s)
+/* Digits only: a lone argument like this is a flow id, not a database (is_id() checks it). */
+static bool looks_like_id(const char *s)
 {
     return *s && strspn(s, "0123456789") == strlen(s);
+}
+
+static bool is_id(const char *s)
+{
+    uint64_t v;
+    return fsc_parse_uint(s, 1, INT64_MAX, &v) == 0;
 }
 
 /* Load flow_id and draw it with draw(): 0, or -1 with a message in err. */
@@ -837,7 +844,7 @@ int fsc_cmd_show(int argc, char **argv)
         db = argv[optind];
         idarg = argv[optind + 1];
     } else if (npos == 1) {
-        if (filtered || !is_id(argv[optind]))
+        if (filtered || !looks_like_id(argv[optind]))
             db = argv[optind];
         else
             idarg = argv[optind];

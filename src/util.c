@@ -59,31 +59,6 @@ int fsc_parse_max_flows(const char *s, uint32_t *out)
     return 0;
 }
 
-void fsc_markup_escape(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
-    }
-}
-
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len)
 {
     if (!inet_ntop(ip_version == 6 ? AF_INET6 : AF_INET, a->b, buf, (socklen_t)len))

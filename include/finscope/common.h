@@ -73,9 +73,6 @@ int fsc_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 int fsc_parse_max_flows(const char *s, uint32_t *out);
 
-/* Write s to out with & < > " ' escaped: safe as HTML or XML text and attribute values. */
-void fsc_markup_escape(FILE *out, const char *s);
-
 /* Text form of an address ("192.0.2.1", "2001:db8::1") into buf (at least 46 bytes). */
 const char *fsc_addr_str(const struct fsc_addr *a, int ip_version, char *buf, size_t len);
 
