@@ -34,6 +34,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "finscope/analyze.h"
 #include "finscope/escape.h"
 #include "finscope/export.h"
@@ -113,6 +115,23 @@ static void cleanup(void)
     rmdir(tpl.dir);
 }
 
+/*
+ * Drop the NOT NULL constraints through the schema text, on a plain SQLite connection: finscope's
+ * own connections run in defensive mode, which refuses writable_schema (as it should).
+ */
+static void loosen(const char *db)
+{
+    sqlite3 *h = NULL;
+
+    if (sqlite3_open(db, &h) != SQLITE_OK ||
+        sqlite3_exec(h,
+                     "PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = replace(sql, "
+                     "'NOT NULL', '') WHERE type = 'table';",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        die("loosen schema", h ? sqlite3_errmsg(h) : "out of memory");
+    sqlite3_close(h);
+}
+
 /* Forge, analyze, loosen the schema, remember the bytes. */
 static void init(void)
 {
@@ -141,15 +160,7 @@ static void init(void)
     const char *paths[] = {pcap};
     if (fsc_analyze(paths, 1, &o) != 0)
         die("analyze", pcap);
-    if (fsc_store_open(db, false, &s, err, sizeof err) < 0)
-        die("open template", err);
-    if (fsc_store_query(s, "PRAGMA writable_schema = ON", -1, NULL, NULL, err, sizeof err) < 0 ||
-        fsc_store_query(s,
-                        "UPDATE sqlite_master SET sql = replace(sql, 'NOT NULL', '') "
-                        "WHERE type = 'table'",
-                        -1, NULL, NULL, err, sizeof err) < 0)
-        die("loosen schema", err);
-    fsc_store_close(s);
+    loosen(db);
     if (fsc_store_open(db, false, &s, err, sizeof err) < 0)
         die("reopen template", err);
     for (int k = 0; k < 3; k++) {
