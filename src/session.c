@@ -24,6 +24,8 @@ int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t re
 {
     s->store = store;
     s->failed = false;
+    s->said_full = false;
+    s->max_flows = lim->max_flows;
     s->capture_id = fsc_store_begin_capture(store, &s->ci, replace_id, s->err, sizeof s->err);
     if (s->capture_id < 0)
         return -1;
@@ -70,6 +72,18 @@ static __attribute__((noinline)) void expire_fragments(struct fsc_session *s, fs
     s->frag_deadline = fsc_ipfrag_deadline(s->frag);
 }
 
+/* The first eviction: say so while it happens (a long run would otherwise only tell at the end). */
+static __attribute__((noinline)) void say_full(struct fsc_session *s, uint64_t number)
+{
+    s->said_full = true;
+    fprintf(stderr,
+            "finscope: %s: at packet %llu, %u connections are held at once (--max-flows): from "
+            "now on the least recently active one is written early, marked 'evicted'. Each held "
+            "connection takes ~%d bytes; raise --max-flows if memory allows\n",
+            s->ci.source ? s->ci.source : "capture", (unsigned long long)number, s->max_flows,
+            FSC_FLOW_BYTES);
+}
+
 int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
 {
     struct fsc_pkt pkt;
@@ -95,6 +109,8 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr)
                  (unsigned long long)pkt.number);
         s->failed = true;
     }
+    if (__builtin_expect(!s->said_full && fsc_flow_table_stats(s->ft)->evicted > 0, 0))
+        say_full(s, pkt.number);
     return s->failed ? -1 : 0;
 }
 

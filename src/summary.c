@@ -187,7 +187,7 @@ static void print_header(FILE *out, const struct header *h, const struct tally *
     if (h->drops > 0)
         fprintf(out, "  %" PRId64 " packets dropped by kernel\n", h->drops);
     if (h->flows_evicted > 0)
-        fprintf(out, "  %" PRIu64 " connections written early: flow table full\n",
+        fprintf(out, "  %" PRIu64 " connections written early: flow table full (--max-flows)\n",
                 h->flows_evicted);
     if (h->one_sided > 0)
         fprintf(out,

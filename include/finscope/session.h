@@ -16,6 +16,8 @@ struct fsc_session {
     struct fsc_ipfrag *frag; /* IP fragments waiting for the rest of their datagram */
     fsc_time frag_deadline;  /* when the oldest of them times out (INT64_MAX: none held) */
     bool failed;             /* a store or memory error: err says which; abort the capture */
+    bool said_full;          /* the first eviction was announced on stderr */
+    uint32_t max_flows;
     char err[512];
 };
 

@@ -8,9 +8,11 @@ Usage: check_hostile.py FINSCOPE
 - A database finscope cannot create or write says why, for the user it runs as: a directory
   owned by root, a file it cannot write, a read-only file system, a missing file for a read
   command (point 8).  Needs root (setpriv to 'nobody', a private mount namespace).
+- Reaching --max-flows is said once while it happens, with the memory per connection
+  (point 10), and again in the summary.
 - `query` refuses functions outside SQLite's core, date, math, aggregate, window and JSON ones:
-  fts3_tokenizer() would hand out a library address (point 6); so does every command reading
-  a view that a hostile file brings (show here).
+  fts3_tokenizer() would hand out a library address (point 6); also inside a view that a
+  hostile file brings.
 """
 import os
 import shutil
@@ -122,7 +124,7 @@ def functions(tmp, cap):
         r = run("query", "--csv", db, sql, text=True)
         check(r.returncode == 0 and (want is None or r.stdout.split()[-1] == want),
               "query allows: %s (exit %d: %r)" % (sql, r.returncode, (r.stdout + r.stderr)[:200]))
-    # A hostile file: a view show reads calls fts3_tokenizer(); no address comes out.
+    # A hostile file: a view calls fts3_tokenizer(); no address comes out.
     hostile = os.path.join(tmp, "hostile.db")
     shutil.copy(db, hostile)
     con = sqlite3.connect(hostile)
@@ -132,10 +134,24 @@ def functions(tmp, cap):
                 "0 AS rel_ack, 0 AS len, NULL AS why FROM flows")
     con.commit()
     con.close()
-    r = run("show", hostile, "1", text=True)
+    r = run("query", hostile, "SELECT flags FROM segments", text=True)
     check(r.returncode == 1 and "fts3_tokenizer" in r.stderr and not r.stdout,
-          "show on a view calling fts3_tokenizer(): refused, no address (exit %d: %r)"
+          "query of a view calling fts3_tokenizer(): refused, no address (exit %d: %r)"
           % (r.returncode, (r.stdout + r.stderr)[-300:]))
+
+
+def table_full(tmp):
+    """--max-flows reached: said once on stderr while it happens, and in the summary."""
+    cap, db = os.path.join(tmp, "mix.pcap"), os.path.join(tmp, "full.db")
+    r = run("forge", "mix", "--flows", "40", "--seed", "5", "-o", cap, text=True)
+    check(r.returncode == 0, "forge mix: %r" % r.stderr)
+    r = run("analyze", "-o", db, "--max-flows", "2", cap, text=True)
+    said = [line for line in r.stderr.splitlines() if "connections are held at once (--max-flows)" in line]
+    check(r.returncode == 0 and len(said) == 1 and "raise --max-flows" in said[0] and "bytes" in said[0],
+          "--max-flows reached: one message on stderr naming the option and the memory (%r)" % r.stderr[:400])
+    check("written early: flow table full (--max-flows)" in r.stdout, "summary names --max-flows: %r" % r.stdout[-400:])
+    evicted = sqlite3.connect(db).execute("SELECT count(*) FROM flows WHERE anomalies LIKE '%evicted%'").fetchone()[0]
+    check(evicted > 0, "open connections written early are marked evicted (%d)" % evicted)
 
 
 def main():
@@ -147,6 +163,7 @@ def main():
         check(r.returncode == 0, "forge: %r" % r.stderr)
         os.chmod(cap, 0o644)
         functions(tmp, cap)
+        table_full(tmp)
         if os.geteuid() == 0:
             permissions(tmp, cap)
         else:
