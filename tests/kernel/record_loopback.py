@@ -327,6 +327,9 @@ def record(name, outdir, port, tries=5):
                 (exp, verify), keep = res
             else:
                 exp, verify = res
+        except OSError as e:  # a port in use (another run on this machine): the next ports
+            print("%s: attempt %d: %s" % (name, attempt + 1, e))
+            exp, verify = None, lambda pkts, cp: False
         finally:
             cap.stop()
             if keep:
