@@ -11,8 +11,8 @@
  *             bit 3 nanosecond timestamps, bits 4-7 the link type (links[] below).
  *   byte 1    analyze options.  Bits 0-1 --max-flows (default, 1, 2, 16), bits 2-3 --linger
  *             (default, 0, 0.5, 100 s), bits 4-5 --idle-timeout (default, 0, 1, 30 s), bit 6 a
- *             BPF filter that drops segments without ACK, bit 7 a second analyze of the same
- *             file with --replace.
+ *             BPF filter that drops segments without ACK, bit 7 the same file analyzed again,
+ *             refused as a duplicate, then with --replace and without -q (the summary).
  *   pcapng:   byte 2: bits 0-1 interfaces - 1, bit 2 big-endian section; then one byte per
  *             interface: bits 0-3 link type, bits 4-5 if_tsresol (none: microseconds, 10^-9,
  *             10^-3, 2^-20), bits 6-7 snaplen (0, 65535, 96, 262144).
@@ -28,16 +28,15 @@
  * So the file header is always valid, every record header matches its record, and mutations
  * reach frame decoding and flow analysis rather than stopping at libpcap's checks.
  *
- * The capture is a memfd (/proc/self/fd/N); the database is $TMPDIR/fsc-fuzz-PID.db (default
- * /tmp), its journal files deleted after each input.  The commands' output goes to /dev/null:
- * standard output by dup2 on descriptor 1, standard error by pointing the stderr stream at
- * /dev/null, so that descriptor 2 stays free for the sanitizers' and libFuzzer's reports.
- * A command that reports a usage error (status 2), or one that fails on a database its own
- * analyze wrote without error, is a bug: the harness aborts.
+ * The capture is a memfd (/proc/self/fd/N); the database is DIR/fsc-fuzz-PID.db, DIR being
+ * $TMPDIR, else /dev/shm, else /tmp; it and its journal are deleted after each input.  The
+ * commands' output goes to /dev/null: standard output by dup2 on descriptor 1, standard error by
+ * pointing the stderr stream at /dev/null, so that descriptor 2 stays free for the sanitizers' and
+ * libFuzzer's reports. A command that reports a usage error (status 2), or one that fails on a
+ * database its own analyze wrote without error, is a bug: the harness aborts.
  *
  * Build with meson -Dfuzzing=true (clang; tests/fuzz/README.md), then e.g.
- *   TMPDIR=/dev/shm ./build-fuzz/tests/fuzz_pipeline -max_len=65536 -timeout=60 \
- *       NEW_DIR tests/fuzz/corpus/pipeline
+ *   ./build-fuzz/tests/fuzz_pipeline -max_len=65536 -timeout=60 NEW_DIR tests/fuzz/corpus/pipeline
  * The replay program keeps the capture it built from an input when FSC_FUZZ_SAVE=FILE is set:
  *   FSC_FUZZ_SAVE=crash.pcapng ./build/tests/fuzz_pipeline_replay tests/fuzz/crashers/NAME
  */
@@ -389,11 +388,10 @@ static void analyze(const char *db, const char *capture, uint8_t opts)
     args[n] = NULL;
     int rc = run(fsc_cmd_analyze, args);
     if (opts & 0x80) {
-        /* The same file again: refused as a duplicate, then replaced. */
+        /* The same file again: refused as a duplicate, then replaced, printing the summary
+         * that -q kept quiet so far. */
         run(fsc_cmd_analyze, args);
-        args[n - 1] = "--replace";
-        args[n++] = capture;
-        args[n] = NULL;
+        args[1] = "--replace";
         rc |= run(fsc_cmd_analyze, args);
     }
     /* No database when the capture was unreadable: nothing to read back (and `query DB` with
@@ -422,12 +420,22 @@ static void save_capture(const struct buf *b)
 }
 #endif
 
+/* Where the database goes: $TMPDIR, else a tmpfs (SQLite's fsyncs at each commit cost more time
+ * than the analysis on a disk), else /tmp. */
+static const char *tmp_dir(void)
+{
+    const char *t = getenv("TMPDIR");
+
+    if (t && *t)
+        return t;
+    return access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct buf b = {0};
     struct quiet q;
     char db[4096], capture[64];
-    const char *tmp = getenv("TMPDIR");
 
     if (size < 2 || size > MAX_INPUT)
         return 0;
@@ -454,7 +462,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(b.p);
     snprintf(capture, sizeof capture, "/proc/self/fd/%d", fd);
-    snprintf(db, sizeof db, "%s/fsc-fuzz-%ld.db", tmp && *tmp ? tmp : "/tmp", (long)getpid());
+    snprintf(db, sizeof db, "%s/fsc-fuzz-%ld.db", tmp_dir(), (long)getpid());
     remove_db(db);
     if (quiet_begin(&q)) {
         analyze(db, capture, data[1]);
