@@ -343,7 +343,7 @@ static void test_round_trip(struct fsc_store *s)
     int64_t id;
 
     check_str("application_id", q(s, "PRAGMA application_id", -1), "1179861809");
-    check_str("user_version", q(s, "PRAGMA user_version", -1), "2");
+    check_str("user_version", q(s, "PRAGMA user_version", -1), "3");
     check_str("journal_mode", q(s, "PRAGMA journal_mode", -1), "delete");
     check_str("page_size", q(s, "PRAGMA page_size", -1), "16384");
 
@@ -598,13 +598,13 @@ static void test_refusals(const char *dir)
     /* Ours, from a newer finscope. */
     snprintf(path, sizeof path, "%s/newer.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
-        q(s, "PRAGMA user_version = 3", -1);
+        q(s, "PRAGMA user_version = 4", -1);
         fsc_store_close(s);
     }
     before = slurp(path, &blen);
     check_int("open newer schema", fsc_store_open(path, false, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by a newer finscope (schema 3, this build reads up to 2)", path);
+             "%s: written by a newer finscope (schema 4, this build reads up to 3)", path);
     check_str("newer schema message", err, want);
     check_same_file("newer db untouched", path, before, blen);
     check_int("open newer schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
@@ -617,6 +617,7 @@ static void test_refusals(const char *dir)
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
         /* Schema 1's flows table and rst_causes view. */
         q(s, "DROP VIEW rst_causes", -1);
+        q(s, "DROP VIEW state_intervals", -1);
         q(s, "ALTER TABLE flows DROP COLUMN rst_cause_proven", -1);
         q(s, "ALTER TABLE flows DROP COLUMN closer_call", -1);
         q(s,
@@ -639,7 +640,7 @@ static void test_refusals(const char *dir)
     before = slurp(path, &blen);
     check_int("open older schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by an older finscope (schema 1, this build writes 2); upgrade it in "
+             "%s: written by an older finscope (schema 1, this build writes 3); upgrade it in "
              "place with: finscope analyze -o %s --upgrade",
              path, path);
     check_str("older schema message", err, want);
@@ -650,9 +651,10 @@ static void test_refusals(const char *dir)
         check_str("upgraded: version and new columns",
                   q(s,
                     "SELECT (SELECT user_version FROM pragma_user_version), "
-                    "quote(rst_cause_proven), quote(closer_call) FROM flows",
+                    "quote(rst_cause_proven), quote(closer_call), "
+                    "(SELECT count(*) FROM state_intervals) FROM flows",
                     -1),
-                  "2|NULL|NULL");
+                  "3|NULL|NULL|0");
         fsc_store_close(s);
     }
 
@@ -668,7 +670,7 @@ static void test_refusals(const char *dir)
     check_int("open empty file", fsc_store_open(path, false, &s, err, sizeof err), 0);
     if (s) {
         check_str("empty file got the schema",
-                  q(s, "SELECT count(*) FROM sqlite_master WHERE type = 'view'", -1), "8");
+                  q(s, "SELECT count(*) FROM sqlite_master WHERE type = 'view'", -1), "9");
         fsc_store_close(s);
         s = NULL;
     }
