@@ -478,7 +478,8 @@ fail:
 /*
  * Bring a database of an older schema up to FSC_SCHEMA_VERSION, in one transaction.
  * 1 -> 2: flows.rst_cause_proven and flows.closer_call (NULL on older rows: not judged then).
- * 2 -> 3: the state_intervals view (census.h).
+ * 2 -> 3: the state_intervals view (census.h), and each transition log entry gets its end (the
+ *         same endpoint's next transition: build_transition_log).
  */
 static int migrate(struct fsc_store *s, char *err, size_t errlen)
 {
@@ -486,7 +487,14 @@ static int migrate(struct fsc_store *s, char *err, size_t errlen)
         [1] = "ALTER TABLE flows ADD COLUMN rst_cause_proven INTEGER;"
               "ALTER TABLE flows ADD COLUMN closer_call TEXT;"
               "DROP VIEW rst_causes;" RST_CAUSES_VIEW,
-        [2] = FSC_SQL_STATE_INTERVALS_VIEW,
+        [2] =
+            "UPDATE flows SET transition_log = (\n"
+            "    SELECT json_group_array(json(iif(nx IS NULL, v, json_insert(v, '$[#]', nx))))\n"
+            "    FROM (SELECT j.value AS v, lead(j.value ->> 3) OVER (PARTITION BY j.value ->> 0\n"
+            "                 ORDER BY j.key) AS nx\n"
+            "          FROM json_each(flows.transition_log) AS j ORDER BY j.key))\n"
+            "WHERE json_valid(transition_log) AND json_type(transition_log) = "
+            "'array';\n" FSC_SQL_STATE_INTERVALS_VIEW,
     };
     bool empty;
     int64_t version;

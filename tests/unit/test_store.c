@@ -631,8 +631,11 @@ static void test_refusals(const char *dir)
           "closer, client_state, server_state, client_packets, server_packets, client_bytes, "
           "server_bytes, half_close_bytes, client_retrans_bytes, server_retrans_bytes, "
           "client_gap_bytes, server_gap_bytes, fin_retrans, rst_after_close, midstream, "
-          "self_connect) VALUES (1, 4, 'a', 1, 'b', 2, 0, 0, 0, 1, 'none', 'rst', 'client', "
-          "'closed', 'closed', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)",
+          "self_connect, transition_log) VALUES (1, 4, 'a', 1, 'b', 2, 0, 1, 1, 1, 'none', "
+          "'rst', 'client', 'closed', 'closed', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, "
+          "'[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\"],"
+          "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
+          "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]')",
           -1);
         q(s, "PRAGMA user_version = 1", -1);
         fsc_store_close(s);
@@ -654,7 +657,12 @@ static void test_refusals(const char *dir)
                     "quote(rst_cause_proven), quote(closer_call), "
                     "(SELECT count(*) FROM state_intervals) FROM flows",
                     -1),
-                  "3|NULL|NULL|0");
+                  "3|NULL|NULL|2");
+        check_str("upgraded: each transition's end, for state_intervals",
+                  q(s, "SELECT transition_log FROM flows", -1),
+                  "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",30],"
+                  "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
+                  "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]");
         fsc_store_close(s);
     }
 
