@@ -124,8 +124,10 @@ void fsc_census_defaults(struct fsc_census_opts *o);
 
 /*
  * A census: the state intervals of the selection, grouped by a key (an SQL expression over
- * state_intervals' columns, e.g. "host"), turned into running counts per (key, state): a
- * "pair".  Pairs are ordered by key, busiest key first (its highest peak of any state, then
+ * state_intervals' columns, e.g. "host", or "host || ':' || port"; an interval whose key is NULL
+ * is left out, so a CASE picks intervals: "CASE WHEN endpoint = 'server' THEN host END"), turned
+ * into running counts per (key, state): a "pair".  The key is SQL text from the program, never
+ * from a user.  Pairs are ordered by key, busiest key first (its highest peak of any state, then
  * the key's text), and by state within a key.  Counting is one sort and one sweep in C.
  */
 struct fsc_census;
