@@ -103,13 +103,14 @@ int fsc_census_state_index(const char *name)
 
 /*
  * A change of a pair's count at time t.  ph orders the changes at one instant: 0 the states
- * entered and left then, 1 (not stored) an instant being counted, 2 the states held to their
- * capture's last instant, which still count at it.
+ * entered and left then, 1 (not stored) an instant being counted, 2 the ends of 'unknown'
+ * intervals at their capture's last packet, which still count at it.
  */
 struct change {
     uint32_t key;
     uint8_t state, ph;
-    int32_t d; /* +1 or -1; after the merge, the sum at (key, state, t, ph) */
+    int32_t d;      /* +1 or -1; after the merge, the sum at (key, state, t, ph) */
+    int32_t at_end; /* intervals begun here that are held at their capture's end */
     fsc_time t;
     int64_t n; /* after the sweep: the count after this change */
 };
@@ -171,7 +172,8 @@ static uint32_t intern(struct fsc_census *c, const char *k)
     return c->nkeys - 1;
 }
 
-static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t, int ph, int d)
+static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t, int ph, int d,
+                       int at_end)
 {
     if (c->nch == c->chcap) {
         size_t cap = c->chcap ? 2 * c->chcap : 4096;
@@ -181,26 +183,28 @@ static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t
         c->ch = ch;
         c->chcap = cap;
     }
-    c->ch[c->nch++] =
-        (struct change){.key = key, .state = (uint8_t)state, .ph = (uint8_t)ph, .d = d, .t = t};
+    c->ch[c->nch++] = (struct change){
+        .key = key, .state = (uint8_t)state, .ph = (uint8_t)ph, .d = d, .at_end = at_end, .t = t};
     return true;
 }
 
-/* One interval: key, state, from, until (microseconds), held at the capture's end (0/1). */
+/* One interval: key, state, from, until (microseconds), whether it holds its last instant
+ * (ended 'capture_end'), whether it is held at its capture's end (0/1 each). */
 static int interval_row(void *user, int ncol, const char *const *names, const char *const *v)
 {
     struct fsc_census *c = user;
     (void)names;
-    if (ncol < 5 || !v[0] || !v[1] || !v[2] || !v[3])
+    if (ncol < 6 || !v[0] || !v[1] || !v[2] || !v[3])
         return 0; /* a key or a time that is NULL: nothing to count */
     int state = fsc_census_state_index(v[1]);
     if (state < 0)
         return 0;
     uint32_t key = intern(c, v[0]);
     fsc_time from = strtoll(v[2], NULL, 10), until = strtoll(v[3], NULL, 10);
-    bool held = v[4] && !strcmp(v[4], "1");
-    if (key == UINT32_MAX || !add_change(c, key, state, from, 0, 1) ||
-        !add_change(c, key, state, until, held ? 2 : 0, -1)) {
+    bool closed_end = v[4] && !strcmp(v[4], "1");
+    int at_end = v[5] && !strcmp(v[5], "1");
+    if (key == UINT32_MAX || !add_change(c, key, state, from, 0, 1, at_end) ||
+        !add_change(c, key, state, until, closed_end ? 2 : 0, -1, 0)) {
         c->oom = true;
         return 1;
     }
@@ -237,9 +241,10 @@ static bool sweep(struct fsc_census *c)
 
     qsort(c->ch, c->nch, sizeof *c->ch, cmp_change);
     for (size_t i = 0; i < c->nch; i++) {
-        if (w > 0 && !cmp_change(&c->ch[w - 1], &c->ch[i]))
+        if (w > 0 && !cmp_change(&c->ch[w - 1], &c->ch[i])) {
             c->ch[w - 1].d += c->ch[i].d;
-        else
+            c->ch[w - 1].at_end += c->ch[i].at_end;
+        } else
             c->ch[w++] = c->ch[i];
     }
     c->nch = w;
@@ -257,8 +262,7 @@ static bool sweep(struct fsc_census *c)
         }
         x->n = (i > p->lo ? c->ch[i - 1].n : 0) + x->d;
         p->hi = i + 1;
-        if (x->ph == 2)
-            p->at_end -= x->d;
+        p->at_end += x->at_end;
         if (x->n > p->peak) {
             p->peak = x->n;
             p->peak_at = x->t;
@@ -309,7 +313,7 @@ static char *interval_sql(const struct fsc_census_opts *o, const char *key)
                         o->fin_timeout_s, o->idle_s);
     sqlite3_str_appendf(q,
                         ")\nSELECT %s, state, CAST(round(from_ts * 1e6) AS INTEGER), "
-                        "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end' "
+                        "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end', at_end "
                         "FROM si WHERE 1",
                         key);
     if (o->capture_id >= 0)

@@ -357,6 +357,14 @@ void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts)
         emit(t, t->active.head, end_ts);
 }
 
+void fsc_flow_table_foreach(const struct fsc_flow_table *t, fsc_flow_visit fn, void *user)
+{
+    const struct flow_list *lists[2] = {&t->closed, &t->active};
+    for (int i = 0; i < 2; i++)
+        for (const struct fsc_flow *f = lists[i]->head; f; f = f->lnext)
+            fn(f, user);
+}
+
 const struct fsc_flow_stats *fsc_flow_table_stats(const struct fsc_flow_table *t)
 {
     return &t->st;

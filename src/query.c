@@ -490,6 +490,8 @@ int fsc_query_writer_end(struct fsc_query_writer *w, int rc, char *err, size_t e
 {
     struct query_run *r = &w->r;
 
+    if (r->mode == FSC_QUERY_TABLE && r->names)
+        table_end(r, r->ncol); /* rows a program wrote: the table is still held */
     if (r->mode == FSC_QUERY_JSON)
         fputs(r->json_any ? "\n]\n" : "]\n", r->out);
     table_free(r);

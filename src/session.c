@@ -1,8 +1,58 @@
 /* session.c - one capture in progress: frames -> decode -> flow table -> rows, one transaction. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "finscope/session.h"
+
+/* ---- TIME_WAIT of written connections (live): a min-heap of when each one ends ---- */
+
+static bool tw_push(struct fsc_session *s, fsc_time end)
+{
+    if (s->tw_n == s->tw_cap) {
+        size_t cap = s->tw_cap ? 2 * s->tw_cap : 1024;
+        fsc_time *h = realloc(s->tw_heap, cap * sizeof *h);
+        if (!h)
+            return false;
+        s->tw_heap = h;
+        s->tw_cap = cap;
+    }
+    size_t i = s->tw_n++;
+    for (; i > 0 && s->tw_heap[(i - 1) / 2] > end; i = (i - 1) / 2)
+        s->tw_heap[i] = s->tw_heap[(i - 1) / 2];
+    s->tw_heap[i] = end;
+    return true;
+}
+
+/* Drop the TIME_WAITs that have ended by now. */
+static void tw_expire(struct fsc_session *s, fsc_time now)
+{
+    while (s->tw_n > 0 && s->tw_heap[0] <= now) {
+        fsc_time last = s->tw_heap[--s->tw_n];
+        size_t i = 0;
+        for (;;) {
+            size_t c = 2 * i + 1;
+            if (c >= s->tw_n)
+                break;
+            if (c + 1 < s->tw_n && s->tw_heap[c + 1] < s->tw_heap[c])
+                c++;
+            if (s->tw_heap[c] >= last)
+                break;
+            s->tw_heap[i] = s->tw_heap[c];
+            i = c;
+        }
+        if (s->tw_n > 0)
+            s->tw_heap[i] = last;
+    }
+}
+
+/* Each endpoint's last transition, or -1: the state it is in (census.h's counting). */
+static void last_steps(const struct fsc_transition *tr, uint32_t n, int last[2])
+{
+    last[0] = last[1] = -1;
+    for (uint32_t k = 0; k < n; k++)
+        last[tr[k].endpoint == FSC_SERVER] = (int)k;
+}
 
 static void write_flow(struct fsc_flow *f, void *user)
 {
@@ -13,10 +63,64 @@ static void write_flow(struct fsc_flow *f, void *user)
     struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
     uint32_t n = fsc_flow_transitions(f, tr);
 
-    if (fsc_store_flow(s->store, s->capture_id, f, tr, n, s->err, sizeof s->err) < 0)
+    if (fsc_store_flow(s->store, s->capture_id, f, tr, n, s->err, sizeof s->err) < 0) {
         s->failed = true;
-    else
-        s->ci.flows++;
+        return;
+    }
+    s->ci.flows++;
+    if (!s->track_time_wait)
+        return;
+    int last[2];
+    last_steps(tr, n, last);
+    for (int e = 0; e < 2; e++)
+        if (last[e] >= 0 && tr[last[e]].to == FSC_TCP_TIME_WAIT &&
+            !tw_push(s, tr[last[e]].ts + FSC_TIME_WAIT_DEFAULT_S * FSC_USEC_PER_SEC)) {
+            snprintf(s->err, sizeof s->err, "out of memory counting TIME_WAIT");
+            s->failed = true;
+        }
+}
+
+struct snapshot {
+    struct fsc_session *s;
+    uint64_t *counts;
+};
+
+static void snapshot_flow(const struct fsc_flow *f, void *user)
+{
+    struct snapshot *sn = user;
+    struct fsc_session *s = sn->s;
+    struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
+    uint32_t n = fsc_flow_transitions(f, tr);
+    int last[2];
+
+    if (s->failed)
+        return;
+    if (fsc_store_held_flow(s->store, s->capture_id, f, tr, n, s->err, sizeof s->err) < 0) {
+        s->failed = true;
+        return;
+    }
+    last_steps(tr, n, last);
+    for (int e = 0; e < 2; e++) {
+        int k =
+            last[e] < 0
+                ? -1
+                : fsc_census_state_index(fsc_tcp_state_name((enum fsc_tcp_state)tr[last[e]].to));
+        if (k >= 0)
+            sn->counts[k]++;
+    }
+}
+
+int fsc_session_snapshot(struct fsc_session *s, fsc_time now, uint64_t counts[FSC_CENSUS_NSTATES])
+{
+    struct snapshot sn = {s, counts};
+
+    memset(counts, 0, FSC_CENSUS_NSTATES * sizeof *counts);
+    if (fsc_store_held_clear(s->store, s->capture_id, s->err, sizeof s->err) < 0)
+        return -1;
+    fsc_flow_table_foreach(s->ft, snapshot_flow, &sn);
+    tw_expire(s, now);
+    counts[fsc_census_state_index("time_wait")] += s->tw_n;
+    return s->failed ? -1 : 0;
 }
 
 int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t replace_id,
@@ -145,4 +249,7 @@ void fsc_session_free(struct fsc_session *s)
     s->ft = NULL;
     fsc_ipfrag_free(s->frag);
     s->frag = NULL;
+    free(s->tw_heap);
+    s->tw_heap = NULL;
+    s->tw_n = s->tw_cap = 0;
 }

@@ -31,6 +31,25 @@
     "           sum(rst_cause_proven = 1) AS proven\n"                                             \
     "    FROM flows WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause;\n"
 
+/*
+ * Connections a running `live` still holds, as they stand at its last commit (it replaces them
+ * every commit, and deletes them when the capture ends: by then every one is a flows row).
+ * Only what state_intervals reads; closer and closer_call are not known before the end.
+ */
+#define HELD_FLOWS_TABLE                                                                           \
+    "CREATE TABLE held_flows (\n"                                                                  \
+    "    id INTEGER PRIMARY KEY,\n"                                                                \
+    "    capture_id INTEGER NOT NULL,\n"                                                           \
+    "    client_addr TEXT NOT NULL,\n"                                                             \
+    "    client_port INTEGER NOT NULL,\n"                                                          \
+    "    server_addr TEXT NOT NULL,\n"                                                             \
+    "    server_port INTEGER NOT NULL,\n"                                                          \
+    "    first_ts REAL NOT NULL,\n"                                                                \
+    "    last_ts REAL NOT NULL,\n"                                                                 \
+    "    transition_log TEXT NOT NULL DEFAULT '[]'\n"                                              \
+    ");\n"                                                                                         \
+    "CREATE INDEX held_flows_capture ON held_flows (capture_id);\n"
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings"
 static const char schema_sql[] =
@@ -132,7 +151,7 @@ static const char schema_sql[] =
     "           (j.value ->> 6) / 1e6 AS ts, j.value ->> 0 AS sender, j.value ->> 1 AS flags,\n"
     "           j.value ->> 2 AS rel_seq, j.value ->> 3 AS rel_ack, j.value ->> 4 AS len,\n"
     "           j.value ->> 5 AS why\n"
-    "    FROM flows AS f, json_each(f.segment_log) AS j;\n"
+    "    FROM flows AS f, json_each(f.segment_log) AS j;\n" HELD_FLOWS_TABLE
     "CREATE INDEX flows_capture ON flows (capture_id);\n"
     "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
     "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
@@ -193,6 +212,8 @@ enum {
     ST_DEL_FLOWS,
     ST_DEL_SKIPPED,
     ST_DEL_CAPTURE,
+    ST_DEL_HELD,
+    ST_INS_HELD,
     ST_INS_CAPTURE,
     ST_UPD_CAPTURE,
     ST_INS_SKIPPED,
@@ -212,6 +233,10 @@ static const struct {
     [ST_DEL_FLOWS] = {"delete replaced flows", "DELETE FROM flows WHERE capture_id = ?1"},
     [ST_DEL_SKIPPED] = {"delete replaced skip counts", "DELETE FROM skipped WHERE capture_id = ?1"},
     [ST_DEL_CAPTURE] = {"delete replaced capture", "DELETE FROM captures WHERE id = ?1"},
+    [ST_DEL_HELD] = {"delete held connections", "DELETE FROM held_flows WHERE capture_id = ?1"},
+    [ST_INS_HELD] = {"insert held connection",
+                     "INSERT INTO held_flows (capture_id, client_addr, client_port, server_addr, "
+                     "server_port, first_ts, last_ts, transition_log) VALUES (?,?,?,?,?,?,?,?)"},
     [ST_INS_CAPTURE] = {"insert capture", "INSERT INTO captures (source, " CAPTURE_COLS
                                           ", analyzed_at, finscope_version) VALUES "
                                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, "
@@ -478,7 +503,8 @@ fail:
 /*
  * Bring a database of an older schema up to FSC_SCHEMA_VERSION, in one transaction.
  * 1 -> 2: flows.rst_cause_proven and flows.closer_call (NULL on older rows: not judged then).
- * 2 -> 3: the state_intervals view (census.h), and each transition log entry gets its end (the
+ * 2 -> 3: the held_flows table and the state_intervals view (census.h), and each transition
+ *         log entry gets its end (the
  *         same endpoint's next transition: build_transition_log).
  */
 static int migrate(struct fsc_store *s, char *err, size_t errlen)
@@ -494,7 +520,7 @@ static int migrate(struct fsc_store *s, char *err, size_t errlen)
             "                 ORDER BY j.key) AS nx\n"
             "          FROM json_each(flows.transition_log) AS j ORDER BY j.key))\n"
             "WHERE json_valid(transition_log) AND json_type(transition_log) = "
-            "'array';\n" FSC_SQL_STATE_INTERVALS_VIEW,
+            "'array';\n" HELD_FLOWS_TABLE FSC_SQL_STATE_INTERVALS_VIEW,
     };
     bool empty;
     int64_t version;
@@ -824,7 +850,7 @@ static void rollback(struct fsc_store *s)
 /* Delete one capture and everything hanging off it, inside the open transaction. */
 static int delete_capture(struct fsc_store *s, int64_t id, char *err, size_t errlen)
 {
-    static const int del[] = {ST_DEL_FLOWS, ST_DEL_SKIPPED, ST_DEL_CAPTURE};
+    static const int del[] = {ST_DEL_FLOWS, ST_DEL_HELD, ST_DEL_SKIPPED, ST_DEL_CAPTURE};
 
     for (size_t d = 0; d < sizeof del / sizeof *del; d++) {
         if (sqlite3_bind_int64(s->st[del[d]], 1, id) != SQLITE_OK ||
@@ -1180,6 +1206,43 @@ int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f,
     return 0;
 }
 
+int fsc_store_held_clear(struct fsc_store *s, int64_t capture_id, char *err, size_t errlen)
+{
+    if (sqlite3_bind_int64(s->st[ST_DEL_HELD], 1, capture_id) != SQLITE_OK) {
+        dberr(s, stmt_def[ST_DEL_HELD].what, err, errlen);
+        return -1;
+    }
+    return run(s, ST_DEL_HELD, err, errlen);
+}
+
+int fsc_store_held_flow(struct fsc_store *s, int64_t capture_id, const struct fsc_flow *f,
+                        const struct fsc_transition *tr, uint32_t n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_INS_HELD];
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+    char caddr[64], saddr[64];
+    int rc = SQLITE_OK, i = 1;
+
+    build_transition_log(&s->tr_log, tr, n);
+    if (s->tr_log.oom) {
+        seterr(err, errlen, "%s: insert held connection: out of memory", s->path);
+        return -1;
+    }
+    fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
+    fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
+    B(sqlite3_bind_int64(st, i++, capture_id));
+    B(bind_text(st, i++, caddr));
+    B(sqlite3_bind_int(st, i++, c->port));
+    B(bind_text(st, i++, saddr));
+    B(sqlite3_bind_int(st, i++, v->port));
+    B(bind_seconds(st, i++, f->first_ts));
+    B(bind_seconds(st, i++, f->last_ts));
+    B(sqlite3_bind_text(st, i++, s->tr_log.p, (int)s->tr_log.len, SQLITE_STATIC));
+    if (bound(s, ST_INS_HELD, rc, i, err, errlen) < 0)
+        return -1;
+    return run(s, ST_INS_HELD, err, errlen);
+}
+
 int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen)
 {
     if (run(s, ST_COMMIT, err, errlen) < 0)
@@ -1221,7 +1284,8 @@ static int update_capture(struct fsc_store *s, int64_t capture_id,
 int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
                           const struct fsc_capture_info *ci, char *err, size_t errlen)
 {
-    if (update_capture(s, capture_id, ci, err, errlen) < 0 || run(s, ST_COMMIT, err, errlen) < 0) {
+    if (fsc_store_held_clear(s, capture_id, err, errlen) < 0 ||
+        update_capture(s, capture_id, ci, err, errlen) < 0 || run(s, ST_COMMIT, err, errlen) < 0) {
         rollback(s);
         return -1;
     }

@@ -31,24 +31,28 @@
 #define FSC_STR(x) #x
 
 /*
- * The state intervals of every endpoint, one row each: capture_id, flow_id, endpoint ('client'
- * or 'server'), host, port, peer, peer_port, state, from_ts, until_ts, ended.  TW, FT and IDLE
- * are SQL expressions (or printf conversions, the text has no other '%') for the TIME_WAIT
- * length, the orphan FIN_WAIT_2 timeout and the idle timeout, in seconds.
+ * The state intervals of every endpoint, one row each: capture_id, flow_id (NULL for a
+ * connection a running live still holds: held_flows), endpoint ('client' or 'server'), host,
+ * port, peer, peer_port, state, from_ts, until_ts, ended, at_end.  TW, FT and IDLE are SQL
+ * expressions (or printf conversions: the text has no other '%') for the TIME_WAIT length, the
+ * orphan FIN_WAIT_2 timeout and the idle timeout, in seconds.
  *
- * An interval [from_ts, until_ts) ends at the first of:
+ * The endpoint is in the state from from_ts (the packet that caused or proved it) until the
+ * first of (ended):
  *   transition     the endpoint's next transition;
  *   time_wait_over TIME_WAIT entered + TW;
  *   fin_timeout    FIN_WAIT_2 entered + FT, when the endpoint is the closer and closer_call is
  *                  'close' (a proven orphan; an unproven FIN_WAIT_2 may be held forever by a
  *                  shutdown(), the wire cannot tell);
  *   idle           the flow's last packet + IDLE, for the last state of an endpoint that no
- *                  lifetime ends: then the endpoint is 'unknown' until the capture ends;
+ *                  lifetime ends (the capture may have ended before: the kernel keeps states
+ *                  when packets stop);
  *   reused         the first packet of the next connection on the same 4-tuple in the same
  *                  capture (a host holds one socket per 4-tuple: a SYN that reuses it ends
- *                  what was there, TIME_WAIT included);
- *   capture_end    none of those before the capture's last packet: until_ts is that time and
- *                  the state is held at that instant too (the one closed end).
+ *                  what was there, TIME_WAIT included).
+ * When idle comes before the capture's last packet, the endpoint is then 'unknown' until that
+ * last packet (ended 'capture_end'; it counts at that instant too) or a reuse.
+ * at_end is 1 for the intervals held when the capture's last packet was captured.
  * closed and listen are not intervals (no socket per connection, as ss -tan counts them).
  * A log that is not valid JSON gives no intervals; an entry without a time is skipped.
  */
@@ -63,7 +67,10 @@
     "ru AS (\n"                                                                                    \
     "    SELECT id, lead(first_ts) OVER (PARTITION BY capture_id, client_addr, client_port,\n"     \
     "               server_addr, server_port ORDER BY first_ts, id) AS reuse_ts\n"                 \
-    "    FROM flows),\n"                                                                           \
+    "    FROM (SELECT id, capture_id, client_addr, client_port, server_addr, server_port,\n"       \
+    "                 first_ts FROM flows UNION ALL\n"                                             \
+    "          SELECT -id, capture_id, client_addr, client_port, server_addr, server_port,\n"      \
+    "                 first_ts FROM held_flows)),\n"                                               \
     "tr AS (\n"                                                                                    \
     "    SELECT f.id, f.capture_id, f.last_ts, ru.reuse_ts, coalesce(c.last_ts, f.last_ts) AS\n"   \
     "           cap_end, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"                     \
@@ -76,25 +83,32 @@
     "           iif(j.value ->> 0 = 'client', f.client_port, f.server_port) AS port,\n"            \
     "           iif(j.value ->> 0 = 'client', f.server_addr, f.client_addr) AS peer,\n"            \
     "           iif(j.value ->> 0 = 'client', f.server_port, f.client_port) AS peer_port\n"        \
-    "    FROM flows AS f JOIN ru ON ru.id = f.id LEFT JOIN captures AS c ON c.id = "               \
-    "f.capture_id,\n"                                                                              \
+    "    FROM (SELECT id, capture_id, client_addr, client_port, server_addr, server_port,\n"       \
+    "                 last_ts, closer, closer_call, transition_log FROM flows UNION ALL\n"         \
+    "          SELECT -id, capture_id, client_addr, client_port, server_addr, server_port,\n"      \
+    "                 last_ts, NULL, NULL, transition_log FROM held_flows) AS f\n"                 \
+    "         JOIN ru ON ru.id = f.id LEFT JOIN captures AS c ON c.id = f.capture_id,\n"           \
     "         json_each(iif(json_valid(f.transition_log), f.transition_log, '[]')) AS j, lt\n"     \
     "    WHERE j.value ->> 2 NOT IN ('closed', 'listen') AND j.value ->> 3 IS NOT NULL),\n"        \
     "iv AS (\n"                                                                                    \
     "    SELECT tr.*, min(coalesce(next_ts, 9e18), coalesce(life_ts, 9e18),\n"                     \
     "                     coalesce(idle_ts, 9e18), coalesce(reuse_ts, 9e18)) AS e\n"               \
     "    FROM tr)\n"                                                                               \
-    "SELECT capture_id, id AS flow_id, endpoint, host, port, peer, peer_port, state, from_ts,\n"   \
-    "       min(e, cap_end) AS until_ts,\n"                                                        \
-    "       CASE WHEN e > cap_end THEN 'capture_end' WHEN e = next_ts THEN 'transition'\n"         \
+    "SELECT capture_id, iif(id > 0, id, NULL) AS flow_id, endpoint, host, port, peer, "            \
+    "peer_port,\n"                                                                                 \
+    "       state, from_ts, e AS until_ts,\n"                                                      \
+    "       CASE WHEN e = next_ts THEN 'transition'\n"                                             \
     "            WHEN e = life_ts THEN iif(state = 'time_wait', 'time_wait_over', "                \
     "'fin_timeout')\n"                                                                             \
-    "            WHEN e = idle_ts THEN 'idle' ELSE 'reused' END AS ended\n"                        \
-    "FROM iv WHERE from_ts <= min(e, cap_end)\n"                                                   \
+    "            WHEN e = idle_ts THEN 'idle' ELSE 'reused' END AS ended,\n"                       \
+    "       from_ts <= cap_end AND e > cap_end AS at_end\n"                                        \
+    "FROM iv WHERE from_ts <= e\n"                                                                 \
     "UNION ALL\n"                                                                                  \
-    "SELECT capture_id, id, endpoint, host, port, peer, peer_port, 'unknown', idle_ts,\n"          \
-    "       min(coalesce(reuse_ts, 9e18), cap_end),\n"                                             \
-    "       iif(coalesce(reuse_ts, 9e18) > cap_end, 'capture_end', 'reused')\n"                    \
+    "SELECT capture_id, iif(id > 0, id, NULL), endpoint, host, port, peer, peer_port, "            \
+    "'unknown',\n"                                                                                 \
+    "       idle_ts, min(coalesce(reuse_ts, 9e18), cap_end),\n"                                    \
+    "       iif(coalesce(reuse_ts, 9e18) > cap_end, 'capture_end', 'reused'),\n"                   \
+    "       coalesce(reuse_ts, 9e18) > cap_end\n"                                                  \
     "FROM iv WHERE e = idle_ts AND e < cap_end AND coalesce(reuse_ts, 9e18) >= idle_ts\n"
 
 /* The view in the schema, with Linux's lifetimes. */

@@ -260,6 +260,11 @@ void fsc_flow_table_expire(struct fsc_flow_table *t, fsc_time now);
 /* Write out every flow still held (end of input), oldest first. */
 void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts);
 
+/* Call fn for every flow still held (closed and lingering ones first, then the open ones), in
+ * no particular order within each; fn must not change the table. */
+typedef void (*fsc_flow_visit)(const struct fsc_flow *f, void *user);
+void fsc_flow_table_foreach(const struct fsc_flow_table *t, fsc_flow_visit fn, void *user);
+
 const struct fsc_flow_stats *fsc_flow_table_stats(const struct fsc_flow_table *t);
 
 void fsc_flow_table_free(struct fsc_flow_table *t);

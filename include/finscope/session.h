@@ -3,6 +3,7 @@
 #define FINSCOPE_SESSION_H
 
 #include "finscope/capture.h"
+#include "finscope/census.h"
 #include "finscope/flow.h"
 #include "finscope/ipfrag.h"
 #include "finscope/store.h"
@@ -18,6 +19,11 @@ struct fsc_session {
     bool failed;             /* a store or memory error: err says which; abort the capture */
     bool said_full;          /* the first eviction was announced on stderr */
     uint32_t max_flows;
+    /* live: TIME_WAIT of written connections, for the census of now (fsc_session_snapshot):
+     * a min-heap of the times they end, kept only when track_time_wait is set. */
+    bool track_time_wait;
+    fsc_time *tw_heap;
+    size_t tw_n, tw_cap;
     char err[512];
 };
 
@@ -40,6 +46,15 @@ int fsc_session_frame(struct fsc_session *s, const struct fsc_frame *fr);
 /* Write out flows whose linger or idle time has passed by capture time now (live: the clock
  * moves on without packets).  0 or -1. */
 int fsc_session_expire(struct fsc_session *s, fsc_time now);
+
+/*
+ * live: replace the capture's held_flows rows with the connections held now (so `states` and
+ * the state_intervals view count them while the capture runs), and count into counts[] (by
+ * census state index, census.h) the sockets of every endpoint now: each held connection's
+ * endpoints in their current states, and written connections' TIME_WAIT for
+ * FSC_TIME_WAIT_DEFAULT_S after it began (track_time_wait).  0, or -1 with s->err.
+ */
+int fsc_session_snapshot(struct fsc_session *s, fsc_time now, uint64_t counts[FSC_CENSUS_NSTATES]);
 
 /* Abandon fragments still held (ip_fragment_incomplete), write out every flow still held,
  * update the captures row and COMMIT.  0 or -1. */

@@ -73,6 +73,16 @@ int fsc_store_delete_capture(struct fsc_store *s, int64_t id, char *err, size_t 
 int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f,
                    const struct fsc_transition *tr, uint32_t n, char *err, size_t errlen);
 
+/*
+ * The held_flows rows of a live capture: the connections it still holds, as they stand (no
+ * closer or closer_call yet), so that state_intervals counts them while it runs.  clear deletes
+ * the capture's rows; held_flow adds one with its n transitions so far.  end_capture deletes
+ * them (every held connection is a flows row by then).  Inside the capture transaction; 0 or -1.
+ */
+int fsc_store_held_clear(struct fsc_store *s, int64_t capture_id, char *err, size_t errlen);
+int fsc_store_held_flow(struct fsc_store *s, int64_t capture_id, const struct fsc_flow *f,
+                        const struct fsc_transition *tr, uint32_t n, char *err, size_t errlen);
+
 /* COMMIT what has been written so far and BEGIN again (live capture).  0 or -1. */
 int fsc_store_checkpoint(struct fsc_store *s, char *err, size_t errlen);
 

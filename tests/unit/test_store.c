@@ -618,6 +618,7 @@ static void test_refusals(const char *dir)
         /* Schema 1's flows table and rst_causes view. */
         q(s, "DROP VIEW rst_causes", -1);
         q(s, "DROP VIEW state_intervals", -1);
+        q(s, "DROP TABLE held_flows", -1);
         q(s, "ALTER TABLE flows DROP COLUMN rst_cause_proven", -1);
         q(s, "ALTER TABLE flows DROP COLUMN closer_call", -1);
         q(s,
