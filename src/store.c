@@ -916,27 +916,38 @@ static const char *endpoint_name(unsigned e)
     return e == FSC_CLIENT ? "client" : e == FSC_SERVER ? "server" : NULL;
 }
 
+/* client_addr, client_port, server_addr, server_port, first_ts, last_ts from *i on. */
+static int bind_ends(sqlite3_stmt *st, int *i, const struct fsc_flow *f)
+{
+    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+    char caddr[64], saddr[64];
+    int rc = SQLITE_OK;
+
+    fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
+    fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
+    B(sqlite3_bind_text(st, (*i)++, caddr, -1, SQLITE_TRANSIENT));
+    B(sqlite3_bind_int(st, (*i)++, c->port));
+    B(sqlite3_bind_text(st, (*i)++, saddr, -1, SQLITE_TRANSIENT));
+    B(sqlite3_bind_int(st, (*i)++, v->port));
+    B(bind_seconds(st, (*i)++, f->first_ts));
+    B(bind_seconds(st, (*i)++, f->last_ts));
+    return rc;
+}
+
 static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct fsc_flow *f,
                            char *err, size_t errlen)
 {
     sqlite3_stmt *st = s->st[ST_INS_FLOW];
     const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
-    char caddr[64], saddr[64], anomalies[512];
+    char anomalies[512];
     int rc = SQLITE_OK, i = 1;
     bool rtt = f->syn_ts > 0 && f->hs_done_ts > 0;
 
-    fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
-    fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
     fsc_anomaly_str(f->anomalies, anomalies, sizeof anomalies);
 
     B(sqlite3_bind_int64(st, i++, capture_id));
     B(sqlite3_bind_int(st, i++, f->ip_version));
-    B(bind_text(st, i++, caddr));
-    B(sqlite3_bind_int(st, i++, c->port));
-    B(bind_text(st, i++, saddr));
-    B(sqlite3_bind_int(st, i++, v->port));
-    B(bind_seconds(st, i++, f->first_ts));
-    B(bind_seconds(st, i++, f->last_ts));
+    B(bind_ends(st, &i, f));
     B(bind_seconds(st, i++, f->last_ts - f->first_ts));
     B(bind_u64(st, i++, f->first_packet));
     B(bind_text(st, i++, fsc_handshake_name(f->handshake)));
@@ -1219,8 +1230,6 @@ int fsc_store_held_flow(struct fsc_store *s, int64_t capture_id, const struct fs
                         const struct fsc_transition *tr, uint32_t n, char *err, size_t errlen)
 {
     sqlite3_stmt *st = s->st[ST_INS_HELD];
-    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
-    char caddr[64], saddr[64];
     int rc = SQLITE_OK, i = 1;
 
     build_transition_log(&s->tr_log, tr, n);
@@ -1228,15 +1237,8 @@ int fsc_store_held_flow(struct fsc_store *s, int64_t capture_id, const struct fs
         seterr(err, errlen, "%s: insert held connection: out of memory", s->path);
         return -1;
     }
-    fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
-    fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
     B(sqlite3_bind_int64(st, i++, capture_id));
-    B(bind_text(st, i++, caddr));
-    B(sqlite3_bind_int(st, i++, c->port));
-    B(bind_text(st, i++, saddr));
-    B(sqlite3_bind_int(st, i++, v->port));
-    B(bind_seconds(st, i++, f->first_ts));
-    B(bind_seconds(st, i++, f->last_ts));
+    B(bind_ends(st, &i, f));
     B(sqlite3_bind_text(st, i++, s->tr_log.p, (int)s->tr_log.len, SQLITE_STATIC));
     if (bound(s, ST_INS_HELD, rc, i, err, errlen) < 0)
         return -1;
