@@ -1150,7 +1150,8 @@ CENSUS_TIME_WAIT = 60    # s: Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN; no sys
 CENSUS_MARGIN = 0.05     # s: no packet and no kernel timer expiry this close to a snapshot
 CENSUS_DELAY = 0.005     # s: the relay's one-way delay (well below the margin)
 CENSUS_PAIRS = [0]       # attempts so far: each attempt takes the next pair of addresses
-CENSUS_GROUPS = (("steady", 4), ("leak", 5), ("orphan", 3), ("tw1", 5), ("tw2", 5), ("fw1", 1))
+CENSUS_GROUPS = (("steady", 4), ("leak", 5), ("orphan", 3), ("tw1", 5), ("tw2", 5), ("fw1", 1),
+                 ("la", 1))
 
 
 def census_hosts():
@@ -1171,17 +1172,14 @@ def census_mix(**counts):
 def sc_census(port):
     """Piles of sockets on a real kernel, counted per host and state at eight instants.
 
-    Client host A and server host B (a fresh address pair per attempt, census_hosts) make 23
+    Client host A and server host B (a fresh address pair per attempt, census_hosts) make 24
     connections to one listener, in groups (CENSUS_GROUPS): 4 that stay ESTABLISHED to the end;
     5 whose client sends a request and shutdown(SHUT_WR)s, whose server answers 100 bytes and
     never closes (a CLOSE_WAIT leak; the client's FIN_WAIT_2 is not an orphan, it lasts); 3
     whose client close()s while the server sits in CLOSE_WAIT longer than A's tcp_fin_timeout
     (2 s): the orphaned FIN_WAIT_2 is destroyed, and the server's late FIN is answered with a
-    bare RST; 10 closed four-way, client first (TIME_WAIT in A for 60 s), in two halves, the
-    relay dropping the last ACK of the last one once so that B holds a LAST_ACK until it
-    retransmits its FIN ~200 ms later; and 1 whose client sends 100 bytes and shuts down, the
-    relay dropping every copy of those bytes until a snapshot saw the client in FIN_WAIT_1 and B,
-    holding the FIN out of order, still ESTABLISHED (then a four-way close).
+    bare RST; 10 closed four-way, client first (TIME_WAIT in A for 60 s), in two halves; and
+    two that hold a FIN_WAIT_1 and a LAST_ACK for a snapshot (census_held).
 
     At each snapshot every TCP socket of both namespaces is read (A, then B) and those of the
     two hosts are counted per state (census.tsv) and recorded one by one (ss.tsv).  A snapshot is
@@ -1204,21 +1202,16 @@ def sc_census(port):
 
 def census_run(port, hosts, fin_timeout):
     ha, hb = hosts["A"], hosts["B"]
-    lossy = {}                 # the TIME_WAIT connection whose last ACK the relay drops, once
-    held = {"drops": []}       # the connection whose last data the relay drops until released
+    # census_held: the relay drops every copy of the data just before fw1's client FIN and
+    # la's server FIN until released
+    held = {"drops": []}
 
     def rule(d, p):
-        if d == "AB" and "cport" in held and (p[SRC], p[SPORT]) == (ha, held["cport"]) and \
-                p[LEN] > 0 and "released" not in held:
-            held["drops"].append(time.time())
-            return True
-        if "cport" not in lossy or "dropped" in lossy:
+        if "released" in held or p[LEN] <= 0:
             return None
-        if d == "BA" and (p[DST], p[DPORT]) == (ha, lossy["cport"]) and p[FLAGS] & FIN:
-            lossy["fin"] = fin_end(p)
-        elif d == "AB" and (p[SRC], p[SPORT]) == (ha, lossy["cport"]) and "fin" in lossy and \
-                p[FLAGS] & (SYN | FIN | RST) == 0 and p[LEN] == 0 and p[ACKNO] == lossy["fin"]:
-            lossy["dropped"] = True
+        if (d == "AB" and (p[SRC], p[SPORT]) == (ha, held.get("fw1"))) or \
+                (d == "BA" and (p[DST], p[DPORT]) == (ha, held.get("la"))):
+            held["drops"].append(time.time())
             return True
         return None
     LAB.relay.configure(CENSUS_DELAY, rule)
@@ -1240,8 +1233,7 @@ def census_run(port, hosts, fin_timeout):
     g = {grp: [connect() for _ in range(n)] for grp, n in CENSUS_GROUPS}
     group_of = {c.getsockname()[1]: grp for grp in g for c, _ in g[grp]}
     names = {grp: [(name(c), name(s)) for c, s in g[grp]] for grp in g}
-    lossy["cport"] = g["tw2"][-1][0].getsockname()[1]
-    held["cport"] = g["fw1"][0][0].getsockname()[1]
+    held.update(fw1=g["fw1"][0][0].getsockname()[1], la=g["la"][0][0].getsockname()[1])
     shots = []
 
     def shot(label, want_a, want_b, absent=()):
@@ -1249,7 +1241,7 @@ def census_run(port, hosts, fin_timeout):
         one.update(label=label, want={"A": want_a, "B": want_b})
         shots.append(one)
     time.sleep(0.3)            # delayed ACKs settle
-    shot("established", census_mix(ESTAB=23), census_mix(ESTAB=23))
+    shot("established", census_mix(ESTAB=24), census_mix(ESTAB=24))
 
     for c, _ in g["leak"]:     # the last request, then the write side shut
         c.sendall(b"q" * 100)
@@ -1260,7 +1252,7 @@ def census_run(port, hosts, fin_timeout):
     for c, _ in g["leak"]:
         assert len(recv_exact(c, 100)) == 100
     time.sleep(0.3)
-    shot("close_wait_leak", census_mix(ESTAB=18, FIN_WAIT_2=5), census_mix(ESTAB=18, CLOSE_WAIT=5))
+    shot("close_wait_leak", census_mix(ESTAB=19, FIN_WAIT_2=5), census_mix(ESTAB=19, CLOSE_WAIT=5))
 
     for c, _ in g["orphan"]:   # orphaned once B acks the FIN: FIN_WAIT_2 for the fin timeout
         c.close()
@@ -1278,14 +1270,13 @@ def census_run(port, hosts, fin_timeout):
     for _, s in g["tw2"]:
         assert s.recv(10) == b""
     time.sleep(0.3)
-    shot("time_wait_half", census_mix(ESTAB=5, FIN_WAIT_2=13, TIME_WAIT=5),
-         census_mix(ESTAB=5, CLOSE_WAIT=13))
-
-    for _, s in g["tw2"]:      # the last one's last ACK is dropped: B stays in LAST_ACK
+    shot("time_wait_half", census_mix(ESTAB=6, FIN_WAIT_2=13, TIME_WAIT=5),
+         census_mix(ESTAB=6, CLOSE_WAIT=13))
+    for _, s in g["tw2"]:
         s.close()
-    time.sleep(0.09)           # its FIN is retransmitted after B's RTO, >= 200 ms
-    shot("last_ack", census_mix(ESTAB=5, FIN_WAIT_2=8, TIME_WAIT=10),
-         census_mix(ESTAB=5, CLOSE_WAIT=8, LAST_ACK=1))
+    time.sleep(0.3)
+    shot("time_wait_pile", census_mix(ESTAB=6, FIN_WAIT_2=8, TIME_WAIT=10),
+         census_mix(ESTAB=6, CLOSE_WAIT=8))
 
     # the orphans' expiry, seen in A's socket table (polled: no packet, nothing changes)
     seen = {n: [shots[-1]["ns"]["A"]["span"][0], None] for n in names["orphan"]}
@@ -1304,49 +1295,51 @@ def census_run(port, hosts, fin_timeout):
     time.sleep(0.15)
     # (no "(none)" rows for the expired orphans: their end is a timer's, in no packet, which
     # check_ss.py's transitions cannot show; check_census_ss.py judges it with --fin-timeout)
-    shot("orphans_expired", census_mix(ESTAB=5, FIN_WAIT_2=5, TIME_WAIT=10),
-         census_mix(ESTAB=5, CLOSE_WAIT=8))
+    shot("orphans_expired", census_mix(ESTAB=6, FIN_WAIT_2=5, TIME_WAIT=10),
+         census_mix(ESTAB=6, CLOSE_WAIT=8))
 
     for _, s in g["orphan"]:   # the late FINs meet no socket: bare RSTs
         s.close()
     time.sleep(0.3)
     gone = [("A", cn, sn) for cn, sn in names["orphan"]] + \
         [("B", sn, cn) for grp in ("orphan", "tw1", "tw2") for cn, sn in names[grp]]
-    shot("orphans_reset", census_mix(ESTAB=5, FIN_WAIT_2=5, TIME_WAIT=10),
-         census_mix(ESTAB=5, CLOSE_WAIT=5), absent=gone)
+    shot("orphans_reset", census_mix(ESTAB=6, FIN_WAIT_2=5, TIME_WAIT=10),
+         census_mix(ESTAB=6, CLOSE_WAIT=5), absent=gone)
 
-    # FIN_WAIT_1 seen alike from both taps: the client's FIN reaches B, but the data just before
-    # it does not (the relay drops every copy): B keeps the FIN out of order, acknowledges
-    # nothing past the hole and stays ESTABLISHED
-    c, s = g["fw1"][0]
-    c.send(b"d" * 100)
-    c.shutdown(socket.SHUT_WR)
-    t0, deadline = time.time(), time.time() + 3
-    while not any(t > t0 + 0.15 for t in held["drops"]) and time.time() < deadline:
-        time.sleep(0.01)       # the retransmission on A's RTO (>= 200 ms) is dropped too
-    time.sleep(0.1)            # the next one comes after twice the RTO
-    shot("fin_wait_1", census_mix(ESTAB=4, FIN_WAIT_1=1, FIN_WAIT_2=5, TIME_WAIT=10),
-         census_mix(ESTAB=5, CLOSE_WAIT=5))
-    held["released"] = True
-    assert len(recv_exact(s, 100)) == 100 and s.recv(10) == b""
+    (fc, fs), (lc, lsrv) = g["fw1"][0], g["la"][0]
+    lc.shutdown(socket.SHUT_WR)  # la: B acks the client's FIN, then has 100 bytes to send
+    assert lsrv.recv(10) == b""
     time.sleep(0.2)
-    s.close()                  # a four-way close: A in TIME_WAIT
+    fc.send(b"d" * 100)        # fw1: the client's last data (held back) and its FIN
+    fc.shutdown(socket.SHUT_WR)
+    lsrv.send(b"e" * 100)      # la: the server's last data (held back) and its FIN
+    lsrv.close()
+    t0, deadline = time.time(), time.time() + 3
+    while sum(1 for t in held["drops"] if t > t0 + 0.15) < 2 and time.time() < deadline:
+        time.sleep(0.01)       # each sender's retransmission on its RTO (>= 200 ms) is dropped
+    time.sleep(0.1)            # the next ones come after twice the RTO
+    shot("fin_wait_1_last_ack", census_mix(ESTAB=4, FIN_WAIT_1=1, FIN_WAIT_2=6, TIME_WAIT=10),
+         census_mix(ESTAB=5, CLOSE_WAIT=5, LAST_ACK=1))
+    held["released"] = True
+    assert len(recv_exact(fs, 100)) == 100 and fs.recv(10) == b""
+    assert len(recv_exact(lc, 100)) == 100 and lc.recv(10) == b""
+    time.sleep(0.2)
+    fs.close()                 # a four-way close: A in TIME_WAIT
     time.sleep(0.3)
-    shot("end", census_mix(ESTAB=4, FIN_WAIT_2=5, TIME_WAIT=11), census_mix(ESTAB=4, CLOSE_WAIT=5),
-         absent=[("B", names["fw1"][0][1], names["fw1"][0][0])])
+    gone = [("B", names[grp][0][1], names[grp][0][0]) for grp in ("fw1", "la")]
+    shot("end", census_mix(ESTAB=4, FIN_WAIT_2=5, TIME_WAIT=12), census_mix(ESTAB=4, CLOSE_WAIT=5),
+         absent=gone)
 
     def verify(cc, sc):
         if any(v[1] is None for v in seen.values()):
             return "an orphaned FIN_WAIT_2 socket never went away"
-        if "dropped" not in lossy:
-            return "the relay did not drop the last ACK"
         for one in shots:
             for tag in ("A", "B"):
                 if one["ns"][tag]["counts"] != one["want"][tag]:
                     got = {k: v for k, v in one["ns"][tag]["counts"].items() if v}
                     return "census %s in %s: %s" % (one["label"], tag, got)
         for end, conns in (("client", cc), ("server", sc)):
-            why = census_conns(end, conns, group_of, lossy["cport"], seen)
+            why = census_conns(end, conns, group_of, seen)
             if why:
                 return why
         return census_quiet(shots, cc + sc, census_expiries(cc, sc, seen, fin_timeout["A"]))
@@ -1383,10 +1376,11 @@ CENSUS_TOKENS = {
     "tw1": FOUR_WAY,
     "tw2": FOUR_WAY,
     "fw1": FOUR_WAY,
+    "la": tokens(closer_call="shutdown", half_close_bytes=100),
 }
 
 
-def census_conns(end, conns, group_of, lossy_port, seen):
+def census_conns(end, conns, group_of, seen):
     """Why the connections at END did not do what their group should have, or None."""
     if sorted(c.cport for c in conns) != sorted(group_of):
         return "%s end: %d connections, not the census's %d" % (end, len(conns), len(group_of))
@@ -1408,7 +1402,8 @@ def census_conns(end, conns, group_of, lossy_port, seen):
                 return "%s: not a half-close with 100 bytes after it" % label
             if not any(covers(p[ACKNO], seg_end(data[-1])) for p in conn.c()):
                 return "%s: the client did not acknowledge the answer" % label
-        elif grp == "orphan":
+            continue
+        if grp == "orphan":
             last, gone = seen[("%s:%d" % conn.client, "%s:%d" % conn.server)]
             if len(sfins) != 1 or sfins[0][T] < gone or ack[T] > last:
                 return "%s: the server FIN came before the orphan was destroyed" % label
@@ -1418,37 +1413,44 @@ def census_conns(end, conns, group_of, lossy_port, seen):
                 return "%s: no bare RST answering the late FIN (%s)" % (label, rst)
             if any(covers(p[ACKNO], fin_end(sfins[0])) for p in conn.c() if p[FLAGS] & ACK):
                 return "%s: the client acknowledged the late FIN" % label
-        else:
-            if grp == "fw1":
-                why = census_held(conn, cfin, end == "client")
-                if why:
-                    return "%s: %s" % (label, why)
-            if rst or not sfins or (end == "server" and close_pattern(conn) != "four_way"):
-                return "%s: not a four-way close (%s)" % (label, close_pattern(conn))
-            reacks = [p for p in conn.c() if p[FLAGS] & ACK and covers(p[ACKNO], fin_end(sfins[0]))]
-            # the dropped ACK is in the client-side capture only; B's retransmitted FIN and
-            # A's re-ACK are in both
-            want = (2, 2 if end == "client" else 1) if conn.cport == lossy_port else (1, 1)
-            if (len(sfins), len(reacks)) != want:
-                return "%s: %d server FINs and %d client ACKs of it, wanted %s" % (
-                    label, len(sfins), len(reacks), want)
+            continue
+        if grp in ("fw1", "la"):
+            why = census_held(conn, grp == "fw1", end == ("client" if grp == "fw1" else "server"))
+            if why:
+                return "%s: %s" % (label, why)
+        if rst or len(sfins) != 1 or (end == "server" and close_pattern(conn) != "four_way"):
+            return "%s: not a four-way close (%s)" % (label, close_pattern(conn))
+        last = [p for p in conn.c() if p[FLAGS] & ACK and covers(p[ACKNO], fin_end(sfins[0]))]
+        if len(last) != 1:
+            return "%s: %d client ACKs of the server FIN" % (label, len(last))
     return None
 
 
-def census_held(conn, cfin, at_client):
-    """Why the FIN_WAIT_1 connection did not go as planned, or None: at A's tap its last data
-    went out before its FIN and again at least twice (dropped, then let through); at B's tap
-    it arrived once, after the FIN, and nothing B sent before it covered the FIN."""
-    copies = [p for p in conn.c() if p[LEN] > 0 and seg_end(p) == cfin[SEQ]]
-    if at_client:
-        if len(copies) < 3 or index(conn.pkts, copies[0]) > index(conn.pkts, cfin):
-            return "%d copies of the data before the FIN, the first after it" % len(copies)
+def census_held(conn, by_client, at_sender):
+    """Why a held connection did not go as planned, or None.  A FIN_WAIT_1 (fw1: BY_CLIENT)
+    and a LAST_ACK (la: the server's FIN) that both taps see alike: the FIN's sender sends 100
+    bytes and its FIN; the relay drops every copy of the bytes until a snapshot was taken, the
+    FIN passes.  Its receiver holds the FIN out of order, acknowledges nothing past the hole
+    (so the sender stays in FIN_WAIT_1 or LAST_ACK) and its own state does not change (B
+    ESTABLISHED, A FIN_WAIT_2).  A dropped last ACK would not do: the server-side capture could
+    not tell that the client had received the server's FIN.  At the sender's tap (AT_SENDER)
+    the bytes went out before the FIN and at least twice more (dropped, then let through); at
+    the receiver's they arrive once, after the FIN, and nothing the receiver sent before them
+    covers the FIN."""
+    mine, theirs = (conn.c(), conn.s()) if by_client else (conn.s(), conn.c())
+    fin = next((p for p in mine if p[FLAGS] & FIN), None)
+    if fin is None:
+        return "no FIN from the held side"
+    copies = [p for p in mine if p[LEN] > 0 and seg_end(p) == fin[SEQ]]
+    if at_sender:
+        if len(copies) < 3 or index(conn.pkts, copies[0]) > index(conn.pkts, fin):
+            return "%d copies of the held data, the first after the FIN" % len(copies)
         return None
-    if len(copies) != 1 or index(conn.pkts, copies[0]) < index(conn.pkts, cfin):
+    if len(copies) != 1 or index(conn.pkts, copies[0]) < index(conn.pkts, fin):
         return "the held data did not arrive once, after the FIN"
     early = conn.pkts[:index(conn.pkts, copies[0])]
-    if any(covers(p[ACKNO], fin_end(cfin)) for p in early if not conn.from_client(p)):
-        return "B acknowledged the FIN before the hole was filled"
+    if any(covers(p[ACKNO], fin_end(fin)) for p in early if p in theirs):
+        return "the FIN was acknowledged before the hole was filled"
     return None
 
 
