@@ -1389,7 +1389,8 @@ def census_conns(end, conns, group_of, seen):
         cfin = next((p for p in conn.c() if p[FLAGS] & FIN), None)
         sfins = [p for p in conn.s() if p[FLAGS] & FIN]
         rst = [p for p in conn.pkts if p[FLAGS] & RST]
-        ack = cfin and next((p for p in conn.s() if covers(p[ACKNO], fin_end(cfin))), None)
+        ack = cfin and next((p for p in conn.s() if p[FLAGS] & ACK and
+                             covers(p[ACKNO], fin_end(cfin))), None)
         if grp == "steady":
             if cfin or sfins or rst:
                 return "%s: a FIN or RST on a steady connection" % label
@@ -1400,7 +1401,7 @@ def census_conns(end, conns, group_of, seen):
             data = [p for p in conn.s() if p[LEN] > 0 and covers(p[ACKNO], fin_end(cfin))]
             if sfins or rst or sum(p[LEN] for p in data) != 100:
                 return "%s: not a half-close with 100 bytes after it" % label
-            if not any(covers(p[ACKNO], seg_end(data[-1])) for p in conn.c()):
+            if not any(p[FLAGS] & ACK and covers(p[ACKNO], seg_end(data[-1])) for p in conn.c()):
                 return "%s: the client did not acknowledge the answer" % label
             continue
         if grp == "orphan":
@@ -1449,7 +1450,7 @@ def census_held(conn, by_client, at_sender):
     if len(copies) != 1 or index(conn.pkts, copies[0]) < index(conn.pkts, fin):
         return "the held data did not arrive once, after the FIN"
     early = conn.pkts[:index(conn.pkts, copies[0])]
-    if any(covers(p[ACKNO], fin_end(fin)) for p in early if p in theirs):
+    if any(p[FLAGS] & ACK and covers(p[ACKNO], fin_end(fin)) for p in early if p in theirs):
         return "the FIN was acknowledged before the hole was filled"
     return None
 
@@ -1465,7 +1466,7 @@ def census_expiries(cc, sc, seen, fin_timeout):
         for conns in (cc, sc):
             conn = next(c for c in conns if "%s:%d" % c.client == cname)
             cfin = next(p for p in conn.c() if p[FLAGS] & FIN)
-            ack = next(p for p in conn.s() if covers(p[ACKNO], fin_end(cfin)))
+            ack = next(p for p in conn.s() if p[FLAGS] & ACK and covers(p[ACKNO], fin_end(cfin)))
             ends.append(ack[T] + fin_timeout)
         out.append((min(ends + [last]), max(ends + [gone])))
     return out
