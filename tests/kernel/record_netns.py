@@ -64,7 +64,7 @@ from wire import (FIN, SYN, RST, ACK, T, SRC, SPORT, DST, DPORT, FLAGS, SEQ,  # 
                   handshake_rtt, index)
 
 BASE_PORT = 47500
-TOTAL_BUDGET_S = 140  # no new attempt starts after this (check_netns.sh kills at 170 s)
+TOTAL_BUDGET_S = 160  # no new attempt starts after this (check_netns.sh kills at 190 s)
 
 COLUMNS = ["client_port", "server_port", "handshake", "close_kind", "rst_cause", "rst_cause_proven", "closer", "closer_call",
            "client_state", "server_state", "half_close_bytes",
