@@ -17,6 +17,7 @@ static const char usage[] =
     "  live      capture on an interface and keep the database current\n"
     "  query     run read-only SQL on a database: table, --csv or --json\n"
     "  show      draw one connection's ladder diagram (text, or --svg FILE)\n"
+    "  states    netstat from the wire: sockets per host in each TCP state, at any instant\n"
     "  report    the summary of a database: close kinds, CLOSE_WAIT suspects (text, --html)\n"
     "  forge     write crafted captures of TCP open/close scenarios (libnet)\n"
     "  export    write a database out as a Zeek conn.log (--zeek, TSV or --json)\n"
@@ -27,6 +28,7 @@ static const char usage[] =
     "  finscope analyze captures/*.pcap\n"
     "  finscope live -i eth0 -f 'tcp port 443'\n"
     "  sqlite3 finscope.db 'SELECT * FROM close_kinds'\n"
+    "  finscope states --state close_wait\n"
     "  finscope forge --list\n"
     "  finscope export --zeek finscope.db > conn.log\n";
 
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
         return fsc_cmd_query(argc - 1, argv + 1);
     if (!strcmp(cmd, "show"))
         return fsc_cmd_show(argc - 1, argv + 1);
+    if (!strcmp(cmd, "states"))
+        return fsc_cmd_states(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))
         return fsc_cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "forge"))

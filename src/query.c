@@ -433,47 +433,110 @@ static int json_row(void *user, int ncol, const char *const *values, const int *
     return ferror(r->out) ? 1 : 0;
 }
 
-int fsc_query_run(struct fsc_store *s, const char *sql, enum fsc_query_mode mode, bool tty,
-                  FILE *out, char *err, size_t errlen)
-{
-    struct query_run r = {.mode = mode, .tty = tty, .out = out};
-    struct fsc_store_user_fn fn = {0};
-    int rc;
+struct fsc_query_writer {
+    struct query_run r;
+    const char *who;
+};
 
-    switch (mode) {
-    case FSC_QUERY_TABLE:
-        fn = (struct fsc_store_user_fn){table_begin, table_row, table_end};
-        break;
-    case FSC_QUERY_CSV:
-        fn = (struct fsc_store_user_fn){csv_begin, csv_row, NULL};
-        break;
-    case FSC_QUERY_JSON:
-        fn = (struct fsc_store_user_fn){json_begin, json_row, NULL};
-        fputc('[', out);
-        break;
-    }
-    rc = fsc_store_query_user(s, sql, &fn, &r, err, errlen);
+struct fsc_query_writer *fsc_query_writer_new(enum fsc_query_mode mode, bool tty, FILE *out,
+                                              const char *who)
+{
+    struct fsc_query_writer *w = calloc(1, sizeof *w);
+
+    if (!w)
+        return NULL;
+    w->r = (struct query_run){.mode = mode, .tty = tty, .out = out};
+    w->who = who;
     if (mode == FSC_QUERY_JSON)
-        fputs(r.json_any ? "\n]\n" : "]\n", out);
-    table_free(&r);
-    if (r.oom && rc == 0) {
+        fputc('[', out);
+    return w;
+}
+
+int fsc_query_writer_begin(struct fsc_query_writer *w, int ncol, const char *const *names)
+{
+    switch (w->r.mode) {
+    case FSC_QUERY_TABLE:
+        return table_begin(&w->r, ncol, names);
+    case FSC_QUERY_CSV:
+        return csv_begin(&w->r, ncol, names);
+    case FSC_QUERY_JSON:
+        return json_begin(&w->r, ncol, names);
+    }
+    return 1;
+}
+
+int fsc_query_writer_row(struct fsc_query_writer *w, int ncol, const char *const *values,
+                         const int *types)
+{
+    switch (w->r.mode) {
+    case FSC_QUERY_TABLE:
+        return table_row(&w->r, ncol, values, types);
+    case FSC_QUERY_CSV:
+        return csv_row(&w->r, ncol, values, types);
+    case FSC_QUERY_JSON:
+        return json_row(&w->r, ncol, values, types);
+    }
+    return 1;
+}
+
+/* fsc_store_user_fn's end: only the table has something to finish per statement. */
+static int writer_stmt_end(void *user, int ncol)
+{
+    struct fsc_query_writer *w = user;
+    return w->r.mode == FSC_QUERY_TABLE ? table_end(&w->r, ncol) : 0;
+}
+
+int fsc_query_writer_end(struct fsc_query_writer *w, int rc, char *err, size_t errlen)
+{
+    struct query_run *r = &w->r;
+
+    if (r->mode == FSC_QUERY_JSON)
+        fputs(r->json_any ? "\n]\n" : "]\n", r->out);
+    table_free(r);
+    names_free(r);
+    if (r->oom && rc == 0) {
         fsc_seterr(err, errlen, "out of memory");
         rc = -1;
     }
-    if (rc == 0 && r.overflows > 0) {
+    if (rc == 0 && r->overflows > 0) {
         /* Said on stderr so the table on stdout stays as it is. */
-        fflush(out);
+        fflush(r->out);
         fprintf(stderr,
-                "finscope query: the table is streamed, its column widths measured on the first "
+                "%s: the table is streamed, its column widths measured on the first "
                 "%" PRIu64 " rows; %" PRIu64 " later value%s widened %s column from %s row on\n",
-                r.probed, r.overflows, r.overflows == 1 ? "" : "s",
-                r.overflows == 1 ? "its" : "their", r.overflows == 1 ? "its" : "their");
+                w->who, r->probed, r->overflows, r->overflows == 1 ? "" : "s",
+                r->overflows == 1 ? "its" : "their", r->overflows == 1 ? "its" : "their");
     }
-    if (rc == 0 && (fflush(out) != 0 || ferror(out))) {
+    if (rc == 0 && (fflush(r->out) != 0 || ferror(r->out))) {
         fsc_seterr(err, errlen, "write error");
         rc = -1;
     }
+    free(w);
     return rc;
+}
+
+static int writer_begin_fn(void *user, int ncol, const char *const *names)
+{
+    return fsc_query_writer_begin(user, ncol, names);
+}
+
+static int writer_row_fn(void *user, int ncol, const char *const *values, const int *types)
+{
+    return fsc_query_writer_row(user, ncol, values, types);
+}
+
+int fsc_query_run(struct fsc_store *s, const char *sql, enum fsc_query_mode mode, bool tty,
+                  FILE *out, char *err, size_t errlen)
+{
+    struct fsc_query_writer *w = fsc_query_writer_new(mode, tty, out, "finscope query");
+    struct fsc_store_user_fn fn = {writer_begin_fn, writer_row_fn, writer_stmt_end};
+
+    if (!w) {
+        fsc_seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = fsc_store_query_user(s, sql, &fn, w, err, errlen);
+    return fsc_query_writer_end(w, rc, err, errlen);
 }
 
 /* ---- listing (no SQL) ---- */

@@ -32,6 +32,9 @@ int fsc_cmd_show(int argc, char **argv);
 /* `finscope report ...` (report.c). */
 int fsc_cmd_report(int argc, char **argv);
 
+/* `finscope states ...` (census.c). */
+int fsc_cmd_states(int argc, char **argv);
+
 /* `finscope forge ...` (cmd_forge.c). */
 int fsc_cmd_forge(int argc, char **argv);
 

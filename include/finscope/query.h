@@ -2,6 +2,7 @@
 #ifndef FINSCOPE_QUERY_H
 #define FINSCOPE_QUERY_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "finscope/store.h"
@@ -27,5 +28,21 @@ enum fsc_query_mode { FSC_QUERY_TABLE, FSC_QUERY_CSV, FSC_QUERY_JSON };
  */
 int fsc_query_run(struct fsc_store *s, const char *sql, enum fsc_query_mode mode, bool tty,
                   FILE *out, char *err, size_t errlen);
+
+/*
+ * The same writer for rows a program makes (finscope states): new, then per result begin()
+ * with the column names and row() per row (text of each value, NULL for NULL, and its
+ * fsc_value_type), then end(), which finishes the output and frees the writer.  who names the
+ * command in the one note it may print on stderr.  begin and row return 0, or non-zero on a
+ * write error; end takes the caller's status so far (0 or -1) and returns 0, or -1 with a
+ * message in err (out of memory, write error).  new returns NULL when out of memory.
+ */
+struct fsc_query_writer;
+struct fsc_query_writer *fsc_query_writer_new(enum fsc_query_mode mode, bool tty, FILE *out,
+                                              const char *who);
+int fsc_query_writer_begin(struct fsc_query_writer *w, int ncol, const char *const *names);
+int fsc_query_writer_row(struct fsc_query_writer *w, int ncol, const char *const *values,
+                         const int *types);
+int fsc_query_writer_end(struct fsc_query_writer *w, int rc, char *err, size_t errlen);
 
 #endif

@@ -343,7 +343,7 @@ static void test_round_trip(struct fsc_store *s)
     int64_t id;
 
     check_str("application_id", q(s, "PRAGMA application_id", -1), "1179861809");
-    check_str("user_version", q(s, "PRAGMA user_version", -1), "2");
+    check_str("user_version", q(s, "PRAGMA user_version", -1), "3");
     check_str("journal_mode", q(s, "PRAGMA journal_mode", -1), "delete");
     check_str("page_size", q(s, "PRAGMA page_size", -1), "16384");
 
@@ -598,13 +598,13 @@ static void test_refusals(const char *dir)
     /* Ours, from a newer finscope. */
     snprintf(path, sizeof path, "%s/newer.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
-        q(s, "PRAGMA user_version = 3", -1);
+        q(s, "PRAGMA user_version = 4", -1);
         fsc_store_close(s);
     }
     before = slurp(path, &blen);
     check_int("open newer schema", fsc_store_open(path, false, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by a newer finscope (schema 3, this build reads up to 2)", path);
+             "%s: written by a newer finscope (schema 4, this build reads up to 3)", path);
     check_str("newer schema message", err, want);
     check_same_file("newer db untouched", path, before, blen);
     check_int("open newer schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
@@ -617,6 +617,7 @@ static void test_refusals(const char *dir)
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
         /* Schema 1's flows table and rst_causes view. */
         q(s, "DROP VIEW rst_causes", -1);
+        q(s, "DROP VIEW state_intervals", -1);
         q(s, "ALTER TABLE flows DROP COLUMN rst_cause_proven", -1);
         q(s, "ALTER TABLE flows DROP COLUMN closer_call", -1);
         q(s,
@@ -630,8 +631,11 @@ static void test_refusals(const char *dir)
           "closer, client_state, server_state, client_packets, server_packets, client_bytes, "
           "server_bytes, half_close_bytes, client_retrans_bytes, server_retrans_bytes, "
           "client_gap_bytes, server_gap_bytes, fin_retrans, rst_after_close, midstream, "
-          "self_connect) VALUES (1, 4, 'a', 1, 'b', 2, 0, 0, 0, 1, 'none', 'rst', 'client', "
-          "'closed', 'closed', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)",
+          "self_connect, transition_log) VALUES (1, 4, 'a', 1, 'b', 2, 0, 1, 1, 1, 'none', "
+          "'rst', 'client', 'closed', 'closed', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, "
+          "'[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\"],"
+          "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
+          "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]')",
           -1);
         q(s, "PRAGMA user_version = 1", -1);
         fsc_store_close(s);
@@ -639,7 +643,7 @@ static void test_refusals(const char *dir)
     before = slurp(path, &blen);
     check_int("open older schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by an older finscope (schema 1, this build writes 2); upgrade it in "
+             "%s: written by an older finscope (schema 1, this build writes 3); upgrade it in "
              "place with: finscope analyze -o %s --upgrade",
              path, path);
     check_str("older schema message", err, want);
@@ -650,9 +654,15 @@ static void test_refusals(const char *dir)
         check_str("upgraded: version and new columns",
                   q(s,
                     "SELECT (SELECT user_version FROM pragma_user_version), "
-                    "quote(rst_cause_proven), quote(closer_call) FROM flows",
+                    "quote(rst_cause_proven), quote(closer_call), "
+                    "(SELECT count(*) FROM state_intervals) FROM flows",
                     -1),
-                  "2|NULL|NULL");
+                  "3|NULL|NULL|2");
+        check_str("upgraded: each transition's end, for state_intervals",
+                  q(s, "SELECT transition_log FROM flows", -1),
+                  "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",30],"
+                  "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
+                  "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]");
         fsc_store_close(s);
     }
 
@@ -668,7 +678,7 @@ static void test_refusals(const char *dir)
     check_int("open empty file", fsc_store_open(path, false, &s, err, sizeof err), 0);
     if (s) {
         check_str("empty file got the schema",
-                  q(s, "SELECT count(*) FROM sqlite_master WHERE type = 'view'", -1), "8");
+                  q(s, "SELECT count(*) FROM sqlite_master WHERE type = 'view'", -1), "9");
         fsc_store_close(s);
         s = NULL;
     }

@@ -1,0 +1,160 @@
+/* finscope/census.h - netstat from the wire: how many sockets each host holds in each TCP state,
+ * at any instant of a capture.
+ *
+ * Every endpoint of every flow holds one state at a time; its transitions (the transitions
+ * view) cut its life into intervals, and the kernel's lifetimes close the last one.  The census
+ * counts, per host, the intervals that cover an instant.  All of it is SQL on the database, so
+ * `finscope states`, `report` and a person at the sqlite3 shell (the state_intervals view) get
+ * the same numbers from one text: FSC_SQL_STATE_INTERVALS.  docs/schema.md "state_intervals".
+ */
+#ifndef FINSCOPE_CENSUS_H
+#define FINSCOPE_CENSUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "finscope/common.h"
+#include "finscope/store.h"
+
+/* The kernel's lifetimes (Linux): TCP_TIMEWAIT_LEN is 60 s (2MSL, fixed); an orphan leaves
+ * FIN_WAIT_2 after net.ipv4.tcp_fin_timeout (default 60 s); analyze writes a connection that
+ * has been idle this long (--idle-timeout default), so it is no longer known after it. */
+#define FSC_TIME_WAIT_DEFAULT_S 60
+#define FSC_FIN_TIMEOUT_DEFAULT_S 60
+#define FSC_IDLE_TIMEOUT_DEFAULT_S 300
+/* Linux's default net.ipv4.ip_local_port_range, 32768..60999: ports a client has for one
+ * (client address, server address, server port), each blocked while in TIME_WAIT. */
+#define FSC_EPHEMERAL_PORTS 28232
+
+#define FSC_XSTR(x) FSC_STR(x)
+#define FSC_STR(x) #x
+
+/*
+ * The state intervals of every endpoint, one row each: capture_id, flow_id, endpoint ('client'
+ * or 'server'), host, port, peer, peer_port, state, from_ts, until_ts, ended.  TW, FT and IDLE
+ * are SQL expressions (or printf conversions, the text has no other '%') for the TIME_WAIT
+ * length, the orphan FIN_WAIT_2 timeout and the idle timeout, in seconds.
+ *
+ * An interval [from_ts, until_ts) ends at the first of:
+ *   transition     the endpoint's next transition;
+ *   time_wait_over TIME_WAIT entered + TW;
+ *   fin_timeout    FIN_WAIT_2 entered + FT, when the endpoint is the closer and closer_call is
+ *                  'close' (a proven orphan; an unproven FIN_WAIT_2 may be held forever by a
+ *                  shutdown(), the wire cannot tell);
+ *   idle           the flow's last packet + IDLE, for the last state of an endpoint that no
+ *                  lifetime ends: then the endpoint is 'unknown' until the capture ends;
+ *   reused         the first packet of the next connection on the same 4-tuple in the same
+ *                  capture (a host holds one socket per 4-tuple: a SYN that reuses it ends
+ *                  what was there, TIME_WAIT included);
+ *   capture_end    none of those before the capture's last packet: until_ts is that time and
+ *                  the state is held at that instant too (the one closed end).
+ * closed and listen are not intervals (no socket per connection, as ss -tan counts them).
+ * A log that is not valid JSON gives no intervals; an entry without a time is skipped.
+ */
+/* When a transition log entry j's state ends by the kernel's clock, or NULL (lt: lifetimes). */
+#define CENSUS_LIFE                                                                                \
+    "CASE WHEN j.value ->> 2 = 'time_wait' THEN (j.value ->> 3) / 1e6 + lt.tw "                    \
+    "WHEN j.value ->> 2 = 'fin_wait_2' AND f.closer_call = 'close' AND f.closer = j.value ->> 0 "  \
+    "THEN (j.value ->> 3) / 1e6 + lt.ft END"
+
+#define FSC_SQL_STATE_INTERVALS(TW, FT, IDLE)                                                      \
+    "WITH lt(tw, ft, idle) AS (SELECT " TW ", " FT ", " IDLE "),\n"                                \
+    "ru AS (\n"                                                                                    \
+    "    SELECT id, lead(first_ts) OVER (PARTITION BY capture_id, client_addr, client_port,\n"     \
+    "               server_addr, server_port ORDER BY first_ts, id) AS reuse_ts\n"                 \
+    "    FROM flows),\n"                                                                           \
+    "tr AS (\n"                                                                                    \
+    "    SELECT f.id, f.capture_id, f.last_ts, ru.reuse_ts, coalesce(c.last_ts, f.last_ts) AS\n"   \
+    "           cap_end, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"                     \
+    "           (j.value ->> 3) / 1e6 AS from_ts, (j.value ->> 6) / 1e6 AS next_ts,\n"             \
+    "           " CENSUS_LIFE " AS life_ts,\n"                                                     \
+    "           iif(j.value ->> 6 IS NULL AND " CENSUS_LIFE                                        \
+    " IS NULL, f.last_ts + lt.idle, NULL)\n"                                                       \
+    "               AS idle_ts,\n"                                                                 \
+    "           iif(j.value ->> 0 = 'client', f.client_addr, f.server_addr) AS host,\n"            \
+    "           iif(j.value ->> 0 = 'client', f.client_port, f.server_port) AS port,\n"            \
+    "           iif(j.value ->> 0 = 'client', f.server_addr, f.client_addr) AS peer,\n"            \
+    "           iif(j.value ->> 0 = 'client', f.server_port, f.client_port) AS peer_port\n"        \
+    "    FROM flows AS f JOIN ru ON ru.id = f.id LEFT JOIN captures AS c ON c.id = "               \
+    "f.capture_id,\n"                                                                              \
+    "         json_each(iif(json_valid(f.transition_log), f.transition_log, '[]')) AS j, lt\n"     \
+    "    WHERE j.value ->> 2 NOT IN ('closed', 'listen') AND j.value ->> 3 IS NOT NULL),\n"        \
+    "iv AS (\n"                                                                                    \
+    "    SELECT tr.*, min(coalesce(next_ts, 9e18), coalesce(life_ts, 9e18),\n"                     \
+    "                     coalesce(idle_ts, 9e18), coalesce(reuse_ts, 9e18)) AS e\n"               \
+    "    FROM tr)\n"                                                                               \
+    "SELECT capture_id, id AS flow_id, endpoint, host, port, peer, peer_port, state, from_ts,\n"   \
+    "       min(e, cap_end) AS until_ts,\n"                                                        \
+    "       CASE WHEN e > cap_end THEN 'capture_end' WHEN e = next_ts THEN 'transition'\n"         \
+    "            WHEN e = life_ts THEN iif(state = 'time_wait', 'time_wait_over', "                \
+    "'fin_timeout')\n"                                                                             \
+    "            WHEN e = idle_ts THEN 'idle' ELSE 'reused' END AS ended\n"                        \
+    "FROM iv WHERE from_ts <= min(e, cap_end)\n"                                                   \
+    "UNION ALL\n"                                                                                  \
+    "SELECT capture_id, id, endpoint, host, port, peer, peer_port, 'unknown', idle_ts,\n"          \
+    "       min(coalesce(reuse_ts, 9e18), cap_end),\n"                                             \
+    "       iif(coalesce(reuse_ts, 9e18) > cap_end, 'capture_end', 'reused')\n"                    \
+    "FROM iv WHERE e = idle_ts AND e < cap_end AND coalesce(reuse_ts, 9e18) >= idle_ts\n"
+
+/* The view in the schema, with Linux's lifetimes. */
+#define FSC_SQL_STATE_INTERVALS_VIEW                                                               \
+    "CREATE VIEW state_intervals AS\n" FSC_SQL_STATE_INTERVALS(                                    \
+        FSC_XSTR(FSC_TIME_WAIT_DEFAULT_S) ".0", FSC_XSTR(FSC_FIN_TIMEOUT_DEFAULT_S) ".0",          \
+        FSC_XSTR(FSC_IDLE_TIMEOUT_DEFAULT_S) ".0") ";\n"
+
+/* The census's states in netstat order (the index of a state in struct fsc_census). */
+#define FSC_CENSUS_STATES                                                                          \
+    "syn_sent, syn_rcvd, established, fin_wait_1, fin_wait_2, close_wait, closing, last_ack, "     \
+    "time_wait, unknown"
+enum { FSC_CENSUS_NSTATES = 10 };
+const char *fsc_census_state_name(int state);
+int fsc_census_state_index(const char *name); /* -1 when not a census state */
+
+/* What to count (finscope states, report). */
+struct fsc_census_opts {
+    double time_wait_s, fin_timeout_s, idle_s; /* the lifetimes (FSC_*_DEFAULT_S) */
+    int64_t capture_id;                        /* only this capture; < 0: every capture */
+    const char *host;                          /* only this address (canonical text) or NULL */
+    const char *state;                         /* only this state token or NULL */
+};
+
+/* Fill o with the defaults: Linux's lifetimes, every capture, every host and state. */
+void fsc_census_defaults(struct fsc_census_opts *o);
+
+/*
+ * A census: the state intervals of the selection, grouped by a key (an SQL expression over
+ * state_intervals' columns, e.g. "host", or "host || ':' || port"; an interval whose key is NULL
+ * is left out, so a CASE picks intervals: "CASE WHEN endpoint = 'server' THEN host END"), turned
+ * into running counts per (key, state): a "pair".  The key is SQL text from the program, never
+ * from a user.  Pairs are ordered by key, busiest key first (its highest peak of any state, then
+ * the key's text), and by state within a key.  Counting is one sort and one sweep in C.
+ */
+struct fsc_census;
+
+struct fsc_census_pair {
+    uint32_t key;     /* index for fsc_census_key() */
+    int state;        /* index of FSC_CENSUS_STATES */
+    int64_t at_end;   /* held when its capture ended */
+    int64_t peak;     /* the highest count */
+    fsc_time peak_at; /* when it was first reached */
+    size_t lo, hi;    /* its count changes (internal) */
+};
+
+/* Load the census of the database s.  0, or -1 with a message in err (database error, out of
+ * memory).  The result is freed with fsc_census_free. */
+int fsc_census_load(struct fsc_store *s, const struct fsc_census_opts *o, const char *key,
+                    struct fsc_census **out, char *err, size_t errlen);
+void fsc_census_free(struct fsc_census *c);
+
+size_t fsc_census_npairs(const struct fsc_census *c);
+const struct fsc_census_pair *fsc_census_pair(const struct fsc_census *c, size_t i);
+const char *fsc_census_key(const struct fsc_census *c, uint32_t key);
+/* The first packet and the last of the selected captures (0 when there is none). */
+fsc_time fsc_census_start(const struct fsc_census *c);
+fsc_time fsc_census_end(const struct fsc_census *c);
+/* The count of pair i at instant t: the intervals with from <= t < until, and those held at
+ * their capture's end with until == t. */
+int64_t fsc_census_count_at(const struct fsc_census *c, size_t i, fsc_time t);
+
+#endif
