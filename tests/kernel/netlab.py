@@ -303,6 +303,19 @@ class Lab:
         sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "%s=%s" % (key, value))
         return old
 
+    @staticmethod
+    def add_hosts(a_addr, b_addr):
+        """Give A the extra IPv4 address A_ADDR and B the extra address B_ADDR (/32 on their TAP
+        devices; both inside 10.199.0.0/24, so the link's route reaches them) with static
+        neighbour entries both ways.  A census counts every socket of one address: a fresh pair
+        per attempt holds none of the sockets earlier scenarios or attempts left behind (a
+        TIME_WAIT lasts 60 s)."""
+        for ns, tap, mine, peer, pmac in ((NS_A, TAP_A, a_addr, b_addr, MAC_B),
+                                          (NS_B, TAP_B, b_addr, a_addr, MAC_A)):
+            x = ["ip", "netns", "exec", ns]
+            sh(*x, "ip", "addr", "add", mine + "/32", "dev", tap)
+            sh(*x, "ip", "neigh", "replace", peer, "lladdr", pmac, "dev", tap, "nud", "permanent")
+
     def close(self):
         for nl in DIAG_SOCKS.values():
             nl.close()
@@ -508,6 +521,43 @@ def ss_quiet(snaps, ends, margin=0.002):
             return "ss snapshot at %.6f (%s %s %s) has packets around it: %s" % (
                 r["t"], r["ns"], r["local"], r["state"], ["%.6f %s" % (p[0], p[5]) for p in near])
     return None
+
+
+# ---- census snapshots: how many sockets each host holds in each state ----
+
+# The states a census counts, as ss names them (LISTEN and closed sockets are never counted).
+CENSUS_STATES = ("ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT",
+                 "CLOSING", "LAST-ACK", "TIME-WAIT")
+
+
+def host_of(addr):
+    """'10.0.0.1:80' or '[fd00::1]:80' -> '10.0.0.1' or 'fd00::1'."""
+    return addr.rsplit(":", 1)[0].strip("[]")
+
+
+def census(hosts, absent=()):
+    """Dump every TCP socket of namespace A, then of B, and count per state those whose local
+    address is HOSTS[ns] ({"A": addr, "B": addr}).  Each of those sockets (listeners left out)
+    also goes into SNAPS as a per-socket row, and so do the ABSENT (ns, local, peer) sockets
+    the dump did not list, as "(none)".  Returns dict(span=(first dump's start, last dump's
+    end), ns={tag: dict(t, span, host, counts={state: n for every CENSUS_STATES})})."""
+    out = dict(ns={})
+    for ns, tag in ((NS_A, "A"), (NS_B, "B")):
+        t0 = time.time()
+        socks = tcp_sockets(ns)
+        t1 = time.time()
+        t, host = (t0 + t1) / 2, hosts[tag]
+        mine = [r for r in socks if host_of(r[0]) == host and r[2] != "LISTEN"]
+        counts = {st: sum(1 for r in mine if r[2] == st) for st in CENSUS_STATES}
+        out["ns"][tag] = dict(t=t, span=(t0, t1), host=host, counts=counts)
+        for local, peer, state in mine:
+            SNAPS.append(dict(t=t, span=(t0, t1), ns=tag, local=local, peer=peer, state=state))
+        for ens, local, peer in absent:
+            if ens == tag and not any(r[0] == local and r[1] == peer for r in mine):
+                SNAPS.append(dict(t=t, span=(t0, t1), ns=tag, local=local, peer=peer,
+                                  state="(none)"))
+    out["span"] = (out["ns"]["A"]["span"][0], out["ns"]["B"]["span"][1])
+    return out
 
 
 # ---- tcpdump at one end ----

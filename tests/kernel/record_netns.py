@@ -21,7 +21,19 @@ Writes into OUTDIR, per scenario NAME:
   NAME.client.pcap, NAME.server.pcap                       the two ends
   NAME.client.expected.tsv, NAME.server.expected.tsv       one row per connection
   NAME.ss.tsv                                              time, namespace, local, peer, state
+  NAME.census.tsv (ns_census)                              time, namespace, host, state, sockets
+  NAME.census.conf (ns_census)                             namespace, host, fin_timeout_s,
+                                                           time_wait_s
 (a scenario's files are written only when every check passed).
+
+NAME.census.tsv counts, at each snapshot, the sockets of each namespace whose local address is
+that namespace's census host, for each of ss's states ESTAB SYN-SENT SYN-RECV FIN-WAIT-1
+FIN-WAIT-2 CLOSE-WAIT CLOSING LAST-ACK TIME-WAIT (zeros included; LISTEN and closed sockets
+are not counted); the time is that namespace's dump, as in NAME.ss.tsv.  NAME.census.conf
+names each namespace's host and the kernel timers it ran with: net.ipv4.tcp_fin_timeout (how
+long an orphaned FIN_WAIT_2 lives) and the TIME_WAIT length (60 s, fixed in Linux), in
+seconds; one header line, one row per namespace, no comments (tests/golden/check_census_ss.py
+reads both).
 
 Needs root, /dev/net/tun, `ip netns`, ss and tcpdump; exits 77 (skip) without them.
 Usage: record_netns.py OUTDIR [SCENARIO...]
@@ -47,12 +59,12 @@ from netlab import (NS_A, NS_B, TAP_A, TAP_B, A4, B4, C4, A6, B6, MAC_C, MAC_B, 
                     client_sock, recv_exact, pair, exchange, passive_close, linger0, name, snap,
                     snap_states, ss_quiet)
 from record_loopback import read_pcap  # noqa: E402  (one pcap parser)
-from wire import (FIN, SYN, RST, ACK, T, DPORT, FLAGS, SEQ, ACKNO, LEN,  # noqa: E402
-                  covers, fin_end, seg_end, connections, close_pattern, row_counts,
+from wire import (FIN, SYN, RST, ACK, T, SRC, SPORT, DST, DPORT, FLAGS, SEQ,  # noqa: E402
+                  ACKNO, LEN, covers, fin_end, seg_end, connections, close_pattern, row_counts,
                   handshake_rtt, index)
 
 BASE_PORT = 47500
-TOTAL_BUDGET_S = 140  # no new attempt starts after this (check_netns.sh kills at 170 s)
+TOTAL_BUDGET_S = 160  # no new attempt starts after this (check_netns.sh kills at 190 s)
 
 COLUMNS = ["client_port", "server_port", "handshake", "close_kind", "rst_cause", "rst_cause_proven", "closer", "closer_call",
            "client_state", "server_state", "half_close_bytes",
@@ -82,10 +94,12 @@ class Run:
     """EXPS: expected tokens per connection in order of first packet (a list, or a function of
     one capture's connections); VERIFY(client_conns, server_conns) -> None or why the pattern
     did not happen; KEEP: sockets closed only after the captures stopped; SERVER_EXPS: when the
-    server-side capture holds other connections (None: the same as EXPS)."""
+    server-side capture holds other connections (None: the same as EXPS); FILES: {suffix:
+    write(path)} for the scenario's own files, NAME + suffix, written with the others."""
 
-    def __init__(self, exps, verify, keep=(), server_exps=None):
+    def __init__(self, exps, verify, keep=(), server_exps=None, files=None):
         self.exps, self.verify, self.keep, self.server_exps = exps, verify, list(keep), server_exps
+        self.files = files or {}
 
 
 def tokens(**kw):
@@ -1129,6 +1143,356 @@ def sc_midstream_orientation(port, conns):
     return Run(exps, verify)
 
 
+# ---- a census: how many sockets each host holds in each state ----
+
+CENSUS_FIN_TIMEOUT = 2   # s: net.ipv4.tcp_fin_timeout in A during the census (per namespace)
+CENSUS_TIME_WAIT = 60    # s: Linux's TIME_WAIT length (TCP_TIMEWAIT_LEN; no sysctl changes it)
+CENSUS_MARGIN = 0.05     # s: no packet and no kernel timer expiry this close to a snapshot
+CENSUS_DELAY = 0.005     # s: the relay's one-way delay (well below the margin)
+CENSUS_PAIRS = [0]       # attempts so far: each attempt takes the next pair of addresses
+CENSUS_GROUPS = (("steady", 4), ("leak", 5), ("orphan", 3), ("tw1", 5), ("tw2", 5), ("fw1", 1),
+                 ("la", 1))
+
+
+def census_hosts():
+    """A fresh pair of addresses for this attempt, A's and B's (see Lab.add_hosts): every socket
+    they hold is one this attempt made, and the captures see all of them."""
+    n = CENSUS_PAIRS[0] % 9
+    CENSUS_PAIRS[0] += 1
+    return {"A": "10.199.0.%d" % (11 + n), "B": "10.199.0.%d" % (21 + n)}
+
+
+def census_mix(**counts):
+    """{state: n} over netlab.CENSUS_STATES from keyword counts (FIN_WAIT_2=5: 'FIN-WAIT-2')."""
+    want = {k.replace("_", "-"): v for k, v in counts.items()}
+    assert set(want) <= set(netlab.CENSUS_STATES)
+    return {st: want.get(st, 0) for st in netlab.CENSUS_STATES}
+
+
+def sc_census(port):
+    """Piles of sockets on a real kernel, counted per host and state at eight instants.
+
+    Client host A and server host B (a fresh address pair per attempt, census_hosts) make 24
+    connections to one listener, in groups (CENSUS_GROUPS): 4 that stay ESTABLISHED to the end;
+    5 whose client sends a request and shutdown(SHUT_WR)s, whose server answers 100 bytes and
+    never closes (a CLOSE_WAIT leak; the client's FIN_WAIT_2 is not an orphan, it lasts); 3
+    whose client close()s while the server sits in CLOSE_WAIT longer than A's tcp_fin_timeout
+    (2 s): the orphaned FIN_WAIT_2 is destroyed, and the server's late FIN is answered with a
+    bare RST; 10 closed four-way, client first (TIME_WAIT in A for 60 s), in two halves; and
+    two that hold a FIN_WAIT_1 and a LAST_ACK for a snapshot (census_held).
+
+    At each snapshot every TCP socket of both namespaces is read (A, then B) and those of the
+    two hosts are counted per state (census.tsv) and recorded one by one (ss.tsv).  A snapshot is
+    an oracle for both captures only if nothing was changing: verify() rejects the attempt when
+    a packet of the scenario was stamped at either end within CENSUS_MARGIN before or during a
+    snapshot (so no segment was between the taps either: the relay's delay is shorter), or when
+    an orphan's FIN_WAIT_2 expiry (the ACK of its FIN as stamped at either end, plus the fin
+    timeout; and the interval in which the polled socket table saw it go) falls within
+    CENSUS_MARGIN of one.  The kernel's counts must also be the mix each phase was built for."""
+    hosts = census_hosts()
+    LAB.add_hosts(hosts["A"], hosts["B"])
+    fin_b = int(netlab.sh("ip", "netns", "exec", NS_B, "sysctl", "-n",
+                          "net.ipv4.tcp_fin_timeout").stdout)
+    old = LAB.sysctl(NS_A, "net.ipv4.tcp_fin_timeout", str(CENSUS_FIN_TIMEOUT))
+    try:
+        return census_run(port, hosts, {"A": CENSUS_FIN_TIMEOUT, "B": fin_b})
+    finally:
+        LAB.sysctl(NS_A, "net.ipv4.tcp_fin_timeout", old)
+
+
+def census_run(port, hosts, fin_timeout):
+    ha, hb = hosts["A"], hosts["B"]
+    # census_held: the relay drops every copy of the data just before fw1's client FIN and
+    # la's server FIN until released
+    held = {"drops": []}
+
+    def rule(d, p):
+        if "released" in held or p[LEN] <= 0:
+            return None
+        if (d == "AB" and (p[SRC], p[SPORT]) == (ha, held.get("fw1"))) or \
+                (d == "BA" and (p[DST], p[DPORT]) == (ha, held.get("la"))):
+            held["drops"].append(time.time())
+            return True
+        return None
+    LAB.relay.configure(CENSUS_DELAY, rule)
+    ls = listener(hb, port, backlog=32)
+    keep = [ls]
+
+    def connect():
+        with netns(NS_A):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        keep.append(c)
+        c.settimeout(10)
+        c.bind((ha, 0))
+        c.connect((hb, port))
+        s, _ = ls.accept()
+        keep.append(s)
+        s.settimeout(10)
+        exchange(c, s)
+        return c, s
+    g = {grp: [connect() for _ in range(n)] for grp, n in CENSUS_GROUPS}
+    group_of = {c.getsockname()[1]: grp for grp in g for c, _ in g[grp]}
+    names = {grp: [(name(c), name(s)) for c, s in g[grp]] for grp in g}
+    held.update(fw1=g["fw1"][0][0].getsockname()[1], la=g["la"][0][0].getsockname()[1])
+    shots = []
+
+    def shot(label, want_a, want_b, absent=()):
+        one = netlab.census(hosts, absent)
+        one.update(label=label, want={"A": want_a, "B": want_b})
+        shots.append(one)
+    time.sleep(0.3)            # delayed ACKs settle
+    shot("established", census_mix(ESTAB=24), census_mix(ESTAB=24))
+
+    for c, _ in g["leak"]:     # the last request, then the write side shut
+        c.sendall(b"q" * 100)
+        c.shutdown(socket.SHUT_WR)
+    for _, s in g["leak"]:     # the server answers after EOF and never closes
+        assert len(recv_exact(s, 100)) == 100 and s.recv(10) == b""
+        s.sendall(b"r" * 100)
+    for c, _ in g["leak"]:
+        assert len(recv_exact(c, 100)) == 100
+    time.sleep(0.3)
+    shot("close_wait_leak", census_mix(ESTAB=19, FIN_WAIT_2=5), census_mix(ESTAB=19, CLOSE_WAIT=5))
+
+    for c, _ in g["orphan"]:   # orphaned once B acks the FIN: FIN_WAIT_2 for the fin timeout
+        c.close()
+    for _, s in g["orphan"]:
+        assert s.recv(10) == b""
+    for c, _ in g["tw1"]:      # the first half of the TIME_WAIT pile closes four-way
+        c.close()
+    for _, s in g["tw1"]:
+        assert s.recv(10) == b""
+    time.sleep(0.2)            # B's delayed ACK of each FIN (~40 ms) comes before its own FIN
+    for _, s in g["tw1"]:
+        s.close()
+    for c, _ in g["tw2"]:      # the second half: clients close, servers stay in CLOSE_WAIT
+        c.close()
+    for _, s in g["tw2"]:
+        assert s.recv(10) == b""
+    time.sleep(0.3)
+    shot("time_wait_half", census_mix(ESTAB=6, FIN_WAIT_2=13, TIME_WAIT=5),
+         census_mix(ESTAB=6, CLOSE_WAIT=13))
+    for _, s in g["tw2"]:
+        s.close()
+    time.sleep(0.3)
+    shot("time_wait_pile", census_mix(ESTAB=6, FIN_WAIT_2=8, TIME_WAIT=10),
+         census_mix(ESTAB=6, CLOSE_WAIT=8))
+
+    # the orphans' expiry, seen in A's socket table (polled: no packet, nothing changes)
+    seen = {n: [shots[-1]["ns"]["A"]["span"][0], None] for n in names["orphan"]}
+    deadline = time.time() + CENSUS_FIN_TIMEOUT + 2
+    while any(v[1] is None for v in seen.values()) and time.time() < deadline:
+        t0 = time.time()
+        now = {(r[0], r[1]) for r in netlab.tcp_sockets(NS_A)}
+        t1 = time.time()
+        for n, v in seen.items():
+            if v[1] is None:
+                if n in now:
+                    v[0] = t0  # still there when this dump began
+                else:
+                    v[1] = t1  # gone by the time it ended
+        time.sleep(0.01)
+    time.sleep(0.15)
+    # (no "(none)" rows for the expired orphans: their end is a timer's, in no packet, which
+    # check_ss.py's transitions cannot show; check_census_ss.py judges it with --fin-timeout)
+    shot("orphans_expired", census_mix(ESTAB=6, FIN_WAIT_2=5, TIME_WAIT=10),
+         census_mix(ESTAB=6, CLOSE_WAIT=8))
+
+    for _, s in g["orphan"]:   # the late FINs meet no socket: bare RSTs
+        s.close()
+    time.sleep(0.3)
+    gone = [("A", cn, sn) for cn, sn in names["orphan"]] + \
+        [("B", sn, cn) for grp in ("orphan", "tw1", "tw2") for cn, sn in names[grp]]
+    shot("orphans_reset", census_mix(ESTAB=6, FIN_WAIT_2=5, TIME_WAIT=10),
+         census_mix(ESTAB=6, CLOSE_WAIT=5), absent=gone)
+
+    (fc, fs), (lc, lsrv) = g["fw1"][0], g["la"][0]
+    lc.shutdown(socket.SHUT_WR)  # la: B acks the client's FIN, then has 100 bytes to send
+    assert lsrv.recv(10) == b""
+    time.sleep(0.2)
+    fc.send(b"d" * 100)        # fw1: the client's last data (held back) and its FIN
+    fc.shutdown(socket.SHUT_WR)
+    lsrv.send(b"e" * 100)      # la: the server's last data (held back) and its FIN
+    lsrv.close()
+    t0, deadline = time.time(), time.time() + 3
+    while sum(1 for t in held["drops"] if t > t0 + 0.15) < 2 and time.time() < deadline:
+        time.sleep(0.01)       # each sender's retransmission on its RTO (>= 200 ms) is dropped
+    time.sleep(0.1)            # the next ones come after twice the RTO
+    shot("fin_wait_1_last_ack", census_mix(ESTAB=4, FIN_WAIT_1=1, FIN_WAIT_2=6, TIME_WAIT=10),
+         census_mix(ESTAB=5, CLOSE_WAIT=5, LAST_ACK=1))
+    held["released"] = True
+    assert len(recv_exact(fs, 100)) == 100 and fs.recv(10) == b""
+    assert len(recv_exact(lc, 100)) == 100 and lc.recv(10) == b""
+    time.sleep(0.2)
+    fs.close()                 # a four-way close: A in TIME_WAIT
+    time.sleep(0.3)
+    gone = [("B", names[grp][0][1], names[grp][0][0]) for grp in ("fw1", "la")]
+    shot("end", census_mix(ESTAB=4, FIN_WAIT_2=5, TIME_WAIT=12), census_mix(ESTAB=4, CLOSE_WAIT=5),
+         absent=gone)
+
+    def verify(cc, sc):
+        if any(v[1] is None for v in seen.values()):
+            return "an orphaned FIN_WAIT_2 socket never went away"
+        for one in shots:
+            for tag in ("A", "B"):
+                if one["ns"][tag]["counts"] != one["want"][tag]:
+                    got = {k: v for k, v in one["ns"][tag]["counts"].items() if v}
+                    return "census %s in %s: %s" % (one["label"], tag, got)
+        for end, conns in (("client", cc), ("server", sc)):
+            why = census_conns(end, conns, group_of, seen)
+            if why:
+                return why
+        return census_quiet(shots, cc + sc, census_expiries(cc, sc, seen, fin_timeout["A"]))
+
+    def exps(conns):
+        return [CENSUS_TOKENS[group_of[conn.cport]] for conn in conns]
+
+    def write_census(path):
+        with open(path, "w") as fp:
+            fp.write("time\tnamespace\thost\tstate\tsockets\n")
+            for one in shots:
+                for tag in ("A", "B"):
+                    x = one["ns"][tag]
+                    for st in netlab.CENSUS_STATES:
+                        fp.write("%.6f\t%s\t%s\t%s\t%d\n" % (x["t"], tag, x["host"], st,
+                                                           x["counts"][st]))
+
+    def write_conf(path):
+        with open(path, "w") as fp:
+            fp.write("namespace\thost\tfin_timeout_s\ttime_wait_s\n")
+            for tag in ("A", "B"):
+                fp.write("%s\t%s\t%d\t%d\n" % (tag, hosts[tag], fin_timeout[tag], CENSUS_TIME_WAIT))
+    return Run(exps, verify, keep=keep,
+               files={".census.tsv": write_census, ".census.conf": write_conf})
+
+
+CENSUS_TOKENS = {
+    "steady": tokens(close_kind="open", closer="none", closer_call="-", client_state="established",
+                     server_state="established"),
+    "leak": tokens(close_kind="half_closed", closer_call="shutdown", client_state="fin_wait_2",
+                   server_state="close_wait", half_close_bytes=100),
+    "orphan": tokens(closer_call="close", client_state="closed", server_state="closed",
+                     anomalies_has="fin_wait_2_timeout"),
+    "tw1": FOUR_WAY,
+    "tw2": FOUR_WAY,
+    "fw1": FOUR_WAY,
+    "la": tokens(closer_call="shutdown", half_close_bytes=100),
+}
+
+
+def census_conns(end, conns, group_of, seen):
+    """Why the connections at END did not do what their group should have, or None."""
+    if sorted(c.cport for c in conns) != sorted(group_of):
+        return "%s end: %d connections, not the census's %d" % (end, len(conns), len(group_of))
+    for conn in conns:
+        grp, label = group_of[conn.cport], "%s end, port %d" % (end, conn.cport)
+        cfin = next((p for p in conn.c() if p[FLAGS] & FIN), None)
+        sfins = [p for p in conn.s() if p[FLAGS] & FIN]
+        rst = [p for p in conn.pkts if p[FLAGS] & RST]
+        ack = cfin and next((p for p in conn.s() if p[FLAGS] & ACK and
+                             covers(p[ACKNO], fin_end(cfin))), None)
+        if grp == "steady":
+            if cfin or sfins or rst:
+                return "%s: a FIN or RST on a steady connection" % label
+            continue
+        if not ack or ack[FLAGS] & FIN:
+            return "%s: the client FIN was not acknowledged by a pure ACK" % label
+        if grp == "leak":
+            data = [p for p in conn.s() if p[LEN] > 0 and covers(p[ACKNO], fin_end(cfin))]
+            if sfins or rst or sum(p[LEN] for p in data) != 100:
+                return "%s: not a half-close with 100 bytes after it" % label
+            if not any(p[FLAGS] & ACK and covers(p[ACKNO], seg_end(data[-1])) for p in conn.c()):
+                return "%s: the client did not acknowledge the answer" % label
+            continue
+        if grp == "orphan":
+            last, gone = seen[("%s:%d" % conn.client, "%s:%d" % conn.server)]
+            if len(sfins) != 1 or sfins[0][T] < gone or ack[T] > last:
+                return "%s: the server FIN came before the orphan was destroyed" % label
+            if len(rst) != 1 or rst[0][FLAGS] != RST or rst[0][SEQ] != sfins[0][ACKNO] or \
+                    not conn.from_client(rst[0]) or \
+                    index(conn.pkts, rst[0]) < index(conn.pkts, sfins[0]):
+                return "%s: no bare RST answering the late FIN (%s)" % (label, rst)
+            if any(covers(p[ACKNO], fin_end(sfins[0])) for p in conn.c() if p[FLAGS] & ACK):
+                return "%s: the client acknowledged the late FIN" % label
+            continue
+        if grp in ("fw1", "la"):
+            why = census_held(conn, grp == "fw1", end == ("client" if grp == "fw1" else "server"))
+            if why:
+                return "%s: %s" % (label, why)
+        if rst or len(sfins) != 1 or (end == "server" and close_pattern(conn) != "four_way"):
+            return "%s: not a four-way close (%s)" % (label, close_pattern(conn))
+        last = [p for p in conn.c() if p[FLAGS] & ACK and covers(p[ACKNO], fin_end(sfins[0]))]
+        if len(last) != 1:
+            return "%s: %d client ACKs of the server FIN" % (label, len(last))
+    return None
+
+
+def census_held(conn, by_client, at_sender):
+    """Why a held connection did not go as planned, or None.  A FIN_WAIT_1 (fw1: BY_CLIENT)
+    and a LAST_ACK (la: the server's FIN) that both taps see alike: the FIN's sender sends 100
+    bytes and its FIN; the relay drops every copy of the bytes until a snapshot was taken, the
+    FIN passes.  Its receiver holds the FIN out of order, acknowledges nothing past the hole
+    (so the sender stays in FIN_WAIT_1 or LAST_ACK) and its own state does not change (B
+    ESTABLISHED, A FIN_WAIT_2).  A dropped last ACK would not do: the server-side capture could
+    not tell that the client had received the server's FIN.  At the sender's tap (AT_SENDER)
+    the bytes went out before the FIN and at least twice more (dropped, then let through); at
+    the receiver's they arrive once, after the FIN, and nothing the receiver sent before them
+    covers the FIN."""
+    mine, theirs = (conn.c(), conn.s()) if by_client else (conn.s(), conn.c())
+    fin = next((p for p in mine if p[FLAGS] & FIN), None)
+    if fin is None:
+        return "no FIN from the held side"
+    copies = [p for p in mine if p[LEN] > 0 and seg_end(p) == fin[SEQ]]
+    if at_sender:
+        if len(copies) < 3 or index(conn.pkts, copies[0]) > index(conn.pkts, fin):
+            return "%d copies of the held data, the first after the FIN" % len(copies)
+        return None
+    if len(copies) != 1 or index(conn.pkts, copies[0]) < index(conn.pkts, fin):
+        return "the held data did not arrive once, after the FIN"
+    early = conn.pkts[:index(conn.pkts, copies[0])]
+    if any(p[FLAGS] & ACK and covers(p[ACKNO], fin_end(fin)) for p in early if p in theirs):
+        return "the FIN was acknowledged before the hole was filled"
+    return None
+
+
+def census_expiries(cc, sc, seen, fin_timeout):
+    """[(lo, hi)]: per orphan, the interval in which its FIN_WAIT_2 ended as the kernel or
+    either capture has it: the ACK of its FIN at either end plus FIN_TIMEOUT (a tap before the
+    relay stamps it earlier than A received it), and the polls between which A's socket table
+    last listed it and first did not."""
+    out = []
+    for (cname, sname), (last, gone) in seen.items():
+        ends = []
+        for conns in (cc, sc):
+            conn = next(c for c in conns if "%s:%d" % c.client == cname)
+            cfin = next(p for p in conn.c() if p[FLAGS] & FIN)
+            ack = next(p for p in conn.s() if p[FLAGS] & ACK and covers(p[ACKNO], fin_end(cfin)))
+            ends.append(ack[T] + fin_timeout)
+        out.append((min(ends + [last]), max(ends + [gone])))
+    return out
+
+
+def census_quiet(shots, conns, expiries):
+    """Why a census snapshot is not a clean oracle for both captures, or None: a packet of the
+    scenario stamped at either end within CENSUS_MARGIN before or during it (a state may have
+    been changing, or a segment was on its way between the taps), or a kernel timer expiry
+    (EXPIRIES) within CENSUS_MARGIN of it."""
+    pkts = [p for c in conns for p in c.pkts]
+    for one in shots:
+        t0, t1 = one["span"]
+        near = sorted(p[T] for p in pkts if t0 - CENSUS_MARGIN <= p[T] <= t1)
+        if near:
+            return "census %s (%.6f-%.6f) has packets around it at %s" % (
+                one["label"], t0, t1, ["%.6f" % t for t in near])
+        for lo, hi in expiries:
+            if t0 - CENSUS_MARGIN <= hi and lo <= t1 + CENSUS_MARGIN:
+                return "census %s (%.6f-%.6f) is near an orphan's expiry (%.6f-%.6f)" % (
+                    one["label"], t0, t1, lo, hi)
+    if shots and shots[-1]["span"][1] - shots[0]["span"][0] > CENSUS_TIME_WAIT - CENSUS_MARGIN:
+        return "the census outlasted a TIME_WAIT"
+    return None
+
+
 SCENARIOS = {
     "ns_simultaneous_close": sc_simultaneous_close,
     "ns_simultaneous_close_v6": sc_simultaneous_close_v6,
@@ -1156,6 +1520,7 @@ SCENARIOS = {
     "ns_tap_reordered": sc_tap_reordered,
     "ns_midstream_orientation": sc_midstream_orientation,
     "ns_many_holes": sc_many_holes,
+    "ns_census": sc_census,
 }
 SKEWED = {"ns_tap_reordered"}   # captured per direction and merged with a skewed clock
 # Connections made before the capture starts (a capture that begins mid-connection), and the
@@ -1264,6 +1629,8 @@ def attempt(name, outdir, port):
     for end in ("client", "server"):
         write_expected("%s.%s.expected.tsv" % (stem, end), exps[end], conns[end])
         os.replace(tmp[end], final[end])
+    for suffix, write in run.files.items():
+        write(stem + suffix)
     if SNAPS:
         write_ss(stem + ".ss.tsv", SNAPS)
     elif os.path.exists(stem + ".ss.tsv"):
