@@ -87,10 +87,11 @@ static uint64_t seq64(const struct fsc_endpoint *x, uint32_t seq)
  * Account payload [lo, hi) sent by x: new bytes extend snd_max (a jump forward opens a hole),
  * bytes filling a hole are late but not retransmitted, everything else below snd_max is a
  * retransmission.  Exact for any number of holes up to FSC_SEQSET_MAX (then holes_capped).
- * Returns the number of new bytes.
+ * Returns the number of new bytes; *late_after_fin: the bytes filling a hole at or above
+ * x->after_fin (sent after x received its peer's FIN, wherever the tap sits).
  */
 static uint32_t account_payload(struct fsc_flow *f, struct fsc_endpoint *x, uint32_t lo,
-                                uint32_t hi)
+                                uint32_t hi, uint32_t *late_after_fin)
 {
     /* Bytes below the first one the capture showed (midstream) were sent before it began:
      * neither new nor, as far as the capture shows, sent twice. */
@@ -111,10 +112,18 @@ static uint32_t account_payload(struct fsc_flow *f, struct fsc_endpoint *x, uint
         fresh = b - old_hi;
         advance(x, hi);
     }
+    *late_after_fin = 0;
     if (old_hi > a) {
-        uint64_t filled = fsc_seqset_remove(&x->holes, a, old_hi, &dropped);
-        x->retrans_bytes += (old_hi - a) - filled;
-        x->gap_bytes += dropped;
+        uint64_t cut = x->after_fin == 0 || x->after_fin > old_hi ? old_hi
+                       : x->after_fin < a                         ? a
+                                                                  : x->after_fin;
+        uint64_t late = 0, dropped_late = 0;
+        uint64_t filled = fsc_seqset_remove(&x->holes, a, cut, &dropped);
+        if (cut < old_hi)
+            late = fsc_seqset_remove(&x->holes, cut, old_hi, &dropped_late);
+        x->retrans_bytes += (old_hi - a) - filled - late;
+        x->gap_bytes += dropped + dropped_late;
+        *late_after_fin = (uint32_t)late;
     }
     if (x->holes.capped)
         f->anomalies |= FSC_AN_HOLES_CAPPED;
@@ -251,6 +260,7 @@ struct seg {
     bool changed;   /* a fact the states depend on changed */
     bool ahead;     /* a bare ACK beyond everything s had sent: something unseen precedes it */
     uint32_t fresh; /* new payload bytes */
+    uint32_t late_after_fin; /* bytes filling a hole, sent after the peer's FIN arrived */
 };
 
 static struct seg seg_of(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
@@ -322,7 +332,7 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
         s->base_soft = false;
     }
     if (p->payload_len > 0 && !g->rst) {
-        g->fresh = account_payload(f, s, data_lo, data_hi);
+        g->fresh = account_payload(f, s, data_lo, data_hi, &g->late_after_fin);
         if (!s->data_sent)
             g->why |= FSC_SEG_FIRST_DATA;
         if (!s->data_sent || FSC_SEQ_GT(data_hi, s->data_hi))
@@ -343,7 +353,8 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
             g->why |= FSC_SEG_AFTER_FIN;
     } else if (!g->syn && !g->rst && FSC_SEQ_GT(data_lo, s->snd_max)) {
         g->ahead = !g->fin && s->pkts > 1;
-        account_payload(f, s, data_lo, data_lo); /* a FIN or ACK beyond unseen bytes: a hole */
+        uint32_t none;
+        account_payload(f, s, data_lo, data_lo, &none); /* a FIN or ACK beyond unseen bytes */
     }
     /* A FIN below snd_max: a segment sent after it was captured first.  Its sequence number is
      * the FIN's own, never a missing byte. */
@@ -506,7 +517,15 @@ static void ack_proves(struct seg *g)
             f->hs_done_ts = p->ts;
     }
     if (r->fin_sent && FSC_SEQ_GEQ(p->ack, r->fin_seq + 1)) {
-        g->changed |= mark_first(&s->rcvd_fin, p, FSC_MK_SEEN);
+        if (mark_first(&s->rcvd_fin, p, FSC_MK_SEEN)) {
+            g->changed = true;
+            /* A bare ACK (or FIN) carries its sender's SND.NXT; at or beyond all it was seen to
+             * send, it shows where it stood when the FIN had arrived: every byte from there
+             * on was sent after (a keepalive's or a retransmission's seq is lower). */
+            uint64_t at = seq64(s, p->seq);
+            if (p->payload_len == 0 && !g->syn && at >= s->snd_max64)
+                s->after_fin = at ? at : 1;
+        }
         if (!g->rst && mark_first(&r->fin_acked.ack, p, FSC_MK_SEEN)) {
             g->why |= FSC_SEG_ACK_FIN;
             g->changed = true;
@@ -671,9 +690,9 @@ static void apply(struct seg *g, bool first_pkt)
     if (g->ack && !g->syn && !g->rst)
         g->changed |= mark_first(&g->s->est, p, FSC_MK_SEEN);
     /* Payload the passive side sent after it had received the first FIN (half-close). */
-    if (g->fresh && f->first_fin_by >= 0 && g->sd != f->first_fin_by &&
+    if ((g->fresh || g->late_after_fin) && f->first_fin_by >= 0 && g->sd != f->first_fin_by &&
         fsc_mark_set(&g->s->rcvd_fin) && !f->self_connect)
-        f->half_close_bytes += g->fresh;
+        f->half_close_bytes += g->fresh + g->late_after_fin;
     if (g->fin && !g->rst) /* a RST is processed first: the FIN of a FIN+RST is not */
         fin_sent(g, data_hi);
     else if (g->fin)

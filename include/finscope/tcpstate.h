@@ -226,6 +226,9 @@ struct fsc_endpoint {
     uint64_t snd_max64; /* snd_max - isn without wrapping: sequence space used so far */
     uint64_t answered;  /* peer's stream offset (see seq64) that it had received when it
                            last sent new payload */
+    uint64_t after_fin; /* its stream offset (seq64) at the first segment whose ack covers
+                           the peer's FIN: every byte from there on was sent after receiving
+                           that FIN (0: not known) */
 
     /* What it did, at the first frame that shows it. */
     struct fsc_mark syn;       /* sent a bare SYN (or INITIAL: implied by the peer's SYN+ACK) */
