@@ -37,6 +37,7 @@
 #include <sqlite3.h>
 
 #include "finscope/analyze.h"
+#include "finscope/census.h"
 #include "finscope/escape.h"
 #include "finscope/export.h"
 #include "finscope/forge.h"
@@ -65,8 +66,11 @@ static struct {
     char dir[64], work[96];
     uint8_t *bytes;
     size_t len;
-    struct table_def t[3];
-} tpl = {.t = {{"flows", "rowid"}, {"captures", "rowid"}, {"skipped", "capture_id, reason"}}};
+    struct table_def t[4];
+} tpl = {.t = {{"flows", "rowid"},
+               {"captures", "rowid"},
+               {"skipped", "capture_id, reason"},
+               {"held_flows", "rowid"}}};
 
 static void die(const char *what, const char *err)
 {
@@ -163,7 +167,16 @@ static void init(void)
     loosen(db);
     if (fsc_store_open(db, false, &s, err, sizeof err) < 0)
         die("reopen template", err);
-    for (int k = 0; k < 3; k++) {
+    /* A live capture's held connections: the template's flows, as held_flows rows. */
+    if (fsc_store_query(
+            s,
+            "INSERT INTO held_flows (capture_id, client_addr, client_port, server_addr, "
+            "server_port, first_ts, last_ts, transition_log) SELECT capture_id, "
+            "client_addr, client_port, server_addr, server_port, first_ts, last_ts, "
+            "transition_log FROM flows LIMIT 4",
+            -1, NULL, NULL, err, sizeof err) < 0)
+        die("held_flows", err);
+    for (int k = 0; k < 4; k++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s')", tpl.t[k].name);
         if (fsc_store_query(s, sql, -1, col_row, &tpl.t[k], err, sizeof err) < 0 ||
@@ -403,7 +416,8 @@ static void edit(struct fsc_store *st, struct script *s)
     fsc_store_query(st, "PRAGMA journal_mode = MEMORY", -1, NULL, NULL, err, sizeof err);
     fsc_store_query(st, "BEGIN", -1, NULL, NULL, err, sizeof err);
     for (int e = 0; e < MAX_EDITS && s->n > 0; e++) {
-        const struct table_def *t = &tpl.t[take(s) % 3];
+        uint8_t which = take(s); /* held_flows from 0xfc: older inputs keep their meaning */
+        const struct table_def *t = &tpl.t[which >= 0xfc ? 3 : which % 3];
         uint8_t row = take(s), col = take(s);
 
         q.len = 0;
@@ -494,12 +508,36 @@ enum check { CHECK_NONE, CHECK_TERMINAL, CHECK_TSV };
         free(buf_);                                                                                \
     } while (0)
 
+/* The census (finscope states, report): every pair's count at the first and last packet. */
+static void census(struct fsc_store *s)
+{
+    struct fsc_census_opts o;
+    struct fsc_census *c = NULL;
+    char err[256];
+    int64_t sum = 0;
+
+    fsc_census_defaults(&o);
+    if (fsc_census_load(s, &o, "host", &c, err, sizeof err) < 0)
+        return;
+    for (size_t i = 0; i < fsc_census_npairs(c); i++) {
+        const struct fsc_census_pair *p = fsc_census_pair(c, i);
+        sum += fsc_census_count_at(c, i, fsc_census_start(c)) +
+               fsc_census_count_at(c, i, fsc_census_end(c)) + p->peak + p->at_end;
+        if (!fsc_census_key(c, p->key))
+            die("census", "a pair without its key");
+    }
+    fsc_census_free(c);
+    if (sum == INT64_MIN) /* keep the counts computed */
+        die("census", "impossible sum");
+}
+
 static void read_all(struct fsc_store *s)
 {
     static const char *const queries[] = {
         "SELECT * FROM captures; SELECT * FROM skipped; SELECT * FROM flows",
         "SELECT * FROM transitions; SELECT * FROM segments",
-        "SELECT * FROM close_kinds; SELECT * FROM close_wait_suspects; SELECT * FROM state_dwell",
+        "SELECT * FROM close_kinds; SELECT * FROM close_wait_suspects; SELECT * FROM state_dwell; "
+        "SELECT * FROM state_intervals",
     };
     int64_t ids[1 + MAX_FLOWS_SHOWN] = {0};
     char qerr[256];
@@ -522,6 +560,7 @@ static void read_all(struct fsc_store *s)
     for (size_t k = 0; k < sizeof queries / sizeof *queries; k++)
         RENDER("query", CHECK_TERMINAL,
                fsc_query_run(s, queries[k], FSC_QUERY_TABLE, k == 1, out, err, sizeof err));
+    census(s);
     RENDER("query --csv", CHECK_NONE,
            fsc_query_run(s, queries[0], FSC_QUERY_CSV, false, out, err, sizeof err));
     RENDER("query --json", CHECK_NONE,
