@@ -504,7 +504,7 @@ fail:
  * Bring a database of an older schema up to FSC_SCHEMA_VERSION, in one transaction.
  * 1 -> 2: flows.rst_cause_proven and flows.closer_call (NULL on older rows: not judged then).
  * 2 -> 3: the held_flows table and the state_intervals view (census.h), and each transition
- *         log entry gets its end (the
+ *         log entry gets how long it held its state (until the
  *         same endpoint's next transition: build_transition_log).
  */
 static int migrate(struct fsc_store *s, char *err, size_t errlen)
@@ -515,7 +515,8 @@ static int migrate(struct fsc_store *s, char *err, size_t errlen)
               "DROP VIEW rst_causes;" RST_CAUSES_VIEW,
         [2] =
             "UPDATE flows SET transition_log = (\n"
-            "    SELECT json_group_array(json(iif(nx IS NULL, v, json_insert(v, '$[#]', nx))))\n"
+            "    SELECT json_group_array(json(iif(nx IS NULL, v, json_insert(v, '$[#]', nx - (v "
+            "->> 3)))))\n"
             "    FROM (SELECT j.value AS v, lead(j.value ->> 3) OVER (PARTITION BY j.value ->> 0\n"
             "                 ORDER BY j.key) AS nx\n"
             "          FROM json_each(flows.transition_log) AS j ORDER BY j.key))\n"
@@ -1060,12 +1061,12 @@ static void text_i64(struct text *t, int64_t v)
     text_put(t, q, (size_t)(e - q));
 }
 
-/* ["endpoint","from","to",ts_us,packet,"evidence"] per transition (see the transitions view). */
 /*
- * [endpoint, from, to, ts, packet, evidence, until]: until is the ts of the same endpoint's next
- * transition (how long it held `to`), left out on its last one.  It is here so that the
- * state_intervals view needs no window over the log (census.h: lead() over every transition
- * cost ~2 us each, the rest of the view ~0.2 us).
+ * ["endpoint","from","to",ts_us,packet,"evidence",held_us] per transition (see the transitions
+ * view): held_us is how long the endpoint held `to`, until its own next transition; left out on
+ * its last one.  It is here so that the state_intervals view needs no window over the log
+ * (census.h: lead() over every transition cost ~2 us each, the rest of the view ~0.2 us), and a
+ * duration keeps it short (the until time would be 16 digits).
  */
 static void build_transition_log(struct text *t, const struct fsc_transition *tr, uint32_t n)
 {
@@ -1104,7 +1105,7 @@ static void build_transition_log(struct text *t, const struct fsc_transition *tr
         text_json_str(t, fsc_evidence_name((enum fsc_evidence)x->evidence));
         if (has_until[k]) {
             text_put(t, ",", 1);
-            text_i64(t, until[k]);
+            text_i64(t, until[k] - x->ts);
         }
         text_put(t, "]", 1);
     }

@@ -74,7 +74,8 @@
     "tr AS (\n"                                                                                    \
     "    SELECT f.id, f.capture_id, f.last_ts, ru.reuse_ts, coalesce(c.last_ts, f.last_ts) AS\n"   \
     "           cap_end, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"                     \
-    "           (j.value ->> 3) / 1e6 AS from_ts, (j.value ->> 6) / 1e6 AS next_ts,\n"             \
+    "           (j.value ->> 3) / 1e6 AS from_ts, ((j.value ->> 3) + (j.value ->> 6)) / 1e6 AS "   \
+    "next_ts,\n"                                                                                   \
     "           " CENSUS_LIFE " AS life_ts,\n"                                                     \
     "           iif(j.value ->> 6 IS NULL AND " CENSUS_LIFE                                        \
     " IS NULL, f.last_ts + lt.idle, NULL)\n"                                                       \

@@ -661,7 +661,7 @@ static void test_refusals(const char *dir)
                   "3|NULL|NULL|2");
         check_str("upgraded: each transition's end, for state_intervals",
                   q(s, "SELECT transition_log FROM flows", -1),
-                  "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",30],"
+                  "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",20],"
                   "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
                   "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]");
         fsc_store_close(s);
