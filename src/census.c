@@ -239,6 +239,8 @@ static bool sweep(struct fsc_census *c)
 {
     size_t w = 0, npairs = 0;
 
+    if (c->nch == 0)
+        return true; /* nothing to count (and qsort must not see a NULL array) */
     qsort(c->ch, c->nch, sizeof *c->ch, cmp_change);
     for (size_t i = 0; i < c->nch; i++) {
         if (w > 0 && !cmp_change(&c->ch[w - 1], &c->ch[i])) {
