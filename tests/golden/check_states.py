@@ -254,10 +254,14 @@ def case_boundaries_and_idle():
     expect_counts("--idle-timeout 100", db, [
         (110.999999, {(A, "established"): 1, (B, "established"): 1}),
         (111, {(A, "unknown"): 1, (B, "unknown"): 1})], "--idle-timeout", "100")
-    check(summary(db) == [srow(A, "syn_sent", 0, 1, 10), srow(A, "established", 0, 1, 11),
-                          srow(A, "unknown", 1, 1, 311), srow(B, "syn_rcvd", 0, 1, 10.5),
-                          srow(B, "established", 0, 1, 11), srow(B, "unknown", 1, 1, 311)],
-          "idle: summary %r" % summary(db))
+    expect_counts("--state", db, [(10.5, {}), (11, {(A, "established"): 1,
+                                                  (B, "established"): 1}), (311, {})],
+                  "--state", "established")
+    got = summary(db)
+    check(got == [srow(A, "syn_sent", 0, 1, 10), srow(A, "established", 0, 1, 11),
+                  srow(A, "unknown", 1, 1, 311), srow(B, "syn_rcvd", 0, 1, 10.5),
+                  srow(B, "established", 0, 1, 11), srow(B, "unknown", 1, 1, 311)],
+          "idle: summary %r" % got)
 
     # idle counts from the flow's last packet (data after the handshake), not from the state.
     db = make_db("idle_last", [flow(opened(10, 10.5, 11), last=50)])
@@ -333,10 +337,10 @@ def case_time_wait():
     check_intervals("transition at the capture's end", db, 1, FOUR_WAY_IV + [
         ("client", "time_wait", 6.1, 6.1, "capture_end")])
     expect_counts("transition at the capture's end", db, [(6.1, {(A, "time_wait"): 1})])
-    check(summary(db)[-5:] == [srow(A, "time_wait", 1, 1, 6.1), srow(B, "syn_rcvd", 0, 1, 1.1),
-                               srow(B, "established", 0, 1, 1.2),
-                               srow(B, "close_wait", 0, 1, 5.1), srow(B, "last_ack", 0, 1, 6)],
-          "transition at the end: summary %r" % summary(db))
+    got = summary(db)
+    check(got[-5:] == [srow(A, "time_wait", 1, 1, 6.1), srow(B, "syn_rcvd", 0, 1, 1.1),
+                       srow(B, "established", 0, 1, 1.2), srow(B, "close_wait", 0, 1, 5.1),
+                       srow(B, "last_ack", 0, 1, 6)], "transition at the end: summary %r" % got)
 
 
 def case_fin_timeout():
@@ -374,8 +378,8 @@ def case_fin_timeout():
             (305.099999, {(A, "fin_wait_2"): 1, (B, "close_wait"): 1}),
             (305.1, {(A, "unknown"): 1, (B, "unknown"): 1})], "--fin-timeout", "1")
 
-    # The server closes the FIN_WAIT_2 of a client's close: the server is the closer of the
-    # FIN_WAIT_2 endpoint when the roles are swapped.
+    # The server closed first (closer 'server', call 'close'): its FIN_WAIT_2 times out, the
+    # client's CLOSE_WAIT goes idle.
     swapped = [(("server" if e == "client" else "client"), f, t, s) for e, f, t, s in
                HALF_CLOSED]
     db = make_db("ft_server", [flow(swapped, closer="server", call="close")])
@@ -494,6 +498,21 @@ def case_summary_and_every():
     check(p.returncode == 0 and p.stdout == ",".join(SAMPLE_COLS) + "\n",
           "--every 0.00100001 (100000 instants) is allowed: exit %d %r" % (p.returncode,
                                                                           p.stderr))
+    # 7000 s / 0.07 s is 100000 steps (100001 instants) but 99999.99999999999 in floating
+    # point: the capture's last instant, which every other step that divides the capture
+    # gives, is either there or the step is refused, never silently left out.
+    db2 = make_db("every_edge", [flow(FOUR_WAY, closer="client", call="unknown")],
+                  captures=((0, 7000),))
+    for step, n in (("0.7", 10001), ("0.07", 100001)):
+        p = T.run("states", db2, "--every", step, "--state", "time_wait", "--time-wait", "1e4",
+                  "--csv", text=True)
+        lines = p.stdout.splitlines()
+        check(p.returncode == 1 and "--every" in p.stderr or
+              p.returncode == 0 and len(lines) == 1 + n and
+              lines[-1] == "%s,7000.000000,%s,time_wait,1" % (utc(7000), A),
+              "--every %s over 7000 s: the last instant is the capture's end (%d rows), or "
+              "refused: exit %d, %d rows, last %r" % (step, n, p.returncode, len(lines) - 1,
+                                                       lines[-1:]))
 
     # CSV: header and the same values; the table (default) has them too.
     p = T.run("states", db, "--csv", text=True)
@@ -542,13 +561,13 @@ def case_filters_and_arguments():
     expect_counts("--capture 2", db, [(70, {(A, E): 1, ("10.0.0.3", E): 1})], "--capture", "2")
     expect_counts("--capture 1", db, [(70, {(A, E): 1, (B, E): 1, (C6, E): 1, (S6, E): 1})],
                   "--capture", "1")
-    check(summary(db, "--capture", "2") == [srow(A, E, 1, 1, 60) | {"peak_at_s": 10.0},
-                                            srow("10.0.0.3", E, 1, 1, 60) | {"peak_at_s": 10.0}],
-          "--capture 2 summary (peak_at_s from capture 2's start) %r" % summary(db, "--capture",
-                                                                             "2"))
+    got = summary(db, "--capture", "2")
+    check(got == [srow(A, E, 1, 1, 60) | {"peak_at_s": 10.0},
+                  srow("10.0.0.3", E, 1, 1, 60) | {"peak_at_s": 10.0}],
+          "--capture 2 summary (peak_at_s from capture 2's start) %r" % got)
     check(summary(db, "--capture", "9") == [], "--capture of no capture: nothing")
-    check(summary(db, "--host", A) == [srow(A, E, 2, 2, 60)], "--host summary %r" %
-          summary(db, "--host", A))
+    got = summary(db, "--host", A)
+    check(got == [srow(A, E, 2, 2, 60)], "--host summary %r" % got)
 
     # --at: Unix seconds, seconds from the first packet (below 1e9), UTC text: one instant.
     ref = states(db, "--at", unix(70))[1]
