@@ -150,9 +150,13 @@ def make_db(name, flows, captures=((0, 1000),)):
 def intervals(db, flow_id=None):
     """state_intervals rows: (flow_id, endpoint, state, from_us, until_us, ended), sorted."""
     con = sqlite3.connect(db)
-    rows = con.execute("SELECT flow_id, endpoint, state, CAST(round(from_ts * 1e6) AS INTEGER), "
-                       "CAST(round(until_ts * 1e6) AS INTEGER), ended FROM state_intervals "
-                       "WHERE ?1 IS NULL OR flow_id = ?1", (flow_id,)).fetchall()
+    try:
+        rows = con.execute("SELECT flow_id, endpoint, state, CAST(round(from_ts * 1e6) AS "
+                           "INTEGER), CAST(round(until_ts * 1e6) AS INTEGER), ended FROM "
+                           "state_intervals WHERE ?1 IS NULL OR flow_id = ?1",
+                           (flow_id,)).fetchall()
+    except sqlite3.Error as e:
+        rows = [("SELECT * FROM state_intervals fails: %s" % e,)]
     con.close()
     return sorted(rows)
 
@@ -661,6 +665,28 @@ def case_not_counted():
         (10, {(A, "syn_sent"): 1}), (10.1, {}), (35, {}), (100, {(A, "established"): 1})])
 
 
+def case_odd_logs():
+    """census.h: "A log that is not valid JSON gives no intervals; an entry without a time is
+    skipped": so are valid JSON logs that are not arrays of entries, and entries that are
+    not arrays (a string has no time), while the other flows still count."""
+    odd = ['"str"', '["a"]', '[5]', '{"a": 1}', '[["client", "closed", "established"]]', 'null']
+    db = make_db("odd_logs", [flow(midstream(40))] + [
+        flow(midstream(40), client=(A, 40001 + i), raw_log=x) for i, x in enumerate(odd)],
+        captures=((0, 100),))
+    got = intervals(db)
+    check(got == [(1, "client", "established", us(40), us(100), "capture_end"),
+                  (1, "server", "established", us(40), us(100), "capture_end")],
+          "logs %s give no intervals, flow 1 its own: %r" % (", ".join(odd), got))
+    for x in odd:
+        one = make_db("odd_log", [flow(midstream(40)), flow(midstream(40), client=(A, 40001),
+                                                             raw_log=x)], captures=((0, 100),))
+        rc, rows, err = states(one, "--at", "50")
+        check(rc == 0 and {(r["host"], r["state"]): r["sockets"] for r in rows} ==
+              {(A, "established"): 1, (B, "established"): 1},
+              "a flow whose log is %s: states counts the others: exit %d %s" % (x, rc,
+                                                                              err.strip()))
+
+
 def analyzed(scenario):
     pcap = os.path.join(TMP, scenario + ".pcap")
     db = os.path.join(TMP, scenario + ".db")
@@ -797,6 +823,7 @@ def main():
         con.close()
         for case in (case_boundaries_and_idle, case_time_wait, case_fin_timeout, case_reuse,
                      case_summary_and_every, case_filters_and_arguments, case_not_counted,
+                     case_odd_logs,
                      case_self_connect, case_engine_logs, case_view_agrees):
             case()
     return T.summary("states")
