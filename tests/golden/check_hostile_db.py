@@ -7,14 +7,17 @@ a time, the rows are given hostile values: NULL, text, blobs with control bytes,
 extremes, 1e308 and infinity, '', malformed or odd JSON in the JSON log columns.  Each row of a
 column gets a different value, so one database per column exercises all of them.  On each
 database every read command runs (show of every flow, with and without --svg, report and
-report --html, export --zeek and --zeek --json, query as table, CSV and JSON) and must:
+report --html, export --zeek and --zeek --json, query as table, CSV and JSON, the
+state_intervals view, states as summary, --at, --every and --json) and must:
 exit 0 or 1 (never a signal, never a sanitizer report), say something on stderr when it fails,
 write no raw control character to a terminal, and write well-formed SVG (xml.etree), HTML (a
 strict tag-balance parse), conn.log lines of 21 fields, JSON that parses.
 
 Then exact bytes: stored strings in conn.log follow Zeek's ASCII writer escaping, --json values
 cannot add keys, and a capture whose file name holds ESC [31m, a newline, a tab, '<', '&' and
-quotes shows escaped in query, report and the analyze summary.
+quotes shows escaped in query, report and the analyze summary.  And `states` once more on a
+one-connection database whose time, address and log columns hold one hostile value on every
+row (the census's arithmetic at the ends of the int64 microsecond range, empty selections).
 """
 import csv
 import html.parser
@@ -173,7 +176,8 @@ def query_json_ok(what, data):
 
 
 # FSC_TEST_SHOW_EVERY=K (the sanitizer pass of .ci/run): show only every K-th flow of a column's
-# database, a different third per column, so every value is still drawn in some column.
+# database, a different third per column, so every value is still drawn in some column; and
+# states_whole_columns runs every K-th of its commands.
 SHOW_EVERY = max(1, int(os.environ.get("FSC_TEST_SHOW_EVERY", "1")))
 
 
@@ -191,9 +195,16 @@ def read_everything(db, label, show=True, turn=0):
     jobs += [("report", ("report", db), terminal_clean),
              ("report --html", ("report", db, "--html", "-"), html_ok),
              ("export --zeek", ("export", "--zeek", db), tsv_ok),
-             ("export --zeek --json", ("export", "--zeek", "--json", db), json_lines_ok)]
+             ("export --zeek --json", ("export", "--zeek", "--json", db), json_lines_ok),
+             ("states", ("states", db), terminal_clean),
+             ("states --at", ("states", db, "--at", "0.05"), terminal_clean),
+             ("states --every", ("states", db, "--every", "0.25"), terminal_clean),
+             ("states --json", ("states", db, "--json"), query_json_ok),
+             ("states --every --json", ("states", db, "--every", "0.25", "--json"),
+              query_json_ok)]
     for sql in ("SELECT * FROM captures; SELECT * FROM flows",
-                "SELECT * FROM transitions; SELECT * FROM segments"):
+                "SELECT * FROM transitions; SELECT * FROM segments",
+                "SELECT * FROM state_intervals"):
         jobs += [("query " + sql, ("query", db, sql), terminal_clean),
                  ("query --json " + sql, ("query", db, sql, "--json"), query_json_ok),
                  ("query --csv " + sql, ("query", db, sql, "--csv"), csv_ok)]
@@ -232,6 +243,54 @@ def hostile_columns(tmp, base):
             con.close()
             read_everything(db, "%s.%s" % (table, col), table == "flows" and col in SHOW_COLS, n)
             n += 1
+
+
+# Logs whose times sit at the ends of the int64 microsecond range, or beyond it.
+STATES_LOGS = [
+    "[[\"client\", \"closed\", \"syn_sent\", -9223372036854775808, 1, \"x\"]]",
+    "[[\"client\", \"closed\", \"time_wait\", 9223372036854775807, 1, \"x\"]]",
+    "[[\"client\", \"closed\", \"established\", 1767225600000000, 1, \"x\", "
+    "-9223372036854775808]]",
+    "[[\"server\", \"closed\", \"fin_wait_2\", 1e300, 1, \"x\", 1e308]]",
+    "[[\"client\", \"closed\", \"unknown\", 1767225600000000, 1, \"x\"], "
+    "[\"\\u001b[2J\", \"closed\", \"established\", 1767225600000000, 1, \"x\"]]"]
+STATES_COLS = [("captures", "first_ts"), ("captures", "last_ts"), ("flows", "first_ts"),
+               ("flows", "last_ts"), ("flows", "client_addr"), ("flows", "closer_call"),
+               ("flows", "transition_log")]
+
+
+def states_whole_columns(tmp):
+    """states on a one-connection database whose column holds one hostile value on every row:
+    the census's times (capture span, flow ends, log times) at and beyond the int64
+    microsecond range, an empty selection, hostile host names.  (The databases of
+    hostile_columns mix values across 26 flows, so some sane ones are always left.)"""
+    pcap, base = os.path.join(tmp, "one.pcap"), os.path.join(tmp, "one.db")
+    check(run("forge", "four_way", "-o", pcap).returncode == 0, "forge four_way")
+    check(run("analyze", "-q", "-o", base, pcap).returncode == 0, "analyze four_way")
+    loosen(base)
+    jobs, n = [], 0
+    for table, col in STATES_COLS:
+        values = VALUES + (JSON_VALUES + STATES_LOGS if col in JSON_COLS else [])
+        for i, v in enumerate(values):
+            n += 1
+            db = os.path.join(tmp, "s_%s_%s_%d.db" % (table, col, i))
+            shutil.copy(base, db)
+            con = sqlite3.connect(db)
+            con.execute("UPDATE %s SET %s = ?" % (table, col), (v,))
+            con.commit()
+            con.close()
+            what = "states, every %s.%s = %r" % (table, col, v if len(repr(v)) < 80 else
+                                                  repr(v)[:80] + "...")
+            three = [(what, ("states", db), terminal_clean),
+                     (what + " --at 0.05 --json", ("states", db, "--at", "0.05", "--json"),
+                      query_json_ok),
+                     (what + " --every 0.25 --json", ("states", db, "--every", "0.25", "--json"),
+                      query_json_ok)]
+            # FSC_TEST_SHOW_EVERY thins these too: with 3, one of the three per database, in turn.
+            jobs += [j for k, j in enumerate(three) if (n + k) % SHOW_EVERY == 0]
+    for (what, _, ok), p in zip(jobs, POOL.map(lambda j: run(*j[1]), jobs)):
+        if outcome(what, p):
+            ok(what, p.stdout)
 
 
 def zeek_exact(tmp, base):
@@ -344,6 +403,7 @@ def main():
             check(p.returncode == 0, "analyze: %r" % p.stderr)
         zeek_exact(tmp, base)
         hostile_file_name(tmp)
+        states_whole_columns(tmp)
         loosen(base)
         hostile_columns(tmp, base)
     print("hostile_db: %d checks, %d failed" % (CHECKS, len(FAILS)))
