@@ -35,14 +35,15 @@ static const char usage[] =
     "the highest count (peak), and when it was first reached.  With --at, the counts at that\n"
     "instant (states with none left out); with --every, a time series from the capture's\n"
     "first packet, every (host, state) at every instant, zeros included.  Times are UTC,\n"
-    "\"YYYY-MM-DD HH:MM:SS.SSS\", and t_s is seconds from the first packet of the captures.\n"
+    "\"YYYY-MM-DD HH:MM:SS.ffffff\", and t_s is seconds from the first packet of the captures.\n"
     "Hosts with the most sockets come first.\n"
     "\n"
     "The last state of an endpoint lasts as long as the kernel keeps it: TIME_WAIT for\n"
     "--time-wait seconds; the FIN_WAIT_2 of an endpoint that is proven to have called close()\n"
     "(closer_call = 'close') for --fin-timeout seconds; any other state until the connection's\n"
-    "last packet plus --idle-timeout, then it is counted as 'unknown'.  A new connection on\n"
-    "the same addresses and ports ends the previous one.  LISTEN and CLOSED are not counted.\n"
+    "last packet plus --idle-timeout (after the capture's end too: states outlive packets),\n"
+    "then it is counted as 'unknown' until the capture's end.  A new connection on the same\n"
+    "addresses and ports ends the previous one.  LISTEN and CLOSED are not counted.\n"
     "The same intervals, with the default lifetimes, are the state_intervals view for SQL.\n"
     "\n"
     "options:\n"
@@ -52,7 +53,8 @@ static const char usage[] =
     "      --at TIME           the counts at TIME: Unix seconds (1795979312.25), seconds from\n"
     "                          the first packet (below 1e9: 12.5), or UTC \"2026-11-30 "
     "01:02:03.5\"\n"
-    "      --every SEC         the counts every SEC seconds (at most 100000 instants)\n"
+    "      --every SEC         the counts every SEC seconds, to the microsecond (at most\n"
+    "                          100000 instants)\n"
     "      --capture N         only capture N (captures.id); default: every capture\n"
     "      --time-wait SEC     TIME_WAIT length (default 60: Linux's TCP_TIMEWAIT_LEN)\n"
     "      --fin-timeout SEC   orphan FIN_WAIT_2 timeout (default 60: net.ipv4.tcp_fin_timeout)\n"
@@ -68,7 +70,7 @@ static const char usage[] =
     "  finscope states web.db --at '2026-11-30 01:02:03' --fin-timeout 30\n"
     "  finscope states web.db --every 1 --csv > census.csv\n"
     "  sqlite3 web.db \"SELECT host, count(*) FROM state_intervals\n"
-    "                  WHERE state = 'time_wait' AND ended = 'capture_end' GROUP BY host\"\n";
+    "                  WHERE state = 'time_wait' AND at_end GROUP BY host\"\n";
 
 void fsc_census_defaults(struct fsc_census_opts *o)
 {
@@ -188,6 +190,16 @@ static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t
     return true;
 }
 
+/* Times a database holds, in microseconds, kept within +-2^56 (2,283 years around 1970): every
+ * difference and step of the census then fits in 64 bits, whatever a hostile file says. */
+#define TIME_LIMIT ((fsc_time)1 << 56)
+
+static fsc_time read_time(const char *v)
+{
+    long long t = strtoll(v, NULL, 10);
+    return t > TIME_LIMIT ? TIME_LIMIT : t < -TIME_LIMIT ? -TIME_LIMIT : (fsc_time)t;
+}
+
 /* One interval: key, state, from, until (microseconds), whether it holds its last instant
  * (ended 'capture_end'), whether it is held at its capture's end (0/1 each). */
 static int interval_row(void *user, int ncol, const char *const *names, const char *const *v)
@@ -200,7 +212,7 @@ static int interval_row(void *user, int ncol, const char *const *names, const ch
     if (state < 0)
         return 0;
     uint32_t key = intern(c, v[0]);
-    fsc_time from = strtoll(v[2], NULL, 10), until = strtoll(v[3], NULL, 10);
+    fsc_time from = read_time(v[2]), until = read_time(v[3]);
     bool closed_end = v[4] && !strcmp(v[4], "1");
     int at_end = v[5] && !strcmp(v[5], "1");
     if (key == UINT32_MAX || !add_change(c, key, state, from, 0, 1, at_end) ||
@@ -216,8 +228,10 @@ static int span_row(void *user, int ncol, const char *const *names, const char *
     struct fsc_census *c = user;
     (void)names;
     if (ncol >= 2 && v[0] && v[1]) {
-        c->start = strtoll(v[0], NULL, 10);
-        c->end = strtoll(v[1], NULL, 10);
+        c->start = read_time(v[0]);
+        c->end = read_time(v[1]);
+        if (c->end < c->start)
+            c->end = c->start;
     }
     return 0;
 }
@@ -643,6 +657,8 @@ static int write_instant(struct fsc_query_writer *w, const struct fsc_census *c,
     format_time(t, fsc_census_start(c), when, sizeof when, rel, sizeof rel);
     for (size_t i = 0; i < fsc_census_npairs(c); i++) {
         const struct fsc_census_pair *p = fsc_census_pair(c, i);
+        if (p->peak <= 0) /* only ever held for no time at all (listed nowhere) */
+            continue;
         int64_t count = fsc_census_count_at(c, i, t);
         if (nonzero && count <= 0)
             continue;
@@ -655,7 +671,14 @@ static int write_instant(struct fsc_query_writer *w, const struct fsc_census *c,
     return 0;
 }
 
-/* --at (one instant) or --every (from the first packet to the last). */
+/* --every's step in whole microseconds (the resolution of every time here), at least 1. */
+static fsc_time every_us(double every)
+{
+    fsc_time us = (fsc_time)llround(every * FSC_USEC_PER_SEC);
+    return us > 0 ? us : 1;
+}
+
+/* --at (one instant) or --every (from the first packet to the last, exactly every step). */
 static int write_samples(struct fsc_query_writer *w, const struct fsc_census *c,
                          const struct states_args *a)
 {
@@ -668,26 +691,25 @@ static int write_samples(struct fsc_query_writer *w, const struct fsc_census *c,
         double at = a->at < 1e9 ? fsc_time_seconds(start) + a->at : a->at;
         return write_instant(w, c, (fsc_time)llround(at * FSC_USEC_PER_SEC), true);
     }
-    for (int64_t k = 0; k < MAX_SAMPLES; k++) {
-        fsc_time t = start + (fsc_time)llround((double)k * a->every * FSC_USEC_PER_SEC);
-        if (t > end || write_instant(w, c, t, false) < 0)
-            return t > end ? 0 : -1;
-    }
+    fsc_time step = every_us(a->every);
+    for (fsc_time t = start; t <= end; t += step)
+        if (write_instant(w, c, t, false) < 0)
+            return -1;
     return 0;
 }
 
 /* --every: refuse a step that gives more than MAX_SAMPLES instants.  0 or -1 (said). */
 static int check_every(const struct fsc_census *c, double every)
 {
-    double span = fsc_time_seconds(fsc_census_end(c) - fsc_census_start(c));
-    double n = floor(span / every) + 1;
+    fsc_time span = fsc_census_end(c) - fsc_census_start(c);
+    int64_t n = span / every_us(every) + 1;
 
     if (n <= MAX_SAMPLES)
         return 0;
     fprintf(stderr,
-            "finscope states: --every %g gives %.0f instants over %.3f s of capture; the most is "
+            "finscope states: --every %g gives %lld instants over %.6f s of capture; the most is "
             "%d: use a larger step\n",
-            every, n, span, MAX_SAMPLES);
+            every, (long long)n, fsc_time_seconds(span), MAX_SAMPLES);
     return -1;
 }
 

@@ -504,25 +504,32 @@ fail:
  * Bring a database of an older schema up to FSC_SCHEMA_VERSION, in one transaction.
  * 1 -> 2: flows.rst_cause_proven and flows.closer_call (NULL on older rows: not judged then).
  * 2 -> 3: the held_flows table and the state_intervals view (census.h), and each transition
- *         log entry gets how long it held its state (until the
- *         same endpoint's next transition: build_transition_log).
+ *         log entry gets how long its endpoint held the state (build_transition_log).
  */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings" /* the schema's view, as in schema_sql */
+static const char *const migration[] = {
+    [1] = "ALTER TABLE flows ADD COLUMN rst_cause_proven INTEGER;"
+          "ALTER TABLE flows ADD COLUMN closer_call TEXT;"
+          "DROP VIEW rst_causes;" RST_CAUSES_VIEW,
+    [2] =
+        "UPDATE flows SET transition_log = (\n"
+        "    SELECT json_group_array(CASE WHEN nx IS NOT NULL THEN json_insert(v, '$[#]', nx - "
+        "ts)\n"
+        "                                 WHEN ty IN ('array', 'object') THEN json(v) ELSE v END)\n"
+        "    FROM (SELECT j.value AS v, j.type AS ty,\n"
+        "                 iif(j.type = 'array', j.value ->> 3, NULL) AS ts,\n"
+        "                 lead(iif(j.type = 'array', j.value ->> 3, NULL)) OVER (\n"
+        "                     PARTITION BY iif(j.type = 'array', j.value ->> 0, j.key)\n"
+        "                     ORDER BY j.key) AS nx\n"
+        "          FROM json_each(flows.transition_log) AS j ORDER BY j.key))\n"
+        "WHERE json_valid(transition_log) AND json_type(transition_log) = "
+        "'array';\n" HELD_FLOWS_TABLE FSC_SQL_STATE_INTERVALS_VIEW,
+};
+#pragma GCC diagnostic pop
+
 static int migrate(struct fsc_store *s, char *err, size_t errlen)
 {
-    static const char *const step[] = {
-        [1] = "ALTER TABLE flows ADD COLUMN rst_cause_proven INTEGER;"
-              "ALTER TABLE flows ADD COLUMN closer_call TEXT;"
-              "DROP VIEW rst_causes;" RST_CAUSES_VIEW,
-        [2] =
-            "UPDATE flows SET transition_log = (\n"
-            "    SELECT json_group_array(json(iif(nx IS NULL, v, json_insert(v, '$[#]', nx - (v "
-            "->> 3)))))\n"
-            "    FROM (SELECT j.value AS v, lead(j.value ->> 3) OVER (PARTITION BY j.value ->> 0\n"
-            "                 ORDER BY j.key) AS nx\n"
-            "          FROM json_each(flows.transition_log) AS j ORDER BY j.key))\n"
-            "WHERE json_valid(transition_log) AND json_type(transition_log) = "
-            "'array';\n" HELD_FLOWS_TABLE FSC_SQL_STATE_INTERVALS_VIEW,
-    };
     bool empty;
     int64_t version;
     char *msg = NULL, sql[64];
@@ -535,7 +542,7 @@ static int migrate(struct fsc_store *s, char *err, size_t errlen)
         goto fail;
     for (; version < FSC_SCHEMA_VERSION; version++) {
         snprintf(sql, sizeof sql, "PRAGMA user_version = %lld;", (long long)version + 1);
-        if (sqlite3_exec(s->db, step[version], NULL, NULL, &msg) != SQLITE_OK ||
+        if (sqlite3_exec(s->db, migration[version], NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
             seterr(err, errlen, "%s: upgrade schema %lld: %s", s->path, (long long)version,
                    msg ? msg : "unknown error");

@@ -48,69 +48,142 @@
  *                  lifetime ends (the capture may have ended before: the kernel keeps states
  *                  when packets stop);
  *   reused         the first packet of the next connection on the same 4-tuple in the same
- *                  capture (a host holds one socket per 4-tuple: a SYN that reuses it ends
- *                  what was there, TIME_WAIT included).
- * When idle comes before the capture's last packet, the endpoint is then 'unknown' until that
- * last packet (ended 'capture_end'; it counts at that instant too) or a reuse.
+ *                  capture, whichever end opened it (a host holds one socket per 4-tuple: a
+ *                  SYN that reuses it ends what was there, TIME_WAIT included).
+ * When idle comes at or before the capture's last packet, the endpoint is then 'unknown' until
+ * that last packet (ended 'capture_end'; it counts at that instant too) or a reuse.
  * at_end is 1 for the intervals held when the capture's last packet was captured.
  * closed and listen are not intervals (no socket per connection, as ss -tan counts them).
  * A log that is not valid JSON gives no intervals; an entry without a time is skipped.
  */
-/* When a transition log entry j's state ends by the kernel's clock, or NULL (lt: lifetimes). */
-#define CENSUS_LIFE                                                                                \
-    "CASE WHEN j.value ->> 2 = 'time_wait' THEN (j.value ->> 3) / 1e6 + lt.tw "                    \
-    "WHEN j.value ->> 2 = 'fin_wait_2' AND f.closer_call = 'close' AND f.closer = j.value ->> 0 "  \
-    "THEN (j.value ->> 3) / 1e6 + lt.ft END"
+/* The flows and the connections a running live holds (negative ids), with what the census
+ * reads of them. */
+#define CENSUS_FLOWS(COLS, HELD_COLS)                                                              \
+    "(SELECT id, capture_id, client_addr, client_port, server_addr, server_port, " COLS            \
+    " FROM flows UNION ALL SELECT -id, capture_id, client_addr, client_port, server_addr, "        \
+    "server_port, " HELD_COLS " FROM held_flows)"
 
+/*
+ * ru: when the next connection on the same 4-tuple began (either way round: A:a-B:b is one
+ * socket on A whoever was the client).  tj: each log entry's fields, read once (an entry that
+ * is not an array, or a time that is not a number, gives NULLs and is skipped).
+ */
 #define FSC_SQL_STATE_INTERVALS(TW, FT, IDLE)                                                      \
     "WITH lt(tw, ft, idle) AS (SELECT " TW ", " FT ", " IDLE "),\n"                                \
     "ru AS (\n"                                                                                    \
-    "    SELECT id, lead(first_ts) OVER (PARTITION BY capture_id, client_addr, client_port,\n"     \
-    "               server_addr, server_port ORDER BY first_ts, id) AS reuse_ts\n"                 \
-    "    FROM (SELECT id, capture_id, client_addr, client_port, server_addr, server_port,\n"       \
-    "                 first_ts FROM flows UNION ALL\n"                                             \
-    "          SELECT -id, capture_id, client_addr, client_port, server_addr, server_port,\n"      \
-    "                 first_ts FROM held_flows)),\n"                                               \
-    "tr AS (\n"                                                                                    \
-    "    SELECT f.id, f.capture_id, f.last_ts, ru.reuse_ts, coalesce(c.last_ts, f.last_ts) AS\n"   \
-    "           cap_end, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"                     \
-    "           (j.value ->> 3) / 1e6 AS from_ts, ((j.value ->> 3) + (j.value ->> 6)) / 1e6 AS "   \
-    "next_ts,\n"                                                                                   \
-    "           " CENSUS_LIFE " AS life_ts,\n"                                                     \
-    "           iif(j.value ->> 6 IS NULL AND " CENSUS_LIFE                                        \
-    " IS NULL, f.last_ts + lt.idle, NULL)\n"                                                       \
-    "               AS idle_ts,\n"                                                                 \
-    "           iif(j.value ->> 0 = 'client', f.client_addr, f.server_addr) AS host,\n"            \
-    "           iif(j.value ->> 0 = 'client', f.client_port, f.server_port) AS port,\n"            \
-    "           iif(j.value ->> 0 = 'client', f.server_addr, f.client_addr) AS peer,\n"            \
-    "           iif(j.value ->> 0 = 'client', f.server_port, f.client_port) AS peer_port\n"        \
-    "    FROM (SELECT id, capture_id, client_addr, client_port, server_addr, server_port,\n"       \
-    "                 last_ts, closer, closer_call, transition_log FROM flows UNION ALL\n"         \
-    "          SELECT -id, capture_id, client_addr, client_port, server_addr, server_port,\n"      \
-    "                 last_ts, NULL, NULL, transition_log FROM held_flows) AS f\n"                 \
-    "         JOIN ru ON ru.id = f.id LEFT JOIN captures AS c ON c.id = f.capture_id,\n"           \
-    "         json_each(iif(json_valid(f.transition_log), f.transition_log, '[]')) AS j, lt\n"     \
-    "    WHERE j.value ->> 2 NOT IN ('closed', 'listen') AND j.value ->> 3 IS NOT NULL),\n"        \
-    "iv AS (\n"                                                                                    \
-    "    SELECT tr.*, min(coalesce(next_ts, 9e18), coalesce(life_ts, 9e18),\n"                     \
-    "                     coalesce(idle_ts, 9e18), coalesce(reuse_ts, 9e18)) AS e\n"               \
-    "    FROM tr)\n"                                                                               \
-    "SELECT capture_id, iif(id > 0, id, NULL) AS flow_id, endpoint, host, port, peer, "            \
-    "peer_port,\n"                                                                                 \
-    "       state, from_ts, e AS until_ts,\n"                                                      \
-    "       CASE WHEN e = next_ts THEN 'transition'\n"                                             \
-    "            WHEN e = life_ts THEN iif(state = 'time_wait', 'time_wait_over', "                \
-    "'fin_timeout')\n"                                                                             \
-    "            WHEN e = idle_ts THEN 'idle' ELSE 'reused' END AS ended,\n"                       \
-    "       from_ts <= cap_end AND e > cap_end AS at_end\n"                                        \
-    "FROM iv WHERE from_ts <= e\n"                                                                 \
-    "UNION ALL\n"                                                                                  \
-    "SELECT capture_id, iif(id > 0, id, NULL), endpoint, host, port, peer, peer_port, "            \
-    "'unknown',\n"                                                                                 \
-    "       idle_ts, min(coalesce(reuse_ts, 9e18), cap_end),\n"                                    \
-    "       iif(coalesce(reuse_ts, 9e18) > cap_end, 'capture_end', 'reused'),\n"                   \
-    "       coalesce(reuse_ts, 9e18) > cap_end\n"                                                  \
-    "FROM iv WHERE e = idle_ts AND e < cap_end AND coalesce(reuse_ts, 9e18) >= idle_ts\n"
+    "    SELECT id, lead(first_ts) OVER (PARTITION BY capture_id,\n"                               \
+    "               min(client_addr || ' ' || client_port, server_addr || ' ' || server_port),\n"  \
+    "               max(client_addr || ' ' || client_port, server_addr || ' ' || server_port)\n"   \
+    "               ORDER BY first_ts, id) AS reuse_ts\n"                                          \
+    "    FROM " CENSUS_FLOWS(                                                                      \
+        "first_ts",                                                                                \
+        "first_ts") "),\n"                                                                         \
+                    "tj AS MATERIALIZED (\n"                                                       \
+                    "    SELECT f.id, f.capture_id, f.client_addr, f.client_port, f.server_addr, " \
+                    "f.server_port,\n"                                                             \
+                    "           f.last_ts, f.closer, f.closer_call,\n"                             \
+                    "           iif(j.type = 'array', j.value ->> 0, NULL) AS endpoint,\n"         \
+                    "           iif(j.type = 'array', j.value ->> 2, NULL) AS state,\n"            \
+                    "           iif(j.type = 'array', j.value ->> 3, NULL) AS ts_us,\n"            \
+                    "           iif(j.type = 'array', j.value ->> 6, NULL) AS held_us\n"           \
+                    "    FROM " CENSUS_FLOWS(                                                      \
+                        "last_ts, closer, closer_call, transition_log",                            \
+                        "last_ts, NULL, NULL, transition_log") " AS f,\n"                          \
+                                                               "         "                         \
+                                                               "json_each(iif(json_valid(f."       \
+                                                               "transition_log) AND "              \
+                                                               "json_type(f.transition_log) = "    \
+                                                               "'array',\n"                        \
+                                                               "                       "           \
+                                                               "f.transition_log, '[]')) AS j),\n" \
+                                                               "tr AS (\n"                         \
+                                                               "    SELECT tj.id, tj.capture_id, " \
+                                                               "tj.last_ts, ru.reuse_ts, "         \
+                                                               "endpoint, state,\n"                \
+                                                               "           coalesce(c.last_ts, "   \
+                                                               "tj.last_ts) AS cap_end, ts_us / "  \
+                                                               "1e6 AS from_ts,\n"                 \
+                                                               "           iif(typeof(held_us) "   \
+                                                               "IN ('integer', 'real'), (ts_us + " \
+                                                               "held_us) / 1e6, NULL)\n"           \
+                                                               "               AS next_ts,\n"      \
+                                                               "           CASE WHEN state = "     \
+                                                               "'time_wait' THEN ts_us / 1e6 + "   \
+                                                               "lt.tw\n"                           \
+                                                               "                WHEN state = "     \
+                                                               "'fin_wait_2' AND closer_call = "   \
+                                                               "'close' AND closer = endpoint\n"   \
+                                                               "                THEN ts_us / 1e6 " \
+                                                               "+ lt.ft END AS life_ts, "          \
+                                                               "lt.idle,\n"                        \
+                                                               "           iif(endpoint = "        \
+                                                               "'client', client_addr, "           \
+                                                               "server_addr) AS host,\n"           \
+                                                               "           iif(endpoint = "        \
+                                                               "'client', client_port, "           \
+                                                               "server_port) AS port,\n"           \
+                                                               "           iif(endpoint = "        \
+                                                               "'client', server_addr, "           \
+                                                               "client_addr) AS peer,\n"           \
+                                                               "           iif(endpoint = "        \
+                                                               "'client', server_port, "           \
+                                                               "client_port) AS peer_port\n"       \
+                                                               "    FROM tj JOIN ru ON ru.id = "   \
+                                                               "tj.id LEFT JOIN captures AS c ON " \
+                                                               "c.id = tj.capture_id, lt\n"        \
+                                                               "    WHERE endpoint IN ('client', " \
+                                                               "'server') AND state NOT IN "       \
+                                                               "('closed', 'listen')\n"            \
+                                                               "          AND typeof(ts_us) IN "   \
+                                                               "('integer', 'real')),\n"           \
+                                                               "ti AS (\n"                         \
+                                                               "    SELECT tr.*, iif(next_ts IS "  \
+                                                               "NULL AND life_ts IS NULL, "        \
+                                                               "last_ts + idle, NULL) AS "         \
+                                                               "idle_ts\n"                         \
+                                                               "    FROM tr),\n"                   \
+                                                               "iv AS (\n"                         \
+                                                               "    SELECT ti.*, "                 \
+                                                               "min(coalesce(next_ts, 9e18), "     \
+                                                               "coalesce(life_ts, 9e18),\n"        \
+                                                               "                     "             \
+                                                               "coalesce(idle_ts, 9e18), "         \
+                                                               "coalesce(reuse_ts, 9e18)) AS e\n"  \
+                                                               "    FROM ti)\n"                    \
+                                                               "SELECT capture_id, iif(id > 0, "   \
+                                                               "id, NULL) AS flow_id, endpoint, "  \
+                                                               "host, port, peer, peer_port,\n"    \
+                                                               "       state, from_ts, e AS "      \
+                                                               "until_ts,\n"                       \
+                                                               "       CASE WHEN e = next_ts "     \
+                                                               "THEN 'transition'\n"               \
+                                                               "            WHEN e = life_ts "     \
+                                                               "THEN iif(state = 'time_wait', "    \
+                                                               "'time_wait_over', "                \
+                                                               "'fin_timeout')\n"                  \
+                                                               "            WHEN e = idle_ts "     \
+                                                               "THEN 'idle' ELSE 'reused' END AS " \
+                                                               "ended,\n"                          \
+                                                               "       from_ts <= cap_end AND e "  \
+                                                               "> cap_end AS at_end\n"             \
+                                                               "FROM iv WHERE from_ts <= e\n"      \
+                                                               "UNION ALL\n"                       \
+                                                               "SELECT capture_id, iif(id > 0, "   \
+                                                               "id, NULL), endpoint, host, port, " \
+                                                               "peer, peer_port, 'unknown',\n"     \
+                                                               "       idle_ts, "                  \
+                                                               "min(coalesce(reuse_ts, 9e18), "    \
+                                                               "cap_end),\n"                       \
+                                                               "       iif(coalesce(reuse_ts, "    \
+                                                               "9e18) > cap_end, 'capture_end', "  \
+                                                               "'reused'),\n"                      \
+                                                               "       coalesce(reuse_ts, 9e18) "  \
+                                                               "> cap_end\n"                       \
+                                                               "FROM iv WHERE e = idle_ts AND "    \
+                                                               "from_ts <= idle_ts AND idle_ts "   \
+                                                               "<= cap_end\n"                      \
+                                                               "      AND coalesce(reuse_ts, "     \
+                                                               "9e18) >= idle_ts\n"
 
 /* The view in the schema, with Linux's lifetimes. */
 #define FSC_SQL_STATE_INTERVALS_VIEW                                                               \
