@@ -469,18 +469,6 @@ static int parse_instant(const char *s, double *out)
     return 0;
 }
 
-/* The census's state tokens, for --state. */
-static bool census_state(const char *s)
-{
-    static const char *const states[] = {"syn_sent",   "syn_rcvd",   "established", "fin_wait_1",
-                                         "fin_wait_2", "close_wait", "closing",     "last_ack",
-                                         "time_wait",  "unknown"};
-    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
-        if (!strcmp(s, states[i]))
-            return true;
-    return false;
-}
-
 /* --host: an IPv4 or IPv6 address, in the text form the database holds (inet_ntop's). */
 static bool canonical_host(const char *s, char *buf, size_t len)
 {
@@ -550,7 +538,7 @@ static int states_args(int argc, char **argv, struct states_args *a)
             a->o.host = a->host;
             break;
         case OPT_STATE:
-            if (!census_state(optarg))
+            if (fsc_census_state_index(optarg) < 0)
                 bad = "--state takes one of " FSC_CENSUS_STATES;
             a->o.state = optarg;
             break;
