@@ -70,10 +70,7 @@ static const char usage[] =
     "SELECT label, n, printf('%.1f', CASE WHEN sum(n) OVER () > 0 "                                \
     "THEN round(100.0 * n / sum(n) OVER (), 1) ELSE 0 END) FROM c ORDER BY i"
 
-/* "addr:port", brackets around an IPv6 address. */
-#define EP(a, p)                                                                                   \
-    "CASE WHEN instr(" a ", ':') THEN '[' || " a " || ']:' || " p " ELSE " a " || ':' || " p " EN" \
-    "D"
+#define EP(a, p) FSC_SQL_EP(a, p)
 
 #define SECS(x) "CASE WHEN " x " IS NULL THEN '-' ELSE printf('%.3f', " x ") END"
 

@@ -17,4 +17,9 @@
 int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture_id, bool html, FILE *out,
                      char *err, size_t errlen);
 
+/* SQL text of "addr:port" for two columns a and p, brackets around an IPv6 address. */
+#define FSC_SQL_EP(a, p)                                                                           \
+    "CASE WHEN instr(" a ", ':') THEN '[' || " a " || ']:' || " p " ELSE " a " || ':' || " p " EN" \
+    "D"
+
 #endif
