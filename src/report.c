@@ -2,7 +2,9 @@
  *
  * Every number shown is formatted by SQLite (count(), round(), printf()) and printed as the
  * text the query returned, so the report always equals direct SQL on the same database.  C only
- * lays the rows out; the chart geometry (bar lengths) is the one thing computed here.
+ * lays the rows out; the chart geometry (bar lengths) is the one thing computed here.  The
+ * census sections (sockets per host, CLOSE_WAIT leaks, TIME_WAIT pressure) are the exception:
+ * counted by census.h as `finscope states` counts, their rows come from report_census.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "finscope/analyze.h"
+#include "finscope/census.h"
 #include "finscope/escape.h"
 #include "finscope/report.h"
 #include "finscope/show.h"
@@ -31,7 +34,20 @@ static const char usage[] =
     "RST causes, who closes first per server port, servers leaving connections in CLOSE_WAIT\n"
     "(the close_wait_suspects view) with their stall times, histograms of the CLOSE_WAIT and\n"
     "FIN_WAIT_2 dwell times (flows.close_wait_s, flows.fin_wait_2_s) and the 5-tuples with the\n"
-    "most retransmitted FINs.  Every number is computed by SQL on the database.\n"
+    "most retransmitted FINs.  Every one of these numbers is computed by SQL on the database.\n"
+    "\n"
+    "Then the census, counted as `finscope states` counts it (default lifetimes):\n"
+    "  sockets per host     the 10 busiest hosts (by their peak of any state), per TCP state\n"
+    "                       the count when the capture ended, the peak and when (UTC, and\n"
+    "                       seconds from the first packet);\n"
+    "  CLOSE_WAIT leaks     servers (address:port) whose CLOSE_WAIT count keeps growing: its\n"
+    "                       counts at 25, 50, 75 and 100% of its capture never fall, and the\n"
+    "                       last is above the first and at least 2 (an application that\n"
+    "                       forgets to close());\n"
+    "  TIME_WAIT pressure   per client address -> server address:port, the most client\n"
+    "                       sockets in TIME_WAIT at once, when, and their share of the 28,232\n"
+    "                       ephemeral ports of Linux's default (each blocks one for 60 s).\n"
+    "\n"
     "With --html, writes one self-contained HTML file (inline CSS and SVG charts, no script,\n"
     "nothing fetched) with a table per section and an example flow of each close kind.\n"
     "\n"
@@ -45,6 +61,10 @@ static const char usage[] =
     "  finscope report web.db --capture 2\n"
     "  finscope report web.db --html report.html\n"
     "  finscope show web.db 42      # the ladder diagram of an example flow\n";
+
+/* The help text and the census sections' titles say these numbers. */
+_Static_assert(FSC_REPORT_HOSTS_SHOWN == 10 && FSC_EPHEMERAL_PORTS == 28232,
+               "report's help and titles");
 
 /* The capture filter: ?1 is left unbound (NULL) for every capture. */
 #define FILT "(?1 IS NULL OR capture_id = ?1)"
@@ -88,6 +108,9 @@ struct section {
     enum chart chart;
     int ncols;
     struct col cols[MAXCOLS];
+    const char *note;                      /* a line under the title, or NULL */
+    enum fsc_report_census_section census; /* rows from report_census.c instead of sql */
+    const char *unit;                      /* what the rows left out by census are ("hosts") */
 };
 
 static const struct section sections[] = {
@@ -98,7 +121,10 @@ static const struct section sections[] = {
      0,
      CHART_BARS,
      4,
-     {{"close kind", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}}},
+     {{"close kind", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}},
+     NULL,
+     0,
+     NULL},
     {"handshakes",
      "handshakes",
      TALLY_SQL("handshake", ""),
@@ -106,7 +132,10 @@ static const struct section sections[] = {
      0,
      CHART_BARS,
      4,
-     {{"handshake", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}}},
+     {{"handshake", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}},
+     NULL,
+     0,
+     NULL},
     {"rst-causes",
      "RST causes (of close kind rst; likely: what the packets suggest, not prove)",
      TALLY_SQL(FSC_SQL_RST_CAUSE_SHOWN, " AND close_kind = 'rst'"),
@@ -114,7 +143,10 @@ static const struct section sections[] = {
      0,
      CHART_BARS,
      4,
-     {{"rst cause", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}}},
+     {{"rst cause", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}, {"example", COL_FLOW}},
+     NULL,
+     0,
+     NULL},
     {"closers",
      "who closes first, by server port",
      "SELECT server_port, count(*) AS n, " SHARE("client") ", " SHARE("server") ", " SHARE(
@@ -132,7 +164,10 @@ static const struct section sections[] = {
       {"%", COL_PCT},
       {"both", COL_NUM},
       {"%", COL_PCT},
-      {"other", COL_NUM}}},
+      {"other", COL_NUM}},
+     NULL,
+     0,
+     NULL},
     {"close-wait-suspects",
      "servers with connections stuck in CLOSE_WAIT (close_wait_suspects)",
      /* The close_wait_suspects view, with the capture filter inside. */
@@ -154,7 +189,10 @@ static const struct section sections[] = {
       {"port", COL_NUM},
       {"flows", COL_NUM},
       {"median s", COL_NUM},
-      {"max s", COL_NUM}}},
+      {"max s", COL_NUM}},
+     NULL,
+     0,
+     NULL},
     {"close-wait-dwell",
      "CLOSE_WAIT dwell (flows.close_wait_s)",
      HIST_SQL("close_wait_s"),
@@ -162,7 +200,10 @@ static const struct section sections[] = {
      0,
      CHART_HIST,
      3,
-     {{"dwell", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}}},
+     {{"dwell", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}},
+     NULL,
+     0,
+     NULL},
     {"fin-wait-2-dwell",
      "FIN_WAIT_2 dwell (flows.fin_wait_2_s)",
      HIST_SQL("fin_wait_2_s"),
@@ -170,7 +211,10 @@ static const struct section sections[] = {
      0,
      CHART_HIST,
      3,
-     {{"dwell", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}}},
+     {{"dwell", COL_TEXT}, {"flows", COL_NUM}, {"%", COL_PCT}},
+     NULL,
+     0,
+     NULL},
     {"fin-retrans",
      "top 5-tuples (TCP) by retransmitted FINs",
      "SELECT " EP("client_addr", "client_port") ", " EP(
@@ -186,7 +230,66 @@ static const struct section sections[] = {
       {"server", COL_TEXT},
       {"FIN retrans", COL_NUM},
       {"flows", COL_NUM},
-      {"first flow", COL_FLOW}}},
+      {"first flow", COL_FLOW}},
+     NULL,
+     0,
+     NULL},
+    {"sockets-per-host",
+     "sockets per host in each TCP state (the 10 busiest, by their peak of any state, as "
+     "finscope states)",
+     NULL,
+     "no socket in any TCP state",
+     0,
+     CHART_NONE,
+     6,
+     {{"host", COL_TEXT},
+      {"state", COL_TEXT},
+      {"at end", COL_NUM},
+      {"peak", COL_NUM},
+      {"peak at (UTC)", COL_TEXT},
+      {"peak at s", COL_NUM}},
+     "at end: held when the capture ended; peak: the most at once, first reached at (UTC), "
+     "s from the first packet",
+     FSC_REPORT_HOSTS,
+     "hosts"},
+    {"close-wait-leaks",
+     "CLOSE_WAIT leak suspects: servers whose CLOSE_WAIT count keeps growing",
+     NULL,
+     "no server's CLOSE_WAIT count keeps growing",
+     TOP_ROWS,
+     CHART_NONE,
+     9,
+     {{"server", COL_TEXT},
+      {"capture", COL_NUM},
+      {"25%", COL_NUM},
+      {"50%", COL_NUM},
+      {"75%", COL_NUM},
+      {"end", COL_NUM},
+      {"peak", COL_NUM},
+      {"peak at (UTC)", COL_TEXT},
+      {"peak at s", COL_NUM}},
+     "keeps growing: its counts at 25%, 50%, 75% and 100% of its capture never fall, and the "
+     "last is above the first and at least 2",
+     FSC_REPORT_LEAKS,
+     NULL},
+    {"time-wait-pressure",
+     "TIME_WAIT pressure per client -> server:port (peak against Linux's 28,232 ephemeral "
+     "ports)",
+     NULL,
+     "no client socket in TIME_WAIT",
+     TOP_ROWS,
+     CHART_NONE,
+     6,
+     {{"client -> server", COL_TEXT},
+      {"capture", COL_NUM},
+      {"peak", COL_NUM},
+      {"% of ports", COL_PCT},
+      {"peak at (UTC)", COL_TEXT},
+      {"peak at s", COL_NUM}},
+     "peak: the client's sockets to that server address and port in TIME_WAIT at once, each "
+     "holding a local port (net.ipv4.ip_local_port_range 32768-60999)",
+     FSC_REPORT_TIME_WAIT,
+     NULL},
 };
 #define NSECTIONS (sizeof sections / sizeof *sections)
 
@@ -223,6 +326,7 @@ static const char overview_sql[] =
 struct table {
     int ncols, nrows, cap;
     char **cell; /* nrows * ncols */
+    int hidden;  /* rows left out before the table (the section's unit) */
 };
 
 static int table_row(void *user, int ncol, const char *const *names, const char *const *v)
@@ -273,6 +377,7 @@ struct report {
     struct table overview;       /* captures, flows, time span */
     struct table tab[NSECTIONS]; /* one per section */
     struct table examples;       /* close kind, id, handshake, client, server */
+    struct fsc_report_census *census;
 };
 
 static int report_load(struct fsc_store *s, struct report *r, char *err, size_t errlen)
@@ -287,9 +392,19 @@ static int report_load(struct fsc_store *s, struct report *r, char *err, size_t 
         fsc_seterr(err, errlen, "%s: no capture with id %" PRId64, r->db, r->capture);
         return -1;
     }
-    for (size_t k = 0; k < NSECTIONS; k++)
-        if (fsc_store_query(s, sections[k].sql, r->capture, table_row, &r->tab[k], err, errlen) < 0)
+    if (fsc_report_census_load(s, r->capture, &r->census, err, errlen) < 0)
+        return -1;
+    for (size_t k = 0; k < NSECTIONS; k++) {
+        const struct section *sec = &sections[k];
+        if (!sec->census) {
+            if (fsc_store_query(s, sec->sql, r->capture, table_row, &r->tab[k], err, errlen) < 0)
+                return -1;
+        } else if ((r->tab[k].hidden = fsc_report_census_rows(r->census, sec->census, table_row,
+                                                              &r->tab[k])) < 0) {
+            fsc_seterr(err, errlen, "report: out of memory");
             return -1;
+        }
+    }
     return fsc_store_query(s, examples_sql, r->capture, table_row, &r->examples, err, errlen);
 }
 
@@ -318,6 +433,8 @@ static void text_section(FILE *out, const struct section *sec, const struct tabl
     char buf[260];
 
     fprintf(out, "\n%s\n", sec->title);
+    if (sec->note)
+        fprintf(out, "%s\n", sec->note);
     if (t->nrows == 0) {
         fprintf(out, "  (%s)\n", sec->empty ? sec->empty : "none");
         return;
@@ -344,6 +461,8 @@ static void text_section(FILE *out, const struct section *sec, const struct tabl
     }
     if (n < t->nrows)
         fprintf(out, "  (%d more not shown)\n", t->nrows - n);
+    if (t->hidden > 0)
+        fprintf(out, "  (%d more %s not shown)\n", t->hidden, sec->unit);
 }
 
 /* "capture N" or "N captures", then ", N flows, TIME SPAN": each value through esc (terminal or
@@ -522,6 +641,8 @@ static void html_table(FILE *out, const struct section *sec, const struct table 
     fputs("</tbody></table>\n", out);
     if (n < t->nrows)
         fprintf(out, "<p class=\"more\">%d more not shown</p>\n", t->nrows - n);
+    if (t->hidden > 0)
+        fprintf(out, "<p class=\"more\">%d more %s not shown</p>\n", t->hidden, sec->unit);
     fputs("</div>\n", out);
 }
 
@@ -611,6 +732,11 @@ static void html_report(FILE *out, const struct report *r)
         fprintf(out, "<section id=\"%s\">\n<h2>", sec->id);
         esc(out, sec->title);
         fputs("</h2>\n", out);
+        if (sec->note) {
+            fputs("<p class=\"note\">", out);
+            esc(out, sec->note);
+            fputs("</p>\n", out);
+        }
         html_table(out, sec, &r->tab[k]);
         if (r->tab[k].nrows > 0 && sec->chart == CHART_BARS)
             svg_bars(out, &r->tab[k]);
@@ -628,6 +754,7 @@ static void report_free(struct report *r)
     for (size_t k = 0; k < NSECTIONS; k++)
         table_free(&r->tab[k]);
     table_free(&r->examples);
+    fsc_report_census_free(r->census);
 }
 
 int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture, bool html, FILE *out,

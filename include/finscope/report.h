@@ -22,4 +22,34 @@ int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture_id, bo
     "CASE WHEN instr(" a ", ':') THEN '[' || " a " || ']:' || " p " ELSE " a " || ':' || " p " EN" \
     "D"
 
+/*
+ * The report's census sections (report_census.c, on census.h): sockets per host, CLOSE_WAIT
+ * leak suspects and TIME_WAIT pressure, as rows of text cells for report.c to lay out.
+ */
+enum fsc_report_census_section {
+    FSC_REPORT_HOSTS = 1, /* host, state, at end, peak, peak at (UTC), peak at s */
+    FSC_REPORT_LEAKS,     /* server, capture, at 25 50 75 100 %, peak, peak at (UTC), peak at s */
+    FSC_REPORT_TIME_WAIT, /* client -> server, capture, peak, % of ports, peak at (UTC), peak at s
+                           */
+};
+
+/* The most hosts in the sockets-per-host table. */
+#define FSC_REPORT_HOSTS_SHOWN 10
+
+struct fsc_report_census;
+
+/* Count the sockets of every capture, or of capture_id when >= 0.  0, or -1 with a message in
+ * err (database error, out of memory).  Freed with fsc_report_census_free. */
+int fsc_report_census_load(struct fsc_store *s, int64_t capture_id, struct fsc_report_census **out,
+                           char *err, size_t errlen);
+void fsc_report_census_free(struct fsc_report_census *c);
+
+/*
+ * The rows of one section, in the order shown, each given to row() as ncol text cells (names is
+ * NULL); a non-zero return from row() stops.  Returns the rows left out (hosts beyond
+ * FSC_REPORT_HOSTS_SHOWN: those are not given to row), or -1 when row() stopped.
+ */
+int fsc_report_census_rows(const struct fsc_report_census *c, enum fsc_report_census_section sec,
+                           fsc_store_row_fn row, void *user);
+
 #endif
