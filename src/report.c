@@ -49,7 +49,8 @@ static const char usage[] =
     "                       ephemeral ports of Linux's default (each blocks one for 60 s).\n"
     "\n"
     "With --html, writes one self-contained HTML file (inline CSS and SVG charts, no script,\n"
-    "nothing fetched) with a table per section and an example flow of each close kind.\n"
+    "nothing fetched) with a table per section, an example flow of each close kind, and for\n"
+    "the 4 busiest hosts a chart of their sockets per state over the capture.\n"
     "\n"
     "options:\n"
     "      --html FILE     write the report as HTML to FILE ('-': standard output)\n"
@@ -63,7 +64,8 @@ static const char usage[] =
     "  finscope show web.db 42      # the ladder diagram of an example flow\n";
 
 /* The help text and the census sections' titles say these numbers. */
-_Static_assert(FSC_REPORT_HOSTS_SHOWN == 10 && FSC_EPHEMERAL_PORTS == 28232,
+_Static_assert(FSC_REPORT_HOSTS_SHOWN == 10 && FSC_REPORT_HOSTS_CHARTED == 4 &&
+                   FSC_EPHEMERAL_PORTS == 28232,
                "report's help and titles");
 
 /* The capture filter: ?1 is left unbound (NULL) for every capture. */
@@ -94,7 +96,7 @@ _Static_assert(FSC_REPORT_HOSTS_SHOWN == 10 && FSC_EPHEMERAL_PORTS == 28232,
 
 #define SECS(x) "CASE WHEN " x " IS NULL THEN '-' ELSE printf('%.3f', " x ") END"
 
-enum chart { CHART_NONE, CHART_BARS, CHART_HIST };
+enum chart { CHART_NONE, CHART_BARS, CHART_HIST, CHART_CENSUS };
 enum colkind { COL_TEXT, COL_NUM, COL_PCT, COL_FLOW };
 
 struct col {
@@ -240,7 +242,7 @@ static const struct section sections[] = {
      NULL,
      "no socket in any TCP state",
      0,
-     CHART_NONE,
+     CHART_CENSUS,
      6,
      {{"host", COL_TEXT},
       {"state", COL_TEXT},
@@ -531,6 +533,7 @@ static const char css[] =
     "border-radius:3px}"
     "a{color:#1f5fa8}tr:target{background:#fff4c2}"
     "p.empty{color:#55606b;font-style:italic;margin:0}p.more{color:#55606b;margin:4px 0 0}"
+    "p.note{flex-basis:100%;color:#55606b;margin:0}"
     "svg text{font:12px system-ui,sans-serif;fill:#1d232a}";
 
 static const char *const palette[] = {"#3b7dd8", "#e07b39", "#4aa564", "#c2453d", "#8a63c9",
@@ -742,6 +745,8 @@ static void html_report(FILE *out, const struct report *r)
             svg_bars(out, &r->tab[k]);
         else if (r->tab[k].nrows > 0 && sec->chart == CHART_HIST)
             svg_hist(out, &r->tab[k]);
+        else if (r->tab[k].nrows > 0 && sec->chart == CHART_CENSUS)
+            fsc_report_census_svg(out, r->census);
         fputs("</section>\n", out);
     }
     html_examples(out, r);

@@ -1,7 +1,8 @@
 /* report_census.c - the census sections of `finscope report`: how many sockets the busiest hosts
  * hold in each TCP state, the servers whose CLOSE_WAIT count keeps growing, the TIME_WAIT
- * pressure on a client's ephemeral ports.  The counting is census.h's, the same as `finscope
- * states`; this file picks, samples and formats. */
+ * pressure on a client's ephemeral ports, and (HTML) a stacked chart per busy host.  The counting
+ * is census.h's, the same as `finscope states`; this file picks, samples and formats. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,9 @@
     "SELECT id, CAST(round(first_ts * 1e6) AS INTEGER), CAST(round(last_ts * 1e6) AS INTEGER) "    \
     "FROM captures WHERE (?1 IS NULL OR id = ?1) AND first_ts IS NOT NULL "                        \
     "AND last_ts IS NOT NULL ORDER BY id"
+
+#define NSAMPLES 100 /* chart instants across a capture, its first and last packet included */
+#define CHAR_W 7     /* px: the widest a character of the 12 px chart font is taken to be */
 
 struct span {
     int64_t id;
@@ -253,4 +257,301 @@ int fsc_report_census_rows(const struct fsc_report_census *c, enum fsc_report_ce
         return time_wait_rows(c->ends, fsc_census_start(c->hosts), row, user);
     }
     return 0;
+}
+
+/* ---- charts ---- */
+
+/* One colour per state (FSC_CENSUS_STATES order), the same in every chart: the opening states
+ * blue, the closer's side orange, CLOSE_WAIT red, TIME_WAIT gold, unknown grey. */
+static const char *const state_colour[FSC_CENSUS_NSTATES] = {
+    "#9ecae1", "#5a6fbf", "#3b7dd8", "#f2b880", "#e07b39",
+    "#c2453d", "#8a63c9", "#d15b9c", "#c9a227", "#9aa5b1",
+};
+
+/* Layout of a chart, in px: the plot's box, and the rows of text around it. */
+enum {
+    CHART_W = 500, /* two side by side in the page's 1100 px */
+    PLOT_TOP = 48,
+    PLOT_H = 180,
+    PLOT_BOTTOM = PLOT_TOP + PLOT_H,
+    XLABEL_Y = PLOT_BOTTOM + 20, /* baseline of the time labels */
+    XTITLE_Y = PLOT_BOTTOM + 40,
+    LEGEND_Y = PLOT_BOTTOM + 62, /* baseline of the first legend row */
+    LEGEND_ROW = 20,
+};
+
+/* One host's counts at NSAMPLES instants from t0 to t1, per state. */
+struct chart {
+    const char *host;
+    fsc_time t0, t1, start;
+    bool present[FSC_CENSUS_NSTATES]; /* ever above 0 */
+    int64_t n[NSAMPLES][FSC_CENSUS_NSTATES];
+    int64_t ymax; /* the highest stacked total */
+};
+
+/* An axis: ticks lo, lo + step, ... <= hi, labelled with dec decimals, the widest label w px. */
+struct axis {
+    double first, step;
+    int nticks, dec, w;
+};
+
+static int text_w(const char *s)
+{
+    return (int)strlen(s) * CHAR_W;
+}
+
+static fsc_time sample_at(const struct chart *ch, int k)
+{
+    return ch->t0 + (ch->t1 - ch->t0) * k / (NSAMPLES - 1);
+}
+
+/*
+ * The host's pairs [lo, hi) sampled over the captures that were running at its highest peak
+ * (the selection's first packet to its last when none was): the host's own hours when the
+ * database holds captures of other days.  False when the host never held a socket.
+ */
+static bool chart_fill(struct chart *ch, const struct fsc_report_census *rc, size_t lo, size_t hi)
+{
+    const struct fsc_census *c = rc->hosts;
+    const struct fsc_census_pair *top = fsc_census_pair(c, lo);
+
+    memset(ch, 0, sizeof *ch);
+    ch->host = fsc_census_key(c, top->key);
+    for (size_t i = lo; i < hi; i++)
+        if (fsc_census_pair(c, i)->peak > top->peak)
+            top = fsc_census_pair(c, i);
+    if (top->peak <= 0)
+        return false;
+    ch->start = fsc_census_start(c);
+    ch->t0 = INT64_MAX;
+    ch->t1 = INT64_MIN;
+    for (size_t k = 0; k < rc->ncaps; k++)
+        if (rc->caps[k].first <= top->peak_at && top->peak_at <= rc->caps[k].last) {
+            ch->t0 = rc->caps[k].first < ch->t0 ? rc->caps[k].first : ch->t0;
+            ch->t1 = rc->caps[k].last > ch->t1 ? rc->caps[k].last : ch->t1;
+        }
+    if (ch->t0 > ch->t1) {
+        ch->t0 = ch->start;
+        ch->t1 = fsc_census_end(c);
+    }
+    for (size_t i = lo; i < hi; i++) {
+        const struct fsc_census_pair *p = fsc_census_pair(c, i);
+        ch->present[p->state] = ch->present[p->state] || p->peak > 0;
+        for (int k = 0; k < NSAMPLES; k++)
+            ch->n[k][p->state] = fsc_census_count_at(c, i, sample_at(ch, k));
+    }
+    for (int k = 0; k < NSAMPLES; k++) {
+        int64_t sum = 0;
+        for (int s = 0; s < FSC_CENSUS_NSTATES; s++)
+            sum += ch->n[k][s];
+        if (sum > ch->ymax)
+            ch->ymax = sum;
+    }
+    return true;
+}
+
+static void tick_label(const struct axis *a, int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.*f", a->dec, a->first + a->step * i);
+}
+
+/*
+ * Ticks for [lo, hi] over px pixels: the smallest step of 1, 2 or 5 times a power of ten whose
+ * labels (with at most max ticks) stand at least their width plus 12 px apart.  For counts
+ * (integer) the step is at least 1 and the last tick at or above hi: it is the axis's top.
+ */
+static struct axis nice_axis(double lo, double hi, double px, int max, bool integer)
+{
+    static const double mult[] = {1, 2, 5};
+    struct axis a = {0};
+    double base = pow(10, floor(log10((hi - lo) / max)) - 1);
+
+    if (integer && base < 1)
+        base = 1;
+    for (int e = 0; e < 40; e++) {
+        for (int m = 0; m < 3; m++) {
+            char buf[64];
+            a.step = base * pow(10, e) * mult[m];
+            a.dec = a.step >= 1 ? 0 : (int)ceil(-log10(a.step) - 1e-9);
+            a.first = ceil(lo / a.step - 1e-9) * a.step;
+            a.nticks = integer ? (int)ceil((hi - a.first) / a.step - 1e-9) + 1
+                               : (int)floor((hi - a.first) / a.step + 1e-9) + 1;
+            a.w = 0;
+            for (int i = 0; i < a.nticks; i++) {
+                tick_label(&a, i, buf, sizeof buf);
+                a.w = text_w(buf) > a.w ? text_w(buf) : a.w;
+            }
+            double apart = a.step / (hi - lo) * px;
+            if (a.nticks <= max && (integer || apart >= a.w + 12))
+                return a;
+        }
+    }
+    return a;
+}
+
+/* The y px of count v. */
+static double y_px(const struct axis *ya, double v)
+{
+    double top = ya->first + ya->step * (ya->nticks - 1);
+    return PLOT_BOTTOM - v / (top > 0 ? top : 1) * PLOT_H;
+}
+
+/* The count axis: a grid line and a label per tick, and its name above. */
+static void y_axis(FILE *out, const struct axis *ya, int left, int right)
+{
+    char buf[64];
+
+    for (int i = 0; i < ya->nticks; i++) {
+        double y = y_px(ya, ya->first + ya->step * i);
+        tick_label(ya, i, buf, sizeof buf);
+        fprintf(out,
+                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e6eaee\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+                left, y, right, y, left - 6, y + 4, buf);
+    }
+    fprintf(out, "<text x=\"8\" y=\"%d\">sockets</text>\n", PLOT_TOP - 12);
+}
+
+static void x_axis(FILE *out, const struct axis *xa, double x0, double x1, int left, int plotw)
+{
+    char buf[64];
+
+    for (int i = 0; i < xa->nticks; i++) {
+        double v = xa->first + xa->step * i, x = left + (v - x0) / (x1 - x0) * plotw;
+        tick_label(xa, i, buf, sizeof buf);
+        fprintf(out,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#9aa5b1\"/>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                x, PLOT_BOTTOM, x, PLOT_BOTTOM + 5, x, XLABEL_Y, buf);
+    }
+    fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">time (s from start)</text>\n",
+            left + plotw / 2, XTITLE_Y);
+}
+
+/* One filled band per state present, stacked in FSC_CENSUS_STATES order. */
+static void areas(FILE *out, const struct chart *ch, const struct axis *ya, int left, int plotw)
+{
+    int64_t below[NSAMPLES] = {0};
+
+    for (int s = 0; s < FSC_CENSUS_NSTATES; s++) {
+        if (!ch->present[s])
+            continue;
+        fprintf(out, "<path class=\"area\" data-state=\"%s\" fill=\"%s\" d=\"",
+                fsc_census_state_name(s), state_colour[s]);
+        for (int k = 0; k < NSAMPLES; k++)
+            fprintf(out, "%s%.1f %.1f", k ? " L" : "M", left + (double)plotw * k / (NSAMPLES - 1),
+                    y_px(ya, (double)(below[k] + ch->n[k][s])));
+        for (int k = NSAMPLES - 1; k >= 0; k--)
+            fprintf(out, " L%.1f %.1f", left + (double)plotw * k / (NSAMPLES - 1),
+                    y_px(ya, (double)below[k]));
+        fputs(" Z\"><title>", out);
+        fsc_esc_markup(out, fsc_census_state_name(s));
+        fputs("</title></path>\n", out);
+        for (int k = 0; k < NSAMPLES; k++)
+            below[k] += ch->n[k][s];
+    }
+}
+
+/* Where each legend entry (a swatch and the state) goes, rows wrapped to the width: x and the
+ * baseline y per state present.  Returns the baseline of the last row. */
+static int legend_layout(const struct chart *ch, int left, int width, int x[], int y[])
+{
+    int cx = left, cy = LEGEND_Y;
+
+    for (int s = 0; s < FSC_CENSUS_NSTATES; s++) {
+        int w = 14 + text_w(fsc_census_state_name(s));
+        if (!ch->present[s])
+            continue;
+        if (cx > left && cx + w > width - 8) {
+            cx = left;
+            cy += LEGEND_ROW;
+        }
+        x[s] = cx;
+        y[s] = cy;
+        cx += w + 18;
+    }
+    return cy;
+}
+
+static void legend(FILE *out, const struct chart *ch, int left)
+{
+    int x[FSC_CENSUS_NSTATES], y[FSC_CENSUS_NSTATES];
+
+    legend_layout(ch, left, CHART_W, x, y);
+    for (int s = 0; s < FSC_CENSUS_NSTATES; s++)
+        if (ch->present[s])
+            fprintf(
+                out,
+                "<g class=\"legend\" data-state=\"%s\"><rect x=\"%d\" y=\"%d\" "
+                "width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text></g>\n",
+                fsc_census_state_name(s), x[s], y[s] - 9, state_colour[s], x[s] + 14, y[s],
+                fsc_census_state_name(s));
+}
+
+/* The y axis's left margin (the widest count) and the time axis, with room at both ends for
+ * half of the widest time label (they are centred on their ticks). */
+static void x_layout(const struct axis *ya, double x0, double x1, int *left, int *plotw,
+                     struct axis *xa)
+{
+    char top[64];
+    int right = 16;
+
+    tick_label(ya, ya->nticks - 1, top, sizeof top);
+    *left = text_w(top) + 14 > 48 ? text_w(top) + 14 : 48;
+    for (int pass = 0; pass < 3; pass++) {
+        *plotw = CHART_W - *left - right;
+        *xa = nice_axis(x0, x1, *plotw, 10, false);
+        if (*left >= xa->w / 2 + 4 && right >= xa->w / 2 + 4)
+            return;
+        *left = *left > xa->w / 2 + 4 ? *left : xa->w / 2 + 4;
+        right = right > xa->w / 2 + 4 ? right : xa->w / 2 + 4;
+    }
+}
+
+static void chart_svg(FILE *out, const struct chart *ch)
+{
+    double x0 = fsc_time_seconds(ch->t0 - ch->start), x1 = fsc_time_seconds(ch->t1 - ch->start);
+    struct axis ya = nice_axis(0, (double)(ch->ymax > 0 ? ch->ymax : 1), PLOT_H, 6, true), xa;
+    int left, plotw, lx[FSC_CENSUS_NSTATES], ly[FSC_CENSUS_NSTATES];
+
+    if (x1 <= x0)
+        x1 = x0 + 1e-6;
+    x_layout(&ya, x0, x1, &left, &plotw, &xa);
+    int h = legend_layout(ch, left, CHART_W, lx, ly) + 8;
+    fprintf(out,
+            "<svg class=\"census\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+            "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n<title>",
+            CHART_W, h, CHART_W, h);
+    fsc_esc_markup(out, ch->host);
+    fputs(": sockets per TCP state</title>\n<text x=\"8\" y=\"16\" font-weight=\"600\">", out);
+    fsc_esc_markup(out, ch->host);
+    fputs("</text>\n", out);
+    y_axis(out, &ya, left, left + plotw);
+    areas(out, ch, &ya, left, plotw);
+    fprintf(out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#9aa5b1\"/>\n", left,
+            PLOT_BOTTOM, left + plotw, PLOT_BOTTOM);
+    x_axis(out, &xa, x0, x1, left, plotw);
+    legend(out, ch, left);
+    fputs("</svg>\n", out);
+}
+
+void fsc_report_census_svg(FILE *out, const struct fsc_report_census *c)
+{
+    struct chart *ch = malloc(sizeof *ch);
+    size_t n = fsc_census_npairs(c->hosts), lo = 0;
+
+    if (!ch)
+        return;
+    /* The hosts in the census's order, busiest first; one that never held a socket (its
+     * intervals all empty) ends the list, as it ends the table. */
+    for (int hosts = 0; lo < n && hosts < FSC_REPORT_HOSTS_CHARTED; hosts++) {
+        size_t hi = lo;
+        while (hi < n && fsc_census_pair(c->hosts, hi)->key == fsc_census_pair(c->hosts, lo)->key)
+            hi++;
+        if (!chart_fill(ch, c, lo, hi))
+            break;
+        chart_svg(out, ch);
+        lo = hi;
+    }
+    free(ch);
 }

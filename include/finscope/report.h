@@ -24,7 +24,8 @@ int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture_id, bo
 
 /*
  * The report's census sections (report_census.c, on census.h): sockets per host, CLOSE_WAIT
- * leak suspects and TIME_WAIT pressure, as rows of text cells for report.c to lay out.
+ * leak suspects and TIME_WAIT pressure, as rows of text cells for report.c to lay out, and the
+ * HTML charts of the busiest hosts.
  */
 enum fsc_report_census_section {
     FSC_REPORT_HOSTS = 1, /* host, state, at end, peak, peak at (UTC), peak at s */
@@ -33,8 +34,9 @@ enum fsc_report_census_section {
                            */
 };
 
-/* The most hosts in the sockets-per-host table. */
+/* The most hosts in the sockets-per-host table, and the most charted in HTML. */
 #define FSC_REPORT_HOSTS_SHOWN 10
+#define FSC_REPORT_HOSTS_CHARTED 4
 
 struct fsc_report_census;
 
@@ -51,5 +53,9 @@ void fsc_report_census_free(struct fsc_report_census *c);
  */
 int fsc_report_census_rows(const struct fsc_report_census *c, enum fsc_report_census_section sec,
                            fsc_store_row_fn row, void *user);
+
+/* The SVG charts (HTML) of the FSC_REPORT_HOSTS_CHARTED busiest hosts: sockets per state over
+ * the capture, stacked, with a legend.  Stored text is escaped with fsc_esc_markup. */
+void fsc_report_census_svg(FILE *out, const struct fsc_report_census *c);
 
 #endif
