@@ -5,8 +5,20 @@ Forges a mix of scenarios, analyzes it, then checks every count and percentage o
 report and of the --html report against SQL run here on the same database (the share views,
 close_wait_suspects, flows), that the dwell histograms add up to the flows with a non-NULL
 dwell, and that the HTML parses and holds every section and every example flow link.
+
+The census sections (sockets per host, CLOSE_WAIT leak suspects, TIME_WAIT pressure) are
+checked against state intervals computed here from flows.transition_log by census.h's rules
+and against `finscope states --json`, on the mix and on a crafted database whose census is
+known by construction (a growing CLOSE_WAIT and four that are not, 1500 TIME_WAITs from one
+client, a reused 4-tuple, IPv6, two captures of the same hours and one a day later); the HTML
+charts are parsed: one band and one legend entry per state present, one colour per state,
+no two labels overlapping, and band heights equal to the counts at the sampled instants.
 """
+import bisect
+import datetime
 import html.parser
+import json
+import math
 import os
 import re
 import sqlite3
@@ -120,9 +132,9 @@ def parse_text(out):
             continue
         if cur is None:
             continue
-        m = re.match(r"\s+\((\d+) more not shown\)$", line)
+        m = re.match(r"\s+\((\d+) more (\w+ )?not shown\)$", line)
         if m:
-            more[cur] = int(m.group(1))
+            more[cur + (" " + m.group(2).strip() if m.group(2) else "")] = int(m.group(1))
         elif line.strip().startswith("(") and not secs[cur]:
             pass  # "(none)" and the like
         elif header:
@@ -268,6 +280,539 @@ def check_html(fsc, db, path, exp, cap=None):
     for href in h.hrefs:
         check(href.startswith("#") and href[1:] in h.ids, "html: dangling link %r" % href)
 
+# ---- the census sections: sockets per host, CLOSE_WAIT leak suspects, TIME_WAIT pressure ----
+#
+# Every interval is computed here from flows and captures by census.h's rules (the kernel's
+# default lifetimes), counted here, and compared with the report and with `finscope states`.
+
+HOSTS_TITLE = ("sockets per host in each TCP state (the 10 busiest, by their peak of any state, "
+               "as finscope states)")
+LEAKS_TITLE = "CLOSE_WAIT leak suspects: servers whose CLOSE_WAIT count keeps growing"
+TW_TITLE = ("TIME_WAIT pressure per client -> server:port (peak against Linux's 28,232 "
+            "ephemeral ports)")
+CENSUS_IDS = {HOSTS_TITLE: "sockets-per-host", LEAKS_TITLE: "close-wait-leaks",
+              TW_TITLE: "time-wait-pressure"}
+STATES = ["syn_sent", "syn_rcvd", "established", "fin_wait_1", "fin_wait_2", "close_wait",
+          "closing", "last_ack", "time_wait", "unknown"]
+EPHEMERAL_PORTS = 28232
+HOSTS_SHOWN, HOSTS_CHARTED, NSAMPLES = 10, 4, 100
+T0 = 1767225600  # the crafted captures' first packet: 2026-01-01 00:00:00 UTC
+DAY = 86400
+HOSTILE = "<b>10.6.6.6\x1b[2J\u202e"
+
+
+def esc_term(s):
+    """fsc_esc_term: a backslash doubled; each UTF-8 byte of a control character, DEL, a C1
+    control or a bidi/line format character as \\xHH."""
+    bad = lambda c: (ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f or c in "\u200e\u200f" or
+                     0x2028 <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069)
+    return "".join("\\\\" if c == "\\" else
+                   "".join("\\x%02x" % b for b in c.encode()) if bad(c) else c for c in s)
+
+
+def esc_rows(rows):
+    return [[esc_term(c) for c in r] for r in rows]
+CHAR_W = 7       # px per character of the 12 px chart font, generously
+
+
+def ep(a, p):
+    return ("[%s]:%d" if ":" in a else "%s:%d") % (a, p)
+
+
+def usec(x):
+    """SQLite's CAST(round(x * 1e6) AS INTEGER) for the census's times (round: half away from
+    zero), kept within +-2^56 as the census reads them."""
+    t = int(math.floor(abs(x) * 1e6 + 0.5)) * (1 if x >= 0 else -1)
+    return max(-(1 << 56), min(1 << 56, t))
+
+
+def number(v):
+    return isinstance(v, (int, float))  # JSON true and false read as 1 and 0 in SQLite too
+
+
+def census_intervals(db, cap=None):
+    """The state intervals of census.h, computed here from flows and held_flows: (capture,
+    host, port, peer, peer_port, endpoint, state, from_us, until_us, closed end, held at the
+    capture's end); the first packet of the selected captures and each capture's (first, last)
+    packet, in microseconds."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    caps = {i: (f, l) for i, f, l in con.execute("SELECT id, first_ts, last_ts FROM captures")}
+    cols = "capture_id, client_addr, client_port, server_addr, server_port, first_ts, last_ts"
+    flows = con.execute("SELECT id, %s, closer, closer_call, transition_log FROM flows "
+                        "UNION ALL SELECT -id, %s, NULL, NULL, transition_log FROM held_flows" %
+                        (cols, cols)).fetchall()
+    con.close()
+    reuse, sockets = {}, {}
+    for f in flows:  # a new connection on the same 4-tuple, either way round, ends the last
+        a, b = "%s %s" % (f[2], f[3]), "%s %s" % (f[4], f[5])
+        sockets.setdefault((f[1], min(a, b), max(a, b)), []).append(f)
+    for same in sockets.values():
+        same.sort(key=lambda f: (f[6], f[0]))
+        for x, y in zip(same, same[1:]):
+            reuse[x[0]] = y[6]
+    big, out = 9e18, []
+    for fid, c, ca, cp, sa, sp, first, last, closer, call, log in flows:
+        if cap is not None and c != cap:
+            continue
+        cap_end = caps[c][1] if caps.get(c, (None, None))[1] is not None else last
+        try:
+            log = json.loads(log)
+        except ValueError:
+            continue
+        r = reuse.get(fid, big)
+        for j in log if isinstance(log, list) else []:
+            if (not isinstance(j, list) or len(j) < 4 or j[0] not in ("client", "server") or
+                    j[2] not in STATES or not number(j[3])):
+                continue
+            who, state, frm = j[0], j[2], j[3] / 1e6
+            nxt = (j[3] + j[6]) / 1e6 if len(j) > 6 and number(j[6]) else None
+            life = None
+            if state == "time_wait" or (state == "fin_wait_2" and call == "close" and
+                                        closer == who):
+                life = frm + 60.0
+            idle = last + 300.0 if nxt is None and life is None else None
+            e = min(v for v in (nxt, life, idle, r, big) if v is not None)
+            side = (ca, cp, sa, sp) if who == "client" else (sa, sp, ca, cp)
+            if frm <= e:
+                out.append((c,) + side + (who, state, usec(frm), usec(e), False,
+                                          frm <= cap_end < e))
+            if e == idle and frm <= idle <= cap_end and r >= idle:
+                out.append((c,) + side + (who, "unknown", usec(idle), usec(min(r, cap_end)),
+                                          r > cap_end, r > cap_end))
+    sel = [v for k, v in caps.items() if cap is None or k == cap]
+    start = usec(min(f for f, l in sel)) if sel else 0
+    spans = {k: (usec(f), usec(l)) for k, (f, l) in caps.items() if f is not None}
+    return out, start, spans
+
+
+class Pair:
+    """One (key, state) of a census: its intervals (from, until, closed end, held at the end),
+    counted here."""
+
+    def __init__(self, ivs):
+        self.froms = sorted(f for f, u, closed, held in ivs)
+        self.ends = sorted(u for f, u, closed, held in ivs if not closed)
+        self.closed = sorted(u for f, u, closed, held in ivs if closed)
+        self.at_end = sum(1 for f, u, closed, held in ivs if held)
+        self.peak, self.peak_at = 0, None
+        for t in sorted(set(self.froms)):  # a count rises only where an interval starts
+            n = self.at(t)
+            if n > self.peak:
+                self.peak, self.peak_at = n, t
+
+    def at(self, t):
+        """Intervals with from <= t < until, and those whose end is their capture's last packet
+        (closed end) with until == t."""
+        return (bisect.bisect_right(self.froms, t) - bisect.bisect_right(self.ends, t) -
+                bisect.bisect_left(self.closed, t))
+
+
+def census(ivs, key):
+    """[(key, {state: Pair})] busiest key first (its highest peak, then its text)."""
+    by = {}
+    for iv in ivs:
+        k = key(iv)
+        if k is not None:
+            by.setdefault(k, {}).setdefault(iv[6], []).append(iv[7:11])
+    keys = {k: {s: Pair(v) for s, v in st.items()} for k, st in by.items()}
+    return sorted(keys.items(), key=lambda kv: (-max(p.peak for p in kv[1].values()), kv[0]))
+
+
+def when(t, start):
+    day = datetime.datetime.fromtimestamp(t // 1000000, datetime.timezone.utc)
+    return [day.strftime("%Y-%m-%d %H:%M:%S") + ".%06d" % (t % 1000000),
+            "%.6f" % ((t - start) / 1e6)]
+
+
+def expected_census(db, cap=None):
+    """The three sections' rows as the text report shows them, the hosts left out, and the
+    busiest hosts' pairs (for the charts)."""
+    ivs, start, spans = census_intervals(db, cap)
+    hosts = [(h, st) for h, st in census(ivs, lambda iv: iv[1])
+             if max(p.peak for p in st.values()) > 0]
+    exp = {"hidden": max(0, len(hosts) - HOSTS_SHOWN), "hosts": hosts[:HOSTS_CHARTED],
+           "start": start, "spans": spans}
+    exp[HOSTS_TITLE] = [[h, s, str(st[s].at_end), str(st[s].peak)] + when(st[s].peak_at, start)
+                        for h, st in hosts[:HOSTS_SHOWN] for s in STATES
+                        if s in st and st[s].peak > 0]
+    leaks = census(ivs, lambda iv: "L %d %s" % (iv[0], ep(iv[1], iv[2]))
+                   if iv[5] == "server" and iv[6] == "close_wait" else None)
+    exp[LEAKS_TITLE], exp["flat"] = [], []
+    for k, st in leaks:
+        c, server = int(k.split(" ")[1]), k.split(" ", 2)[2]
+        first, last = spans[c]
+        n = [st["close_wait"].at(first + (last - first) * q // 4) for q in (1, 2, 3, 4)]
+        p = st["close_wait"]
+        if n == sorted(n) and n[3] > n[0] and n[3] >= 2:
+            exp[LEAKS_TITLE].append([server, str(c)] + [str(x) for x in n] + [str(p.peak)] +
+                                    when(p.peak_at, start))
+        else:
+            exp["flat"].append(server)
+    tws = census(ivs, lambda iv: "T %d %s -> %s" % (iv[0], iv[1], ep(iv[3], iv[4]))
+                 if iv[5] == "client" and iv[6] == "time_wait" else None)
+    exp[TW_TITLE] = [[k.split(" ", 2)[2], k.split(" ")[1], str(st["time_wait"].peak),
+                      "%.1f%%" % (100.0 * st["time_wait"].peak / EPHEMERAL_PORTS)] +
+                     when(st["time_wait"].peak_at, start)
+                     for k, st in tws if st["time_wait"].peak > 0]
+    return exp
+
+
+def states_json(fsc, db, cap=None):
+    p = run(fsc, "states", db, "--json", *(["--capture", str(cap)] if cap else []))
+    check(p.returncode == 0, "states --json: %s" % p.stderr)
+    return json.loads(p.stdout or "[]")
+
+
+def check_census_text(fsc, db, exp, where, cap=None):
+    """The text report's three census sections equal exp; the hosts table equals states."""
+    p = run(fsc, "report", db, *(["--capture", str(cap)] if cap else []))
+    check(p.returncode == 0, "%s: report: %s" % (where, p.stderr))
+    secs, more = parse_text(p.stdout)
+    for title in (HOSTS_TITLE, LEAKS_TITLE, TW_TITLE):
+        check(title in secs, "%s: section %r missing" % (where, title))
+        shown = esc_rows(exp[title] if title == HOSTS_TITLE else exp[title][:TOP])
+        check(secs.get(title) == shown, "%s: %r: got %r, computed %r" %
+              (where, title, secs.get(title), shown))
+        if title != HOSTS_TITLE and len(exp[title]) > TOP:
+            check(more.get(title) == len(exp[title]) - TOP, "%s: %r more" % (where, title))
+    check(more.get(HOSTS_TITLE + " hosts", 0) == exp["hidden"],
+          "%s: %r more hosts not shown, computed %d" % (where, more.get(HOSTS_TITLE + " hosts"),
+                                                       exp["hidden"]))
+    # The same numbers as `finscope states --json` (its rows of the hosts shown).
+    rows = states_json(fsc, db, cap)
+    hosts = list(dict.fromkeys(r["host"] for r in rows))[:HOSTS_SHOWN]
+    st = esc_rows([[r["host"], r["state"], str(r["at_end"]), str(r["peak"]), r["peak_at"],
+                    "%.6f" % r["peak_at_s"]] for r in rows if r["host"] in hosts])
+    check(secs.get(HOSTS_TITLE) == st, "%s: hosts table != finscope states: %r vs %r" %
+          (where, secs.get(HOSTS_TITLE), st))
+    check(len(set(r["host"] for r in rows)) - len(hosts) == exp["hidden"],
+          "%s: states has %d hosts" % (where, len(set(r["host"] for r in rows))))
+    return secs
+
+
+class CensusSvg(html.parser.HTMLParser):
+    """The census charts of a report: per <svg class="census">, its width, title, text labels
+    (x, y, anchor, text), state areas (state, fill, d) and legend entries (state, fill, text)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.charts, self.svg, self.text, self.legend = [], None, None, None
+
+    def handle_starttag(self, tag, a):
+        a = dict(a)
+        if tag == "svg" and a.get("class") == "census":
+            self.svg = {"width": float(a["width"]), "texts": [], "areas": [], "legend": [],
+                        "title": None}
+            self.charts.append(self.svg)
+        elif self.svg is None:
+            return
+        elif tag == "text":
+            self.text = [float(a["x"]), float(a["y"]), a.get("text-anchor", "start"), ""]
+        elif tag == "path" and a.get("class") == "area":
+            self.svg["areas"].append((a["data-state"], a["fill"], a["d"]))
+        elif tag == "g" and a.get("class") == "legend":
+            self.legend = [a["data-state"], None, None]
+        elif tag == "rect" and self.legend is not None:
+            self.legend[1] = a["fill"]
+
+    handle_startendtag = handle_starttag
+
+    def handle_endtag(self, tag):
+        if self.svg is None:
+            return
+        if tag == "text" and self.text is not None:
+            self.svg["texts"].append(tuple(self.text))
+            if self.legend is not None:
+                self.legend[2] = self.text[3]
+            if self.svg["title"] is None:
+                self.svg["title"] = self.text[3]
+            self.text = None
+        elif tag == "g" and self.legend is not None:
+            self.svg["legend"].append(tuple(self.legend))
+            self.legend = None
+        elif tag == "svg":
+            self.svg = None
+
+    def handle_data(self, data):
+        if self.text is not None:
+            self.text[3] += data
+
+    @staticmethod
+    def of(path):
+        svg = CensusSvg()
+        svg.feed(open(path, encoding="utf-8").read())
+        return svg.charts
+
+
+def label_box(t):
+    """A text label's box: width from its length, 12 px font (10 above the baseline, 3 below)."""
+    x, y, anchor, s = t
+    w = len(s) * CHAR_W
+    left = x - w if anchor == "end" else x - w / 2 if anchor == "middle" else x
+    return (left, y - 10, left + w, y + 3)
+
+
+def overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def area_counts(d, top, plot_bottom, plot_h):
+    """The counts a stacked band draws at each sample: its upper edge, then its lower edge back."""
+    pts = [tuple(map(float, p.split())) for p in re.findall(r"[-0-9.]+ [-0-9.]+", d)]
+    n = len(pts) // 2
+    upper, lower = pts[:n], pts[n:][::-1]
+    return [x for x, y in upper], [(lo[1] - up[1]) / plot_h * top for up, lo in zip(upper, lower)]
+
+
+def check_census_html(fsc, db, path, exp, where, cap=None, exact_chart=False):
+    """The HTML census sections equal the text ones, and each chart draws the census."""
+    p = run(fsc, "report", db, "--html", path, *(["--capture", str(cap)] if cap else []))
+    check(p.returncode == 0, "%s: report --html: %s" % (where, p.stderr))
+    text = open(path, encoding="utf-8").read()
+    h = HtmlReport()
+    h.feed(text)
+    for title, sid in CENSUS_IDS.items():
+        sec = h.sections.get(sid)
+        check(sec is not None and sec["title"] == title, "%s: section %s missing" % (where, sid))
+        shown = esc_rows(exp[title] if title == HOSTS_TITLE else exp[title][:TOP])
+        got = sec["rows"] if sec else None
+        check(got == [[c.rstrip("%") for c in r] for r in shown],
+              "%s: %s rows %r, computed %r" % (where, sid, got, shown))
+    svg = CensusSvg()
+    svg.feed(text)
+    hosts = exp["hosts"]
+    check(len(svg.charts) == min(HOSTS_CHARTED, len(hosts)),
+          "%s: %d charts for %d hosts" % (where, len(svg.charts), len(hosts)))
+    colour = {}
+    for chart, (host, st) in zip(svg.charts, hosts):
+        present = [s for s in STATES if s in st and st[s].peak > 0]
+        check(chart["title"] == esc_term(host),
+              "%s: chart title %r, host %r" % (where, chart["title"], host))
+        areas = [a[0] for a in chart["areas"]]
+        check(areas == present, "%s: %s: areas %r, states %r" % (where, host, areas, present))
+        check([(l[0], l[2]) for l in chart["legend"]] == [(s, s) for s in present],
+              "%s: %s: legend %r" % (where, host, chart["legend"]))
+        for s, fill, _ in chart["areas"]:
+            check(colour.setdefault(s, fill) == fill, "%s: %s has two colours" % (where, s))
+        for s, fill, _ in chart["legend"]:
+            check(colour.get(s) == fill, "%s: legend colour of %s" % (where, s))
+        boxes = [label_box(t) for t in chart["texts"]]
+        for i, a in enumerate(boxes):
+            check(0 <= a[0] and a[2] <= chart["width"], "%s: %s: label %r outside the chart" %
+                  (where, host, chart["texts"][i]))
+            for j in range(i):
+                check(not overlap(a, boxes[j]), "%s: %s: labels %r and %r overlap" %
+                      (where, host, chart["texts"][i], chart["texts"][j]))
+        labels = [t[3] for t in chart["texts"]]
+        check("time (s from start)" in labels and "sockets" in labels,
+              "%s: %s: axis titles missing" % (where, host))
+        if exact_chart:
+            check_chart_counts(chart, st, exp, where, host)
+    check(len(set(colour.values())) == len(colour), "%s: two states share a colour" % where)
+    return colour
+
+
+def check_chart_counts(chart, st, exp, where, host):
+    """The bands' heights are the census counts at the 100 instants over the host's capture,
+    and the time labels stand where their seconds fall on the samples' axis."""
+    ys = sorted({t for t in chart["texts"] if t[2] == "end" and re.match(r"^\d+$", t[3])},
+                key=lambda t: t[1])
+    top, y_top, y_zero = int(ys[0][3]), ys[0][1] - 4, ys[-1][1] - 4
+    # The captures running at the host's highest peak (the first state of the highest).
+    high = max((p for s, p in sorted(st.items(), key=lambda kv: STATES.index(kv[0]))),
+               key=lambda p: p.peak)
+    running = [sp for sp in exp["spans"].values() if sp[0] <= high.peak_at <= sp[1]]
+    first, last = min(f for f, l in running), max(l for f, l in running)
+    times = [first + (last - first) * k // (NSAMPLES - 1) for k in range(NSAMPLES)]
+    for s, fill, d in chart["areas"]:
+        xs, drawn = area_counts(d, top, y_zero, y_zero - y_top)
+        check(len(drawn) == NSAMPLES, "%s: %s: %s has %d samples" % (where, host, s, len(drawn)))
+        want = [st[s].at(t) for t in times]
+        tol = 0.11 * top / (y_zero - y_top) + 1e-9  # coordinates are written to 0.1 px
+        bad = [(k, w, g) for k, (w, g) in enumerate(zip(want, drawn)) if abs(w - g) > tol]
+        check(not bad, "%s: %s: %s drawn %r" % (where, host, s, bad[:3]))
+    x0, x1 = (first - exp["start"]) / 1e6, (last - exp["start"]) / 1e6
+    for t in chart["texts"]:
+        if t[2] == "middle" and re.match(r"^[0-9.]+$", t[3]):
+            x = xs[0] + (float(t[3]) - x0) / (x1 - x0) * (xs[-1] - xs[0])
+            check(abs(x - t[0]) < 0.2, "%s: %s: time label %r at %.1f, not %.1f" %
+                  (where, host, t[3], t[0], x))
+
+
+# A crafted database whose census is known by construction.
+
+def tlog(events):
+    """A transition_log from (endpoint, state entered, seconds after T0), in time order: each
+    entry [endpoint, from, to, ts_us, packet, evidence, held_us], held_us how long the endpoint
+    held the state, to its next transition (omitted on its last)."""
+    ts = lambda s: T0 * 1000000 + int(round(s * 1e6))
+    cur, out = {"client": "closed", "server": "listen"}, []
+    for k, (who, to, s) in enumerate(events):
+        out.append([who, cur[who], to, ts(s), k + 1, "crafted"])
+        cur[who] = to
+    for k, e in enumerate(out):
+        later = [f[3] for f in out[k + 1:] if f[0] == e[0]]
+        if later:
+            e.append(later[0] - e[3])
+    return out
+
+
+def close_events(c, server_closes):
+    """A connection opened at c - 1 s; the client closes at c; the server answers its FIN at
+    c + 0.01 (then CLOSE_WAIT) and, with server_closes = t, closes at t (LAST_ACK, CLOSED at
+    t + 0.01, the client in TIME_WAIT then)."""
+    ev = [("client", "syn_sent", c - 1), ("server", "syn_rcvd", c - 0.995),
+          ("client", "established", c - 0.99), ("server", "established", c - 0.99),
+          ("client", "fin_wait_1", c), ("server", "close_wait", c + 0.01),
+          ("client", "fin_wait_2", c + 0.01)]
+    if server_closes is not None:
+        ev += [("server", "last_ack", server_closes), ("client", "time_wait", server_closes + 0.01),
+               ("server", "closed", server_closes + 0.01)]
+    return ev
+
+
+def crafted_flows():
+    """(capture, client, client port, server, server port, events) of every crafted connection,
+    and what the census must find in them."""
+    f = []
+    # Capture 1.  Leaks (server CLOSE_WAIT held to the end): 1, 2, 3, 4 at 25/50/75/100 s.
+    f += [(1, "10.3.0.%d" % k, 40000, "10.1.0.1", 8080, close_events(c, None))
+          for k, c in enumerate((10, 30, 55, 80))]
+    f += [(1, "10.3.1.%d" % k, 40000, "10.1.0.6", 5050, close_events(c, None))
+          for k, c in enumerate((30, 60))]                    # 0, 1, 2, 2: growing
+    f += [(1, "2001:db8::1:%d" % k, 40000, "2001:db8::7", 80, close_events(c, None))
+          for k, c in enumerate((20, 40, 80))]                # 1, 2, 2, 3: growing
+    # Not growing: falls (2, 2, 1, 1); flat (2, 2, 2, 2); one socket at the end (0, 0, 1, 1).
+    f += [(1, "10.3.2.1", 40000, "10.1.0.2", 9090, close_events(10, 60)),
+          (1, "10.3.2.2", 40000, "10.1.0.2", 9090, close_events(20, None))]
+    f += [(1, "10.3.3.%d" % k, 40000, "10.1.0.4", 7070, close_events(c, None))
+          for k, c in enumerate((5, 6))]
+    f += [(1, "10.3.4.1", 40000, "10.1.0.5", 6060, close_events(60, None))]
+    # Dips, then grows above where it started: 2, 1, 2, 3 (not growing either).
+    f += [(1, "10.3.5.%d" % k, 40000, "10.1.0.8", 3030, close_events(c, end))
+          for k, (c, end) in enumerate(((5, 40), (6, None), (60, None), (80, None)))]
+    # TIME_WAIT pressure: 1500 client sockets from 10.2.0.1 to 10.1.0.3:443, entering TIME_WAIT
+    # 20 ms apart from 30.01 s: all 1500 at once at 59.99 s, 1000 still there at the end.
+    f += [(1, "10.2.0.1", 20000 + i, "10.1.0.3", 443, close_events(30 - 0.01 + i * 0.02, None)[:5]
+           + [("server", "close_wait", 30 + i * 0.02 - 0.005), ("client", "fin_wait_2",
+                                                                 30 + i * 0.02 - 0.005),
+              ("server", "last_ack", 30 + i * 0.02), ("client", "time_wait", 30.01 + i * 0.02),
+              ("server", "closed", 30.01 + i * 0.02)])
+          for i in range(1500)]
+    # Reuse: the same 4-tuple again at 40 s ends the first TIME_WAIT (20 s): peak 1, not 2.
+    f += [(1, "10.2.0.9", 5555, "10.1.0.3", 443, close_events(19.9, 19.99)),
+          (1, "10.2.0.9", 5555, "10.1.0.3", 443, close_events(41, 44.99))]
+    # IPv6: three TIME_WAITs at 50, 51, 52 s.
+    f += [(1, "2001:db8::9", 30000 + k, "2001:db8::3", 443, close_events(c - 0.5, c - 0.01))
+          for k, c in enumerate((50, 51, 52))]
+    # Capture 2, the same hours: the leaking server's address and port again, three CLOSE_WAITs
+    # from 5 s to 40 s.  Added to capture 1's they would fall (4, 2, 3, 4).
+    f += [(2, "10.4.0.%d" % k, 40000, "10.1.0.1", 8080, close_events(c, 40))
+          for k, c in enumerate((5, 6, 7))]
+    # A hostile server address (markup, a terminal escape, a bidi override) leaking 200 sockets:
+    # listed, charted, and escaped everywhere.
+    f += [(1, "10.3.6.%d" % (k % 250), 40000 + k, HOSTILE, 80, close_events(1 + k * 0.45, None))
+          for k in range(200)]
+    # Capture 3, a day later and 0.3 s long: 60 connections to 10.9.0.1:80 opened 4 ms apart
+    # and held; its chart's time labels are long ("86400.05") and must still not overlap.
+    f += [(3, "10.9.1.%d" % k, 40000, "10.9.0.1", 80,
+           [("client", "syn_sent", DAY + 0.01 + k * 0.004),
+            ("server", "syn_rcvd", DAY + 0.011 + k * 0.004),
+            ("client", "established", DAY + 0.012 + k * 0.004),
+            ("server", "established", DAY + 0.012 + k * 0.004)]) for k in range(60)]
+    return f
+
+
+def build_crafted(fsc, tmp):
+    """A database analyzed from three small forged captures, its flows replaced by the crafted
+    ones, captures 1 and 2 stretched to T0 .. T0 + 100 s, capture 3 a day later, 0.3 s long."""
+    db = os.path.join(tmp, "crafted.db")
+    for scen in ("four_way", "three_way_close", "half_close"):
+        pcap = os.path.join(tmp, scen + ".pcap")
+        run(fsc, "forge", scen, "-o", pcap)
+        p = run(fsc, "analyze", "-q", "-o", db, pcap)
+        check(p.returncode == 0, "analyze %s: %s" % (scen, p.stderr))
+    con = sqlite3.connect(db)
+    tmpl = dict(zip([d[0] for d in con.execute("SELECT * FROM flows LIMIT 1").description],
+                    con.execute("SELECT * FROM flows LIMIT 1").fetchone()))
+    del tmpl["id"]
+    con.execute("DELETE FROM flows")
+    con.execute("UPDATE captures SET first_ts = ?, last_ts = ? WHERE id < 3", (T0, T0 + 100.0))
+    con.execute("UPDATE captures SET first_ts = ?, last_ts = ? WHERE id = 3",
+                (T0 + DAY, T0 + DAY + 0.3))
+    for cap, ca, cp, sa, sp, ev in crafted_flows():
+        log = tlog(ev)
+        row = dict(tmpl, capture_id=cap, ip_version=6 if ":" in ca else 4, client_addr=ca,
+                   client_port=cp, server_addr=sa, server_port=sp,
+                   first_ts=log[0][3] / 1e6, last_ts=log[-1][3] / 1e6,
+                   duration_s=(log[-1][3] - log[0][3]) / 1e6, closer="client",
+                   closer_call="unknown", transition_log=json.dumps(log),
+                   client_state=[e for e in log if e[0] == "client"][-1][2],
+                   server_state=[e for e in log if e[0] == "server"][-1][2])
+        con.execute("INSERT INTO flows (%s) VALUES (%s)" %
+                    (", ".join(row), ", ".join("?" * len(row))), list(row.values()))
+    con.commit()
+    con.close()
+    return db
+
+
+def check_crafted(fsc, tmp):
+    db = build_crafted(fsc, tmp)
+    exp = expected_census(db)
+    utc = lambda s: when(T0 * 1000000 + int(round(s * 1e6)), T0 * 1000000)
+    # What the construction says, before comparing with finscope.
+    check(exp[LEAKS_TITLE] == [
+        [HOSTILE + ":80", "1", "54", "109", "165", "200", "200"] + utc(90.56),
+        ["10.1.0.1:8080", "1", "1", "2", "3", "4", "4"] + utc(80.01),
+        ["[2001:db8::7]:80", "1", "1", "2", "2", "3", "3"] + utc(80.01),
+        ["10.1.0.6:5050", "1", "0", "1", "2", "2", "2"] + utc(60.01)],
+        "crafted: leaks by construction: %r" % exp[LEAKS_TITLE])
+    for flat in ("10.1.0.2:9090", "10.1.0.4:7070", "10.1.0.5:6060", "10.1.0.8:3030",
+                 "10.1.0.1:8080"):
+        check(flat in exp["flat"], "crafted: %s must not be growing" % flat)
+    tw = exp[TW_TITLE]
+    check(tw[0] == ["10.2.0.1 -> 10.1.0.3:443", "1", "1500", "5.3%"] + utc(59.99),
+          "crafted: TIME_WAIT pressure %r" % tw[0])
+    check(["2001:db8::9 -> [2001:db8::3]:443", "1", "3", "0.0%"] + utc(52) in tw,
+          "crafted: IPv6 TIME_WAIT pressure")
+    check(["10.2.0.9 -> 10.1.0.3:443", "1", "1", "0.0%"] + utc(20) in tw,
+          "crafted: a reused 4-tuple ends TIME_WAIT")
+    busiest = exp[HOSTS_TITLE]
+    check(busiest[0][0] == "10.2.0.1" and
+          ["10.2.0.1", "time_wait", "1000", "1500"] + utc(59.99) in busiest,
+          "crafted: busiest host %r" % busiest[:6])
+    check(["10.1.0.1", "close_wait", "4", "5"] + utc(30.01) in busiest,
+          "crafted: 10.1.0.1 holds 5 CLOSE_WAIT over both captures at 30.01 s")
+
+    out = check_census_text(fsc, db, exp, "crafted")
+    html_path = os.path.join(tmp, "crafted.html")
+    check_census_html(fsc, db, html_path, exp, "crafted html", exact_chart=True)
+    raw = open(html_path, "rb").read()
+    check(b"\x1b" not in raw and b"<b>10.6" not in raw and "\u202e".encode() not in raw and
+          b"&lt;b&gt;10.6.6.6\\x1b[2J\\xe2\\x80\\xae" in raw,
+          "crafted html: the hostile address is escaped")
+    check(esc_term(HOSTILE) + ":80" in out[LEAKS_TITLE][0] and
+          esc_term(HOSTILE) in [r[0] for r in out[HOSTS_TITLE]],
+          "crafted text: the hostile address is escaped")
+    titles = [c["title"] for c in CensusSvg.of(html_path)]
+    check(titles[:3] == ["10.2.0.1", esc_term(HOSTILE), "10.9.0.1"],
+          "crafted: charts of %r" % titles)
+    for cap in (1, 2, 3):
+        e = expected_census(db, cap)
+        check_census_text(fsc, db, e, "crafted --capture %d" % cap, cap)
+    check(expected_census(db, 2)[LEAKS_TITLE] == [], "crafted: capture 2 has no leak")
+
+
+def check_census_mix(fsc, db, tmp, cap=None):
+    """The forged mix: the three sections equal the census computed here and finscope states."""
+    exp = expected_census(db, cap)
+    where = "mix" + (" --capture %d" % cap if cap else "")
+    check(len(exp[HOSTS_TITLE]) > 10 and exp["hidden"] > 0 and exp[TW_TITLE],
+          "%s: the mix should fill the census sections" % where)
+    check_census_text(fsc, db, exp, where, cap)
+    check_census_html(fsc, db, os.path.join(tmp, "census-%s.html" % cap), exp, where + " html",
+                      cap)
+
 
 def main():
     fsc = os.path.abspath(sys.argv[1])
@@ -301,6 +846,7 @@ def main():
         check(len(exp["examples"]) >= 5, "the mix should have several close kinds")
 
         check_html(fsc, db, os.path.join(tmp, "r.html"), exp)
+        check_census_mix(fsc, db, tmp)
 
         # A second capture: --capture 1 must match the SQL restricted to capture 1.
         pcap2 = os.path.join(tmp, "mix2.pcap")
@@ -316,6 +862,10 @@ def main():
             if title in secs:
                 compare("text --capture 1", title, secs[title], exp1[title], more)
         check_html(fsc, db, os.path.join(tmp, "r1.html"), exp1, cap=1)
+        check_census_mix(fsc, db, tmp, cap=1)
+        check_census_mix(fsc, db, tmp, cap=2)
+        check_census_mix(fsc, db, tmp)
+        check_crafted(fsc, tmp)
         # The whole file again, now over two captures.
         exp = expected(db)
         secs, more = parse_text(run(fsc, "report", db).stdout)
