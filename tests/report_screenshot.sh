@@ -5,7 +5,10 @@
 # report and renders it with headless Chromium into a PNG, then prints where the PNG is.
 # Installs chromium with apt-get when it is missing (needs root).  Open the PNG and check: the
 # tables line up, the bar charts and dwell histograms are drawn with their labels, nothing
-# overflows, and every section (close kinds ... example flows) is there.
+# overflows, and every section (close kinds ... example flows) is there.  The census charts
+# (under "sockets per host") stand two to a row: bands stacked per state, each state always in
+# its colour, the time and count labels and the legend clear of each other.  The window is
+# tall enough to reach the census sections (headless Chromium does not scroll to an anchor).
 #
 #   tests/report_screenshot.sh                       # build/src/finscope, /tmp/finscope-report.png
 #   tests/report_screenshot.sh build/src/finscope out.png
@@ -31,7 +34,7 @@ trap 'rm -rf "$WORK" "$PROFILE"' EXIT
 
 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --user-data-dir="$PROFILE" \
-    --screenshot="$OUT" --window-size=1200,1600 "file://$WORK/report.html" >/dev/null 2>&1
+    --screenshot="$OUT" --window-size=1200,5600 "file://$WORK/report.html" >/dev/null 2>&1
 
 test -s "$OUT"
 echo "$OUT"
