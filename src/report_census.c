@@ -115,6 +115,24 @@ static const struct span *capture_span(const struct fsc_report_census *c, int64_
     return NULL;
 }
 
+/* a + (b - a) * num / den rounded down, for 0 <= num <= den: an instant between two others,
+ * without overflow however far apart a stored time puts them (a when b is not after a). */
+static fsc_time between(fsc_time a, fsc_time b, int64_t num, int64_t den)
+{
+    uint64_t span = b > a ? (uint64_t)b - (uint64_t)a : 0;
+
+    return (fsc_time)((uint64_t)a + span / (uint64_t)den * (uint64_t)num +
+                      span % (uint64_t)den * (uint64_t)num / (uint64_t)den);
+}
+
+/* Seconds from start to t (in double when t - start would overflow: times from a database). */
+static double rel_seconds(fsc_time t, fsc_time start)
+{
+    if ((t >= 0) == (start >= 0))
+        return fsc_time_seconds(t - start);
+    return ((double)t - (double)start) / FSC_USEC_PER_SEC;
+}
+
 /* An instant as `finscope states` prints it: UTC "YYYY-MM-DD HH:MM:SS.ffffff", and seconds from
  * the first packet of the captures reported. */
 struct when {
@@ -124,13 +142,13 @@ struct when {
 static struct when when_of(fsc_time t, fsc_time start)
 {
     struct when w = {"?", ""};
-    int64_t us = ((t % FSC_USEC_PER_SEC) + FSC_USEC_PER_SEC) % FSC_USEC_PER_SEC;
-    time_t secs = (time_t)((t - us) / FSC_USEC_PER_SEC);
+    time_t secs = (time_t)(t / FSC_USEC_PER_SEC - (t % FSC_USEC_PER_SEC < 0));
+    int64_t us = t % FSC_USEC_PER_SEC + (t % FSC_USEC_PER_SEC < 0 ? FSC_USEC_PER_SEC : 0);
     struct tm tm;
     size_t n = gmtime_r(&secs, &tm) ? strftime(w.utc, sizeof w.utc, "%Y-%m-%d %H:%M:%S", &tm) : 1;
 
     snprintf(w.utc + n, sizeof w.utc - n, ".%06lld", (long long)us);
-    snprintf(w.rel, sizeof w.rel, "%.6f", fsc_time_seconds(t - start));
+    snprintf(w.rel, sizeof w.rel, "%.6f", rel_seconds(t, start));
     return w;
 }
 
@@ -203,7 +221,7 @@ static int leak_rows(const struct fsc_report_census *rc, fsc_store_row_fn row, v
             !(sp = capture_span(rc, cap)))
             continue;
         for (int q = 0; q < 4; q++)
-            n[q] = fsc_census_count_at(c, i, sp->first + (sp->last - sp->first) * (q + 1) / 4);
+            n[q] = fsc_census_count_at(c, i, between(sp->first, sp->last, q + 1, 4));
         if (!keeps_growing(n))
             continue;
         char num[6][24];
@@ -302,7 +320,7 @@ static int text_w(const char *s)
 
 static fsc_time sample_at(const struct chart *ch, int k)
 {
-    return ch->t0 + (ch->t1 - ch->t0) * k / (NSAMPLES - 1);
+    return between(ch->t0, ch->t1, k, NSAMPLES - 1);
 }
 
 /*
@@ -510,7 +528,7 @@ static void x_layout(const struct axis *ya, double x0, double x1, int *left, int
 
 static void chart_svg(FILE *out, const struct chart *ch)
 {
-    double x0 = fsc_time_seconds(ch->t0 - ch->start), x1 = fsc_time_seconds(ch->t1 - ch->start);
+    double x0 = rel_seconds(ch->t0, ch->start), x1 = rel_seconds(ch->t1, ch->start);
     struct axis ya = nice_axis(0, (double)(ch->ymax > 0 ? ch->ymax : 1), PLOT_H, 6, true), xa;
     int left, plotw, lx[FSC_CENSUS_NSTATES], ly[FSC_CENSUS_NSTATES];
 
