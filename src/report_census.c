@@ -427,7 +427,7 @@ static void y_axis(FILE *out, const struct axis *ya, int left, int right)
                 "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
                 left, y, right, y, left - 6, y + 4, buf);
     }
-    fprintf(out, "<text x=\"8\" y=\"%d\">sockets</text>\n", PLOT_TOP - 12);
+    fprintf(out, "<text x=\"8\" y=\"%d\">count of sockets</text>\n", PLOT_TOP - 12);
 }
 
 static void x_axis(FILE *out, const struct axis *xa, double x0, double x1, int left, int plotw)

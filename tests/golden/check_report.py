@@ -604,7 +604,7 @@ def check_census_html(fsc, db, path, exp, where, cap=None, exact_chart=False):
                 check(not overlap(a, boxes[j]), "%s: %s: labels %r and %r overlap" %
                       (where, host, chart["texts"][i], chart["texts"][j]))
         labels = [t[3] for t in chart["texts"]]
-        check("time (s from start)" in labels and "sockets" in labels,
+        check("time (s from start)" in labels and "count of sockets" in labels,
               "%s: %s: axis titles missing" % (where, host))
         if exact_chart:
             check_chart_counts(chart, st, exp, where, host)
