@@ -288,17 +288,20 @@ static bool sweep(struct fsc_census *c)
 }
 
 /* Busiest key first: its highest peak, then its text; states in netstat order. */
-static const struct fsc_census *sort_census;
-static int64_t *sort_key_peak;
+struct pair_order {
+    const struct fsc_census *c;
+    const int64_t *key_peak; /* per key, its highest peak */
+};
 
-static int cmp_pair(const void *pa, const void *pb)
+static int cmp_pair(const void *pa, const void *pb, void *arg)
 {
     const struct fsc_census_pair *a = pa, *b = pb;
+    const struct pair_order *o = arg;
     if (a->key != b->key) {
-        int64_t x = sort_key_peak[a->key], y = sort_key_peak[b->key];
+        int64_t x = o->key_peak[a->key], y = o->key_peak[b->key];
         if (x != y)
             return x > y ? -1 : 1;
-        return strcmp(sort_census->keys[a->key], sort_census->keys[b->key]);
+        return strcmp(o->c->keys[a->key], o->c->keys[b->key]);
     }
     return a->state - b->state;
 }
@@ -307,31 +310,32 @@ static bool order_pairs(struct fsc_census *c)
 {
     if (!c->npairs)
         return true;
-    if (!(sort_key_peak = calloc(c->nkeys, sizeof *sort_key_peak)))
+    int64_t *key_peak = calloc(c->nkeys, sizeof *key_peak);
+    if (!key_peak)
         return false;
     for (size_t i = 0; i < c->npairs; i++)
-        if (c->pairs[i].peak > sort_key_peak[c->pairs[i].key])
-            sort_key_peak[c->pairs[i].key] = c->pairs[i].peak;
-    sort_census = c;
-    qsort(c->pairs, c->npairs, sizeof *c->pairs, cmp_pair);
-    free(sort_key_peak);
-    sort_key_peak = NULL;
+        if (c->pairs[i].peak > key_peak[c->pairs[i].key])
+            key_peak[c->pairs[i].key] = c->pairs[i].peak;
+    struct pair_order o = {c, key_peak};
+    qsort_r(c->pairs, c->npairs, sizeof *c->pairs, cmp_pair, &o);
+    free(key_peak);
     return true;
 }
 
-/* The selection's intervals in microseconds, and the span of its captures. */
-static char *interval_sql(const struct fsc_census_opts *o, const char *key)
+/* The selection's intervals in microseconds, with each key's value first. */
+static char *interval_sql(const struct fsc_census_opts *o, const char *const *keys, size_t n)
 {
     sqlite3_str *q = sqlite3_str_new(NULL);
 
     sqlite3_str_appendall(q, "WITH si AS (\n");
     sqlite3_str_appendf(q, FSC_SQL_STATE_INTERVALS("%!.17g", "%!.17g", "%!.17g"), o->time_wait_s,
                         o->fin_timeout_s, o->idle_s);
-    sqlite3_str_appendf(q,
-                        ")\nSELECT %s, state, CAST(round(from_ts * 1e6) AS INTEGER), "
-                        "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end', at_end "
-                        "FROM si WHERE 1",
-                        key);
+    sqlite3_str_appendall(q, ")\nSELECT ");
+    for (size_t k = 0; k < n; k++)
+        sqlite3_str_appendf(q, "%s, ", keys[k]);
+    sqlite3_str_appendall(q, "state, CAST(round(from_ts * 1e6) AS INTEGER), "
+                             "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end', "
+                             "at_end FROM si WHERE 1");
     if (o->capture_id >= 0)
         sqlite3_str_appendf(q, " AND capture_id = %lld", (long long)o->capture_id);
     if (o->host)
@@ -341,15 +345,41 @@ static char *interval_sql(const struct fsc_census_opts *o, const char *key)
     return sqlite3_str_finish(q);
 }
 
-int fsc_census_load(struct fsc_store *s, const struct fsc_census_opts *o, const char *key,
-                    struct fsc_census **out, char *err, size_t errlen)
-{
-    struct fsc_census *c = calloc(1, sizeof *c);
-    char *sql = interval_sql(o, key);
-    int rc = -1;
+/* The censuses being loaded together: one per key, fed by one pass over the intervals. */
+struct loading {
+    struct fsc_census **c;
+    size_t n;
+};
 
-    *out = NULL;
-    if (!c || !sql) {
+/* One interval row: n key values, then what interval_row reads. */
+static int intervals_row(void *user, int ncol, const char *const *names, const char *const *v)
+{
+    struct loading *l = user;
+    const char *w[6];
+
+    if ((size_t)ncol != l->n + 5)
+        return 0;
+    for (size_t k = 0; k < l->n; k++) {
+        w[0] = v[k];
+        memcpy(w + 1, v + l->n, 5 * sizeof *w);
+        if (interval_row(l->c[k], 6, names, w))
+            return 1;
+    }
+    return 0;
+}
+
+int fsc_census_load_keys(struct fsc_store *s, const struct fsc_census_opts *o,
+                         const char *const *keys, size_t n, struct fsc_census **out, char *err,
+                         size_t errlen)
+{
+    char *sql = interval_sql(o, keys, n);
+    struct loading l = {out, n};
+    int rc = -1;
+    bool oom = !sql;
+
+    for (size_t k = 0; k < n; k++)
+        oom |= !(out[k] = calloc(1, sizeof **out));
+    if (oom) {
         fsc_seterr(err, errlen, "out of memory");
         goto done;
     }
@@ -357,20 +387,31 @@ int fsc_census_load(struct fsc_store *s, const struct fsc_census_opts *o, const 
                         "SELECT CAST(round(min(first_ts) * 1e6) AS INTEGER), "
                         "CAST(round(max(last_ts) * 1e6) AS INTEGER) FROM captures "
                         "WHERE ?1 IS NULL OR id = ?1",
-                        o->capture_id, span_row, c, err, errlen) < 0 ||
-        fsc_store_query(s, sql, -1, interval_row, c, err, errlen) < 0)
+                        o->capture_id, span_row, out[0], err, errlen) < 0 ||
+        fsc_store_query(s, sql, -1, intervals_row, &l, err, errlen) < 0)
         goto done;
-    if (c->oom || !sweep(c) || !order_pairs(c)) {
-        fsc_seterr(err, errlen, "out of memory");
-        goto done;
+    for (size_t k = 0; k < n; k++) {
+        out[k]->start = out[0]->start;
+        out[k]->end = out[0]->end;
+        if (out[k]->oom || !sweep(out[k]) || !order_pairs(out[k])) {
+            fsc_seterr(err, errlen, "out of memory");
+            goto done;
+        }
     }
-    *out = c;
-    c = NULL;
     rc = 0;
 done:
     sqlite3_free(sql);
-    fsc_census_free(c);
+    for (size_t k = 0; k < n && rc < 0; k++) {
+        fsc_census_free(out[k]);
+        out[k] = NULL;
+    }
     return rc;
+}
+
+int fsc_census_load(struct fsc_store *s, const struct fsc_census_opts *o, const char *key,
+                    struct fsc_census **out, char *err, size_t errlen)
+{
+    return fsc_census_load_keys(s, o, &key, 1, out, err, errlen);
 }
 
 void fsc_census_free(struct fsc_census *c)

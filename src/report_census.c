@@ -82,10 +82,13 @@ int fsc_report_census_load(struct fsc_store *s, int64_t capture_id, struct fsc_r
     }
     fsc_census_defaults(&o);
     o.capture_id = capture_id;
+    const char *keys[] = {"host", ENDS_KEY};
+    struct fsc_census *got[2];
     if (fsc_store_query(s, SPANS_SQL, capture_id, span_row, c, err, errlen) < 0 ||
-        fsc_census_load(s, &o, "host", &c->hosts, err, errlen) < 0 ||
-        fsc_census_load(s, &o, ENDS_KEY, &c->ends, err, errlen) < 0)
+        fsc_census_load_keys(s, &o, keys, 2, got, err, errlen) < 0)
         goto fail;
+    c->hosts = got[0];
+    c->ends = got[1];
     if (c->oom) {
         fsc_seterr(err, errlen, "out of memory");
         goto fail;

@@ -233,6 +233,11 @@ struct fsc_census_pair {
  * memory).  The result is freed with fsc_census_free. */
 int fsc_census_load(struct fsc_store *s, const struct fsc_census_opts *o, const char *key,
                     struct fsc_census **out, char *err, size_t errlen);
+/* The censuses of n keys at once (one pass over the intervals, which is most of the cost):
+ * out[k] for keys[k].  0, or -1 with a message in err (then every out[k] is NULL). */
+int fsc_census_load_keys(struct fsc_store *s, const struct fsc_census_opts *o,
+                         const char *const *keys, size_t n, struct fsc_census **out, char *err,
+                         size_t errlen);
 void fsc_census_free(struct fsc_census *c);
 
 size_t fsc_census_npairs(const struct fsc_census *c);
