@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
 """check_states.py FINSCOPE: `finscope states` and the state_intervals view, value by value.
 
-The rules are census.h's (FSC_SQL_STATE_INTERVALS): an endpoint's state interval [from, until)
-ends at the first of its next transition, TIME_WAIT + --time-wait (time_wait_over), a proven
-orphan's FIN_WAIT_2 + --fin-timeout (fin_timeout), the flow's last packet + --idle-timeout for a
-last state no lifetime ends (idle, then 'unknown'), the next connection on the same addresses
-and ports in the same capture (reused), else the capture's last packet (capture_end: held at
-that instant too, not after).  closed and listen never count.
+The rules are census.h's (FSC_SQL_STATE_INTERVALS) and docs/schema.md's: an endpoint's state
+interval [from, until) ends at the first of its next transition (each log entry's seventh
+element: how long the endpoint held the state), TIME_WAIT + --time-wait (time_wait_over), a
+proven orphan's FIN_WAIT_2 + --fin-timeout (fin_timeout), the flow's last packet +
+--idle-timeout for a last state no lifetime ends (idle), and the next connection on the same
+4-tuple in the same capture, whichever end opened it (reused).  The capture's end cuts nothing:
+the kernel keeps states when packets stop, so until_ts may lie after the last packet.  Only
+when idle comes at or before the capture's last packet is the endpoint 'unknown' from then to
+that last packet (capture_end: held at that instant too) or a reuse.  at_end is 1 for the rows
+held at the capture's last packet (from <= end < until, or an unknown row ending capture_end),
+and is what the summary's at_end sums.  closed and listen never count; log entries that are not
+arrays, or whose time is not a number, are skipped.  --every counts at start + k * step, the
+step in whole microseconds, up to the last packet, at most 100000 instants.
 
 Every database here is a forged capture's, analyzed, whose flows are then replaced by crafted
 rows, so every time is chosen here and every expected value is written out below from the
 rules, not from a run.  Times are seconds from T0 (2026-01-01 00:00:00 UTC); every comparison
 is in whole microseconds.  The checks of what the engine itself stores (self-connect, each
-log entry's until) use analyzed captures as they are.
+log entry's held time) use analyzed captures as they are.
 """
 import csv
 import io
@@ -56,14 +63,15 @@ def utc(sec):
 # ---- crafted databases ----
 
 def log(*entries):
-    """Transition log JSON from (endpoint, from, to, sec) tuples: each entry gets until_us, the
-    ts of the same endpoint's next entry, and none on its last (as build_transition_log)."""
+    """Transition log JSON from (endpoint, from, to, sec) tuples: each entry gets held_us, how
+    long the endpoint held `to` (the same endpoint's next entry's ts minus this one's), and none
+    on its last (as build_transition_log)."""
     out = []
     for i, (ep, frm, to, sec) in enumerate(entries):
-        e = [ep, frm, to, None if sec is None else us(sec), i + 1, "crafted"]
+        e = [ep, frm, to, us(sec), i + 1, "crafted"]
         nxt = [x for x in entries[i + 1:] if x[0] == ep]
         if nxt:
-            e.append(us(nxt[0][3]))
+            e.append(us(nxt[0][3]) - us(sec))
         out.append(e)
     return json.dumps(out)
 
@@ -148,12 +156,13 @@ def make_db(name, flows, captures=((0, 1000),)):
 # ---- reading back ----
 
 def intervals(db, flow_id=None):
-    """state_intervals rows: (flow_id, endpoint, state, from_us, until_us, ended), sorted."""
+    """state_intervals rows: (flow_id, endpoint, state, from_us, until_us, ended, at_end),
+    sorted."""
     con = sqlite3.connect(db)
     try:
         rows = con.execute("SELECT flow_id, endpoint, state, CAST(round(from_ts * 1e6) AS "
-                           "INTEGER), CAST(round(until_ts * 1e6) AS INTEGER), ended FROM "
-                           "state_intervals WHERE ?1 IS NULL OR flow_id = ?1",
+                           "INTEGER), CAST(round(until_ts * 1e6) AS INTEGER), ended, at_end "
+                           "FROM state_intervals WHERE ?1 IS NULL OR flow_id = ?1",
                            (flow_id,)).fetchall()
     except sqlite3.Error as e:
         rows = [("SELECT * FROM state_intervals fails: %s" % e,)]
@@ -161,15 +170,22 @@ def intervals(db, flow_id=None):
     return sorted(rows)
 
 
-def check_intervals(what, db, flow_id, want):
-    """want: (endpoint, state, from_sec, until_sec, ended) for flow_id, in any order.  A
-    failure names the rows that differ, in seconds from T0."""
-    got = intervals(db, flow_id)
-    exp = sorted((flow_id, e, s, us(f), us(u), end) for e, s, f, u, end in want)
+def iv(flow_id, endpoint, state, f, u, ended, at_end=0):
+    """One expected intervals() row (times in seconds from T0)."""
+    return (flow_id, endpoint, state, us(f), us(u), ended, at_end)
 
-    def secs(rows):
-        return [r[1:3] + ((r[3] - T0_US) / 1e6, (r[4] - T0_US) / 1e6, r[5]) if len(r) == 6
-                else r for r in rows]
+
+def secs(rows):
+    """intervals() rows with times in seconds from T0, for messages."""
+    return [r[1:3] + ((r[3] - T0_US) / 1e6, (r[4] - T0_US) / 1e6) + r[5:] if len(r) == 7
+            else r for r in rows]
+
+
+def check_intervals(what, db, flow_id, want):
+    """want: (endpoint, state, from_sec, until_sec, ended[, at_end]) for flow_id, in any order;
+    at_end is 0 unless given.  A failure names the rows that differ, in seconds from T0."""
+    got = intervals(db, flow_id)
+    exp = sorted(iv(flow_id, *w) for w in want)
     return check(got == exp, "%s: state_intervals of flow %d: unexpected %r, missing %r" %
                  (what, flow_id, secs(sorted(set(got) - set(exp))),
                   secs(sorted(set(exp) - set(got)))))
@@ -237,11 +253,12 @@ def srow(host, state, at_end, peak, peak_at):
 
 def case_boundaries_and_idle():
     """An open connection: entering counts at t, at until-1us, not at until; the last state
-    lasts until last_ts + idle, then 'unknown' to the capture's end."""
+    lasts until last_ts + idle, then 'unknown' to the capture's end when that comes first, and
+    held past the capture's end (at_end) when it does not."""
     db = make_db("idle", [flow(opened(10, 10.5, 11))])
     est = [("client", "established", 11, 311, "idle"), ("server", "established", 11, 311, "idle"),
-           ("client", "unknown", 311, 1000, "capture_end"),
-           ("server", "unknown", 311, 1000, "capture_end")]
+           ("client", "unknown", 311, 1000, "capture_end", 1),
+           ("server", "unknown", 311, 1000, "capture_end", 1)]
     check_intervals("idle", db, 1, [("client", "syn_sent", 10, 11, "transition"),
                                     ("server", "syn_rcvd", 10.5, 11, "transition")] + est)
     expect_counts("boundaries", db, [
@@ -272,33 +289,88 @@ def case_boundaries_and_idle():
         ("client", "syn_sent", 10, 11, "transition"),
         ("server", "syn_rcvd", 10.5, 11, "transition"),
         ("client", "established", 11, 350, "idle"), ("server", "established", 11, 350, "idle"),
-        ("client", "unknown", 350, 1000, "capture_end"),
-        ("server", "unknown", 350, 1000, "capture_end")])
+        ("client", "unknown", 350, 1000, "capture_end", 1),
+        ("server", "unknown", 350, 1000, "capture_end", 1)])
 
-    # The capture ends first: held to its end, no 'unknown'.
+    # The capture ends first: the kernel keeps the state when packets stop, so it lasts past
+    # the capture's last packet (200) until last_ts + idle (311), held at the end (at_end), and
+    # no 'unknown' follows.  --at counts it 10 s after the last packet, not at 311.
     db = make_db("idle_short", [flow(opened(10, 10.5, 11))], captures=((0, 200),))
-    check_intervals("capture ends before idle", db, 1, [
+    check_intervals("the capture ends before idle", db, 1, [
         ("client", "syn_sent", 10, 11, "transition"),
         ("server", "syn_rcvd", 10.5, 11, "transition"),
-        ("client", "established", 11, 200, "capture_end"),
-        ("server", "established", 11, 200, "capture_end")])
-    expect_counts("capture ends before idle", db, [
-        (200, {(A, "established"): 1, (B, "established"): 1}), (200.000001, {})])
+        ("client", "established", 11, 311, "idle", 1),
+        ("server", "established", 11, 311, "idle", 1)])
+    expect_counts("the capture ends before idle", db, [
+        (200, {(A, "established"): 1, (B, "established"): 1}),
+        (200.000001, {(A, "established"): 1, (B, "established"): 1}),
+        (210, {(A, "established"): 1, (B, "established"): 1}),
+        (310.999999, {(A, "established"): 1, (B, "established"): 1}),
+        (311, {}), (1000, {})])
+    got = summary(db)
+    check(got == [srow(A, "syn_sent", 0, 1, 10), srow(A, "established", 1, 1, 11),
+                  srow(B, "syn_rcvd", 0, 1, 10.5), srow(B, "established", 1, 1, 11)],
+          "the capture ends before idle: summary (at_end 1, no unknown) %r" % got)
+    # --every stops at the capture's last packet although the states outlive it.
+    rc, rows, err = states(db, "--every", "50", "--state", "established")
+    check(rc == 0 and [(r["t_s"], r["host"], r["sockets"]) for r in rows or []] ==
+          [(float(t), h, int(t > 0)) for t in (0, 50, 100, 150, 200) for h in (A, B)],
+          "the capture ends before idle: --every 50 from 0 to 200: %r %s" % (rows, err))
+    # A shorter idle timeout that comes before the capture's end gives 'unknown' again.
+    expect_counts("--idle-timeout 100, the capture ending at 200", db, [
+        (110.999999, {(A, "established"): 1, (B, "established"): 1}),
+        (111, {(A, "unknown"): 1, (B, "unknown"): 1}),
+        (200, {(A, "unknown"): 1, (B, "unknown"): 1}),
+        (200.000001, {})], "--idle-timeout", "100")
+    # idle exactly at the capture's last packet (11 + 189 = 200): unknown there; 1 us after
+    # it: the state is held at the end and over 1 us later.
+    expect_counts("--idle-timeout 189 (idle at the capture's end)", db, [
+        (199.999999, {(A, "established"): 1, (B, "established"): 1}),
+        (200, {(A, "unknown"): 1, (B, "unknown"): 1}),
+        (200.000001, {})], "--idle-timeout", "189")
+    got = [(r["host"], r["state"], r["at_end"]) for r in summary(db, "--idle-timeout", "189")]
+    check(got == [(A, "syn_sent", 0), (A, "established", 0), (A, "unknown", 1),
+                  (B, "syn_rcvd", 0), (B, "established", 0), (B, "unknown", 1)],
+          "--idle-timeout 189: at_end on the unknown rows only %r" % got)
+    expect_counts("--idle-timeout 189.000001 (idle 1 us after the capture's end)", db, [
+        (200, {(A, "established"): 1, (B, "established"): 1}),
+        (200.000001, {})], "--idle-timeout", "189.000001")
+    got = [(r["host"], r["state"], r["at_end"])
+           for r in summary(db, "--idle-timeout", "189.000001")]
+    check(got == [(A, "syn_sent", 0), (A, "established", 1), (B, "syn_rcvd", 0),
+                  (B, "established", 1)],
+          "--idle-timeout 189.000001: established held at the end, no unknown %r" % got)
 
     # The capture ends exactly when the idle timeout does: the state is over at that instant
-    # ([11, 311) ends idle) and the endpoint is 'unknown' "until the capture ends", an
-    # interval [311, 311] that the capture's end holds: one 'unknown' socket per endpoint at
-    # the last instant (as a transition at the last packet starts a state held there).
+    # ([11, 311) ends idle) and the endpoint is 'unknown' "until that last packet", an
+    # interval [311, 311] that counts at that instant: one 'unknown' socket per endpoint at
+    # the last instant, held at the end.
     db = make_db("idle_tie", [flow(opened(10, 10.5, 11))], captures=((0, 311),))
     check_intervals("idle ends at the capture's end", db, 1, [
         ("client", "syn_sent", 10, 11, "transition"),
         ("server", "syn_rcvd", 10.5, 11, "transition"),
         ("client", "established", 11, 311, "idle"), ("server", "established", 11, 311, "idle"),
-        ("client", "unknown", 311, 311, "capture_end"),
-        ("server", "unknown", 311, 311, "capture_end")])
+        ("client", "unknown", 311, 311, "capture_end", 1),
+        ("server", "unknown", 311, 311, "capture_end", 1)])
     expect_counts("idle ends at the capture's end", db, [
         (310.999999, {(A, "established"): 1, (B, "established"): 1}),
-        (311, {(A, "unknown"): 1, (B, "unknown"): 1})])
+        (311, {(A, "unknown"): 1, (B, "unknown"): 1}),
+        (311.000001, {})])
+    got = summary(db)
+    check(got == [srow(A, "syn_sent", 0, 1, 10), srow(A, "established", 0, 1, 11),
+                  srow(A, "unknown", 1, 1, 311), srow(B, "syn_rcvd", 0, 1, 10.5),
+                  srow(B, "established", 0, 1, 11), srow(B, "unknown", 1, 1, 311)],
+          "idle ends at the capture's end: summary %r" % got)
+
+    # The capture ends 1 us before the idle timeout: held at the end, no 'unknown'.
+    db = make_db("idle_after", [flow(opened(10, 10.5, 11))], captures=((0, 310.999999),))
+    check_intervals("idle 1 us after the capture's end", db, 1, [
+        ("client", "syn_sent", 10, 11, "transition"),
+        ("server", "syn_rcvd", 10.5, 11, "transition"),
+        ("client", "established", 11, 311, "idle", 1),
+        ("server", "established", 11, 311, "idle", 1)])
+    expect_counts("idle 1 us after the capture's end", db, [
+        (310.999999, {(A, "established"): 1, (B, "established"): 1}), (311, {})])
 
 
 def case_time_wait():
@@ -319,14 +391,22 @@ def case_time_wait():
                                                                (B, "last_ack"): 1})],
                   "--time-wait", "0")
 
+    # The capture ends during TIME_WAIT: it lasts its 60 s all the same, held at the end.
     db = make_db("tw_cut", [flow(FOUR_WAY, closer="client", call="unknown")],
                  captures=((0, 30),))
-    check_intervals("time_wait cut by the capture", db, 1, FOUR_WAY_IV + [
-        ("client", "time_wait", 6.1, 30, "capture_end")])
-    expect_counts("time_wait cut by the capture", db, [
-        (29.999999, {(A, "time_wait"): 1}), (30, {(A, "time_wait"): 1}), (30.000001, {})])
+    check_intervals("time_wait outlives the capture", db, 1, FOUR_WAY_IV + [
+        ("client", "time_wait", 6.1, 66.1, "time_wait_over", 1)])
+    expect_counts("time_wait outlives the capture", db, [
+        (29.999999, {(A, "time_wait"): 1}), (30, {(A, "time_wait"): 1}),
+        (30.000001, {(A, "time_wait"): 1}), (40, {(A, "time_wait"): 1}),
+        (66.099999, {(A, "time_wait"): 1}), (66.1, {})])
     tw = [r for r in summary(db) if r["state"] == "time_wait"]
-    check(tw == [srow(A, "time_wait", 1, 1, 6.1)], "time_wait cut: summary %r" % tw)
+    check(tw == [srow(A, "time_wait", 1, 1, 6.1)], "time_wait outlives the capture: summary %r"
+          % tw)
+    # --time-wait 10 ends it before the capture does (16.1 < 30): not held at the end.
+    tw = [r for r in summary(db, "--time-wait", "10") if r["state"] == "time_wait"]
+    check(tw == [srow(A, "time_wait", 0, 1, 6.1)],
+          "time_wait over before the capture's end: at_end 0 %r" % tw)
 
     # TIME_WAIT over exactly at the capture's last packet: the kernel's lifetime ends it at
     # that instant (time_wait_over, [6.1, 66.1)), so it is not held there.
@@ -336,24 +416,36 @@ def case_time_wait():
         ("client", "time_wait", 6.1, 66.1, "time_wait_over")])
     expect_counts("time_wait over at the capture's end", db, [
         (66.099999, {(A, "time_wait"): 1}), (66.1, {})])
+    tw = [r for r in summary(db) if r["state"] == "time_wait"]
+    check(tw == [srow(A, "time_wait", 0, 1, 6.1)],
+          "time_wait over at the capture's end: at_end 0 %r" % tw)
+    # ... and 1 us later it is held there.
+    db = make_db("tw_tie1", [flow(FOUR_WAY, closer="client", call="unknown")],
+                 captures=((0, 66.099999),))
+    check_intervals("time_wait over 1 us after the capture's end", db, 1, FOUR_WAY_IV + [
+        ("client", "time_wait", 6.1, 66.1, "time_wait_over", 1)])
 
     # A transition at the capture's last packet: the old state ends there, the new one is held.
     db = make_db("tw_last", [flow(FOUR_WAY, closer="client", call="unknown")],
                  captures=((0, 6.1),))
     check_intervals("transition at the capture's end", db, 1, FOUR_WAY_IV + [
-        ("client", "time_wait", 6.1, 6.1, "capture_end")])
-    expect_counts("transition at the capture's end", db, [(6.1, {(A, "time_wait"): 1})])
+        ("client", "time_wait", 6.1, 66.1, "time_wait_over", 1)])
+    expect_counts("transition at the capture's end", db, [
+        (6.099999, {(A, "fin_wait_2"): 1, (B, "last_ack"): 1}),
+        (6.1, {(A, "time_wait"): 1}), (66.099999, {(A, "time_wait"): 1}), (66.1, {})])
     got = summary(db)
-    check(got[-5:] == [srow(A, "time_wait", 1, 1, 6.1), srow(B, "syn_rcvd", 0, 1, 1.1),
-                       srow(B, "established", 0, 1, 1.2), srow(B, "close_wait", 0, 1, 5.1),
-                       srow(B, "last_ack", 0, 1, 6)], "transition at the end: summary %r" % got)
+    check(got == [srow(A, "syn_sent", 0, 1, 1), srow(A, "established", 0, 1, 1.2),
+                  srow(A, "fin_wait_1", 0, 1, 5), srow(A, "fin_wait_2", 0, 1, 5.1),
+                  srow(A, "time_wait", 1, 1, 6.1), srow(B, "syn_rcvd", 0, 1, 1.1),
+                  srow(B, "established", 0, 1, 1.2), srow(B, "close_wait", 0, 1, 5.1),
+                  srow(B, "last_ack", 0, 1, 6)], "transition at the end: summary %r" % got)
 
 
 def case_fin_timeout():
     """FIN_WAIT_2 of a proven orphan (closer, closer_call 'close') ends after --fin-timeout;
     any other FIN_WAIT_2 lasts until idle."""
     server_idle = [("server", "close_wait", 5.1, 305.1, "idle"),
-                   ("server", "unknown", 305.1, 1000, "capture_end")]
+                   ("server", "unknown", 305.1, 1000, "capture_end", 1)]
     db = make_db("ft", [flow(HALF_CLOSED, closer="client", call="close")])
     check_intervals("orphan fin_wait_2", db, 1, HALF_CLOSED_IV + server_idle + [
         ("client", "fin_wait_2", 5.1, 65.1, "fin_timeout")])
@@ -378,7 +470,7 @@ def case_fin_timeout():
         check_intervals("fin_wait_2, closer %s call %s" % (closer, call), db, 1,
                         HALF_CLOSED_IV + server_idle + [
                             ("client", "fin_wait_2", 5.1, 305.1, "idle"),
-                            ("client", "unknown", 305.1, 1000, "capture_end")])
+                            ("client", "unknown", 305.1, 1000, "capture_end", 1)])
         expect_counts("fin_wait_2, closer %s call %s" % (closer, call), db, [
             (65.1, {(A, "fin_wait_2"): 1, (B, "close_wait"): 1}),
             (305.099999, {(A, "fin_wait_2"): 1, (B, "close_wait"): 1}),
@@ -390,9 +482,20 @@ def case_fin_timeout():
                HALF_CLOSED]
     db = make_db("ft_server", [flow(swapped, closer="server", call="close")])
     got = [r for r in intervals(db, 1) if r[2] in ("fin_wait_2", "unknown")]
-    check(got == [(1, "client", "unknown", us(305.1), us(1000), "capture_end"),
-                  (1, "server", "fin_wait_2", us(5.1), us(65.1), "fin_timeout")],
-          "server's orphan fin_wait_2: %r" % got)
+    check(got == [iv(1, "client", "unknown", 305.1, 1000, "capture_end", 1),
+                  iv(1, "server", "fin_wait_2", 5.1, 65.1, "fin_timeout")],
+          "server's orphan fin_wait_2: %r" % secs(got))
+
+    # The capture ends at 30: the orphan's timer and the idle timeout run on after it.
+    db = make_db("ft_short", [flow(HALF_CLOSED, closer="client", call="close")],
+                 captures=((0, 30),))
+    check_intervals("orphan fin_wait_2 outlives the capture", db, 1, HALF_CLOSED_IV + [
+        ("client", "fin_wait_2", 5.1, 65.1, "fin_timeout", 1),
+        ("server", "close_wait", 5.1, 305.1, "idle", 1)])
+    expect_counts("orphan fin_wait_2 outlives the capture", db, [
+        (30.000001, {(A, "fin_wait_2"): 1, (B, "close_wait"): 1}),
+        (65.099999, {(A, "fin_wait_2"): 1, (B, "close_wait"): 1}),
+        (65.1, {(B, "close_wait"): 1}), (305.099999, {(B, "close_wait"): 1}), (305.1, {})])
 
     # A FIN_WAIT_2 that a transition ends later than the timeout: the timeout comes first.
     late = HALF_CLOSED + [("server", "close_wait", "last_ack", 100),
@@ -406,13 +509,14 @@ def case_fin_timeout():
 
 
 def case_reuse():
-    """A new connection on the same client and server address:port in the same capture ends
-    the old one's last state (TIME_WAIT too); in another capture it does not."""
+    """A new connection on the same 4-tuple in the same capture, whichever end opens it, ends
+    the old one's states (TIME_WAIT too); in another capture, or on another 4-tuple, it does
+    not."""
     second = opened(30, 30.05, 30.1)
     second_iv = [("client", "syn_sent", 30, 30.1, "transition"),
                  ("server", "syn_rcvd", 30.05, 30.1, "transition"),
-                 ("client", "established", 30.1, 100, "capture_end"),
-                 ("server", "established", 30.1, 100, "capture_end")]
+                 ("client", "established", 30.1, 330.1, "idle", 1),
+                 ("server", "established", 30.1, 330.1, "idle", 1)]
     db = make_db("reuse", [flow(FOUR_WAY, closer="client", call="unknown"), flow(second)],
                  captures=((0, 100),))
     check_intervals("reused time_wait", db, 1, FOUR_WAY_IV + [
@@ -432,28 +536,89 @@ def case_reuse():
     check_intervals("reused after idle", db, 1, HALF_CLOSED_IV + [
         ("client", "fin_wait_2", 5.1, 305.1, "idle"), ("server", "close_wait", 5.1, 305.1, "idle"),
         ("client", "unknown", 305.1, 500, "reused"), ("server", "unknown", 305.1, 500, "reused")])
+    check_intervals("the connection after idle", db, 2, [
+        ("client", "syn_sent", 500, 500.1, "transition"),
+        ("server", "syn_rcvd", 500.05, 500.1, "transition"),
+        ("client", "established", 500.1, 800.1, "idle"),
+        ("server", "established", 500.1, 800.1, "idle"),
+        ("client", "unknown", 800.1, 1000, "capture_end", 1),
+        ("server", "unknown", 800.1, 1000, "capture_end", 1)])
     expect_counts("reused after idle", db, [
         (499.999999, {(A, "unknown"): 1, (B, "unknown"): 1}),
         (500, {(A, "syn_sent"): 1})])
 
-    # Another capture, another port, another server: no reuse.
+    # Reused exactly when the idle timeout comes (305.1): no 'unknown' socket at any instant,
+    # and (never held for any time) no 'unknown' pair in the summary or the series; the second
+    # connection is held at the capture's end (500), its idle after it.
+    db = make_db("reuse_tie", [flow(HALF_CLOSED, closer="client", call="unknown"),
+                               flow(opened(305.1, 305.15, 305.2))], captures=((0, 500),))
+    expect_counts("reused at the idle timeout", db, [
+        (305.099999, {(A, "fin_wait_2"): 1, (B, "close_wait"): 1}),
+        (305.1, {(A, "syn_sent"): 1}), (305.15, {(A, "syn_sent"): 1, (B, "syn_rcvd"): 1}),
+        (500, {(A, "established"): 1, (B, "established"): 1})])
+    unk = [r for r in intervals(db, 1) if r[2] == "unknown"]
+    check(all(r[3] == r[4] == us(305.1) and r[5] != "capture_end" and r[6] == 0 for r in unk),
+          "reused at the idle timeout: an unknown row, if any, holds no time: %r" % secs(unk))
+    got = [(r["host"], r["state"]) for r in summary(db)]
+    check(got == [(A, "syn_sent"), (A, "established"), (A, "fin_wait_1"), (A, "fin_wait_2"),
+                  (B, "syn_rcvd"), (B, "established"), (B, "close_wait")],
+          "reused at the idle timeout: the pairs of the summary %r" % got)
+    rc, rows, err = states(db, "--every", "100")
+    check(rc == 0 and [(r["host"], r["state"]) for r in rows] == got * 6 and
+          [r["t_s"] for r in rows] == [100.0 * k for k in range(6) for _ in range(7)],
+          "reused at the idle timeout: --every 100, the same 7 pairs at 6 instants: %r %s"
+          % ([(r["t_s"], r["host"], r["state"]) for r in rows or []][:14], err))
+
+    # Another capture, another port, another server, addresses or ports swapped on their own:
+    # no reuse.
     for name, kw, caps in (("capture", dict(cap=2), ((0, 100), (0, 100))),
                            ("client port", dict(client=(A, 40001)), ((0, 100),)),
                            ("server port", dict(server=(B, 81)), ((0, 100),)),
-                           ("server addr", dict(server=("10.0.0.3", 80)), ((0, 100),))):
+                           ("server addr", dict(server=("10.0.0.3", 80)), ((0, 100),)),
+                           ("4-tuple (addresses swapped, not ports)",
+                            dict(client=(B, 40000), server=(A, 80)), ((0, 100),)),
+                           ("4-tuple (ports swapped, not addresses)",
+                            dict(client=(A, 80), server=(B, 40000)), ((0, 100),)),
+                           ("4-tuple (swapped, another port)",
+                            dict(client=(B, 80), server=(A, 40001)), ((0, 100),))):
         db = make_db("noreuse", [flow(FOUR_WAY, closer="client", call="unknown"),
                                  flow(second, **kw)], captures=caps)
         check_intervals("another %s: no reuse" % name, db, 1, FOUR_WAY_IV + [
             ("client", "time_wait", 6.1, 66.1, "time_wait_over")])
 
-    # census.h: "the next connection on the same 4-tuple ... (a host holds one socket per
-    # 4-tuple)": the peer opening the next connection from its side (client and server
-    # swapped) is the same 4-tuple on both hosts.
+    # The peer opening the next connection from its side (client and server swapped) is the
+    # same 4-tuple on both hosts: A's TIME_WAIT ends at B's SYN.
     db = make_db("reuse_swapped", [flow(FOUR_WAY, closer="client", call="unknown"),
                                    flow(second, client=(B, 80), server=(A, 40000))],
                  captures=((0, 100),))
-    check_intervals("4-tuple reused from the other side (census.h: same 4-tuple)", db, 1,
+    check_intervals("4-tuple reused from the other end", db, 1,
                     FOUR_WAY_IV + [("client", "time_wait", 6.1, 30, "reused")])
+    check_intervals("the connection from the other end", db, 2, second_iv)
+    expect_counts("4-tuple reused from the other end", db, [
+        (29.999999, {(A, "time_wait"): 1}), (30, {(B, "syn_sent"): 1}),
+        (30.05, {(B, "syn_sent"): 1, (A, "syn_rcvd"): 1}),
+        (30.1, {(A, "established"): 1, (B, "established"): 1})])
+    got = [(r["host"], r["state"], r["at_end"]) for r in summary(db)
+           if r["state"] in ("time_wait", "established")]
+    check(got == [(A, "established", 1), (A, "time_wait", 0), (B, "established", 1)],
+          "4-tuple reused from the other end: at_end %r" % got)
+
+    # Three connections on one 4-tuple, the middle one opened by the other end: each ends at
+    # the next one's first packet, in time order whatever the direction.
+    third = opened(50, 50.05, 50.1)
+    db = make_db("reuse_three", [flow(FOUR_WAY, closer="client", call="unknown"),
+                                 flow(second, client=(B, 80), server=(A, 40000)), flow(third)],
+                 captures=((0, 100),))
+    check_intervals("three on one 4-tuple: the first", db, 1,
+                    FOUR_WAY_IV + [("client", "time_wait", 6.1, 30, "reused")])
+    check_intervals("three on one 4-tuple: the second (the other end's)", db, 2,
+                    second_iv[:2] + [("client", "established", 30.1, 50, "reused"),
+                                     ("server", "established", 30.1, 50, "reused")])
+    check_intervals("three on one 4-tuple: the third", db, 3, [
+        ("client", "syn_sent", 50, 50.1, "transition"),
+        ("server", "syn_rcvd", 50.05, 50.1, "transition"),
+        ("client", "established", 50.1, 350.1, "idle", 1),
+        ("server", "established", 50.1, 350.1, "idle", 1)])
 
 
 def case_summary_and_every():
@@ -474,7 +639,11 @@ def case_summary_and_every():
     expect_counts("peak", db, [(30, dict([((B, "established"), 3)] + [
         (("10.0.1.%d" % i, "established"), 1) for i in (1, 2, 3)])),
         (40, {(B, "established"): 2, ("10.0.1.1", "established"): 1,
-              ("10.0.1.3", "established"): 1})])
+              ("10.0.1.3", "established"): 1}),
+        # the open connection outlives the capture (0..100) until 80 + idle
+        (100.000001, {(B, "established"): 1, ("10.0.1.5", "established"): 1}),
+        (379.999999, {(B, "established"): 1, ("10.0.1.5", "established"): 1}),
+        (380, {})])
 
     # --every 10: 0, 10, .., 100 from the capture's first packet, every pair, zeros included.
     rc, rows, err = states(db, "--every", "10")
@@ -495,32 +664,61 @@ def case_summary_and_every():
     check(rc == 0 and [(r["t_s"], r["sockets"]) for r in rows or []] ==
           [(0.0, 0), (30.0, 3), (60.0, 1), (90.0, 1)], "--every 30: %r" % rows)
     # Too small a step: refused, exit 1 (100 s / 1 ms is 100001 instants; the most is 100000).
-    p = T.run("states", db, "--every", "0.001", text=True)
-    check(p.returncode == 1 and p.stdout == "" and "--every" in p.stderr and
-          p.stderr.startswith("finscope states:"),
-          "--every 0.001 over 100 s refused: exit %d %r %r" % (p.returncode, p.stdout[:100],
-                                                               p.stderr))
-    p = T.run("states", db, "--every", "0.00100001", "--host", B, "--csv", text=True)
+    # The step is whole microseconds: 0.00100001 is 1 ms too, refused as well.
+    for step in ("0.001", "0.00100001", "0.0010004"):
+        p = T.run("states", db, "--every", step, text=True)
+        check(p.returncode == 1 and p.stdout == "" and "--every" in p.stderr and
+              p.stderr.startswith("finscope states:"),
+              "--every %s (1000 us) over 100 s refused: exit %d %r %r" %
+              (step, p.returncode, p.stdout[:100], p.stderr))
+    # 0.001001 s is 1001 us (1000.9999999999999 in floating point): 99901 instants, allowed,
+    # exactly k * 1001 us from the start, the last at 99.9999 s.
+    p = T.run("states", db, "--every", "0.001001", "--host", B, "--csv", text=True)
+    lines = p.stdout.splitlines()
+    check(p.returncode == 0 and len(lines) == 1 + 99901 and
+          lines[1] == "%s,0.000000,%s,established,0" % (utc(0), B) and
+          lines[2] == "%s,0.001001,%s,established,0" % (utc(0.001001), B) and
+          lines[10001] == "%s,10.010000,%s,established,1" % (utc(10.01), B) and
+          lines[-1] == "%s,99.999900,%s,established,1" % (utc(99.9999), B),
+          "--every 0.001001 (1001 us: 99901 instants) is allowed: exit %d, %d rows, %r %r %r" %
+          (p.returncode, len(lines) - 1, lines[1:3], lines[-1:], p.stderr[:200]))
+    # Exactly 100000 instants (99.999999 s / 1 ms): allowed, the last at 99.999 s.
+    db2 = make_db("every_max", [flow(midstream(10))], captures=((0, 99.999999),))
+    p = T.run("states", db2, "--every", "0.001", "--host", A, "--csv", text=True)
     lines = p.stdout.splitlines()
     check(p.returncode == 0 and len(lines) == 1 + 100000 and
-          lines[-1] == "%s,100.000000,%s,established,1" % (utc(100), B),
-          "--every 0.00100001 (100000 instants, the last at the end) is allowed: exit %d, %d "
-          "rows, last %r %r" % (p.returncode, len(lines) - 1, lines[-1:], p.stderr[:200]))
-    # 7000 s / 0.07 s is 100000 steps (100001 instants) but 99999.99999999999 in floating
-    # point: the capture's last instant, which every other step that divides the capture
-    # gives, is either there or the step is refused, never silently left out.
+          lines[-1] == "%s,99.999000,%s,established,1" % (utc(99.999), A),
+          "--every 0.001 over 99.999999 s (100000 instants) is allowed: exit %d, %d rows, "
+          "last %r %r" % (p.returncode, len(lines) - 1, lines[-1:], p.stderr[:200]))
+    # 7000 s / 0.07 s is 100000 steps, 100001 instants in whole microseconds (99999.99999999999
+    # in floating point): refused; 0.7 s gives 10001, the last at the capture's end.
     db2 = make_db("every_edge", [flow(FOUR_WAY, closer="client", call="unknown")],
                   captures=((0, 7000),))
-    for step, n in (("0.7", 10001), ("0.07", 100001)):
-        p = T.run("states", db2, "--every", step, "--state", "time_wait", "--time-wait", "1e4",
-                  "--csv", text=True)
-        lines = p.stdout.splitlines()
-        check(p.returncode == 1 and "--every" in p.stderr or
-              p.returncode == 0 and len(lines) == 1 + n and
-              lines[-1] == "%s,7000.000000,%s,time_wait,1" % (utc(7000), A),
-              "--every %s over 7000 s: the last instant is the capture's end (%d rows), or "
-              "refused: exit %d, %d rows, last %r" % (step, n, p.returncode, len(lines) - 1,
-                                                       lines[-1:]))
+    p = T.run("states", db2, "--every", "0.07", "--state", "time_wait", "--time-wait", "1e4",
+              "--csv", text=True)
+    check(p.returncode == 1 and p.stdout == "" and "100001" in p.stderr,
+          "--every 0.07 over 7000 s (100001 instants) refused: exit %d %r" %
+          (p.returncode, p.stderr))
+    p = T.run("states", db2, "--every", "0.7", "--state", "time_wait", "--time-wait", "1e4",
+              "--csv", text=True)
+    lines = p.stdout.splitlines()
+    check(p.returncode == 0 and len(lines) == 1 + 10001 and
+          lines[-1] == "%s,7000.000000,%s,time_wait,1" % (utc(7000), A),
+          "--every 0.7 over 7000 s: 10001 instants, the last at the capture's end: exit %d, %d "
+          "rows, last %r" % (p.returncode, len(lines) - 1, lines[-1:]))
+
+    # Instants are start + k * step in whole microseconds, from a start off the whole second:
+    # 1.001 s over 10 s gives 10 (k * 1.001, up to 9.009); 1.0000004 s is 1 s (whole
+    # microseconds: 11 instants on the seconds, the last at the capture's end, not 10.000004
+    # and left out).
+    db2 = make_db("every_us", [flow(midstream(0.5))], captures=((0.123457, 10.123457),))
+    for step, want in (("1.001", [k * 1001000 for k in range(10)]),
+                       ("1.0000004", [k * 1000000 for k in range(11)])):
+        rc, rows, err = states(db2, "--every", step, "--host", A)
+        got = [(r["time"], r["t_s"], r["sockets"]) for r in rows or []]
+        exp = [(utc(0.123457 + k / 1e6), round(k / 1e6, 6), int(k > 0)) for k in want]
+        check(rc == 0 and got == exp, "--every %s from a start at .123457: got %r, want %r %s" %
+              (step, got, exp, err))
 
     # CSV: header and the same values; the table (default) has them too.
     p = T.run("states", db, "--csv", text=True)
@@ -528,19 +726,23 @@ def case_summary_and_every():
     check(rows and rows[0] == SUMMARY_COLS, "summary --csv header %r" % rows[:1])
     check(rows[1:2] == [[B, "established", "1", "3", utc(30), "30.000000"]],
           "summary --csv first row %r" % rows[1:2])
+    csv_rows = rows[1:]
     p = T.run("states", db, "--at", "30", "--csv", text=True)
     rows = list(csv.reader(io.StringIO(p.stdout)))
     check(rows[:2] == [SAMPLE_COLS, [utc(30), "30.000000", B, "established", "3"]],
           "--at --csv %r" % rows[:2])
+    at_rows = rows[1:]
     p = T.run("states", db, text=True)
     lines = p.stdout.splitlines()
     check(p.returncode == 0 and len(lines) == 2 + 6 and lines[0].split() == SUMMARY_COLS and
-          lines[2].split()[:4] == [B, "established", "1", "3"],
-          "summary as a table (the default output): %r" % p.stdout[:300])
+          lines[2].split()[:4] == [B, "established", "1", "3"] and
+          [l.split() for l in lines[2:]] == [r[:4] + r[4].split() + r[5:] for r in csv_rows],
+          "summary as a table (the default output), the CSV's values: %r" % p.stdout[:300])
     p = T.run("states", db, "--at", "30", text=True)
     lines = p.stdout.splitlines()
-    check(p.returncode == 0 and len(lines) == 2 + 4 and lines[0].split() == SAMPLE_COLS,
-          "--at as a table (the default output): %r" % p.stdout[:300])
+    check(p.returncode == 0 and len(lines) == 2 + 4 and lines[0].split() == SAMPLE_COLS and
+          [l.split() for l in lines[2:]] == [r[0].split() + r[1:] for r in at_rows],
+          "--at as a table (the default output), the CSV's values: %r" % p.stdout[:300])
 
 
 def case_filters_and_arguments():
@@ -553,12 +755,26 @@ def case_filters_and_arguments():
         flow(midstream(60), cap=2, client=(A, 40001), server=("10.0.0.3", 22))],
         captures=((0, 100), (50, 200)))
     E = "established"
+    # Each connection is held past its capture's end (100, 200) until its last packet + 300.
+    every = {(A, E): 2, (B, E): 1, (C6, E): 1, (S6, E): 1, ("10.0.0.3", E): 1}
     expect_counts("every host", db, [
-        (70, {(A, E): 2, (B, E): 1, (C6, E): 1, (S6, E): 1, ("10.0.0.3", E): 1}),
-        (100, {(A, E): 2, (B, E): 1, (C6, E): 1, (S6, E): 1, ("10.0.0.3", E): 1}),
-        (100.000001, {(A, E): 1, ("10.0.0.3", E): 1}),
-        (200, {(A, E): 1, ("10.0.0.3", E): 1}),
-        (200.000001, {})])
+        (70, every), (100, every), (100.000001, every), (200, every), (200.000001, every),
+        (309.999999, every),
+        (310, {(A, E): 1, (C6, E): 1, (S6, E): 1, ("10.0.0.3", E): 1}),
+        (320, {(A, E): 1, ("10.0.0.3", E): 1}),
+        (359.999999, {(A, E): 1, ("10.0.0.3", E): 1}),
+        (360, {})])
+    # at_end: each capture's connections held at its own last packet.
+    got = summary(db)
+    check(got == [srow(A, E, 2, 2, 60), srow(B, E, 1, 1, 10), srow("10.0.0.3", E, 1, 1, 60),
+                  srow(C6, E, 1, 1, 20), srow(S6, E, 1, 1, 20)],
+          "summary of two captures %r" % got)
+    con = sqlite3.connect(db)
+    got = con.execute("SELECT capture_id, host, at_end FROM state_intervals ORDER BY flow_id, "
+                      "endpoint").fetchall()
+    con.close()
+    check(got == [(1, A, 1), (1, B, 1), (1, C6, 1), (1, S6, 1), (2, A, 1), (2, "10.0.0.3", 1)],
+          "the view's at_end in two captures %r" % got)
     for host in ("2001:DB8:0::1", "2001:db8:0:0:0:0:0:1", C6):
         expect_counts("--host " + host, db, [(70, {(C6, E): 1})], "--host", host)
     expect_counts("--host " + A, db, [(70, {(A, E): 2})], "--host", A)
@@ -591,7 +807,7 @@ def case_filters_and_arguments():
                    "sockets": 1}], "--at UTC with microseconds: %r" % got)
     got = states(db, "--at", "199.999999", "--host", A)[1]
     check(got == [{"time": utc(199.999999), "t_s": 199.999999, "host": A, "state": E,
-                   "sockets": 1}], "--at seconds from start with microseconds: %r" % got)
+                   "sockets": 2}], "--at seconds from start with microseconds: %r" % got)
     got = states(db, "--at", "20", "--capture", "2")[1]
     check(got is not None and {(r["host"], r["t_s"], r["time"]) for r in got} ==
           {(A, 20.0, utc(70)), ("10.0.0.3", 20.0, utc(70))},
@@ -648,39 +864,69 @@ def case_not_counted():
     refused = [("client", "closed", "syn_sent", 10), ("server", "closed", "listen", 10),
                ("client", "syn_sent", "closed", 10.1)]
     rst = midstream(20) + reset(30)
-    bad_ts = json.dumps([["client", "closed", "syn_sent", None, 1, "x", us(45)],
+    bad_ts = json.dumps([["client", "closed", "syn_sent", None, 1, "x", 5_000_000],
                          ["client", "syn_sent", "established", us(45), 2, "x"]])
     db = make_db("closed", [
         flow(refused, client=(A, 40000), closer="server"),
         flow(rst, client=(A, 40001), closer="client"),
         flow(midstream(40), client=(A, 40002), raw_log="not json ["),
-        flow(midstream(40), client=(A, 40003), raw_log=bad_ts)],
+        flow(midstream(40), client=(A, 40003), last=50, raw_log=bad_ts)],
         captures=((0, 100),))
-    check(intervals(db, 1) == [(1, "client", "syn_sent", us(10), us(10.1), "transition")],
-          "refused: only syn_sent; the listener holds nothing: %r" % intervals(db, 1))
+    check(intervals(db, 1) == [iv(1, "client", "syn_sent", 10, 10.1, "transition")],
+          "refused: only syn_sent; the listener holds nothing: %r" % secs(intervals(db, 1)))
     check_intervals("reset", db, 2, [("client", "established", 20, 30, "transition"),
                                      ("server", "established", 20, 30, "transition")])
     check(intervals(db, 3) == [], "a log that is not JSON: no intervals")
-    check(intervals(db, 4) == [(4, "client", "established", us(45), us(100), "capture_end")],
-          "an entry without a time is skipped: %r" % intervals(db, 4))
+    check(intervals(db, 4) == [iv(4, "client", "established", 45, 350, "idle", 1)],
+          "an entry without a time is skipped: %r" % secs(intervals(db, 4)))
     states_seen = {r["state"] for r in summary(db)}
     check(not states_seen & {"closed", "listen"}, "summary states %r" % states_seen)
     expect_counts("closed and listen", db, [
-        (10, {(A, "syn_sent"): 1}), (10.1, {}), (35, {}), (100, {(A, "established"): 1})])
+        (10, {(A, "syn_sent"): 1}), (10.1, {}), (35, {}), (100, {(A, "established"): 1}),
+        (349.999999, {(A, "established"): 1}), (350, {})])
+
+
+def case_never_held():
+    """A state entered and left at one instant is a row that holds no time: counted at no
+    instant, and (never held for a nonzero time) listed neither in the summary nor in --every."""
+    quick = [("client", "closed", "syn_sent", 10), ("client", "syn_sent", "established", 10),
+             ("server", "listen", "syn_rcvd", 10), ("server", "syn_rcvd", "established", 10.5)]
+    db = make_db("never_held", [flow(quick)], captures=((0, 100),))
+    check_intervals("syn_sent for no time", db, 1, [
+        ("client", "syn_sent", 10, 10, "transition"),
+        ("client", "established", 10, 310.5, "idle", 1),
+        ("server", "syn_rcvd", 10, 10.5, "transition"),
+        ("server", "established", 10.5, 310.5, "idle", 1)])
+    expect_counts("syn_sent for no time", db, [
+        (9.999999, {}), (10, {(A, "established"): 1, (B, "syn_rcvd"): 1})])
+    got = summary(db)
+    check(got == [srow(A, "established", 1, 1, 10), srow(B, "syn_rcvd", 0, 1, 10),
+                  srow(B, "established", 1, 1, 10.5)],
+          "syn_sent for no time: not in the summary %r" % got)
+    rc, rows, err = states(db, "--every", "50")
+    got = [(r["t_s"], r["host"], r["state"], r["sockets"]) for r in rows or []]
+    check(rc == 0 and got == [(float(t), h, st, n) for t in (0, 50, 100) for h, st, n in
+                              ((A, "established", int(t > 0)), (B, "syn_rcvd", 0),
+                               (B, "established", int(t > 0)))],
+          "syn_sent for no time: not in --every %r %s" % (got, err))
+    rc, rows, err = states(db, "--every", "50", "--state", "syn_sent")
+    check(rc == 0 and rows == [], "--state syn_sent, never held: an empty series %r" % rows)
 
 
 def case_odd_logs():
-    """census.h: "A log that is not valid JSON gives no intervals; an entry without a time is
-    skipped": so are valid JSON logs that are not arrays of entries, and entries that are
-    not arrays (a string has no time), while the other flows still count."""
-    odd = ['"str"', '["a"]', '[5]', '{"a": 1}', '[["client", "closed", "established"]]', 'null']
+    """Logs that are not valid JSON, or valid JSON but not arrays of entries, give no
+    intervals; entries that are not arrays, and entries whose time is not a number, are
+    skipped while the other entries and flows still count."""
+    odd = ['"str"', '["a"]', '[5]', '{"a": 1}', '[["client", "closed", "established"]]', 'null',
+           '[[]]', '[[["client"]]]', '[["client", "closed", "established", "%d"]]' % us(40),
+           '[["client", "closed", "established", null, 1, "x"]]']
     db = make_db("odd_logs", [flow(midstream(40))] + [
         flow(midstream(40), client=(A, 40001 + i), raw_log=x) for i, x in enumerate(odd)],
         captures=((0, 100),))
     got = intervals(db)
-    check(got == [(1, "client", "established", us(40), us(100), "capture_end"),
-                  (1, "server", "established", us(40), us(100), "capture_end")],
-          "logs %s give no intervals, flow 1 its own: %r" % (", ".join(odd), got))
+    check(got == [iv(1, "client", "established", 40, 340, "idle", 1),
+                  iv(1, "server", "established", 40, 340, "idle", 1)],
+          "logs %s give no intervals, flow 1 its own: %r" % (", ".join(odd), secs(got)))
     for x in odd:
         one = make_db("odd_log", [flow(midstream(40)), flow(midstream(40), client=(A, 40001),
                                                              raw_log=x)], captures=((0, 100),))
@@ -689,6 +935,40 @@ def case_odd_logs():
               {(A, "established"): 1, (B, "established"): 1},
               "a flow whose log is %s: states counts the others: exit %d %s" % (x, rc,
                                                                               err.strip()))
+
+    # Odd entries among good ones: only the good ones count; a time written as a JSON real
+    # (1767225651000000.0) is a number.
+    mixed = json.dumps([
+        "junk", 7, {"endpoint": "client"}, [], [["nested"]],
+        ["client", "closed", "established", us(40), 1, "m", 10_000_000],
+        ["client", "established", "fin_wait_1", str(us(50)), 2, "m", 1_000_000],
+        ["client", "established", "fin_wait_1", us(50), 3, "m", 1_000_000],
+        ["client", "fin_wait_1", "fin_wait_2", float(us(51)), 4, "m"],
+        ["server", "closed", "established", None, 5, "m", 5],
+        ["server", "closed", "established", us(40), 6, "m"]])
+    db = make_db("mixed_log", [flow(midstream(40), last=51, raw_log=mixed)],
+                 captures=((0, 100),))
+    check_intervals("odd entries among good ones", db, 1, [
+        ("client", "established", 40, 50, "transition"),
+        ("client", "fin_wait_1", 50, 51, "transition"),
+        ("client", "fin_wait_2", 51, 351, "idle", 1),
+        ("server", "established", 40, 351, "idle", 1)])
+    expect_counts("odd entries among good ones", db, [
+        (49.999999, {(A, "established"): 1, (B, "established"): 1}),
+        (50, {(A, "fin_wait_1"): 1, (B, "established"): 1}),
+        (51, {(A, "fin_wait_2"): 1, (B, "established"): 1})])
+
+    # JSON true and false are not numbers: entries with them as their time are skipped (not
+    # read as 1 and 0 microseconds, sockets in 1970).
+    boolean = json.dumps([["client", "closed", "established", True, 1, "m"],
+                          ["client", "closed", "syn_sent", False, 2, "m"],
+                          ["server", "closed", "established", us(40), 3, "m"]])
+    db = make_db("bool_ts", [flow(midstream(40), raw_log=boolean)], captures=((0, 100),))
+    got = intervals(db, 1)
+    check(got == [iv(1, "server", "established", 40, 340, "idle", 1)],
+          "entries whose time is true or false are skipped: %r" % secs(got))
+    got = [(r["host"], r["state"]) for r in summary(db)]
+    check(got == [(B, "established")], "time true or false: the summary %r" % got)
 
 
 def analyzed(scenario):
@@ -724,8 +1004,8 @@ def case_self_connect():
 
 
 def case_engine_logs():
-    """What analyze stores: each entry's until is the same endpoint's next ts, none on its
-    last; the view's ends then follow the log."""
+    """What analyze stores: each entry's held_us is the same endpoint's next ts minus its own,
+    none on its last; the view's ends then follow the log."""
     db = os.path.join(TMP, "mix.db")
     for k, (n, seed) in enumerate(((40, 3), (20, 9))):
         pcap = os.path.join(TMP, "mix%d.pcap" % k)
@@ -740,13 +1020,14 @@ def case_engine_logs():
         entries = json.loads(tl)
         for i, e in enumerate(entries):
             nxt = [x for x in entries[i + 1:] if x[0] == e[0]]
-            want = [nxt[0][3]] if nxt else []
-            if e[6:] != want:
+            want = [nxt[0][3] - e[3]] if nxt else []
+            if e[6:] != want or any(type(x) is not int or x < 0 for x in e[6:]):
                 bad += 1
                 if bad < 4:
                     print("    flow %d entry %d: %r, next %r" % (fid, i, e, nxt[:1]))
     con.close()
-    check(bad == 0, "analyze: every log entry's until is its endpoint's next ts (%d not)" % bad)
+    check(bad == 0, "analyze: every log entry's held_us is its endpoint's next ts minus its "
+          "own, none on the last (%d not)" % bad)
     ft = intervals(os.path.join(TMP, "engine_fin_wait_2_timeout.db"), 1)
     fw2 = [r for r in ft if r[2] == "fin_wait_2"]
     check(len(fw2) == 1 and fw2[0][5] == "fin_timeout" and fw2[0][4] - fw2[0][3] == 60_000_000,
@@ -754,16 +1035,22 @@ def case_engine_logs():
     pr = intervals(os.path.join(TMP, "engine_port_reuse.db"))
     tw = [r for r in pr if r[2] == "time_wait"]
     second = min(r[3] for r in pr if r[0] == 2)
-    check([r[5] for r in tw] == ["reused", "capture_end"] and tw[0][4] == second,
-          "port_reuse scenario: the first TIME_WAIT ends at the second SYN: %r" % tw)
+    check([(r[5], r[6]) for r in tw] == [("reused", 0), ("time_wait_over", 1)] and
+          tw[0][4] == second and tw[1][4] - tw[1][3] == 60_000_000,
+          "port_reuse scenario: the first TIME_WAIT ends at the second SYN, the second lasts "
+          "60 s past the capture's end: %r" % tw)
 
 
 def view_rows(db):
     """The view's rows as (host, state, from_us, until_us, held at the capture's end)."""
     con = sqlite3.connect(db)
-    rows = con.execute("SELECT host, state, CAST(round(from_ts * 1e6) AS INTEGER), "
-                       "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end' "
-                       "FROM state_intervals").fetchall()
+    try:
+        rows = con.execute("SELECT host, state, CAST(round(from_ts * 1e6) AS INTEGER), "
+                           "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end' "
+                           "FROM state_intervals").fetchall()
+    except sqlite3.Error as e:
+        check(False, "SELECT * FROM state_intervals fails: %s" % e)
+        rows = []
     con.close()
     return rows
 
@@ -778,11 +1065,42 @@ def covering(rows, t):
     return out
 
 
+def check_at_end(name, db):
+    """The view's at_end is 1 exactly for the rows held at their capture's last packet
+    (from <= end < until, or an unknown row ended capture_end, which ends there), capture_end
+    is only on unknown rows, and the summary's at_end is the sum of the view's."""
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT v.host, v.state, CAST(round(v.from_ts * 1e6) AS INTEGER), "
+                           "CAST(round(v.until_ts * 1e6) AS INTEGER), v.ended, v.at_end, "
+                           "CAST(round(c.last_ts * 1e6) AS INTEGER) FROM state_intervals AS v "
+                           "JOIN captures AS c ON c.id = v.capture_id").fetchall()
+        n = con.execute("SELECT count(*) FROM state_intervals").fetchone()[0]
+    except sqlite3.Error as e:
+        check(False, "%s: SELECT * FROM state_intervals fails: %s" % (name, e))
+        return
+    finally:
+        con.close()
+    bad = [r for r in rows if r[5] != int(r[2] <= r[6] < r[3] or r[4] == "capture_end") or
+           r[4] == "capture_end" and (r[1] != "unknown" or r[3] != r[6] or r[2] > r[6])]
+    check(len(rows) == n and not bad, "%s: view rows whose at_end or capture_end break the "
+          "rule (host, state, from, until, ended, at_end, capture end): %r" % (name, bad[:3]))
+    want = {}
+    for h, st, f, u, _, at_end, _ in rows:
+        if u > f or at_end:
+            want[(h, st)] = want.get((h, st), 0) + at_end
+    got = {(r["host"], r["state"]): r["at_end"] for r in summary(db)}
+    check(got == want, "%s: summary at_end %r, the view's %r" % (name, got, want))
+
+
 def case_view_agrees():
     """The state_intervals view (60/60/300) and states count the same: at a few interval
-    boundaries of each database (from, until - 1us, until), and at every instant of a series."""
-    for name in ("mix", "idle", "ft", "reuse_idle", "peak", "closed"):
+    boundaries of each database (from, until - 1us, until), and at every instant of a series;
+    the view's at_end and the summary's follow the rule."""
+    for name in ("mix", "idle", "ft", "reuse_idle", "peak", "closed", "idle_short", "tw_last",
+                 "idle_tie", "filters", "reuse_three", "never_held", "mixed_log"):
         db = os.path.join(TMP, name + ".db")
+        check_at_end(name, db)
         rows = view_rows(db)
         pts = sorted({t for _, _, f, u, _ in rows for t in (f, u - 1, u)})
         pts = pts[::len(pts) // 4 + 1] + pts[-2:]
@@ -827,7 +1145,7 @@ def main():
         con.close()
         for case in (case_boundaries_and_idle, case_time_wait, case_fin_timeout, case_reuse,
                      case_summary_and_every, case_filters_and_arguments, case_not_counted,
-                     case_odd_logs,
+                     case_never_held, case_odd_logs,
                      case_self_connect, case_engine_logs, case_view_agrees):
             case()
     return T.summary("states")
