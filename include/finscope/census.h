@@ -23,6 +23,11 @@
 #define FSC_TIME_WAIT_DEFAULT_S 60
 #define FSC_FIN_TIMEOUT_DEFAULT_S 60
 #define FSC_IDLE_TIMEOUT_DEFAULT_S 300
+/* An unanswered connect() gives up after net.ipv4.tcp_syn_retries = 6 retransmissions, 1 s
+ * doubling: 1+2+4+8+16+32+64 = 127 s; a request socket (SYN_RCVD) after tcp_synack_retries = 5:
+ * 1+2+4+8+16+32 = 63 s. */
+#define FSC_SYN_SENT_LIFE_S 127
+#define FSC_SYN_RCVD_LIFE_S 63
 /* Linux's default net.ipv4.ip_local_port_range, 32768..60999: ports a client has for one
  * (client address, server address, server port), each blocked while in TIME_WAIT. */
 #define FSC_EPHEMERAL_PORTS 28232
@@ -44,6 +49,9 @@
  *   fin_timeout    FIN_WAIT_2 entered + FT, when the endpoint is the closer and closer_call is
  *                  'close' (a proven orphan; an unproven FIN_WAIT_2 may be held forever by a
  *                  shutdown(), the wire cannot tell);
+ *   syn_timeout    SYN_SENT entered + FSC_SYN_SENT_LIFE_S, SYN_RCVD + FSC_SYN_RCVD_LIFE_S, when
+ *                  it is the endpoint's last state (the kernel gives the handshake up; a later
+ *                  transition shows this host waited longer);
  *   idle           the flow's last packet + IDLE, for the last state of an endpoint that no
  *                  lifetime ends (the capture may have ended before: the kernel keeps states
  *                  when packets stop);
@@ -58,10 +66,26 @@
  */
 /* The flows and the connections a running live holds (negative ids), with what the census
  * reads of them. */
+/* clang-format off */
 #define CENSUS_FLOWS(COLS, HELD_COLS)                                                              \
     "(SELECT id, capture_id, client_addr, client_port, server_addr, server_port, " COLS            \
     " FROM flows UNION ALL SELECT -id, capture_id, client_addr, client_port, server_addr, "        \
     "server_port, " HELD_COLS " FROM held_flows)"
+
+/* Element N of a log entry j when it is a JSON number (true, false, text and null are not). */
+#define CENSUS_NUMBER(N)                                                                           \
+    "iif(j.type = 'array' AND json_type(j.value, '$[" #N "]') IN ('integer', 'real'), "            \
+    "j.value ->> " #N ", NULL)"
+
+/* When an endpoint's last state ends by the kernel's clock, or NULL (lt: the lifetimes). */
+#define CENSUS_LIFE                                                                                \
+    "CASE state WHEN 'time_wait' THEN ts_us / 1e6 + lt.tw\n"                                       \
+    "           WHEN 'syn_sent' THEN iif(held_us IS NULL,\n"                                      \
+    "                                    ts_us / 1e6 + " FSC_XSTR(FSC_SYN_SENT_LIFE_S) ", NULL)\n"  \
+    "           WHEN 'syn_rcvd' THEN iif(held_us IS NULL,\n"                                      \
+    "                                    ts_us / 1e6 + " FSC_XSTR(FSC_SYN_RCVD_LIFE_S) ", NULL)\n"  \
+    "           WHEN 'fin_wait_2' THEN iif(closer_call = 'close' AND closer = endpoint,\n"         \
+    "                                      ts_us / 1e6 + lt.ft, NULL) END"
 
 /*
  * ru: when the next connection on the same 4-tuple began (either way round: A:a-B:b is one
@@ -75,115 +99,53 @@
     "               min(client_addr || ' ' || client_port, server_addr || ' ' || server_port),\n"  \
     "               max(client_addr || ' ' || client_port, server_addr || ' ' || server_port)\n"   \
     "               ORDER BY first_ts, id) AS reuse_ts\n"                                          \
-    "    FROM " CENSUS_FLOWS(                                                                      \
-        "first_ts",                                                                                \
-        "first_ts") "),\n"                                                                         \
-                    "tj AS MATERIALIZED (\n"                                                       \
-                    "    SELECT f.id, f.capture_id, f.client_addr, f.client_port, f.server_addr, " \
-                    "f.server_port,\n"                                                             \
-                    "           f.last_ts, f.closer, f.closer_call,\n"                             \
-                    "           iif(j.type = 'array', j.value ->> 0, NULL) AS endpoint,\n"         \
-                    "           iif(j.type = 'array', j.value ->> 2, NULL) AS state,\n"            \
-                    "           iif(j.type = 'array', j.value ->> 3, NULL) AS ts_us,\n"            \
-                    "           iif(j.type = 'array', j.value ->> 6, NULL) AS held_us\n"           \
-                    "    FROM " CENSUS_FLOWS(                                                      \
-                        "last_ts, closer, closer_call, transition_log",                            \
-                        "last_ts, NULL, NULL, transition_log") " AS f,\n"                          \
-                                                               "         "                         \
-                                                               "json_each(iif(json_valid(f."       \
-                                                               "transition_log) AND "              \
-                                                               "json_type(f.transition_log) = "    \
-                                                               "'array',\n"                        \
-                                                               "                       "           \
-                                                               "f.transition_log, '[]')) AS j),\n" \
-                                                               "tr AS (\n"                         \
-                                                               "    SELECT tj.id, tj.capture_id, " \
-                                                               "tj.last_ts, ru.reuse_ts, "         \
-                                                               "endpoint, state,\n"                \
-                                                               "           coalesce(c.last_ts, "   \
-                                                               "tj.last_ts) AS cap_end, ts_us / "  \
-                                                               "1e6 AS from_ts,\n"                 \
-                                                               "           iif(typeof(held_us) "   \
-                                                               "IN ('integer', 'real'), (ts_us + " \
-                                                               "held_us) / 1e6, NULL)\n"           \
-                                                               "               AS next_ts,\n"      \
-                                                               "           CASE WHEN state = "     \
-                                                               "'time_wait' THEN ts_us / 1e6 + "   \
-                                                               "lt.tw\n"                           \
-                                                               "                WHEN state = "     \
-                                                               "'fin_wait_2' AND closer_call = "   \
-                                                               "'close' AND closer = endpoint\n"   \
-                                                               "                THEN ts_us / 1e6 " \
-                                                               "+ lt.ft END AS life_ts, "          \
-                                                               "lt.idle,\n"                        \
-                                                               "           iif(endpoint = "        \
-                                                               "'client', client_addr, "           \
-                                                               "server_addr) AS host,\n"           \
-                                                               "           iif(endpoint = "        \
-                                                               "'client', client_port, "           \
-                                                               "server_port) AS port,\n"           \
-                                                               "           iif(endpoint = "        \
-                                                               "'client', server_addr, "           \
-                                                               "client_addr) AS peer,\n"           \
-                                                               "           iif(endpoint = "        \
-                                                               "'client', server_port, "           \
-                                                               "client_port) AS peer_port\n"       \
-                                                               "    FROM tj JOIN ru ON ru.id = "   \
-                                                               "tj.id LEFT JOIN captures AS c ON " \
-                                                               "c.id = tj.capture_id, lt\n"        \
-                                                               "    WHERE endpoint IN ('client', " \
-                                                               "'server') AND state NOT IN "       \
-                                                               "('closed', 'listen')\n"            \
-                                                               "          AND typeof(ts_us) IN "   \
-                                                               "('integer', 'real')),\n"           \
-                                                               "ti AS (\n"                         \
-                                                               "    SELECT tr.*, iif(next_ts IS "  \
-                                                               "NULL AND life_ts IS NULL, "        \
-                                                               "last_ts + idle, NULL) AS "         \
-                                                               "idle_ts\n"                         \
-                                                               "    FROM tr),\n"                   \
-                                                               "iv AS (\n"                         \
-                                                               "    SELECT ti.*, "                 \
-                                                               "min(coalesce(next_ts, 9e18), "     \
-                                                               "coalesce(life_ts, 9e18),\n"        \
-                                                               "                     "             \
-                                                               "coalesce(idle_ts, 9e18), "         \
-                                                               "coalesce(reuse_ts, 9e18)) AS e\n"  \
-                                                               "    FROM ti)\n"                    \
-                                                               "SELECT capture_id, iif(id > 0, "   \
-                                                               "id, NULL) AS flow_id, endpoint, "  \
-                                                               "host, port, peer, peer_port,\n"    \
-                                                               "       state, from_ts, e AS "      \
-                                                               "until_ts,\n"                       \
-                                                               "       CASE WHEN e = next_ts "     \
-                                                               "THEN 'transition'\n"               \
-                                                               "            WHEN e = life_ts "     \
-                                                               "THEN iif(state = 'time_wait', "    \
-                                                               "'time_wait_over', "                \
-                                                               "'fin_timeout')\n"                  \
-                                                               "            WHEN e = idle_ts "     \
-                                                               "THEN 'idle' ELSE 'reused' END AS " \
-                                                               "ended,\n"                          \
-                                                               "       from_ts <= cap_end AND e "  \
-                                                               "> cap_end AS at_end\n"             \
-                                                               "FROM iv WHERE from_ts <= e\n"      \
-                                                               "UNION ALL\n"                       \
-                                                               "SELECT capture_id, iif(id > 0, "   \
-                                                               "id, NULL), endpoint, host, port, " \
-                                                               "peer, peer_port, 'unknown',\n"     \
-                                                               "       idle_ts, "                  \
-                                                               "min(coalesce(reuse_ts, 9e18), "    \
-                                                               "cap_end),\n"                       \
-                                                               "       iif(coalesce(reuse_ts, "    \
-                                                               "9e18) > cap_end, 'capture_end', "  \
-                                                               "'reused'),\n"                      \
-                                                               "       coalesce(reuse_ts, 9e18) "  \
-                                                               "> cap_end\n"                       \
-                                                               "FROM iv WHERE e = idle_ts AND "    \
-                                                               "from_ts <= idle_ts AND idle_ts "   \
-                                                               "<= cap_end\n"                      \
-                                                               "      AND coalesce(reuse_ts, "     \
-                                                               "9e18) >= idle_ts\n"
+    "    FROM " CENSUS_FLOWS("first_ts", "first_ts") "),\n"                                        \
+    "tj AS MATERIALIZED (\n"                                                                       \
+    "    SELECT f.id, f.capture_id, f.client_addr, f.client_port, f.server_addr, f.server_port,\n" \
+    "           f.last_ts, f.closer, f.closer_call,\n"                                             \
+    "           iif(j.type = 'array', j.value ->> 0, NULL) AS endpoint,\n"                         \
+    "           iif(j.type = 'array', j.value ->> 2, NULL) AS state,\n"                            \
+    "           " CENSUS_NUMBER(3) " AS ts_us, " CENSUS_NUMBER(6) " AS held_us\n"                  \
+    "    FROM " CENSUS_FLOWS("last_ts, closer, closer_call, transition_log",                       \
+                            "last_ts, NULL, NULL, transition_log") " AS f,\n"                      \
+    "         json_each(iif(json_valid(f.transition_log) AND\n"                                    \
+    "                       json_type(f.transition_log) = 'array', f.transition_log, '[]')) AS j),\n" \
+    "tr AS (\n"                                                                                    \
+    "    SELECT tj.id, tj.capture_id, tj.last_ts, ru.reuse_ts, endpoint, state,\n"                \
+    "           coalesce(c.last_ts, tj.last_ts) AS cap_end, ts_us / 1e6 AS from_ts,\n"             \
+    "           (ts_us + held_us) / 1e6 AS next_ts,\n"                                             \
+    "           " CENSUS_LIFE " AS life_ts, lt.idle,\n"                                            \
+    "           iif(endpoint = 'client', client_addr, server_addr) AS host,\n"                     \
+    "           iif(endpoint = 'client', client_port, server_port) AS port,\n"                     \
+    "           iif(endpoint = 'client', server_addr, client_addr) AS peer,\n"                     \
+    "           iif(endpoint = 'client', server_port, client_port) AS peer_port\n"                 \
+    "    FROM tj JOIN ru ON ru.id = tj.id LEFT JOIN captures AS c ON c.id = tj.capture_id, lt\n"   \
+    "    WHERE endpoint IN ('client', 'server') AND state NOT IN ('closed', 'listen')\n"           \
+    "          AND ts_us IS NOT NULL),\n"                                                          \
+    "ti AS (\n"                                                                                    \
+    "    SELECT tr.*, iif(next_ts IS NULL AND life_ts IS NULL, last_ts + idle, NULL) AS idle_ts\n" \
+    "    FROM tr),\n"                                                                              \
+    "iv AS (\n"                                                                                    \
+    "    SELECT ti.*, min(coalesce(next_ts, 9e18), coalesce(life_ts, 9e18),\n"                     \
+    "                     coalesce(idle_ts, 9e18), coalesce(reuse_ts, 9e18)) AS e\n"               \
+    "    FROM ti)\n"                                                                               \
+    "SELECT capture_id, iif(id > 0, id, NULL) AS flow_id, endpoint, host, port, peer, peer_port,\n" \
+    "       state, from_ts, e AS until_ts,\n"                                                      \
+    "       CASE WHEN e = next_ts THEN 'transition'\n"                                             \
+    "            WHEN e = life_ts THEN CASE state WHEN 'time_wait' THEN 'time_wait_over'\n"        \
+    "                                             WHEN 'fin_wait_2' THEN 'fin_timeout'\n"          \
+    "                                             ELSE 'syn_timeout' END\n"                        \
+    "            WHEN e = idle_ts THEN 'idle' ELSE 'reused' END AS ended,\n"                       \
+    "       from_ts <= cap_end AND e > cap_end AS at_end\n"                                        \
+    "FROM iv WHERE from_ts <= e\n"                                                                 \
+    "UNION ALL\n"                                                                                  \
+    "SELECT capture_id, iif(id > 0, id, NULL), endpoint, host, port, peer, peer_port, 'unknown',\n" \
+    "       idle_ts, min(coalesce(reuse_ts, 9e18), cap_end),\n"                                    \
+    "       iif(coalesce(reuse_ts, 9e18) > cap_end, 'capture_end', 'reused'),\n"                   \
+    "       coalesce(reuse_ts, 9e18) > cap_end\n"                                                  \
+    "FROM iv WHERE e = idle_ts AND from_ts <= idle_ts AND idle_ts <= cap_end\n"                    \
+    "      AND coalesce(reuse_ts, 9e18) >= idle_ts\n"
+/* clang-format on */
 
 /* The view in the schema, with Linux's lifetimes. */
 #define FSC_SQL_STATE_INTERVALS_VIEW                                                               \

@@ -373,6 +373,36 @@ def case_boundaries_and_idle():
         (310.999999, {(A, "established"): 1, (B, "established"): 1}), (311, {})])
 
 
+def case_syn_timeout():
+    """An unanswered handshake: SYN_SENT lasts 127 s (tcp_syn_retries 6), SYN_RCVD 63 s
+    (tcp_synack_retries 5), then the kernel has given it up (syn_timeout), not idle."""
+    unanswered = [("client", "closed", "syn_sent", 10)]
+    half_open = [("client", "closed", "syn_sent", 20), ("server", "listen", "syn_rcvd", 20.5)]
+    db = make_db("syn", [flow(unanswered, client=(A, 40001)),
+                         flow(half_open, client=(A, 40002), last=27)])
+    check_intervals("unanswered SYN", db, 1, [("client", "syn_sent", 10, 137, "syn_timeout")])
+    check_intervals("SYN+ACK never acked", db, 2, [
+        ("client", "syn_sent", 20, 147, "syn_timeout"),
+        ("server", "syn_rcvd", 20.5, 83.5, "syn_timeout")])
+    expect_counts("syn_timeout", db, [
+        (10, {(A, "syn_sent"): 1}),
+        (20.5, {(A, "syn_sent"): 2, (B, "syn_rcvd"): 1}),
+        (83.499999, {(A, "syn_sent"): 2, (B, "syn_rcvd"): 1}),
+        (83.5, {(A, "syn_sent"): 2}),
+        (136.999999, {(A, "syn_sent"): 2}),
+        (137, {(A, "syn_sent"): 1}),
+        (147, {}), (400, {})])
+    # An answered handshake ends SYN_SENT by its transition, whatever the lifetime.
+    db = make_db("syn_answered", [flow(opened(1, 1.1, 200))])
+    check_intervals("SYN_SENT answered after 199 s", db, 1, [
+        ("client", "syn_sent", 1, 200, "transition"),
+        ("server", "syn_rcvd", 1.1, 200, "transition"),
+        ("client", "established", 200, 500, "idle"),
+        ("server", "established", 200, 500, "idle"),
+        ("client", "unknown", 500, 1000, "capture_end", 1),
+        ("server", "unknown", 500, 1000, "capture_end", 1)])
+
+
 def case_time_wait():
     """TIME_WAIT lasts --time-wait (time_wait_over), capped by the capture's end."""
     db = make_db("tw", [flow(FOUR_WAY, closer="client", call="unknown")])
@@ -1143,7 +1173,8 @@ def main():
         con.execute("DELETE FROM flows")
         con.commit()
         con.close()
-        for case in (case_boundaries_and_idle, case_time_wait, case_fin_timeout, case_reuse,
+        for case in (case_boundaries_and_idle, case_syn_timeout, case_time_wait,
+                     case_fin_timeout, case_reuse,
                      case_summary_and_every, case_filters_and_arguments, case_not_counted,
                      case_never_held, case_odd_logs,
                      case_self_connect, case_engine_logs, case_view_agrees):
