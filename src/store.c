@@ -790,7 +790,10 @@ int fsc_store_open(const char *path, bool read_only, struct fsc_store **out, cha
     /* 16 MiB of page cache: rows are appended, so only the index pages need to stay hot, and
      * a bigger cache would make peak memory grow with the size of the capture. */
     sqlite3_exec(s->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL); /* KiB */
-    sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+    /* A writer's temporary tables are small; a reader's sorts and materialized views (the
+     * census: one row per transition) grow with the database, so they go to a file. */
+    sqlite3_exec(s->db, read_only ? "PRAGMA temp_store = FILE" : "PRAGMA temp_store = MEMORY", NULL,
+                 NULL, NULL);
     for (int k = 0; k < ST__COUNT; k++) {
         if (sqlite3_prepare_v3(s->db, stmt_def[k].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[k],
                                NULL) != SQLITE_OK) {

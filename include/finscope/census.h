@@ -72,10 +72,10 @@
     " FROM flows UNION ALL SELECT -id, capture_id, client_addr, client_port, server_addr, "        \
     "server_port, " HELD_COLS " FROM held_flows)"
 
-/* Element N of a log entry j when it is a JSON number (true, false, text and null are not). */
-#define CENSUS_NUMBER(N)                                                                           \
-    "iif(j.type = 'array' AND json_type(j.value, '$[" #N "]') IN ('integer', 'real'), "            \
-    "j.value ->> " #N ", NULL)"
+/* Element N of a log entry j as JSON text (its number, or 'true', '"text"', ...): one JSON
+ * call; CENSUS_NUMBER makes it a number only when it is one, without another. */
+#define CENSUS_JSON(N) "iif(j.type = 'array', j.value -> " #N ", NULL)"
+#define CENSUS_NUMBER(X) "iif(" X " GLOB '[0-9-]*', CAST(" X " AS REAL), NULL)"
 
 /* When an endpoint's last state ends by the kernel's clock, or NULL (lt: the lifetimes). */
 #define CENSUS_LIFE                                                                                \
@@ -105,21 +105,24 @@
     "           f.last_ts, f.closer, f.closer_call,\n"                                             \
     "           iif(j.type = 'array', j.value ->> 0, NULL) AS endpoint,\n"                         \
     "           iif(j.type = 'array', j.value ->> 2, NULL) AS state,\n"                            \
-    "           " CENSUS_NUMBER(3) " AS ts_us, " CENSUS_NUMBER(6) " AS held_us\n"                  \
+    "           " CENSUS_JSON(3) " AS ts_json, " CENSUS_JSON(6) " AS held_json\n"                 \
     "    FROM " CENSUS_FLOWS("last_ts, closer, closer_call, transition_log",                       \
                             "last_ts, NULL, NULL, transition_log") " AS f,\n"                      \
     "         json_each(iif(json_valid(f.transition_log) AND\n"                                    \
     "                       json_type(f.transition_log) = 'array', f.transition_log, '[]')) AS j),\n" \
+    "tn AS (\n"                                                                                    \
+    "    SELECT tj.*, " CENSUS_NUMBER("ts_json") " AS ts_us,\n"                                     \
+    "           " CENSUS_NUMBER("held_json") " AS held_us FROM tj),\n"                              \
     "tr AS (\n"                                                                                    \
-    "    SELECT tj.id, tj.capture_id, tj.last_ts, ru.reuse_ts, endpoint, state,\n"                \
-    "           coalesce(c.last_ts, tj.last_ts) AS cap_end, ts_us / 1e6 AS from_ts,\n"             \
+    "    SELECT tn.id, tn.capture_id, tn.last_ts, ru.reuse_ts, endpoint, state,\n"                \
+    "           coalesce(c.last_ts, tn.last_ts) AS cap_end, ts_us / 1e6 AS from_ts,\n"             \
     "           (ts_us + held_us) / 1e6 AS next_ts,\n"                                             \
     "           " CENSUS_LIFE " AS life_ts, lt.idle,\n"                                            \
     "           iif(endpoint = 'client', client_addr, server_addr) AS host,\n"                     \
     "           iif(endpoint = 'client', client_port, server_port) AS port,\n"                     \
     "           iif(endpoint = 'client', server_addr, client_addr) AS peer,\n"                     \
     "           iif(endpoint = 'client', server_port, client_port) AS peer_port\n"                 \
-    "    FROM tj JOIN ru ON ru.id = tj.id LEFT JOIN captures AS c ON c.id = tj.capture_id, lt\n"   \
+    "    FROM tn JOIN ru ON ru.id = tn.id LEFT JOIN captures AS c ON c.id = tn.capture_id, lt\n"   \
     "    WHERE endpoint IN ('client', 'server') AND state NOT IN ('closed', 'listen')\n"           \
     "          AND ts_us IS NOT NULL),\n"                                                          \
     "ti AS (\n"                                                                                    \
