@@ -31,7 +31,8 @@ static const char usage[] =
     "transitions view); a host's count of a state at an instant is the number of its endpoints\n"
     "in that state then, the state changing at the packet that caused or proved it.\n"
     "\n"
-    "Without --at or --every: per host and state, the count when the capture ended (at_end),\n"
+    "Without --at or --every: per host and state, the count at the last packet (at_end: of\n"
+    "the last capture, when there are several),\n"
     "the highest count (peak), and when it was first reached.  With --at, the counts at that\n"
     "instant (states with none left out); with --every, a time series from the capture's\n"
     "first packet, every (host, state) at every instant, zeros included.  Times are UTC,\n"
@@ -115,8 +116,7 @@ int fsc_census_state_index(const char *name)
 struct change {
     uint32_t key;
     uint8_t state, ph;
-    int32_t d;      /* +1 or -1; after the merge, the sum at (key, state, t, ph) */
-    int32_t at_end; /* intervals begun here that are held at their capture's end */
+    int32_t d; /* +1 or -1; after the merge, the sum at (key, state, t, ph) */
     fsc_time t;
     int64_t n; /* after the sweep: the count after this change */
 };
@@ -178,8 +178,7 @@ static uint32_t intern(struct fsc_census *c, const char *k)
     return c->nkeys - 1;
 }
 
-static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t, int ph, int d,
-                       int at_end)
+static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t, int ph, int d)
 {
     if (c->nch == c->chcap) {
         size_t cap = c->chcap ? 2 * c->chcap : 4096;
@@ -189,8 +188,8 @@ static bool add_change(struct fsc_census *c, uint32_t key, int state, fsc_time t
         c->ch = ch;
         c->chcap = cap;
     }
-    c->ch[c->nch++] = (struct change){
-        .key = key, .state = (uint8_t)state, .ph = (uint8_t)ph, .d = d, .at_end = at_end, .t = t};
+    c->ch[c->nch++] =
+        (struct change){.key = key, .state = (uint8_t)state, .ph = (uint8_t)ph, .d = d, .t = t};
     return true;
 }
 
@@ -205,12 +204,12 @@ static fsc_time read_time(const char *v)
 }
 
 /* One interval: key, state, from, until (microseconds), whether it holds its last instant
- * (ended 'capture_end'), whether it is held at its capture's end (0/1 each). */
+ * (ended 'capture_end', 0/1). */
 static int interval_row(void *user, int ncol, const char *const *names, const char *const *v)
 {
     struct fsc_census *c = user;
     (void)names;
-    if (ncol < 6 || !v[0] || !v[1] || !v[2] || !v[3])
+    if (ncol < 5 || !v[0] || !v[1] || !v[2] || !v[3])
         return 0; /* a key or a time that is NULL: nothing to count */
     int state = fsc_census_state_index(v[1]);
     if (state < 0)
@@ -218,9 +217,8 @@ static int interval_row(void *user, int ncol, const char *const *names, const ch
     uint32_t key = intern(c, v[0]);
     fsc_time from = read_time(v[2]), until = read_time(v[3]);
     bool closed_end = v[4] && !strcmp(v[4], "1");
-    int at_end = v[5] && !strcmp(v[5], "1");
-    if (key == UINT32_MAX || !add_change(c, key, state, from, 0, 1, at_end) ||
-        !add_change(c, key, state, until, closed_end ? 2 : 0, -1, 0)) {
+    if (key == UINT32_MAX || !add_change(c, key, state, from, 0, 1) ||
+        !add_change(c, key, state, until, closed_end ? 2 : 0, -1)) {
         c->oom = true;
         return 1;
     }
@@ -263,7 +261,6 @@ static bool sweep(struct fsc_census *c)
     for (size_t i = 0; i < c->nch; i++) {
         if (w > 0 && !cmp_change(&c->ch[w - 1], &c->ch[i])) {
             c->ch[w - 1].d += c->ch[i].d;
-            c->ch[w - 1].at_end += c->ch[i].at_end;
         } else
             c->ch[w++] = c->ch[i];
     }
@@ -282,13 +279,21 @@ static bool sweep(struct fsc_census *c)
         }
         x->n = (i > p->lo ? c->ch[i - 1].n : 0) + x->d;
         p->hi = i + 1;
-        p->at_end += x->at_end;
         if (x->n > p->peak) {
             p->peak = x->n;
             p->peak_at = x->t;
         }
     }
     return true;
+}
+
+/* Each pair's count at the last packet of the captures counted (with several captures, that
+ * of the last one: a sum of each capture's own end could exceed any count the host ever had
+ * at once). */
+static void count_at_end(struct fsc_census *c)
+{
+    for (size_t i = 0; i < c->npairs; i++)
+        c->pairs[i].at_end = fsc_census_count_at(c, i, c->end);
 }
 
 /* Busiest key first: its highest peak, then its text; states in netstat order. */
@@ -338,8 +343,8 @@ static char *interval_sql(const struct fsc_census_opts *o, const char *const *ke
     for (size_t k = 0; k < n; k++)
         sqlite3_str_appendf(q, "%s, ", keys[k]);
     sqlite3_str_appendall(q, "state, CAST(round(from_ts * 1e6) AS INTEGER), "
-                             "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end', "
-                             "at_end FROM si WHERE 1");
+                             "CAST(round(until_ts * 1e6) AS INTEGER), ended = 'capture_end' "
+                             "FROM si WHERE 1");
     if (o->capture_id >= 0)
         sqlite3_str_appendf(q, " AND capture_id = %lld", (long long)o->capture_id);
     if (o->host)
@@ -359,14 +364,14 @@ struct loading {
 static int intervals_row(void *user, int ncol, const char *const *names, const char *const *v)
 {
     struct loading *l = user;
-    const char *w[6];
+    const char *w[5];
 
-    if ((size_t)ncol != l->n + 5)
+    if ((size_t)ncol != l->n + 4)
         return 0;
     for (size_t k = 0; k < l->n; k++) {
         w[0] = v[k];
-        memcpy(w + 1, v + l->n, 5 * sizeof *w);
-        if (interval_row(l->c[k], 6, names, w))
+        memcpy(w + 1, v + l->n, 4 * sizeof *w);
+        if (interval_row(l->c[k], 5, names, w))
             return 1;
     }
     return 0;
@@ -397,7 +402,12 @@ int fsc_census_load_keys(struct fsc_store *s, const struct fsc_census_opts *o,
     for (size_t k = 0; k < n; k++) {
         out[k]->start = out[0]->start;
         out[k]->end = out[0]->end;
-        if (out[k]->oom || !sweep(out[k]) || !order_pairs(out[k])) {
+        if (out[k]->oom || !sweep(out[k])) {
+            fsc_seterr(err, errlen, "out of memory");
+            goto done;
+        }
+        count_at_end(out[k]);
+        if (!order_pairs(out[k])) {
             fsc_seterr(err, errlen, "out of memory");
             goto done;
         }

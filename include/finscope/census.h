@@ -188,7 +188,7 @@ struct fsc_census;
 struct fsc_census_pair {
     uint32_t key;     /* index for fsc_census_key() */
     int state;        /* index of FSC_CENSUS_STATES */
-    int64_t at_end;   /* held when its capture ended */
+    int64_t at_end;   /* the count at the last packet of the captures counted */
     int64_t peak;     /* the highest count */
     fsc_time peak_at; /* when it was first reached */
     size_t lo, hi;    /* its count changes (internal) */

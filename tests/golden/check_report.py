@@ -386,14 +386,13 @@ def census_intervals(db, cap=None):
 
 
 class Pair:
-    """One (key, state) of a census: its intervals (from, until, closed end, held at the end),
-    counted here."""
+    """One (key, state) of a census: its intervals (from, until, closed end, held at their
+    capture's end), counted here."""
 
     def __init__(self, ivs):
         self.froms = sorted(f for f, u, closed, held in ivs)
         self.ends = sorted(u for f, u, closed, held in ivs if not closed)
         self.closed = sorted(u for f, u, closed, held in ivs if closed)
-        self.at_end = sum(1 for f, u, closed, held in ivs if held)
         self.peak, self.peak_at = 0, None
         for t in sorted(set(self.froms)):  # a count rises only where an interval starts
             n = self.at(t)
@@ -432,7 +431,9 @@ def expected_census(db, cap=None):
              if max(p.peak for p in st.values()) > 0]
     exp = {"hidden": max(0, len(hosts) - HOSTS_SHOWN), "hosts": hosts[:HOSTS_CHARTED],
            "start": start, "spans": spans}
-    exp[HOSTS_TITLE] = [[h, s, str(st[s].at_end), str(st[s].peak)] + when(st[s].peak_at, start)
+    # at_end: the count at the last packet of the captures counted (finscope states)
+    end = max((l for k, (f, l) in spans.items() if cap is None or k == cap), default=0)
+    exp[HOSTS_TITLE] = [[h, s, str(st[s].at(end)), str(st[s].peak)] + when(st[s].peak_at, start)
                         for h, st in hosts[:HOSTS_SHOWN] for s in STATES
                         if s in st and st[s].peak > 0]
     leaks = census(ivs, lambda iv: "L %d %s" % (iv[0], ep(iv[1], iv[2]))
@@ -777,12 +778,23 @@ def check_crafted(fsc, tmp):
           "crafted: IPv6 TIME_WAIT pressure")
     check(["10.2.0.9 -> 10.1.0.3:443", "1", "1", "0.0%"] + utc(20) in tw,
           "crafted: a reused 4-tuple ends TIME_WAIT")
+    # at_end is the count at the last packet of the captures counted: the capture a day later
+    # ends after every socket of the first day is gone (their 1000 TIME_WAITs, 4 CLOSE_WAITs)
     busiest = exp[HOSTS_TITLE]
     check(busiest[0][0] == "10.2.0.1" and
-          ["10.2.0.1", "time_wait", "1000", "1500"] + utc(59.99) in busiest,
+          ["10.2.0.1", "time_wait", "0", "1500"] + utc(59.99) in busiest,
           "crafted: busiest host %r" % busiest[:6])
-    check(["10.1.0.1", "close_wait", "4", "5"] + utc(30.01) in busiest,
+    check(["10.1.0.1", "close_wait", "0", "5"] + utc(30.01) in busiest,
           "crafted: 10.1.0.1 holds 5 CLOSE_WAIT over both captures at 30.01 s")
+    # capture 1 alone ends at T0 + 100 s: 1000 of the 1500 TIME_WAITs are still held then
+    first = expected_census(db, 1)[HOSTS_TITLE]
+    check(["10.2.0.1", "time_wait", "1000", "1500"] + utc(59.99) in first,
+          "crafted: --capture 1: 1000 TIME_WAIT held at its end %r" % first[:6])
+    res = subprocess.run([fsc, "states", db, "--capture", "1", "--host", "10.2.0.1",
+                          "--state", "time_wait", "--json"], capture_output=True, text=True)
+    got = json.loads(res.stdout) if res.returncode == 0 else res.stderr
+    check(isinstance(got, list) and [(r["at_end"], r["peak"]) for r in got] == [(1000, 1500)],
+          "crafted: states --capture 1: at_end 1000, peak 1500: %r" % got)
 
     out = check_census_text(fsc, db, exp, "crafted")
     html_path = os.path.join(tmp, "crafted.html")
