@@ -651,17 +651,24 @@ static int states_args(int argc, char **argv, struct states_args *a)
     return 0;
 }
 
-/* "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) and the seconds from start, for time columns. */
-static void format_time(fsc_time t, fsc_time start, char *when, size_t wlen, char *rel, size_t rlen)
+double fsc_census_seconds(fsc_time t, fsc_time start)
 {
-    time_t secs = (time_t)(t >= 0 ? t / FSC_USEC_PER_SEC : (t + 1) / FSC_USEC_PER_SEC - 1);
-    struct tm tm;
-    char day[32] = "?";
+    if ((t >= 0) == (start >= 0))
+        return fsc_time_seconds(t - start);
+    return ((double)t - (double)start) / FSC_USEC_PER_SEC;
+}
 
-    if (gmtime_r(&secs, &tm))
-        strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(when, wlen, "%s.%06lld", day, (long long)(t - (fsc_time)secs * FSC_USEC_PER_SEC));
-    snprintf(rel, rlen, "%.6f", fsc_time_seconds(t - start));
+struct fsc_census_when fsc_census_when(fsc_time t, fsc_time start)
+{
+    struct fsc_census_when w = {"?", ""};
+    time_t secs = (time_t)(t / FSC_USEC_PER_SEC - (t % FSC_USEC_PER_SEC < 0));
+    int64_t us = t % FSC_USEC_PER_SEC + (t % FSC_USEC_PER_SEC < 0 ? FSC_USEC_PER_SEC : 0);
+    struct tm tm;
+    size_t n = gmtime_r(&secs, &tm) ? strftime(w.utc, sizeof w.utc, "%Y-%m-%d %H:%M:%S", &tm) : 1;
+
+    snprintf(w.utc + n, sizeof w.utc - n, ".%06lld", (long long)us);
+    snprintf(w.rel, sizeof w.rel, "%.6f", fsc_census_seconds(t, start));
+    return w;
 }
 
 /* Per host and state: at_end, peak, peak_at, peak_at_s. */
@@ -670,7 +677,7 @@ static int write_summary(struct fsc_query_writer *w, const struct fsc_census *c)
     static const char *const names[] = {"host", "state", "at_end", "peak", "peak_at", "peak_at_s"};
     static const int types[] = {FSC_VALUE_TEXT,    FSC_VALUE_TEXT, FSC_VALUE_INTEGER,
                                 FSC_VALUE_INTEGER, FSC_VALUE_TEXT, FSC_VALUE_FLOAT};
-    char end[24], peak[24], when[48], rel[32];
+    char end[24], peak[24];
 
     if (fsc_query_writer_begin(w, 6, names))
         return -1;
@@ -680,9 +687,9 @@ static int write_summary(struct fsc_query_writer *w, const struct fsc_census *c)
             continue;
         snprintf(end, sizeof end, "%lld", (long long)p->at_end);
         snprintf(peak, sizeof peak, "%lld", (long long)p->peak);
-        format_time(p->peak_at, fsc_census_start(c), when, sizeof when, rel, sizeof rel);
+        struct fsc_census_when at = fsc_census_when(p->peak_at, fsc_census_start(c));
         const char *v[] = {
-            fsc_census_key(c, p->key), fsc_census_state_name(p->state), end, peak, when, rel};
+            fsc_census_key(c, p->key), fsc_census_state_name(p->state), end, peak, at.utc, at.rel};
         if (fsc_query_writer_row(w, 6, v, types))
             return -1;
     }
@@ -695,9 +702,9 @@ static int write_instant(struct fsc_query_writer *w, const struct fsc_census *c,
 {
     static const int types[] = {FSC_VALUE_TEXT, FSC_VALUE_FLOAT, FSC_VALUE_TEXT, FSC_VALUE_TEXT,
                                 FSC_VALUE_INTEGER};
-    char when[48], rel[32], n[24];
+    struct fsc_census_when at = fsc_census_when(t, fsc_census_start(c));
+    char n[24];
 
-    format_time(t, fsc_census_start(c), when, sizeof when, rel, sizeof rel);
     for (size_t i = 0; i < fsc_census_npairs(c); i++) {
         const struct fsc_census_pair *p = fsc_census_pair(c, i);
         if (p->peak <= 0) /* only ever held for no time at all (listed nowhere) */
@@ -706,8 +713,8 @@ static int write_instant(struct fsc_query_writer *w, const struct fsc_census *c,
         if (nonzero && count <= 0)
             continue;
         snprintf(n, sizeof n, "%lld", (long long)count);
-        const char *v[] = {when, rel, fsc_census_key(c, p->key), fsc_census_state_name(p->state),
-                           n};
+        const char *v[] = {at.utc, at.rel, fsc_census_key(c, p->key),
+                           fsc_census_state_name(p->state), n};
         if (fsc_query_writer_row(w, 5, v, types))
             return -1;
     }

@@ -128,33 +128,6 @@ static fsc_time between(fsc_time a, fsc_time b, int64_t num, int64_t den)
                       span % (uint64_t)den * (uint64_t)num / (uint64_t)den);
 }
 
-/* Seconds from start to t (in double when t - start would overflow: times from a database). */
-static double rel_seconds(fsc_time t, fsc_time start)
-{
-    if ((t >= 0) == (start >= 0))
-        return fsc_time_seconds(t - start);
-    return ((double)t - (double)start) / FSC_USEC_PER_SEC;
-}
-
-/* An instant as `finscope states` prints it: UTC "YYYY-MM-DD HH:MM:SS.ffffff", and seconds from
- * the first packet of the captures reported. */
-struct when {
-    char utc[48], rel[32];
-};
-
-static struct when when_of(fsc_time t, fsc_time start)
-{
-    struct when w = {"?", ""};
-    time_t secs = (time_t)(t / FSC_USEC_PER_SEC - (t % FSC_USEC_PER_SEC < 0));
-    int64_t us = t % FSC_USEC_PER_SEC + (t % FSC_USEC_PER_SEC < 0 ? FSC_USEC_PER_SEC : 0);
-    struct tm tm;
-    size_t n = gmtime_r(&secs, &tm) ? strftime(w.utc, sizeof w.utc, "%Y-%m-%d %H:%M:%S", &tm) : 1;
-
-    snprintf(w.utc + n, sizeof w.utc - n, ".%06lld", (long long)us);
-    snprintf(w.rel, sizeof w.rel, "%.6f", rel_seconds(t, start));
-    return w;
-}
-
 /* Sockets per host: per state of each of the busiest hosts (states' order, pairs that were ever
  * above 0, as states shows them).  The hosts beyond FSC_REPORT_HOSTS_SHOWN are counted. */
 static int host_rows(const struct fsc_census *c, fsc_store_row_fn row, void *user)
@@ -173,7 +146,7 @@ static int host_rows(const struct fsc_census *c, fsc_store_row_fn row, void *use
         if (hosts > FSC_REPORT_HOSTS_SHOWN)
             continue;
         char end[24], peak[24];
-        struct when w = when_of(p->peak_at, fsc_census_start(c));
+        struct fsc_census_when w = fsc_census_when(p->peak_at, fsc_census_start(c));
         snprintf(end, sizeof end, "%lld", (long long)p->at_end);
         snprintf(peak, sizeof peak, "%lld", (long long)p->peak);
         const char *v[] = {
@@ -228,7 +201,7 @@ static int leak_rows(const struct fsc_report_census *rc, fsc_store_row_fn row, v
         if (!keeps_growing(n))
             continue;
         char num[6][24];
-        struct when w = when_of(p->peak_at, fsc_census_start(rc->hosts));
+        struct fsc_census_when w = fsc_census_when(p->peak_at, fsc_census_start(rc->hosts));
         snprintf(num[0], sizeof num[0], "%lld", (long long)cap);
         for (int q = 0; q < 4; q++)
             snprintf(num[q + 1], sizeof num[q + 1], "%lld", (long long)n[q]);
@@ -255,7 +228,7 @@ static int time_wait_rows(const struct fsc_census *c, fsc_time start, fsc_store_
             ends_key(fsc_census_key(c, p->key), &cap, &pair) != 'T')
             continue;
         char capture[24], peak[24], share[32];
-        struct when w = when_of(p->peak_at, start);
+        struct fsc_census_when w = fsc_census_when(p->peak_at, start);
         snprintf(capture, sizeof capture, "%lld", (long long)cap);
         snprintf(peak, sizeof peak, "%lld", (long long)p->peak);
         snprintf(share, sizeof share, "%.1f", 100.0 * (double)p->peak / FSC_EPHEMERAL_PORTS);
@@ -531,7 +504,7 @@ static void x_layout(const struct axis *ya, double x0, double x1, int *left, int
 
 static void chart_svg(FILE *out, const struct chart *ch)
 {
-    double x0 = rel_seconds(ch->t0, ch->start), x1 = rel_seconds(ch->t1, ch->start);
+    double x0 = fsc_census_seconds(ch->t0, ch->start), x1 = fsc_census_seconds(ch->t1, ch->start);
     struct axis ya = nice_axis(0, (double)(ch->ymax > 0 ? ch->ymax : 1), PLOT_H, 6, true), xa;
     int left, plotw, lx[FSC_CENSUS_NSTATES], ly[FSC_CENSUS_NSTATES];
 

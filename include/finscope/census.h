@@ -211,6 +211,15 @@ const char *fsc_census_key(const struct fsc_census *c, uint32_t key);
 /* The first packet and the last of the selected captures (0 when there is none). */
 fsc_time fsc_census_start(const struct fsc_census *c);
 fsc_time fsc_census_end(const struct fsc_census *c);
+/* An instant as the census prints it: UTC "YYYY-MM-DD HH:MM:SS.ffffff", and seconds from start
+ * with six decimals (any two times: the difference is taken in double when it would overflow). */
+struct fsc_census_when {
+    char utc[48], rel[32];
+};
+struct fsc_census_when fsc_census_when(fsc_time t, fsc_time start);
+/* Seconds from start to t, as fsc_census_when's rel. */
+double fsc_census_seconds(fsc_time t, fsc_time start);
+
 /* The count of pair i at instant t: the intervals with from <= t < until, and those held at
  * their capture's end with until == t. */
 int64_t fsc_census_count_at(const struct fsc_census *c, size_t i, fsc_time t);
