@@ -4,6 +4,7 @@
 
 #include "finscope/analyze.h"
 #include "finscope/export.h"
+#include "finscope/flowsel.h"
 
 static const char usage[] =
     "usage: finscope COMMAND [options]\n"
@@ -16,6 +17,7 @@ static const char usage[] =
     "  analyze   analyze pcap/pcapng files into a database (finscope.db)\n"
     "  live      capture on an interface and keep the database current\n"
     "  query     run read-only SQL on a database: table, --csv or --json\n"
+    "  flows     list the connections that match filters (--kind, --server, ...)\n"
     "  show      draw one connection's ladder diagram (text, or --svg FILE)\n"
     "  states    netstat from the wire: sockets per host in each TCP state, at any instant\n"
     "  report    the summary of a database: close kinds, CLOSE_WAIT suspects (text, --html)\n"
@@ -28,6 +30,7 @@ static const char usage[] =
     "  finscope analyze captures/*.pcap\n"
     "  finscope live -i eth0 -f 'tcp port 443'\n"
     "  sqlite3 finscope.db 'SELECT * FROM close_kinds'\n"
+    "  finscope flows --kind half_closed --server 10.0.0.2:80\n"
     "  finscope states --state close_wait\n"
     "  finscope forge --list\n"
     "  finscope export --zeek finscope.db > conn.log\n";
@@ -55,6 +58,8 @@ int main(int argc, char **argv)
         return fsc_cmd_live(argc - 1, argv + 1);
     if (!strcmp(cmd, "query"))
         return fsc_cmd_query(argc - 1, argv + 1);
+    if (!strcmp(cmd, "flows"))
+        return fsc_cmd_flows(argc - 1, argv + 1);
     if (!strcmp(cmd, "show"))
         return fsc_cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "states"))

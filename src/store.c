@@ -1461,8 +1461,30 @@ static int user_authorizer(void *arg, int action, const char *a1, const char *a2
     }
 }
 
-int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_store_user_fn *fn,
-                         void *user, char *err, size_t errlen)
+/* Bind params[0 .. np-1] to ?1 .. ?np of st, which must have exactly that many.  0 or -1. */
+static int bind_params(struct fsc_store *s, sqlite3_stmt *st, const struct fsc_store_param *params,
+                       int np, char *err, size_t errlen)
+{
+    if (sqlite3_bind_parameter_count(st) != np) {
+        seterr(err, errlen, "%s: query: %d parameters given for %d", s->path, np,
+               sqlite3_bind_parameter_count(st));
+        return -1;
+    }
+    for (int i = 0; i < np; i++) {
+        const struct fsc_store_param *p = &params[i];
+        if ((p->text ? bind_text(st, i + 1, p->text) : sqlite3_bind_int64(st, i + 1, p->i)) !=
+            SQLITE_OK) {
+            dberr(s, "query: bind", err, errlen);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* fsc_store_query_user(), and with np > 0 one statement whose parameters are params. */
+static int query_user(struct fsc_store *s, const char *sql, const struct fsc_store_param *params,
+                      int np, const struct fsc_store_user_fn *fn, void *user, char *err,
+                      size_t errlen)
 {
     struct user_auth auth = {.why = ""};
     sqlite3_stmt **st = NULL;
@@ -1510,6 +1532,11 @@ int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_
     }
     if (n == 0) {
         seterr(err, errlen, "no SQL statement given");
+        goto out;
+    }
+    if (np > 0 && (n != 1 || bind_params(s, st[0], params, np, err, errlen) < 0)) {
+        if (n != 1)
+            seterr(err, errlen, "%s: query: give one SQL statement with parameters", s->path);
         goto out;
     }
     for (size_t k = 0; k < n; k++) {
@@ -1561,4 +1588,17 @@ out:
     free(values);
     free(types);
     return ret;
+}
+
+int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_store_user_fn *fn,
+                         void *user, char *err, size_t errlen)
+{
+    return query_user(s, sql, NULL, 0, fn, user, err, errlen);
+}
+
+int fsc_store_query_bound(struct fsc_store *s, const char *sql,
+                          const struct fsc_store_param *params, int np,
+                          const struct fsc_store_user_fn *fn, void *user, char *err, size_t errlen)
+{
+    return query_user(s, sql, params, np, fn, user, err, errlen);
 }

@@ -143,4 +143,19 @@ struct fsc_store_user_fn {
 int fsc_store_query_user(struct fsc_store *s, const char *sql, const struct fsc_store_user_fn *fn,
                          void *user, char *err, size_t errlen);
 
+/* A value for a numbered parameter: text when text is not NULL (borrowed), else the integer i. */
+struct fsc_store_param {
+    const char *text;
+    int64_t i;
+};
+
+/*
+ * fsc_store_query_user() on one statement whose parameters ?1 .. ?np are bound to params (a
+ * program's filter values, never pasted into the SQL text); the statement must have exactly np
+ * parameters.  Returns 0, or -1 with a message in err.
+ */
+int fsc_store_query_bound(struct fsc_store *s, const char *sql,
+                          const struct fsc_store_param *params, int np,
+                          const struct fsc_store_user_fn *fn, void *user, char *err, size_t errlen);
+
 #endif
