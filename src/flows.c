@@ -42,7 +42,7 @@ static const char usage[] =
     "  finscope flows --server [2001:db8::2]:443 --limit 20\n"
     "  finscope flows --anomaly one_sided --capture 2 --json | jq '.[].id'\n";
 
-/* The listing's columns, from the flows row; the filters follow "WHERE 1". */
+/* The listing's columns, from the flows row (fsc_flowsel_sql adds the filters). */
 static const char select_sql[] =
     "SELECT id, capture_id || ':' || first_packet AS frames, "
     "iif(ip_version = 6, '[' || client_addr || ']', client_addr) || ':' || client_port AS "
@@ -55,7 +55,7 @@ static const char select_sql[] =
     "nullif(trim(iif(close_wait_s IS NULL, '', ' close_wait=' || printf('%.6f', close_wait_s)) "
     "|| iif(fin_wait_2_s IS NULL, '', ' fin_wait_2=' || printf('%.6f', fin_wait_2_s)) "
     "|| iif(last_ack_s IS NULL, '', ' last_ack=' || printf('%.6f', last_ack_s))), '') "
-    "AS dwell_s FROM flows WHERE 1";
+    "AS dwell_s FROM flows";
 
 static int writer_begin(void *user, int ncol, const char *const *names)
 {
@@ -84,17 +84,15 @@ static int list_flows(struct fsc_store *s, const struct fsc_flowsel *sel, long l
                       enum fsc_query_mode mode, char *err, size_t errlen)
 {
     struct fsc_store_param params[FSC_FLOWSEL_MAX_PARAMS + 1];
-    char where[1024], sql[sizeof select_sql + sizeof where + 64];
+    char sql[sizeof select_sql + 1024];
     struct fsc_store_user_fn fn = {writer_begin, writer_row, NULL};
     struct fsc_query_writer *w;
-    int np = fsc_flowsel_where(sel, 1, where, sizeof where, params);
+    int np = fsc_flowsel_sql(sel, select_sql, limit, sql, sizeof sql, params);
 
     if (np < 0) {
         fsc_seterr(err, errlen, "filters too long");
         return -1;
     }
-    snprintf(sql, sizeof sql, "%s%s ORDER BY id LIMIT ?%d", select_sql, where, np + 1);
-    params[np++] = (struct fsc_store_param){.i = limit};
     w = fsc_query_writer_new(mode, isatty(STDOUT_FILENO), stdout, "finscope flows");
     if (!w) {
         fsc_seterr(err, errlen, "out of memory");

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "finscope/common.h"
@@ -213,6 +214,74 @@ int fsc_flowsel_where(const struct fsc_flowsel *f, int first, char *buf, size_t 
     if (f->anomaly)
         cond(&w, " AND instr(',' || anomalies || ',', ',' || ", " || ',') > 0", f->anomaly, 0);
     return w.full ? -1 : w.n;
+}
+
+int fsc_flowsel_sql(const struct fsc_flowsel *f, const char *head, long long limit, char *buf,
+                    size_t len, struct fsc_store_param *params)
+{
+    char where[1024];
+    int np = fsc_flowsel_where(f, 1, where, sizeof where, params), m;
+
+    if (np < 0)
+        return -1;
+    m = snprintf(buf, len, "%s WHERE 1%s ORDER BY id LIMIT ?%d", head, where, np + 1);
+    if (m < 0 || (size_t)m >= len)
+        return -1;
+    params[np++] = (struct fsc_store_param){.i = limit};
+    return np;
+}
+
+/* The ids being collected by fsc_flowsel_ids(). */
+struct idlist {
+    int64_t *ids;
+    size_t n, cap;
+    bool oom;
+};
+
+static int id_row(void *user, int ncol, const char *const *values, const int *types)
+{
+    struct idlist *l = user;
+
+    if (ncol < 1 || !values[0] || types[0] != FSC_VALUE_INTEGER)
+        return 0; /* flows.id is an INTEGER PRIMARY KEY: never so, but the file is untrusted */
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? 2 * l->cap : 64;
+        int64_t *g = realloc(l->ids, ncap * sizeof *g);
+        if (!g) {
+            l->oom = true;
+            return 1;
+        }
+        l->ids = g;
+        l->cap = ncap;
+    }
+    l->ids[l->n++] = strtoll(values[0], NULL, 10);
+    return 0;
+}
+
+int fsc_flowsel_ids(struct fsc_store *s, const struct fsc_flowsel *sel, long long limit,
+                    int64_t **ids, size_t *n, char *err, size_t errlen)
+{
+    struct fsc_store_param params[FSC_FLOWSEL_MAX_PARAMS + 1];
+    struct fsc_store_user_fn fn = {NULL, id_row, NULL};
+    struct idlist l = {NULL, 0, 0, false};
+    char sql[1024];
+    int np = fsc_flowsel_sql(sel, "SELECT id FROM flows", limit, sql, sizeof sql, params);
+
+    *ids = NULL;
+    *n = 0;
+    if (np < 0) {
+        fsc_seterr(err, errlen, "filters too long");
+        return -1;
+    }
+    if (fsc_store_query_bound(s, sql, params, np, &fn, &l, err, errlen) < 0 || l.oom) {
+        if (l.oom)
+            fsc_seterr(err, errlen, "out of memory");
+        free(l.ids);
+        return -1;
+    }
+    *ids = l.ids;
+    *n = l.n;
+    return 0;
 }
 
 /* "10.0.0.2", "10.0.0.2:80", "[2001:db8::2]:443" (brackets only before a port). */

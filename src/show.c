@@ -11,8 +11,10 @@
 
 #include "finscope/analyze.h"
 #include "finscope/escape.h"
+#include "finscope/flowsel.h"
 #include "finscope/show.h"
 #include "finscope/store.h"
+#include "finscope/where.h"
 
 #define ERRLEN 1024
 /* More than the per-flow caps (96 segments, 64 transitions): a foreign database is cut here. */
@@ -117,16 +119,6 @@ static int64_t num(const char *v, int64_t lo, int64_t hi, int64_t dflt, bool *od
 static void copy(char *dst, size_t n, const char *v)
 {
     snprintf(dst, n, "%s", v ? v : "");
-}
-
-static int id_row(void *user, int ncol, const char *const *names, const char *const *v)
-{
-    bool odd = false;
-
-    (void)names;
-    if (ncol >= 1 && v[0])
-        *(int64_t *)user = num(v[0], 0, INT64_MAX, 0, &odd);
-    return 1;
 }
 
 static int flow_row(void *user, int ncol, const char *const *names, const char *const *v)
@@ -747,12 +739,6 @@ static int draw_svg(FILE *out, const struct flow *f, bool standalone)
 
 /* ---- command ---- */
 
-/* Tokens are lowercase words; anything else cannot match and is refused. */
-static bool token_ok(const char *t)
-{
-    return *t && strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(t);
-}
-
 /* Digits only: a lone argument like this is a flow id, not a database (is_id() checks it). */
 static bool looks_like_id(const char *s)
 {
@@ -796,37 +782,194 @@ int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, si
     return show_flow(s, flow_id, false, false, out, err, errlen);
 }
 
+/* ---- where the flow is: printed above its ladder ---- */
+
+/* A stored integer, or -1 when the stored text is not one (the database is untrusted). */
+static long long stored_int(const char *v)
+{
+    char *end;
+    long long n;
+
+    if (!v || !*v)
+        return -1;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    return errno || *end ? -1 : n;
+}
+
+/* path as one shell word: as it is when no shell treats any of its characters specially, else
+ * in single quotes (a quote in it as '"'"'); escaped for the terminal either way, so nothing
+ * stored acts on the terminal (a control character shows as \xHH). */
+static void shell_word(FILE *out, const char *path)
+{
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                "_./+:@%,=-";
+    size_t n = strlen(path), quotes = 0;
+    char *word, *w;
+
+    if (n && strspn(path, plain) == n) {
+        fsc_esc_term(out, path);
+        return;
+    }
+    for (const char *p = path; *p; p++)
+        quotes += *p == '\'';
+    if (!(word = malloc(n + 4 * quotes + 3))) {
+        fputs("?", out);
+        return;
+    }
+    w = word;
+    *w++ = '\'';
+    for (const char *p = path; *p; p++) {
+        if (*p == '\'') {
+            memcpy(w, "'\"'\"'", 5);
+            w += 5;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w++ = '\'';
+    *w = '\0';
+    fsc_esc_term(out, word);
+    free(word);
+}
+
+/* The capture, its file, the flow's frames and the tshark command that shows its packets:
+ * flows row ?1 joined with its captures row. */
+static int where_row(void *user, int ncol, const char *const *names, const char *const *v)
+{
+    FILE *out = user;
+    long long cap, first;
+    char frame[64] = "?", filter[640];
+    struct fsc_where w;
+
+    (void)names;
+    if (ncol < 7)
+        return 1;
+    cap = stored_int(v[0]);
+    first = stored_int(v[1]);
+    w = (struct fsc_where){v[2], v[4], stored_int(v[3]), stored_int(v[5]), first, -1};
+    if (cap > 0 && first > 0)
+        fsc_where_frame(frame, sizeof frame, cap, first);
+    fprintf(out, "capture %s", cap > 0 ? "" : "?");
+    if (cap > 0)
+        fprintf(out, "%lld", cap);
+    fputs(" (", out);
+    fsc_esc_term(out, v[6] ? v[6] : "no captures row");
+    fprintf(out, "), first frame %s\n", frame);
+    if (fsc_where_tshark(filter, sizeof filter, &w) < 0 || strlen(filter) >= sizeof filter - 1) {
+        fputs("tshark: no display filter (the stored addresses or ports are not valid)\n", out);
+        return 1;
+    }
+    fputs("tshark ", out);
+    if (v[6]) {
+        fputs("-r ", out);
+        shell_word(out, v[6]);
+        fputc(' ', out);
+    }
+    fprintf(out, "-Y '%s'\n", filter); /* canonical addresses and numbers only: no quoting */
+    return 1;
+}
+
+/* The lines above a flow's ladder that say where its packets are.  0, or -1 with err. */
+static int print_where(struct fsc_store *s, int64_t id, FILE *out, char *err, size_t errlen)
+{
+    static const char sql[] =
+        "SELECT f.capture_id, f.first_packet, f.client_addr, f.client_port, f.server_addr, "
+        "f.server_port, c.source FROM flows AS f LEFT JOIN captures AS c ON c.id = f.capture_id "
+        "WHERE f.id = ?1";
+
+    return fsc_store_query(s, sql, id, where_row, out, err, errlen);
+}
+
+/* --svg FILE for flow id with --all: FILE with "-ID" before its extension (flows.svg ->
+ * flows-42.svg; an extension is a '.' in the last path element, not at its start). */
+static void svg_name(char *buf, size_t len, const char *file, int64_t id)
+{
+    const char *base = strrchr(file, '/'), *dot;
+
+    base = base ? base + 1 : file;
+    dot = strrchr(base, '.');
+    if (!dot || dot == base)
+        dot = file + strlen(file);
+    snprintf(buf, len, "%.*s-%" PRId64 "%s", (int)(dot - file), file, id, dot);
+}
+
+/* Draw flow id as asked: text to stdout (with where it is above it), or SVG to file svg ("-":
+ * stdout).  0, or 1 with a message on stderr. */
+static int show_one(struct fsc_store *s, const char *db, int64_t id, const char *svg)
+{
+    char err[ERRLEN];
+    int rc;
+
+    if (!svg) {
+        if (print_where(s, id, stdout, err, sizeof err) < 0 ||
+            fsc_show_text(s, id, stdout, err, sizeof err) < 0) {
+            fflush(stdout);
+            fprintf(stderr, "finscope show: %s: %s\n", db, err);
+            return 1;
+        }
+        return 0;
+    }
+    FILE *out = strcmp(svg, "-") ? fopen(svg, "w") : stdout;
+    if (!out) {
+        perror(svg);
+        return 1;
+    }
+    rc = fsc_show_svg(s, id, true, out, err, sizeof err);
+    if (out != stdout && fclose(out) != 0 && rc == 0) {
+        fsc_seterr(err, sizeof err, "write error");
+        rc = -1;
+    }
+    if (rc < 0)
+        fprintf(stderr, "finscope show: %s: %s\n", svg, err);
+    return rc < 0 ? 1 : 0;
+}
+
 int fsc_cmd_show(int argc, char **argv)
 {
-    enum { OPT_KIND = 256, OPT_HANDSHAKE, OPT_RST_CAUSE, OPT_FIRST, OPT_SVG };
+    enum { OPT_FIRST = 256, OPT_ALL, OPT_LIMIT, OPT_SVG };
     static const struct option longopts[] = {
-        {"kind", required_argument, NULL, OPT_KIND},
-        {"handshake", required_argument, NULL, OPT_HANDSHAKE},
-        {"rst-cause", required_argument, NULL, OPT_RST_CAUSE},
+        FSC_FLOWSEL_LONGOPTS,
         {"first", no_argument, NULL, OPT_FIRST},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"limit", required_argument, NULL, OPT_LIMIT},
         {"svg", required_argument, NULL, OPT_SVG},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = "finscope.db", *kind = NULL, *hs = NULL, *cause = NULL, *svg = NULL;
-    const char *idarg = NULL;
+    const char *db = "finscope.db", *svg = NULL, *idarg = NULL;
+    struct fsc_flowsel sel;
+    bool all = false, first = false;
+    long long limit = -1;
     char err[ERRLEN];
+    uint64_t n;
     int c;
 
+    fsc_flowsel_init(&sel);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int took = fsc_flowsel_option(&sel, c, optarg, err, sizeof err);
+        if (took < 0) {
+            fprintf(stderr, "finscope show: %s\n", err);
+            return 2;
+        }
+        if (took)
+            continue;
         switch (c) {
-        case OPT_KIND:
-            kind = optarg;
-            break;
-        case OPT_HANDSHAKE:
-            hs = optarg;
-            break;
-        case OPT_RST_CAUSE:
-            cause = optarg;
-            break;
         case OPT_FIRST:
-            break; /* the only choice so far */
+            first = true;
+            break;
+        case OPT_ALL:
+            all = true;
+            break;
+        case OPT_LIMIT:
+            if (fsc_parse_uint(optarg, 1, INT64_MAX, &n) < 0) {
+                fprintf(stderr, "finscope show: --limit: '%s' is not a count (1, 2, ...)\n",
+                        optarg);
+                return 2;
+            }
+            limit = (long long)n;
+            break;
         case OPT_SVG:
             svg = optarg;
             break;
@@ -838,7 +981,7 @@ int fsc_cmd_show(int argc, char **argv)
             return 2;
         }
     }
-    bool filtered = kind || hs || cause;
+    bool filtered = sel.given > 0 || all;
     int npos = argc - optind;
     if (npos == 2) {
         db = argv[optind];
@@ -853,11 +996,11 @@ int fsc_cmd_show(int argc, char **argv)
         return 2;
     }
     if (idarg && filtered) {
-        fputs("finscope show: give a flow id or filters, not both\n", stderr);
+        fputs("finscope show: give a flow id or filters (--all), not both\n", stderr);
         return 2;
     }
     if (!idarg && !filtered) {
-        fputs("finscope show: which flow? give FLOW_ID or --kind/--handshake/--rst-cause "
+        fputs("finscope show: which flow? give FLOW_ID, filters (--kind, --server, ...) or --all "
               "(finscope show --help)\n",
               stderr);
         return 2;
@@ -866,64 +1009,67 @@ int fsc_cmd_show(int argc, char **argv)
         fprintf(stderr, "finscope show: '%s' is not a flow id (1, 2, ...)\n", idarg);
         return 2;
     }
-    const char *toks[] = {kind, hs, cause};
-    for (int k = 0; k < 3; k++)
-        if (toks[k] && !token_ok(toks[k])) {
-            fprintf(stderr, "finscope show: '%s' is not a token (lowercase, e.g. four_way)\n",
-                    toks[k]);
-            return 2;
-        }
+    if (all && first) {
+        fputs("finscope show: --first or --all, not both\n", stderr);
+        return 2;
+    }
+    if (limit >= 0 && !all) {
+        fputs("finscope show: --limit goes with --all\n", stderr);
+        return 2;
+    }
+    if (all && svg && !strcmp(svg, "-")) {
+        fputs("finscope show: --all --svg writes one file per flow (FILE-ID.svg): give a file "
+              "name, not '-'\n",
+              stderr);
+        return 2;
+    }
 
     struct fsc_store *s = NULL;
     if (fsc_store_open(db, true, &s, err, sizeof err) < 0) {
         fprintf(stderr, "finscope show: %s\n", err);
         return 1;
     }
-    int64_t id = idarg ? strtoll(idarg, NULL, 10) : 0;
+    int64_t one, *ids = &one;
+    size_t nids = 1;
+    one = idarg ? strtoll(idarg, NULL, 10) : 0;
     if (!idarg) {
-        char sql[512];
-        snprintf(sql, sizeof sql,
-                 "SELECT id FROM flows WHERE 1%s%s%s%s%s%s%s%s%s ORDER BY id LIMIT 1",
-                 kind ? " AND close_kind = '" : "", kind ? kind : "", kind ? "'" : "",
-                 hs ? " AND handshake = '" : "", hs ? hs : "", hs ? "'" : "",
-                 cause ? " AND rst_cause = '" : "", cause ? cause : "", cause ? "'" : "");
-        if (fsc_store_query(s, sql, -1, id_row, &id, err, sizeof err) < 0) {
+        if (fsc_flowsel_ids(s, &sel, all ? limit : 1, &ids, &nids, err, sizeof err) < 0) {
             fprintf(stderr, "finscope show: %s\n", err);
             fsc_store_close(s);
             return 1;
         }
-        if (id == 0) {
-            fprintf(stderr, "finscope show: %s: no flow matches%s%s%s%s%s%s\n", db,
-                    kind ? " close_kind=" : "", kind ? kind : "", hs ? " handshake=" : "",
-                    hs ? hs : "", cause ? " rst_cause=" : "", cause ? cause : "");
+        if (nids == 0) {
+            fsc_flowsel_describe(&sel, err, sizeof err);
+            fprintf(stderr, "finscope show: %s: no flow matches%s%s\n", db, *err ? " " : "", err);
+            free(ids);
             fsc_store_close(s);
             return 1;
         }
     }
     int rc = 0;
-    if (svg) {
-        FILE *out = strcmp(svg, "-") ? fopen(svg, "w") : stdout;
-        if (!out) {
-            perror(svg);
-            fsc_store_close(s);
-            return 1;
+    for (size_t k = 0; k < nids && rc == 0; k++) {
+        char name[4096];
+        if (all && svg) {
+            svg_name(name, sizeof name, svg, ids[k]);
+            rc = show_one(s, db, ids[k], name);
+            if (rc == 0) {
+                fputs("wrote ", stdout);
+                fsc_esc_term(stdout, name);
+                printf(" (flow %" PRId64 ")\n", ids[k]);
+            }
+            continue;
         }
-        rc = fsc_show_svg(s, id, true, out, err, sizeof err);
-        if (out != stdout && fclose(out) != 0 && rc == 0) {
-            fsc_seterr(err, sizeof err, "write error");
-            rc = -1;
-        }
-        if (rc < 0)
-            fprintf(stderr, "finscope show: %s: %s\n", svg, err);
-    } else {
-        rc = fsc_show_text(s, id, stdout, err, sizeof err);
-        if (rc < 0)
-            fprintf(stderr, "finscope show: %s: %s\n", db, err);
+        if (all)
+            printf("%s==== flow %" PRId64 " (%zu of %zu) ====\n", k ? "\n" : "", ids[k], k + 1,
+                   nids);
+        rc = show_one(s, db, ids[k], svg);
     }
+    if (ids != &one)
+        free(ids);
     fsc_store_close(s);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         perror("finscope show: write error");
-        rc = -1;
+        rc = 1;
     }
-    return rc < 0 ? 1 : 0;
+    return rc;
 }

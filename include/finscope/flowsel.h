@@ -82,6 +82,21 @@ int fsc_flowsel_option(struct fsc_flowsel *f, int opt, const char *arg, char *er
 int fsc_flowsel_where(const struct fsc_flowsel *f, int first, char *buf, size_t len,
                       struct fsc_store_param *params);
 
+/*
+ * The statement "HEAD WHERE 1 <the filters> ORDER BY id LIMIT ?N" into buf, its values into
+ * params (room for FSC_FLOWSEL_MAX_PARAMS + 1: the last is limit, -1 for no limit).  Returns
+ * how many parameters it has, or -1 when buf is too short.
+ */
+int fsc_flowsel_sql(const struct fsc_flowsel *f, const char *head, long long limit, char *buf,
+                    size_t len, struct fsc_store_param *params);
+
+/*
+ * The ids of the flows sel matches, in id order, at most limit of them (-1: no limit), into a
+ * new array *ids (the caller frees it) of *n.  0, or -1 with a message in err.
+ */
+int fsc_flowsel_ids(struct fsc_store *s, const struct fsc_flowsel *sel, long long limit,
+                    int64_t **ids, size_t *n, char *err, size_t errlen);
+
 /* The filters in words for a message ("close_kind=rst server=10.0.0.2:80"), into buf. */
 void fsc_flowsel_describe(const struct fsc_flowsel *f, char *buf, size_t len);
 
