@@ -44,7 +44,8 @@ static const char usage[] =
 
 /* The listing's columns, from the flows row (fsc_flowsel_sql adds the filters). */
 static const char select_sql[] =
-    "SELECT id, capture_id || ':' || first_packet AS frames, "
+    "SELECT id, capture_id || ':' || first_packet || "
+    "iif(last_packet > first_packet, '-' || last_packet, '') AS frames, "
     "iif(ip_version = 6, '[' || client_addr || ']', client_addr) || ':' || client_port AS "
     "client, "
     "iif(ip_version = 6, '[' || server_addr || ']', server_addr) || ':' || server_port AS "

@@ -14,7 +14,6 @@
 #include "finscope/flowsel.h"
 #include "finscope/show.h"
 #include "finscope/store.h"
-#include "finscope/where.h"
 
 #define ERRLEN 1024
 /* More than the per-flow caps (96 segments, 64 transitions): a foreign database is cut here. */
@@ -23,8 +22,7 @@
 
 static const char usage[] =
     "usage: finscope show [DB] FLOW_ID [--svg FILE]\n"
-    "       finscope show [DB] [--kind CLOSE_KIND] [--handshake TOKEN] [--rst-cause TOKEN]\n"
-    "                     [--first] [--svg FILE]\n"
+    "       finscope show [DB] [filters] [--first | --all [--limit N]] [--svg FILE]\n"
     "\n"
     "Draws the ladder diagram of one connection of a finscope database (default:\n"
     "finscope.db) from its stored control segments and state transitions (the segments and\n"
@@ -35,26 +33,33 @@ static const char usage[] =
     "the packet's number in the capture.  Packets that were not stored (data in the middle of\n"
     "a connection) are summarized in one line where they fall.\n"
     "\n"
-    "The flow is given by its id (flows.id), or chosen by filters: the first flow (lowest id)\n"
-    "that matches all of them.\n"
+    "Above the text ladder, where the flow is: its capture id and file (captures.source, or\n"
+    "the file of capture_files that holds its frames), its first and last frames as\n"
+    "CAPTURE:FRAME, and a tshark command whose display filter selects exactly its packets\n"
+    "(addresses, ports and frame range, in that file's frame numbers).\n"
     "\n"
+    "The flow is given by its id (flows.id), or chosen by filters, the same as `finscope\n"
+    "flows` takes: the first flow (lowest id) that matches all of them, or with --all every\n"
+    "one in id order, each under a line '==== flow ID (K of N) ===='.\n"
+    "\n" FSC_FLOWSEL_USAGE "\n"
     "options:\n"
-    "      --kind TOKEN        close_kind: four_way, three_way, two_way, simultaneous,\n"
-    "                          half_closed, rst, refused, unanswered, open\n"
-    "      --handshake TOKEN   handshake: three_way, simultaneous_open, self_connect, ...\n"
-    "      --rst-cause TOKEN   rst_cause: abort, unread_data, data_after_close, handshake,\n"
-    "                          other\n"
     "      --first             the first matching flow (the default)\n"
+    "      --all               every matching flow (with no filter: every flow)\n"
+    "      --limit N           with --all: at most N flows\n"
     "      --svg FILE          write the diagram as a standalone SVG file instead ('-':\n"
     "                          standard output); arrows slant, crossing the dashed tap line\n"
-    "                          at the time the packet was captured\n"
+    "                          at the time the packet was captured.  With --all, one file per\n"
+    "                          flow: FILE with -ID before its extension (flows.svg ->\n"
+    "                          flows-42.svg), each named on standard output; '-' is refused\n"
     "  -h, --help              this text\n"
     "\n"
     "examples:\n"
     "  finscope show 42\n"
     "  finscope show web.db --kind simultaneous --first\n"
     "  finscope show --kind rst --rst-cause unread_data\n"
-    "  finscope show web.db 42 --svg flow42.svg\n";
+    "  finscope show --server 10.0.0.2:80 --closer server --all --limit 5\n"
+    "  finscope show web.db 42 --svg flow42.svg\n"
+    "  finscope show web.db --kind half_closed --all --svg leak.svg\n";
 
 struct seg {
     int64_t packet, t_us; /* t_us: microseconds since the flow's first packet */
@@ -782,105 +787,6 @@ int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, si
     return show_flow(s, flow_id, false, false, out, err, errlen);
 }
 
-/* ---- where the flow is: printed above its ladder ---- */
-
-/* A stored integer, or -1 when the stored text is not one (the database is untrusted). */
-static long long stored_int(const char *v)
-{
-    char *end;
-    long long n;
-
-    if (!v || !*v)
-        return -1;
-    errno = 0;
-    n = strtoll(v, &end, 10);
-    return errno || *end ? -1 : n;
-}
-
-/* path as one shell word: as it is when no shell treats any of its characters specially, else
- * in single quotes (a quote in it as '"'"'); escaped for the terminal either way, so nothing
- * stored acts on the terminal (a control character shows as \xHH). */
-static void shell_word(FILE *out, const char *path)
-{
-    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                "_./+:@%,=-";
-    size_t n = strlen(path), quotes = 0;
-    char *word, *w;
-
-    if (n && strspn(path, plain) == n) {
-        fsc_esc_term(out, path);
-        return;
-    }
-    for (const char *p = path; *p; p++)
-        quotes += *p == '\'';
-    if (!(word = malloc(n + 4 * quotes + 3))) {
-        fputs("?", out);
-        return;
-    }
-    w = word;
-    *w++ = '\'';
-    for (const char *p = path; *p; p++) {
-        if (*p == '\'') {
-            memcpy(w, "'\"'\"'", 5);
-            w += 5;
-        } else {
-            *w++ = *p;
-        }
-    }
-    *w++ = '\'';
-    *w = '\0';
-    fsc_esc_term(out, word);
-    free(word);
-}
-
-/* The capture, its file, the flow's frames and the tshark command that shows its packets:
- * flows row ?1 joined with its captures row. */
-static int where_row(void *user, int ncol, const char *const *names, const char *const *v)
-{
-    FILE *out = user;
-    long long cap, first;
-    char frame[64] = "?", filter[640];
-    struct fsc_where w;
-
-    (void)names;
-    if (ncol < 7)
-        return 1;
-    cap = stored_int(v[0]);
-    first = stored_int(v[1]);
-    w = (struct fsc_where){v[2], v[4], stored_int(v[3]), stored_int(v[5]), first, -1};
-    if (cap > 0 && first > 0)
-        fsc_where_frame(frame, sizeof frame, cap, first);
-    fprintf(out, "capture %s", cap > 0 ? "" : "?");
-    if (cap > 0)
-        fprintf(out, "%lld", cap);
-    fputs(" (", out);
-    fsc_esc_term(out, v[6] ? v[6] : "no captures row");
-    fprintf(out, "), first frame %s\n", frame);
-    if (fsc_where_tshark(filter, sizeof filter, &w) < 0 || strlen(filter) >= sizeof filter - 1) {
-        fputs("tshark: no display filter (the stored addresses or ports are not valid)\n", out);
-        return 1;
-    }
-    fputs("tshark ", out);
-    if (v[6]) {
-        fputs("-r ", out);
-        shell_word(out, v[6]);
-        fputc(' ', out);
-    }
-    fprintf(out, "-Y '%s'\n", filter); /* canonical addresses and numbers only: no quoting */
-    return 1;
-}
-
-/* The lines above a flow's ladder that say where its packets are.  0, or -1 with err. */
-static int print_where(struct fsc_store *s, int64_t id, FILE *out, char *err, size_t errlen)
-{
-    static const char sql[] =
-        "SELECT f.capture_id, f.first_packet, f.client_addr, f.client_port, f.server_addr, "
-        "f.server_port, c.source FROM flows AS f LEFT JOIN captures AS c ON c.id = f.capture_id "
-        "WHERE f.id = ?1";
-
-    return fsc_store_query(s, sql, id, where_row, out, err, errlen);
-}
-
 /* --svg FILE for flow id with --all: FILE with "-ID" before its extension (flows.svg ->
  * flows-42.svg; an extension is a '.' in the last path element, not at its start). */
 static void svg_name(char *buf, size_t len, const char *file, int64_t id)
@@ -902,7 +808,7 @@ static int show_one(struct fsc_store *s, const char *db, int64_t id, const char 
     int rc;
 
     if (!svg) {
-        if (print_where(s, id, stdout, err, sizeof err) < 0 ||
+        if (fsc_show_where(s, id, stdout, err, sizeof err) < 0 ||
             fsc_show_text(s, id, stdout, err, sizeof err) < 0) {
             fflush(stdout);
             fprintf(stderr, "finscope show: %s: %s\n", db, err);

@@ -43,9 +43,11 @@ enum {
     "      --rst-cause TOKEN   rst_cause: abort, unread_data, data_after_close, handshake,\n"      \
     "                          other, accept_overflow\n"                                           \
     "      --closer TOKEN      closer: client, server, both, self, unknown, none\n"                \
-    "      --server ADDR[:PORT]  server address, and port: 10.0.0.2, 10.0.0.2:80,\n"               \
-    "                          2001:db8::2, [2001:db8::2]:443\n"                                   \
-    "      --client ADDR[:PORT]  client address, and port (the same forms)\n"                      \
+    "      --server ADDR[:PORT]\n"                                                                 \
+    "                          server address, and port: 10.0.0.2, 10.0.0.2:80, 2001:db8::2,\n"    \
+    "                          [2001:db8::2]:443\n"                                                \
+    "      --client ADDR[:PORT]\n"                                                                 \
+    "                          client address, and port (the same forms)\n"                        \
     "      --capture N         flows of capture N (captures.id)\n"                                 \
     "      --anomaly TOKEN     flows whose anomalies list holds TOKEN (e.g. one_sided,\n"          \
     "                          fin_never_acked, idle_timeout; docs/schema.md lists them)\n"

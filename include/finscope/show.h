@@ -34,4 +34,16 @@ int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *ou
  */
 int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen);
 
+/*
+ * Write where flow flow_id's packets are, the lines `finscope show` prints above its ladder:
+ *   capture 3 (web.pcap), frames 3:17 to 3:42
+ *   tshark -r web.pcap -Y '((ip.src==...)) && frame.number>=17 && frame.number<=42'
+ * The file and its frame numbers come from capture_files (a capture `live -w` wrote in several
+ * files gives one tshark line per file the flow's frames are in, numbered as in that file), else
+ * from captures.source; a live capture whose frames were not saved gets the filter without a
+ * frame range.  Stored text is escaped for a terminal, the file name quoted for a shell when it
+ * needs it.  0, or -1 with a message in err (no such flow, a database error, a write error).
+ */
+int fsc_show_where(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen);
+
 #endif
