@@ -183,7 +183,7 @@ int fsc_show_where(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, s
         fprintf(out, "%lld", l->capture);
     fputs(" (", out);
     fsc_esc_term(out, l->have_source ? l->source : "no captures row");
-    if (l->last > 0 && l->last != l->first)
+    if (l->first > 0 && l->last > l->first)
         fprintf(out, "), frames %s to %s\n", a, b);
     else
         fprintf(out, "), frame %s\n", a);
