@@ -324,6 +324,31 @@ def check_hostile(tmp, base):
           "show: the file name quoted for a shell: %r" % lines[1])
     bad = [c for c in r.stdout if (ord(c) < 0x20 and c != "\n") or ord(c) == 0x7f]
     check(not bad, "show: no raw control character: %r" % bad[:5])
+    # A live capture whose frames were not saved (no capture_files row): the filter alone.
+    fid2, cap2 = con.execute("SELECT id, capture_id FROM flows WHERE capture_id > 1 AND "
+                             "client_addr = '127.0.0.1' AND server_addr = client_addr "
+                             "ORDER BY id LIMIT 1").fetchone()
+    con.execute("UPDATE captures SET source = 'live:lo' WHERE id = ?", (cap2,))
+    con.execute("DELETE FROM capture_files WHERE capture_id = ?", (cap2,))
+    con.commit()
+    lines = T.run("show", db, str(fid2), text=True).stdout.split("\n")
+    check(lines[0].startswith("capture %d (live:lo), frames %d:" % (cap2, cap2)) and
+          lines[1].startswith("tshark -Y '((ip.src==") and "frame.number" not in lines[1],
+          "show, live capture without a file: the filter without frames: %r" % lines[:2])
+    # capture_files rows that are not what finscope writes: a hostile path is escaped and
+    # quoted; a row whose frame numbers are not integers is passed over.
+    fid3, cap3 = con.execute("SELECT id, capture_id FROM flows WHERE capture_id > ? "
+                             "ORDER BY id LIMIT 1", (cap2,)).fetchone()
+    con.execute("UPDATE capture_files SET path = ?, first_frame = 1, last_frame = 1000000 "
+                "WHERE capture_id = ?", ("a\x1b[2Jb\\c", cap3))
+    con.execute("INSERT INTO capture_files (capture_id, file_no, path, first_frame, last_frame) "
+                "VALUES (?, 7, 'odd.pcap', 'x', '1e3')", (cap3,))
+    con.commit()
+    r = T.run("show", db, str(fid3), text=True)
+    lines = r.stdout.split("\n")
+    check(r.returncode == 0 and lines[1].startswith("tshark -r 'a\\x1b[2Jb\\\\c' -Y '") and
+          lines[2].startswith("flow %d  " % fid3),
+          "show, hostile capture_files path: %r" % lines[:3])
     # Stored numbers and addresses that are not what finscope writes: no filter, no crash.
     con.execute("UPDATE flows SET capture_id = 'x', first_packet = -5, last_packet = ?, "
                 "client_addr = '1.2.3.4 || 1' WHERE id = ?", (9223372036854775807, fid))
