@@ -788,16 +788,19 @@ int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, si
 }
 
 /* --svg FILE for flow id with --all: FILE with "-ID" before its extension (flows.svg ->
- * flows-42.svg; an extension is a '.' in the last path element, not at its start). */
-static void svg_name(char *buf, size_t len, const char *file, int64_t id)
+ * flows-42.svg; an extension is a '.' in the last path element, not at its start).  0, or -1
+ * when it does not fit in buf. */
+static int svg_name(char *buf, size_t len, const char *file, int64_t id)
 {
     const char *base = strrchr(file, '/'), *dot;
+    int n;
 
     base = base ? base + 1 : file;
     dot = strrchr(base, '.');
     if (!dot || dot == base)
         dot = file + strlen(file);
-    snprintf(buf, len, "%.*s-%" PRId64 "%s", (int)(dot - file), file, id, dot);
+    n = snprintf(buf, len, "%.*s-%" PRId64 "%s", (int)(dot - file), file, id, dot);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 /* Draw flow id as asked: text to stdout (with where it is above it), or SVG to file svg ("-":
@@ -818,7 +821,7 @@ static int show_one(struct fsc_store *s, const char *db, int64_t id, const char 
     }
     FILE *out = strcmp(svg, "-") ? fopen(svg, "w") : stdout;
     if (!out) {
-        perror(svg);
+        fprintf(stderr, "finscope show: %s: %s\n", svg, strerror(errno));
         return 1;
     }
     rc = fsc_show_svg(s, id, true, out, err, sizeof err);
@@ -956,7 +959,11 @@ int fsc_cmd_show(int argc, char **argv)
     for (size_t k = 0; k < nids && rc == 0; k++) {
         char name[4096];
         if (all && svg) {
-            svg_name(name, sizeof name, svg, ids[k]);
+            if (svg_name(name, sizeof name, svg, ids[k]) < 0) {
+                fputs("finscope show: --svg: file name too long\n", stderr);
+                rc = 1;
+                break;
+            }
             rc = show_one(s, db, ids[k], name);
             if (rc == 0) {
                 fputs("wrote ", stdout);
