@@ -70,6 +70,7 @@ static const char usage[] =
     "  finscope live -i eth0 -f 'tcp port 443'\n"
     "  finscope live -i eth0 -w web.pcap tcp port 443   # then: tshark -r web.pcap\n"
     "  finscope live -i eth0 -w web.pcap -C 100 -W 10   # a ring of ten 100 MB files\n"
+    "  finscope live -i eth0 -w 'web-%H%M.pcap' -G 3600 # a new file every hour\n"
     "  finscope live -i eth0 -o web.db --duration 600 -Z nobody\n"
     "  sqlite3 finscope.db 'SELECT * FROM close_wait_suspects'    # while it runs\n"
     "  finscope states finscope.db --state close_wait              # while it runs\n";
@@ -227,6 +228,10 @@ static int run_live(const struct live_opts *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* -w - | a reader that leaves: the next flush fails with EPIPE and the capture ends with
+     * its rows saved, instead of SIGPIPE killing it between commits. */
+    if (dump)
+        signal(SIGPIPE, SIG_IGN);
     fprintf(stderr,
             "finscope: capturing on %s (link %s, snaplen %d), writing %s%s%s; Ctrl-C to stop\n",
             iface, s.ci.link_type, o->cap.snaplen, o->db_path, dump ? " and frames to " : "",
@@ -307,7 +312,8 @@ static int run_live(const struct live_opts *o)
                 iface, rerr);
     if (dump_failed)
         fprintf(stderr,
-                "finscope: -w: %s (capture stopped; the database has every frame before it)\n",
+                "finscope: -w: %s (capture stopped; capture_files names the frames written before "
+                "it)\n",
                 werr);
     if (s.ci.drops > 0)
         fprintf(stderr,

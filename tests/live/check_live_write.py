@@ -34,7 +34,8 @@ every frame.
  4. ring: `-C 1 -W 2`: the files RING0 and RING1 only; capture_files has exactly their two
     rows (the rows of overwritten files replaced), each matching its file.
  5. -G 1 with an strftime name ('g-%s.pcap') for ~3.5 s: at least 3 files, each with a row,
-    names in time order, frames contiguous over the rows.
+    names in time order, frames contiguous over the rows; -G 1 -W 2 stops by itself after
+    two files (exit 0, the reason on stderr), each with its exact row.
  6. -w -: the pcap on standard output (exactly -c 40 records), the summary on standard error.
 
 Exit status: 0 when everything passed, 1 on any failure, 77 (skip) when not root or when no
@@ -594,6 +595,23 @@ def test_every_second():
           "time order" % len(rows), "%s / %s" % ([(r["file_no"], r["path"]) for r in rows],
                                                    sorted(files)))
     check_file_rows(db, rows, files, "g")
+
+    # -G with -W alone: the capture stops by itself after N files
+    db = os.path.join(L.TMP, "gw.db")
+    live = L.start_live(["-i", "lo", "-o", db, "-w", os.path.join(L.TMP, "gw-%s.pcap"), "-G",
+                         "1", "-W", "2", "tcp", "port", str(P)], "gw", "gw")
+    if live is None:
+        return
+    ticks(P, 60, live)                         # until live stops; 6 s at most
+    rc = live.wait(10.0)
+    live.kill()
+    check(rc == 0 and "finscope: -W 2: the last file is written, stopping\n" in live.stderr(),
+          "gw: -G 1 -W 2 stops by itself (exit 0, says why)", live.describe())
+    files = rotated_files("gw-", r"[0-9]+\.pcap")
+    rows = capture_file_rows(db)
+    check(len(files) == 2 and sorted(r["path"] for r in rows) == sorted(files),
+          "gw: exactly 2 files, each with its row", "%s / %s" % (rows, sorted(files)))
+    check_file_rows(db, rows, files, "gw")
 
 
 # ---- 6. -w - ----
