@@ -1214,7 +1214,7 @@ int fsc_dump_open(struct fsc_capture *c, const char *path, struct fsc_dump **out
     }
     /* On the live handle, as tcpdump does: the file gets its link type and snaplen. */
     if (!(d->d = pcap_dump_open(c->p, path))) {
-        snprintf(err, errlen, "%s: %s", path, pcap_geterr(c->p));
+        snprintf(err, errlen, "%s", pcap_geterr(c->p)); /* "PATH: why" */
         free(d);
         return -1;
     }

@@ -219,8 +219,10 @@ static int run_live(const struct live_opts *o)
     s.track_time_wait = true;
     /* After -Z, as tcpdump: the files belong to that user. */
     if (o->dump.path &&
-        fsc_livedump_open(&o->dump, cap, store, s.capture_id, &dump, s.err, sizeof s.err) < 0)
-        goto fail;
+        fsc_livedump_open(&o->dump, cap, store, s.capture_id, &dump, err, sizeof err) < 0) {
+        fprintf(stderr, "finscope: -w: %s\n", err);
+        goto abandon;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -329,6 +331,7 @@ fail:
     /* What was committed every second stays; the uncommitted rest is rolled back. */
     fprintf(stderr, "finscope: %s: %s (the database holds what was committed before)\n", o->db_path,
             s.err);
+abandon:
     fsc_livedump_close(dump, err, sizeof err); /* its rows are rolled back with the rest */
     fsc_session_abort(&s);
     fsc_capture_close(cap);

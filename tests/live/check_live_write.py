@@ -374,6 +374,14 @@ def test_list_and_usage():
               "exit %d, stderr %r" % (r.returncode, r.stderr))
     check(not os.path.exists(db) and not os.path.exists(os.path.join(L.TMP, "x.pcap")),
           "usage: no database and no pcap file made")
+    bad = os.path.join(L.TMP, "no-such-dir", "x.pcap")
+    r = subprocess.run([L.FINSCOPE, "live", "-i", "lo", "-o", db, "-w", bad], capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 1 and r.stderr == "finscope: -w: %s: No such file or directory\n" % bad,
+          "usage: -w into a missing directory: exit 1, one line naming the file",
+          "exit %d, stderr %r" % (r.returncode, r.stderr))
+    check(L.capture_rows(db) == [] if os.path.exists(db) else True,
+          "usage: and no captures row is left")
 
 
 # ---- 2. one file ----
