@@ -34,10 +34,10 @@ def help_commands(text):
     return [line.split()[0] for line in m.group(1).splitlines()] if m else []
 
 
-def help_options(text):
-    """Options of a --help text: the leading words of lines indented 1-8 spaces that start
-    with '-' ("  -o, --output FILE  ..." gives -o and --output)."""
-    opts = set()
+def help_entries(text):
+    """{option: its --help line} for the lines indented 1-8 spaces that start with '-'
+    ("  -o, --output FILE  ..." gives -o and --output)."""
+    entries = {}
     for line in text.splitlines():
         m = re.match(r"^ {1,8}(-.*)$", line)
         if not m:
@@ -47,12 +47,17 @@ def help_options(text):
             o = re.match(r"-[-A-Za-z0-9]+", rest)
             if not o:
                 break
-            opts.add(o.group(0))
+            entries[o.group(0)] = line.strip()
             rest = rest[o.end():]
             if not rest.startswith(", "):
                 break
             rest = rest[2:]
-    return opts
+    return entries
+
+
+def help_options(text):
+    """The options of a --help text (check_completion.py too)."""
+    return set(help_entries(text))
 
 
 def plain(roff):
@@ -142,11 +147,13 @@ def check_page(mandir, cmd, version, groff):
         return
     if not T.check(rc == 0, "'finscope %s --help' fails (status %d)" % (cmd, rc)):
         return
-    in_help = help_options(out)
+    entries = help_entries(out)
+    in_help = set(entries)
     T.check(in_help, "'finscope %s --help' lists no options" % cmd)
     missing, extra = sorted(in_help - in_page), sorted(in_page - in_help)
-    T.check(not missing, "%s OPTIONS lacks (in 'finscope %s --help'): %s"
-            % (name, cmd, " ".join(missing)))
+    T.check(not missing, "%s OPTIONS lacks (in 'finscope %s --help'): %s%s"
+            % (name, cmd, " ".join(missing),
+               "".join("\n    help: %s" % e for e in dict.fromkeys(entries[o] for o in missing))))
     T.check(not extra, "%s OPTIONS has (not in 'finscope %s --help'): %s"
             % (name, cmd, " ".join(extra)))
 
