@@ -293,7 +293,7 @@ static void write_set(struct export_run *r, const char *v)
     size_t n = 0;
 
     if (!copy) {
-        fputs(r->json ? "[]" : "-", r->out); /* out of memory: nothing to say rather than a lie */
+        fputs(r->json ? "[]" : "-", r->out); /* out of memory: JSON has its key out, so [] */
         return;
     }
     fputs(r->json ? "[" : "", r->out);
