@@ -561,7 +561,7 @@ static int ng_packet(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
 {
     struct ng_state *n = &c->ng;
     const uint8_t *b = n->blk + 8;
-    uint32_t ifid = 0, caplen, wirelen, room;
+    uint32_t ifid = 0, caplen = 0, wirelen, room; /* caplen: set below for every block type */
     uint64_t t = 0;
     const char *what = n->type == NG_EPB  ? "enhanced packet block"
                        : n->type == NG_PB ? "packet block"
