@@ -16,7 +16,7 @@ void fsc_flowsel_init(struct fsc_flowsel *f)
     f->server_port = f->client_port = -1;
 }
 
-/* The stable tokens of one column, as the stores write them (util.c's name tables). */
+/* The stable tokens of one column, as the store writes them (util.c's name tables). */
 enum list { L_KIND, L_HANDSHAKE, L_RST_CAUSE, L_CLOSER, L_ANOMALY };
 
 /* Token i of list l, NULL past its end ("" for a slot with no token); buf holds an anomaly's. */
