@@ -811,7 +811,7 @@ static int show_one(struct fsc_store *s, const char *db, int64_t id, const char 
     int rc;
 
     if (!svg) {
-        if (fsc_show_where(s, id, stdout, err, sizeof err) < 0 ||
+        if (fsc_show_where(s, id, 0, stdout, err, sizeof err) < 0 ||
             fsc_show_text(s, id, stdout, err, sizeof err) < 0) {
             fflush(stdout);
             fprintf(stderr, "finscope show: %s: %s\n", db, err);

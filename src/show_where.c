@@ -22,6 +22,7 @@ struct loc {
     bool have_source;
     char source[4096];
     FILE *out;
+    int width; /* columns the tshark command is fitted to; 0: one line */
     int files; /* capture_files rows printed */
     int more;  /* rows beyond MAX_FILES */
 };
@@ -77,25 +78,69 @@ static void shell_word(FILE *out, const char *path)
     free(word);
 }
 
+/*
+ * Words on lines of at most width columns (0: one line), a word never cut: a break before word
+ * k is " \" and a new line outside the quotes, a plain new line inside them (bash keeps it in
+ * the quoted filter, where Wireshark's display filters take it as a blank); both indent by 4.
+ */
+static void put_wrapped(FILE *out, char **words, const bool *quoted, int n, int width)
+{
+    int col = 0;
+
+    for (int k = 0; k < n; k++) {
+        int len = (int)strlen(words[k]), room = quoted[k] ? 0 : 2;
+        if (width > 0 && col > 4 && col + 1 + len + room > width) {
+            fputs(quoted[k] ? "\n    " : " \\\n    ", out);
+            col = 4;
+        } else if (k) {
+            fputc(' ', out);
+            col++;
+        }
+        fputs(words[k], out);
+        col += len;
+    }
+    fputc('\n', out);
+}
+
 /* "tshark [-r FILE] -Y 'FILTER'" for frames first..last of file (NULL: no -r; first <= 0: no
- * frame range).  The filter holds canonical addresses and numbers only: quoted as it is. */
-static void tshark_line(const struct loc *l, const char *file, long long first, long long last)
+ * frame range), fitted to width columns (0: one line) by breaks between the filter's terms.
+ * The filter holds canonical addresses and numbers only: quoted as it is. */
+static void tshark_line(const struct loc *l, const char *file, long long first, long long last,
+                        int width)
 {
     struct fsc_where w = {l->client, l->server, l->client_port, l->server_port, first, last};
-    char filter[640];
-    int n = fsc_where_tshark(filter, sizeof filter, &w);
+    char buf[700], quoted_file[8192] = "", *words[48], *p;
+    /* The filter after "-Y '", room left for the closing quote. */
+    int n = fsc_where_tshark(buf + 4, sizeof buf - 5, &w), nw = 0;
+    bool quoted[48];
+    FILE *mem;
 
-    if (n < 0 || (size_t)n >= sizeof filter) {
+    if (n < 0 || (size_t)n >= sizeof buf - 5) {
         fputs("tshark: no display filter (the stored addresses or ports are not valid)\n", l->out);
         return;
     }
-    fputs("tshark ", l->out);
-    if (file) {
-        fputs("-r ", l->out);
-        shell_word(l->out, file);
-        fputc(' ', l->out);
+    memcpy(buf, "-Y '", 4);
+    strcat(buf, "'");
+    words[nw] = "tshark";
+    quoted[nw++] = false;
+    if (file && (mem = fmemopen(quoted_file, sizeof quoted_file - 1, "w"))) {
+        fputs("-r ", mem);
+        shell_word(mem, file);
+        fclose(mem); /* a name longer than the buffer is cut: it is only shown */
+        words[nw] = quoted_file;
+        quoted[nw++] = false;
     }
-    fprintf(l->out, "-Y '%s'\n", filter);
+    /* "-Y '" with the first term, then one word per " && " or " || " term. */
+    words[nw] = buf;
+    quoted[nw++] = false;
+    for (p = buf + 4; nw < 48 && (p = strstr(p, " ")) != NULL; p++) {
+        if ((p[1] == '&' || p[1] == '|') && p[2] == p[1] && p[3] == ' ') {
+            *p = '\0';
+            words[nw] = p + 1;
+            quoted[nw++] = true;
+        }
+    }
+    put_wrapped(l->out, words, quoted, nw, width);
 }
 
 static void copy(char *dst, size_t n, const char *v)
@@ -143,12 +188,13 @@ static int file_row(void *user, int ncol, const char *const *names, const char *
     }
     a = l->first > ff ? l->first : ff;
     b = l->last > 0 && l->last < lf ? l->last : lf;
-    tshark_line(l, v[0], a - ff + 1, b - ff + 1);
+    tshark_line(l, v[0], a - ff + 1, b - ff + 1, l->width);
     l->files++;
     return 0;
 }
 
-int fsc_show_where(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen)
+int fsc_show_where(struct fsc_store *s, int64_t flow_id, int width, FILE *out, char *err,
+                   size_t errlen)
 {
     static const char flow_sql[] =
         "SELECT f.capture_id, f.first_packet, f.last_packet, f.client_addr, f.client_port, "
@@ -168,6 +214,7 @@ int fsc_show_where(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, s
         return -1;
     }
     l->out = out;
+    l->width = width;
     if (fsc_store_query(s, flow_sql, flow_id, flow_row, l, err, errlen) < 0)
         goto out;
     if (!l->found) {
@@ -195,9 +242,9 @@ int fsc_show_where(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, s
      * capture's source is the file, unless it was a live interface whose frames nobody saved,
      * where the addresses and ports alone can still find the flow in another recording. */
     if (l->files == 0 && l->have_source && !strncmp(l->source, "live:", 5))
-        tshark_line(l, NULL, -1, -1);
+        tshark_line(l, NULL, -1, -1, l->width);
     else if (l->files == 0)
-        tshark_line(l, l->have_source ? l->source : NULL, l->first, l->last);
+        tshark_line(l, l->have_source ? l->source : NULL, l->first, l->last, l->width);
     rc = ferror(out) ? -1 : 0;
     if (rc < 0)
         fsc_seterr(err, errlen, "write error");

@@ -42,8 +42,12 @@ int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, si
  * files gives one tshark line per file the flow's frames are in, numbered as in that file), else
  * from captures.source; a live capture whose frames were not saved gets the filter without a
  * frame range.  Stored text is escaped for a terminal, the file name quoted for a shell when it
- * needs it.  0, or -1 with a message in err (no such flow, a database error, a write error).
+ * needs it.  width > 0 breaks a tshark command longer than width columns between its words
+ * and its filter's terms (" \" outside the quotes, a plain new line inside them, which the
+ * filter takes as a blank), so that it still pastes into a shell whole; 0 keeps it on one line.
+ * 0, or -1 with a message in err (no such flow, a database error, a write error).
  */
-int fsc_show_where(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen);
+int fsc_show_where(struct fsc_store *s, int64_t flow_id, int width, FILE *out, char *err,
+                   size_t errlen);
 
 #endif
