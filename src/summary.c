@@ -29,9 +29,6 @@
     "AND (close_wait_s >= 0.001 OR client_state = 'close_wait' OR server_state = 'close_wait')"
 #define STILL_SQL "(client_state = 'close_wait' OR server_state = 'close_wait')"
 
-/* flows.last_packet arrives with schema 4; until then the first frame alone says where. */
-#define LAST_PACKET_SQL "NULL"
-
 /* The tallies: text heading, and JSON member (the flows column counted). */
 static const char *const tally_title[NTALLY] = {"handshake", "close kind", "rst cause",
                                                 "first to close (sent the first FIN or RST)"};
@@ -279,7 +276,7 @@ static int collect(struct fsc_store *s, const char *caps, struct summary *sm, ch
                                 "THEN cw ->> 0 WHEN server_state = 'close_wait' THEN 'server' "
                                 "WHEN client_state = 'close_wait' THEN 'client' ELSE 'server' END "
                                 "AS side FROM s) "
-                                "SELECT id, capture_id, first_packet, " LAST_PACKET_SQL
+                                "SELECT id, capture_id, first_packet, last_packet"
                                 ", side, client_addr, client_port, server_addr, server_port, "
                                 "close_wait_s, close_kind, " STILL_SQL ", "
                                 "(SELECT j.value ->> 2 FROM json_each(" FSC_SQL_JSON_ARRAY(

@@ -563,9 +563,10 @@ static void test_summary(struct fsc_store *s)
     check(text && strstr(text, "\nrst cause\n  unread_data (likely)         1  100.0%\n"),
           "summary says likely", text, "an unproven cause marked likely");
     /* Issue 11: the flow id and frame, and words that do not read as "the client closed". */
-    check(text && strstr(text, "\nworst CLOSE_WAIT stalls (1 still in CLOSE_WAIT at the end)\n"
-                               "  flow 2 (1:20)  server [2001:db8::1]:443 still in CLOSE_WAIT at "
-                               "capture end, >= 2.500 s (half_closed, peer [2001:db8::2]:40000)\n"),
+    check(text &&
+              strstr(text, "\nworst CLOSE_WAIT stalls (1 still in CLOSE_WAIT at the end)\n"
+                           "  flow 2 (1:20-31)  server [2001:db8::1]:443 still in CLOSE_WAIT at "
+                           "capture end, >= 2.500 s (half_closed, peer [2001:db8::2]:40000)\n"),
           "summary stall", text, "stall row");
     free(text);
     check_int("summary of a missing capture", fsc_summary_print(s, 99, stdout, err, sizeof err),
