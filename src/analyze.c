@@ -193,7 +193,7 @@ static int progress_line(char *buf, size_t len, const struct progress *p, uint64
     if (detail > 0)
         snprintf(mbs, sizeof mbs, " %.1f MB/s,", dt > 0 ? (double)bytes / 1e6 / dt : 0.0);
     if (ph == PR_WRITING)
-        snprintf(tail, sizeof tail, ", writing the database");
+        snprintf(tail, sizeof tail, ", writing%s", detail > 0 ? " the database" : "");
     else if (ph == PR_DONE)
         snprintf(tail, sizeof tail, ", done");
     else if (p->size > 0 && done > 0)
