@@ -231,7 +231,7 @@ static void progress_tick(struct progress *p, uint64_t packets, const struct fsc
 {
     double t;
 
-    if (!p->on || (packets & 1023) != 0 || (t = now_seconds()) < p->next)
+    if (!p->on || (packets & 63) != 0 || (t = now_seconds()) < p->next)
         return;
     progress_draw(p, packets, fsc_capture_bytes(cap), PR_READING);
     p->next = t + PROGRESS_EVERY_S;
@@ -506,6 +506,16 @@ static int analyze_args(int argc, char **argv, char **reads, int nread, bool upg
     if (nread == 0)
         return fsc_analyze((const char *const *)argv + optind, argc - optind, o);
     /* tcpdump -r FILE EXPRESSION: the arguments are the words of one filter. */
+    for (int k = optind; k < argc; k++) {
+        struct stat st;
+        if (stat(argv[k], &st) == 0 && S_ISREG(st.st_mode)) {
+            fprintf(stderr,
+                    "finscope analyze: '%s' is a file, but after -r the arguments are the filter "
+                    "expression: give each file with -r (or none with -r)\n",
+                    argv[k]);
+            return 2;
+        }
+    }
     if (optind < argc && o->filter) {
         fprintf(stderr,
                 "finscope analyze: a filter both with -f ('%s') and after the files "

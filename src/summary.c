@@ -1,6 +1,7 @@
 /* summary.c - the summary of one capture, or the total over the captures of a run, read back from
  * the database with plain SQL: as text for a person, or as JSON for scripts (same numbers). */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -529,8 +530,10 @@ static void json_stalls(FILE *out, const struct stalls *ss)
         fsc_esc_json(out, st->addr);
         fprintf(out, ",\"port\":%" PRId64 ",\"peer_addr\":", st->port);
         fsc_esc_json(out, st->peer);
-        fprintf(out, ",\"peer_port\":%" PRId64 ",\"seconds\":%.3f,\"still_in_close_wait\":%s",
-                st->peer_port, st->secs, st->still ? "true" : "false");
+        fprintf(out, ",\"peer_port\":%" PRId64 ",\"seconds\":", st->peer_port);
+        /* A foreign database can hold an infinite REAL, which JSON has no number for. */
+        fprintf(out, isfinite(st->secs) ? "%.3f" : "null", st->secs);
+        fprintf(out, ",\"still_in_close_wait\":%s", st->still ? "true" : "false");
         fprintf(out, ",\"still_at\":%s,\"then\":",
                 !st->still ? "null"
                 : st->idle ? "\"idle_timeout\""

@@ -405,6 +405,9 @@ def case_read(tmp):
           "-r without an expression: no filter %r" % p.stdout[:100])
     p = run("analyze", "-o", db, "-r", leak, "-f", "tcp", "port", "80", text=True)
     check(p.returncode == 2 and "give one" in p.stderr, "-f and an expression: refused %r" % p.stderr)
+    p = run("analyze", "-o", db, "-r", leak, reuse, text=True)
+    check(p.returncode == 2 and "'%s' is a file, but after -r the arguments are the filter" % reuse in p.stderr,
+          "a file after -r's files: said, not taken as a filter %r" % p.stderr)
     p = run("analyze", "-o", db, "-r", leak, "no such", text=True)
     check(p.returncode == 1 and "bad filter 'no such'" in p.stderr, "a bad expression named: %r" % p.stderr)
     p = run("analyze", "--help", text=True)
