@@ -16,6 +16,7 @@
 #define TALLY_MAX_ROWS 32
 #define TOKEN_MAX 48
 #define STALLS_MAX 5
+#define STALLS_MAX_SQL "5"
 #define SKIP_REASONS_SHOWN 3
 #define NTALLY 4
 
@@ -25,10 +26,13 @@
  * the flow was written is always a stall, however short (the CLOSE_WAIT-leak signature).
  */
 #define CAPS "@CAPS@"
+#define STILL_SQL "(client_state = 'close_wait' OR server_state = 'close_wait')"
 #define STALL_WHERE                                                                                \
     "capture_id " CAPS " AND typeof(close_wait_s) IN ('integer', 'real') AND close_wait_s >= 0 "   \
-    "AND (close_wait_s >= 0.001 OR client_state = 'close_wait' OR server_state = 'close_wait')"
-#define STILL_SQL "(client_state = 'close_wait' OR server_state = 'close_wait')"
+    "AND (close_wait_s >= 0.001 OR " STILL_SQL ")"
+/* The transition log, read defensively: a malformed one must not fail the summary. */
+#define F_LOG FSC_SQL_JSON_ARRAY("f.transition_log")
+#define T_LOG FSC_SQL_JSON_ARRAY("t.transition_log")
 
 /* The tallies: text heading, and JSON member (the flows column counted). */
 static const char *const tally_title[NTALLY] = {"handshake", "close kind", "rst cause",
@@ -268,26 +272,20 @@ static int collect(struct fsc_store *s, const char *caps, struct summary *sm, ch
      */
     static const char stalls_sql[] =
         "WITH top AS (SELECT id FROM flows WHERE " STALL_WHERE " ORDER BY close_wait_s DESC, id "
-        "LIMIT 5), "
-        "s AS (SELECT f.*, (SELECT j.value FROM json_each(" FSC_SQL_JSON_ARRAY(
-            "f.transition_log") ") AS j WHERE j.type = 'array' AND j.value ->> 2 = 'close_wait' "
-                                "ORDER BY j.key LIMIT 1) AS cw FROM flows AS f JOIN top USING "
-                                "(id)), "
-                                "t AS (SELECT s.*, CASE WHEN cw ->> 0 IN ('client', 'server') "
-                                "THEN cw ->> 0 WHEN server_state = 'close_wait' THEN 'server' "
-                                "WHEN client_state = 'close_wait' THEN 'client' ELSE 'server' END "
-                                "AS side FROM s) "
-                                "SELECT id, capture_id, first_packet, last_packet"
-                                ", side, client_addr, client_port, server_addr, server_port, "
-                                "close_wait_s, close_kind, " STILL_SQL ", "
-                                "(SELECT j.value ->> 2 FROM json_each(" FSC_SQL_JSON_ARRAY(
-                                    "t.transition_log") ") AS j WHERE j.type = 'array' AND "
-                                                        "j.value ->> 0 = t.side AND j.value ->> 1 "
-                                                        "= 'close_wait' ORDER BY j.key LIMIT 1), "
-                                                        "(cw ->> 3) / 1e6 + close_wait_s < "
-                                                        "(SELECT c.last_ts FROM captures AS c "
-                                                        "WHERE c.id = t.capture_id) - 0.0005 "
-                                                        "FROM t ORDER BY close_wait_s DESC, id";
+        "LIMIT " STALLS_MAX_SQL "), "
+        "s AS (SELECT f.*, (SELECT j.value FROM json_each(" F_LOG ") AS j "
+        "    WHERE j.type = 'array' AND j.value ->> 2 = 'close_wait' ORDER BY j.key LIMIT 1) AS cw "
+        "  FROM flows AS f JOIN top USING (id)), "
+        "t AS (SELECT s.*, CASE WHEN cw ->> 0 IN ('client', 'server') THEN cw ->> 0 "
+        "  WHEN server_state = 'close_wait' THEN 'server' "
+        "  WHEN client_state = 'close_wait' THEN 'client' ELSE 'server' END AS side FROM s) "
+        "SELECT id, capture_id, first_packet, last_packet, side, client_addr, client_port, "
+        "  server_addr, server_port, close_wait_s, close_kind, " STILL_SQL ", "
+        "  (SELECT j.value ->> 2 FROM json_each(" T_LOG ") AS j WHERE j.type = 'array' "
+        "    AND j.value ->> 0 = t.side AND j.value ->> 1 = 'close_wait' ORDER BY j.key LIMIT 1), "
+        "  (cw ->> 3) / 1e6 + close_wait_s "
+        "    < (SELECT c.last_ts FROM captures AS c WHERE c.id = t.capture_id) - 0.0005 "
+        "FROM t ORDER BY close_wait_s DESC, id";
 
     empty(sm);
     if (query_caps(s, header_sql, caps, header_row, &sm->h, err, errlen) < 0 ||
@@ -366,7 +364,7 @@ static void print_header(FILE *out, const struct header *h, const struct tally *
     if (!total)
         fsc_esc_term(out, h->source);
     else
-        fprintf(out, "total over %" PRIu64 " captures", h->captures);
+        fprintf(out, "total over %" PRIu64 " capture%s", h->captures, h->captures == 1 ? "" : "s");
     fprintf(out, ": %" PRIu64 " packets read, %" PRIu64 " TCP, %" PRIu64 " skipped",
             h->packets_read, h->packets_tcp, h->packets_skipped);
     if (skips->nrows > 0) {
