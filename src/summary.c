@@ -512,6 +512,28 @@ static void json_tally(FILE *out, const struct tally *t)
     fputc(']', out);
 }
 
+/* The Wireshark/tshark display filter that isolates the stall's flow, or null. */
+static void json_tshark(FILE *out, const struct stall *st)
+{
+    bool server = strcmp(st->side, "server") == 0;
+    struct fsc_where w = {
+        .client = server ? st->peer : st->addr,
+        .server = server ? st->addr : st->peer,
+        .client_port = server ? st->peer_port : st->port,
+        .server_port = server ? st->port : st->peer_port,
+        .first_frame = st->first,
+        .last_frame = st->last,
+    };
+    char buf[512];
+    int n = fsc_where_tshark(buf, sizeof buf, &w);
+
+    fputs(",\"tshark_filter\":", out);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        fputs("null", out);
+    else
+        fsc_esc_json(out, buf);
+}
+
 static void json_stalls(FILE *out, const struct stalls *ss)
 {
     fprintf(out,
@@ -542,6 +564,7 @@ static void json_stalls(FILE *out, const struct stalls *ss)
             fputs("null", out);
         fputs(",\"close_kind\":", out);
         fsc_esc_json(out, st->kind);
+        json_tshark(out, st);
         fputc('}', out);
     }
     fputs("]}", out);

@@ -25,8 +25,8 @@ int fsc_summary_print(struct fsc_store *s, int64_t capture_id, FILE *out, char *
  * The same sections summed over captures ids[0..n-1] (n >= 1; the captures of one run), headed
  * "total over N captures: ...".  0 or -1 as above.
  */
-int fsc_summary_print_total(struct fsc_store *s, const int64_t *ids, size_t n, FILE *out,
-                            char *err, size_t errlen);
+int fsc_summary_print_total(struct fsc_store *s, const int64_t *ids, size_t n, FILE *out, char *err,
+                            size_t errlen);
 
 /*
  * One JSON document with the numbers of the text: {"captures":[one object per id, in order],
@@ -36,8 +36,9 @@ int fsc_summary_print_total(struct fsc_store *s, const int64_t *ids, size_t n, F
  * close_kind, rst_cause and closer as [{"token", "count", "percent"}] (rst_cause also "proven"),
  * and close_wait_stalls {ended_1ms_or_more, still_in_close_wait, longest: [{flow_id,
  * capture_id, first_frame, last_frame, endpoint, addr, port, peer_addr, peer_port, seconds,
- * still_in_close_wait, still_at, then, close_kind}]}.  With n == 0, s may be NULL (nothing was
- * stored): the total is all zeros.  0 or -1 as above (the document may then be incomplete).
+ * still_in_close_wait, still_at, then, close_kind, tshark_filter}]}.  With n == 0, s may be NULL
+ * (nothing was stored): the total is all zeros.  0 or -1 as above (the document may then be
+ * incomplete).
  */
 int fsc_summary_json(struct fsc_store *s, const int64_t *ids, size_t n, const char *const *failed,
                      size_t nfailed, FILE *out, char *err, size_t errlen);

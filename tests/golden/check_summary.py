@@ -23,6 +23,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import sqlite3
 import struct
 import subprocess
@@ -355,6 +356,20 @@ def case_json(tmp, files):
     check(doc["failed"] == [], "nothing failed")
     check(tot["rst_cause"] == [{"token": "unread_data", "proven": False, "count": 1, "percent": 100.0}],
           "total rst_cause %r" % tot["rst_cause"])
+
+    # The display filter of each stall's flow: exact, and tshark finds exactly the flow's frames.
+    leak = doc["captures"][1]["close_wait_stalls"]["longest"]
+    check(leak[0]["tshark_filter"] == "((ip.src==192.0.2.1 && tcp.srcport==40000 && ip.dst==192.0.2.2 && "
+          "tcp.dstport==80) || (ip.src==192.0.2.2 && tcp.srcport==80 && ip.dst==192.0.2.1 && "
+          "tcp.dstport==40000)) && frame.number>=1 && frame.number<=8", "tshark filter %r" % leak[0])
+    if shutil.which("tshark"):
+        for st in leak:
+            p = subprocess.run(["tshark", "-n", "-r", files[1], "-Y", st["tshark_filter"], "-T", "fields",
+                                "-e", "frame.number"], capture_output=True, text=True, timeout=120)
+            want = [str(n) for n in range(st["first_frame"], st["last_frame"] + 1)]
+            check(p.stdout.split() == want, "tshark -Y on flow %d: frames %r" % (st["flow_id"], p.stdout.split()))
+    else:
+        print("SKIP: tshark is not installed (Debian package tshark): the filters are not run")
 
     # A file that fails: named in "failed", the others summed; exit status 1.
     p = run("analyze", "-o", os.path.join(tmp, "j2.db"), "--json", files[0], "/nonexistent.pcap", text=True)
