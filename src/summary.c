@@ -147,18 +147,6 @@ static int tally_row(void *user, int ncol, const char *const *names, const char 
     return 0;
 }
 
-static int stall_counts_row(void *user, int ncol, const char *const *names, const char *const *v)
-{
-    struct stalls *ss = user;
-
-    (void)names;
-    if (ncol >= 2) {
-        ss->ended = to_u64(v[0]);
-        ss->still = to_u64(v[1]);
-    }
-    return 1;
-}
-
 /* What the endpoint did when it left CLOSE_WAIT (the state it went to). */
 static const char *stall_then(const char *next)
 {
@@ -178,8 +166,10 @@ static int stall_row(void *user, int ncol, const char *const *names, const char 
     bool server;
 
     (void)names;
-    if (ncol < 14 || ss->n == STALLS_MAX)
+    if (ncol < 16 || ss->n == STALLS_MAX)
         return 1;
+    ss->ended = to_u64(v[14]); /* the counts over all the stalls, on every row */
+    ss->still = to_u64(v[15]);
     st = &ss->s[ss->n++];
     st->flow = to_i64_or(v[0], 0);
     st->capture = to_i64_or(v[1], 0);
@@ -262,18 +252,18 @@ static int collect(struct fsc_store *s, const char *caps, struct summary *sm, ch
         "SELECT closer, count(*) AS n FROM flows WHERE capture_id " CAPS
         " GROUP BY 1 ORDER BY n DESC, 1",
     };
-    static const char counts_sql[] =
-        "SELECT coalesce(sum(NOT " STILL_SQL "), 0), "
-        "coalesce(sum(" STILL_SQL "), 0) FROM flows WHERE " STALL_WHERE;
     /*
-     * The longest, picked on plain columns first: the transition log (JSON) is read only for
-     * those.  The stalled endpoint is the first to enter CLOSE_WAIT (whose dwell close_wait_s
-     * is); "idle" when its dwell ended before the capture did: written at the idle timeout.
+     * The longest, picked on plain columns first (and every stall counted): the transition log
+     * (JSON) is read only for those.  The stalled endpoint is the first to enter CLOSE_WAIT (whose
+     * dwell close_wait_s is); "idle" when its dwell ended before the capture did: written at the
+     * idle timeout.
      */
     static const char stalls_sql[] =
-        "WITH top AS (SELECT id FROM flows WHERE " STALL_WHERE " ORDER BY close_wait_s DESC, id "
-        "LIMIT " STALLS_MAX_SQL "), "
-        "s AS (SELECT f.*, (SELECT j.value FROM json_each(" F_LOG ") AS j "
+        "WITH top AS (SELECT id, sum(NOT " STILL_SQL ") OVER () AS n_ended, sum(" STILL_SQL ") "
+        "  OVER () AS n_still FROM flows WHERE " STALL_WHERE " ORDER BY close_wait_s DESC, id "
+        "  LIMIT " STALLS_MAX_SQL "), "
+        "s AS (SELECT f.*, top.n_ended, top.n_still, (SELECT j.value FROM json_each(" F_LOG
+        ") AS j "
         "    WHERE j.type = 'array' AND j.value ->> 2 = 'close_wait' ORDER BY j.key LIMIT 1) AS cw "
         "  FROM flows AS f JOIN top USING (id)), "
         "t AS (SELECT s.*, CASE WHEN cw ->> 0 IN ('client', 'server') THEN cw ->> 0 "
@@ -284,7 +274,8 @@ static int collect(struct fsc_store *s, const char *caps, struct summary *sm, ch
         "  (SELECT j.value ->> 2 FROM json_each(" T_LOG ") AS j WHERE j.type = 'array' "
         "    AND j.value ->> 0 = t.side AND j.value ->> 1 = 'close_wait' ORDER BY j.key LIMIT 1), "
         "  (cw ->> 3) / 1e6 + close_wait_s "
-        "    < (SELECT c.last_ts FROM captures AS c WHERE c.id = t.capture_id) - 0.0005 "
+        "    < (SELECT c.last_ts FROM captures AS c WHERE c.id = t.capture_id) - 0.0005, "
+        "  n_ended, n_still "
         "FROM t ORDER BY close_wait_s DESC, id";
 
     empty(sm);
@@ -295,8 +286,7 @@ static int collect(struct fsc_store *s, const char *caps, struct summary *sm, ch
         if (query_caps(s, tally_sql[k], caps, tally_row, &sm->t[k], err, errlen) < 0)
             return -1;
     }
-    if (query_caps(s, counts_sql, caps, stall_counts_row, &sm->ss, err, errlen) < 0 ||
-        query_caps(s, stalls_sql, caps, stall_row, &sm->ss, err, errlen) < 0)
+    if (query_caps(s, stalls_sql, caps, stall_row, &sm->ss, err, errlen) < 0)
         return -1;
     return 0;
 }
