@@ -211,6 +211,7 @@ static void progress_draw(struct progress *p, uint64_t packets, uint64_t bytes,
                           enum progress_phase ph)
 {
     char line[256];
+    const char *tail = p->name;
     struct winsize ws;
     int cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 1 << 20;
     int name = (int)strlen(p->name), want = name < 16 ? name : 16, n = 0, room;
@@ -221,8 +222,11 @@ static void progress_draw(struct progress *p, uint64_t packets, uint64_t bytes,
     room = cols - 1 - n;
     if (room < 8)
         room = 8;
-    fprintf(stderr, "\r%s%s%s\033[K%s", name > room ? "..." : "",
-            p->name + (name > room ? name - room + 3 : 0), line, ph == PR_DONE ? "\n" : "");
+    if (name > room) /* "..." and the end of the name, from the start of a UTF-8 character */
+        for (tail += name - room + 3; (*tail & 0xc0) == 0x80; tail++)
+            ;
+    fprintf(stderr, "\r%s%s%s\033[K%s", tail != p->name ? "..." : "", tail, line,
+            ph == PR_DONE ? "\n" : "");
     p->shown = ph != PR_DONE;
 }
 
