@@ -17,7 +17,7 @@
 #define ERRLEN 1024
 
 static const char usage[] =
-    "usage: finscope show [DB] FLOW_ID [--svg FILE]\n"
+    "usage: finscope show [DB] FLOW_ID [--svg FILE] [--width N]\n"
     "       finscope show [DB] [--kind CLOSE_KIND] [--handshake TOKEN] [--rst-cause TOKEN]\n"
     "                     [--first] [--svg FILE]\n"
     "\n"
@@ -28,7 +28,9 @@ static const char usage[] =
     "each endpoint's new state beside its line at the packet that caused or proved it, with\n"
     "the evidence.  Times are milliseconds since the flow's first packet; the frame column is\n"
     "the packet's number in the capture.  Packets that were not stored (data in the middle of\n"
-    "a connection) are summarized in one line where they fall.\n"
+    "a connection) are summarized in one line where they fall.  A segment that only resends\n"
+    "sequence numbers stored before it is a retransmission: its arrow is drawn with ~ and its\n"
+    "label starts with \"retrans\".\n"
     "\n"
     "The flow is given by its id (flows.id), or chosen by filters: the first flow (lowest id)\n"
     "that matches all of them.\n"
@@ -43,13 +45,17 @@ static const char usage[] =
     "      --svg FILE          write the diagram as a standalone SVG file instead ('-':\n"
     "                          standard output); arrows slant, crossing the dashed tap line\n"
     "                          at the time the packet was captured\n"
+    "      --width N           fit the text ladder to N columns: the evidence of the states\n"
+    "                          wraps, the arrows stay whole (default: the terminal's width\n"
+    "                          when standard output is one, else no limit; 0: no limit)\n"
     "  -h, --help              this text\n"
     "\n"
     "examples:\n"
     "  finscope show 42\n"
     "  finscope show web.db --kind simultaneous --first\n"
     "  finscope show --kind rst --rst-cause unread_data\n"
-    "  finscope show web.db 42 --svg flow42.svg\n";
+    "  finscope show web.db 42 --svg flow42.svg\n"
+    "  finscope show 42 --width 100 | less\n";
 
 /*
  * Ranges the numbers of a flow are clamped to when read.  The database is untrusted; inside these
@@ -263,8 +269,8 @@ static bool is_id(const char *s)
 }
 
 /* Load flow_id and draw it with draw(): 0, or -1 with a message in err. */
-static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standalone, FILE *out,
-                     char *err, size_t errlen)
+static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standalone, int width,
+                     FILE *out, char *err, size_t errlen)
 {
     struct flow *f = malloc(sizeof *f);
     int rc = -1;
@@ -274,7 +280,7 @@ static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standa
         return -1;
     }
     if (load_flow(s, flow_id, f, err, errlen) == 0) {
-        rc = svg ? fsc_show_draw_svg(out, f, standalone) : fsc_show_draw_text(out, f);
+        rc = svg ? fsc_show_draw_svg(out, f, standalone) : fsc_show_draw_text(out, f, width);
         if (rc < 0)
             fsc_seterr(err, errlen, svg ? "out of memory or write error" : "write error");
     }
@@ -285,29 +291,37 @@ static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standa
 int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *out, char *err,
                  size_t errlen)
 {
-    return show_flow(s, flow_id, true, standalone, out, err, errlen);
+    return show_flow(s, flow_id, true, standalone, 0, out, err, errlen);
 }
 
 int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen)
 {
-    return show_flow(s, flow_id, false, false, out, err, errlen);
+    return show_flow(s, flow_id, false, false, 0, out, err, errlen);
+}
+
+int fsc_show_text_width(struct fsc_store *s, int64_t flow_id, int width, FILE *out, char *err,
+                        size_t errlen)
+{
+    return show_flow(s, flow_id, false, false, width, out, err, errlen);
 }
 
 int fsc_cmd_show(int argc, char **argv)
 {
-    enum { OPT_KIND = 256, OPT_HANDSHAKE, OPT_RST_CAUSE, OPT_FIRST, OPT_SVG };
+    enum { OPT_KIND = 256, OPT_HANDSHAKE, OPT_RST_CAUSE, OPT_FIRST, OPT_SVG, OPT_WIDTH };
     static const struct option longopts[] = {
         {"kind", required_argument, NULL, OPT_KIND},
         {"handshake", required_argument, NULL, OPT_HANDSHAKE},
         {"rst-cause", required_argument, NULL, OPT_RST_CAUSE},
         {"first", no_argument, NULL, OPT_FIRST},
         {"svg", required_argument, NULL, OPT_SVG},
+        {"width", required_argument, NULL, OPT_WIDTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = "finscope.db", *kind = NULL, *hs = NULL, *cause = NULL, *svg = NULL;
     const char *idarg = NULL;
     char err[ERRLEN];
+    uint64_t width = UINT64_MAX; /* not given: the terminal's, when standard output is one */
     int c;
 
     optind = 1;
@@ -326,6 +340,13 @@ int fsc_cmd_show(int argc, char **argv)
             break; /* the only choice so far */
         case OPT_SVG:
             svg = optarg;
+            break;
+        case OPT_WIDTH:
+            if (fsc_parse_uint(optarg, 0, 10000, &width) < 0) {
+                fprintf(stderr, "finscope show: --width '%s': a number of columns, 0 to 10000\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'h':
             fputs(usage, stdout);
@@ -413,7 +434,8 @@ int fsc_cmd_show(int argc, char **argv)
         if (rc < 0)
             fprintf(stderr, "finscope show: %s: %s\n", svg, err);
     } else {
-        rc = fsc_show_text(s, id, stdout, err, sizeof err);
+        rc = fsc_show_text_width(s, id, width != UINT64_MAX ? (int)width : fsc_show_term_width(),
+                                 stdout, err, sizeof err);
         if (rc < 0)
             fprintf(stderr, "finscope show: %s: %s\n", db, err);
     }

@@ -118,3 +118,72 @@ const char *fsc_show_initial_state(const struct flow *f, bool client)
             return f->tr[i].from;
     return "";
 }
+
+/* The sequence numbers s occupies after its SYN's, [*a, *b): payload and FIN.  false when a
+ * stored number is so large that the sum would not fit (a foreign database). */
+static bool seq_range(const struct seg *s, int64_t *a, int64_t *b)
+{
+    int64_t syn = strchr(s->flags, 'S') ? 1 : 0, n = s->len + (strchr(s->flags, 'F') ? 1 : 0);
+
+    if (s->seq > INT64_MAX - syn - n)
+        return false;
+    *a = s->seq + syn;
+    *b = *a + n;
+    return true;
+}
+
+/* Whether f->seg[i]'s SYN was sent before by the same sender as the same kind of SYN with the same
+ * sequence number: the SYN,ACK of a simultaneous open or of a socket connected to itself carries
+ * its SYN's number again and is new (RFC 9293 3.5), and a SYN with a new ISN is a new SYN.  true
+ * when it has no SYN. */
+static bool resends_syn(const struct flow *f, int i)
+{
+    const struct seg *s = &f->seg[i];
+
+    if (!strchr(s->flags, 'S'))
+        return true;
+    for (int j = 0; j < i; j++)
+        if (f->seg[j].from_client == s->from_client && strchr(f->seg[j].flags, 'S') &&
+            f->seg[j].seq == s->seq && (f->seg[j].ack >= 0) == (s->ack >= 0))
+            return true;
+    return false;
+}
+
+/* Whether [a, b) lies within the union of the payload and FIN ranges of the sender's segments
+ * stored before f->seg[i]. */
+static bool covered(const struct flow *f, int i, int64_t a, int64_t b)
+{
+    bool moved = true;
+
+    /* Walk a forward through earlier ranges that contain it; covered when it reaches b. */
+    while (a < b && moved) {
+        moved = false;
+        for (int j = 0; j < i && a < b; j++) {
+            int64_t ja, jb;
+            if (f->seg[j].from_client == f->seg[i].from_client && seq_range(&f->seg[j], &ja, &jb) &&
+                ja <= a && a < jb) {
+                a = jb;
+                moved = true;
+            }
+        }
+    }
+    return a >= b;
+}
+
+/*
+ * A segment is a retransmission when it resends a SYN, or when every payload and FIN sequence
+ * number it carries was carried by an earlier stored segment of the same sender: what was stored
+ * was seen, so it is resent for certain.  As for client_retrans_bytes, a late segment filling a
+ * hole is not, nor is a keepalive's byte at the SYN's number.  A resent segment whose first copy
+ * was not stored (data in the middle) is not marked.  Relative numbers wrap after 4 GiB; control
+ * segments that far apart do not cover each other's exact range in practice.
+ */
+void fsc_show_retrans(const struct flow *f, bool *retrans)
+{
+    for (int i = 0; i < f->nseg; i++) {
+        int64_t a, b;
+
+        retrans[i] = resends_syn(f, i) && seq_range(&f->seg[i], &a, &b) &&
+                     (a == b ? strchr(f->seg[i].flags, 'S') != NULL : covered(f, i, a, b));
+    }
+}

@@ -77,9 +77,18 @@ void fsc_show_gap_text(const struct unstored *u, int64_t a, int64_t b, char *buf
 /* Initial state of one endpoint: the from_state of its first transition ("" with none). */
 const char *fsc_show_initial_state(const struct flow *f, bool client);
 
+/* For each stored segment, whether it only resends sequence numbers stored before it from the
+ * same sender (SYN, payload, FIN): retrans[i] for f->seg[i], f->nseg entries. */
+void fsc_show_retrans(const struct flow *f, bool *retrans);
+
 /* ---- the ladders: 0, or -1 on a write error (SVG: or out of memory) ---- */
 
-int fsc_show_draw_text(FILE *out, const struct flow *f);                 /* show_text.c */
+/* width: the columns to fit the state labels in (--width), 0 for no limit. */
+int fsc_show_draw_text(FILE *out, const struct flow *f, int width);      /* show_text.c */
 int fsc_show_draw_svg(FILE *out, const struct flow *f, bool standalone); /* show_svg.c */
+
+/* The width of the terminal on standard output (its window size, else $COLUMNS, else 80); 0 when
+ * standard output is not a terminal, so that a pipe gets the same bytes everywhere. */
+int fsc_show_term_width(void);
 
 #endif
