@@ -30,7 +30,7 @@ static const char usage[] =
     "the packet's number in the capture.  Packets that were not stored (data in the middle of\n"
     "a connection) are summarized in one line where they fall.  A segment that only resends\n"
     "sequence numbers stored before it is a retransmission: its arrow is drawn with ~ and its\n"
-    "label starts with \"retrans\".\n"
+    "label starts with \"retrans\" (in the SVG: dashed, orange).\n"
     "\n"
     "The flow is given by its id (flows.id), or chosen by filters: the first flow (lowest id)\n"
     "that matches all of them.\n"
