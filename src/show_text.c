@@ -96,7 +96,7 @@ static int wrap(const char *s, int w, const char **rest)
             brk = i;
         i++;
     }
-    if (s[i] && brk > 0)
+    if (s[i] && s[i] != ' ' && brk > 0)
         i = brk;
     *rest = s + i;
     while (**rest == ' ')
@@ -121,6 +121,8 @@ static void txt_emit_pieces(FILE *out, const char *line, const struct piece *p, 
     int at = 0;
 
     for (int k = 0; k < np && p[k].col >= at && p[k].col < TXT_LINE; k++) {
+        if (o + (size_t)(p[k].col - at) + (size_t)p[k].n + TXT_LINE >= sizeof buf)
+            break; /* cannot happen with the widths above; a guard, not a layout */
         memcpy(buf + o, line + at, (size_t)(p[k].col - at));
         o += (size_t)(p[k].col - at);
         memcpy(buf + o, p[k].s, (size_t)p[k].n);
