@@ -72,7 +72,9 @@ def arrows(text):
 
 
 def check_fits(name, text, width):
-    lines = text.split("\n")[1:]  # the header line is not the ladder's (flows11's to fit)
+    lines = text.split("\n")
+    # What is printed above the ladder, to its "flow N  ..." header line, is not the ladder's.
+    lines = lines[next((k for k, l in enumerate(lines) if l.startswith("flow ")), -1) + 1:]
     over = [l for l in lines if len(l) > max(width, 79)]
     T.check(not over, "%s --width %d: %d lines wider, first %r" % (name, width, len(over),
                                                                    over[:1]))
@@ -95,8 +97,9 @@ with tempfile.TemporaryDirectory() as tmp:
     for name in sorted(set(SCENARIOS) | set(RETRANS)):
         pcap, db = os.path.join(tmp, name + ".pcap"), os.path.join(tmp, name + ".db")
         subprocess.run([T.FINSCOPE, "forge", name, "-o", pcap], check=True, capture_output=True)
-        subprocess.run([T.FINSCOPE, "analyze", "-q", "-o", db, pcap], check=True,
-                       capture_output=True)
+        # By its name in tmp, so that a capture's file named in the output is the same each run.
+        subprocess.run([os.path.abspath(T.FINSCOPE), "analyze", "-q", "-o", db, name + ".pcap"],
+                       check=True, capture_output=True, cwd=tmp)
         dbs[name] = db
 
     # Retransmission markers: on the resent segments only, with the '~' shaft.
