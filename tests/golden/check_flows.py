@@ -391,6 +391,18 @@ def check_tshark(tmp, db, con):
             n = tshark_count(shlex.split(line))
             check(n == packets, "%s flow %d: tshark selects %d frames, the flow has %d"
                   % (name, fid, n, packets))
+            if v == 6 or hs == "self_connect":
+                # Fitted to 60 columns: lines of at most 60, the same command once pasted.
+                r = T.run("show", db, str(fid), "--width", "60", text=True)
+                lines = r.stdout.split("\n")
+                cmd = "\n".join(lines[1:next(k for k, x in enumerate(lines) if
+                                              x.startswith("flow "))])
+                check(all(len(x) <= 60 for x in cmd.split("\n")) and
+                      (hs == "self_connect" or "\n" in cmd),
+                      "%s flow %d --width 60: %r" % (name, fid, cmd))
+                n = tshark_count(["bash", "-c", cmd + ' "$@"', "tshark"])  # as pasted
+                check(n == packets, "%s flow %d --width 60: tshark selects %d frames, not %d"
+                      % (name, fid, n, packets))
     check({"v6", "v4", "self_connect"} <= seen, "IPv6 and a self-connect among them: %r" % seen)
     # Frames split over two files, as live -w rotation writes them: frames 1-5 of the capture
     # in one file, the rest in another, each numbered from 1 in its file.
