@@ -50,6 +50,23 @@
     ");\n"                                                                                         \
     "CREATE INDEX held_flows_capture ON held_flows (capture_id);\n"
 
+/*
+ * Which file holds which frames (schema 4): frames first_frame..last_frame of a capture are
+ * frames 1..(last_frame - first_frame + 1) of path.  A capture read from a file is its one
+ * file (written when the capture ends); live -w writes one row per file it writes (rotation).
+ */
+#define CAPTURE_FILES_TABLE                                                                        \
+    "CREATE TABLE capture_files (\n"                                                               \
+    "    capture_id INTEGER NOT NULL,\n"                                                           \
+    "    file_no INTEGER NOT NULL,\n"                                                              \
+    "    path TEXT NOT NULL,\n"                                                                    \
+    "    first_frame INTEGER NOT NULL,\n"                                                          \
+    "    last_frame INTEGER,\n"                                                                    \
+    "    first_ts REAL,\n"                                                                         \
+    "    last_ts REAL,\n"                                                                          \
+    "    PRIMARY KEY (capture_id, file_no)\n"                                                      \
+    ");\n"
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings"
 static const char schema_sql[] =
@@ -133,7 +150,8 @@ static const char schema_sql[] =
     "    zeek_resp_pkts INTEGER,\n"
     "    zeek_earlier TEXT NOT NULL DEFAULT '[]',\n"
     "    rst_cause_proven INTEGER,\n"
-    "    closer_call TEXT\n"
+    "    closer_call TEXT,\n"
+    "    last_packet INTEGER\n"
     ");\n"
     /*
      * A flow's transitions and control segments live in its row as JSON arrays (one insert per
@@ -151,7 +169,7 @@ static const char schema_sql[] =
     "           (j.value ->> 6) / 1e6 AS ts, j.value ->> 0 AS sender, j.value ->> 1 AS flags,\n"
     "           j.value ->> 2 AS rel_seq, j.value ->> 3 AS rel_ack, j.value ->> 4 AS len,\n"
     "           j.value ->> 5 AS why\n"
-    "    FROM flows AS f, json_each(f.segment_log) AS j;\n" HELD_FLOWS_TABLE
+    "    FROM flows AS f, json_each(f.segment_log) AS j;\n" HELD_FLOWS_TABLE CAPTURE_FILES_TABLE
     "CREATE INDEX flows_capture ON flows (capture_id);\n"
     "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
     "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
@@ -218,6 +236,8 @@ enum {
     ST_UPD_CAPTURE,
     ST_INS_SKIPPED,
     ST_INS_FLOW,
+    ST_DEL_FILES,
+    ST_INS_FILE,
     ST__COUNT
 };
 
@@ -234,6 +254,10 @@ static const struct {
     [ST_DEL_SKIPPED] = {"delete replaced skip counts", "DELETE FROM skipped WHERE capture_id = ?1"},
     [ST_DEL_CAPTURE] = {"delete replaced capture", "DELETE FROM captures WHERE id = ?1"},
     [ST_DEL_HELD] = {"delete held connections", "DELETE FROM held_flows WHERE capture_id = ?1"},
+    [ST_DEL_FILES] = {"delete capture files", "DELETE FROM capture_files WHERE capture_id = ?1"},
+    [ST_INS_FILE] = {"insert capture file",
+                     "INSERT OR REPLACE INTO capture_files (capture_id, file_no, path, "
+                     "first_frame, last_frame, first_ts, last_ts) VALUES (?,?,?,?,?,?,?)"},
     [ST_INS_HELD] = {"insert held connection",
                      "INSERT INTO held_flows (capture_id, client_addr, client_port, server_addr, "
                      "server_port, first_ts, last_ts, transition_log) VALUES (?,?,?,?,?,?,?,?)"},
@@ -258,9 +282,9 @@ static const struct {
                      "segments_dropped, transition_log, segment_log, zeek_conn_state, "
                      "zeek_history, zeek_orig, zeek_orig_bytes, zeek_resp_bytes, zeek_ts, "
                      "zeek_duration_s, zeek_orig_pkts, zeek_resp_pkts, zeek_earlier, "
-                     "rst_cause_proven, closer_call) VALUES "
+                     "rst_cause_proven, closer_call, last_packet) VALUES "
                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+                     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
 };
 
 /* A growable text buffer, reused from flow to flow (no allocation per flow once warm). */
@@ -505,6 +529,8 @@ fail:
  * 1 -> 2: flows.rst_cause_proven and flows.closer_call (NULL on older rows: not judged then).
  * 2 -> 3: the held_flows table and the state_intervals view (census.h), and each transition
  *         log entry gets how long its endpoint held the state (build_transition_log).
+ * 3 -> 4: flows.last_packet (NULL on older rows) and the capture_files table, one row per
+ *         capture read from a file (its frames were numbered from 1 in that file).
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings" /* the schema's view, as in schema_sql */
@@ -525,6 +551,9 @@ static const char *const migration[] = {
         "          FROM json_each(flows.transition_log) AS j ORDER BY j.key))\n"
         "WHERE json_valid(transition_log) AND json_type(transition_log) = "
         "'array';\n" HELD_FLOWS_TABLE FSC_SQL_STATE_INTERVALS_VIEW,
+    [3] = "ALTER TABLE flows ADD COLUMN last_packet INTEGER;\n" CAPTURE_FILES_TABLE
+          "INSERT INTO capture_files SELECT id, 1, source, 1, packets_read, first_ts, last_ts\n"
+          "    FROM captures WHERE source NOT LIKE 'live:%';\n",
 };
 #pragma GCC diagnostic pop
 
@@ -861,7 +890,8 @@ static void rollback(struct fsc_store *s)
 /* Delete one capture and everything hanging off it, inside the open transaction. */
 static int delete_capture(struct fsc_store *s, int64_t id, char *err, size_t errlen)
 {
-    static const int del[] = {ST_DEL_FLOWS, ST_DEL_HELD, ST_DEL_SKIPPED, ST_DEL_CAPTURE};
+    static const int del[] = {ST_DEL_FLOWS, ST_DEL_HELD, ST_DEL_FILES, ST_DEL_SKIPPED,
+                              ST_DEL_CAPTURE};
 
     for (size_t d = 0; d < sizeof del / sizeof *del; d++) {
         if (sqlite3_bind_int64(s->st[del[d]], 1, id) != SQLITE_OK ||
@@ -1010,6 +1040,7 @@ static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct
     B(f->rst_cause != FSC_RC_NONE ? sqlite3_bind_int(st, i++, f->rst_cause_proven)
                                   : sqlite3_bind_null(st, i++));
     B(bind_text(st, i++, fsc_closer_call_name(f->closer_call)));
+    B(bind_u64(st, i++, f->last_packet));
     if (bound(s, ST_INS_FLOW, rc, i, err, errlen) < 0)
         return -1;
     return run(s, ST_INS_FLOW, err, errlen);
@@ -1294,11 +1325,50 @@ static int update_capture(struct fsc_store *s, int64_t capture_id,
     return 0;
 }
 
+int fsc_store_capture_file(struct fsc_store *s, int64_t capture_id, int file_no, const char *path,
+                           uint64_t first_frame, uint64_t last_frame, fsc_time first_ts,
+                           fsc_time last_ts, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = s->st[ST_INS_FILE];
+    int rc = SQLITE_OK, i = 1;
+
+    if (sqlite3_get_autocommit(s->db)) {
+        seterr(err, errlen, "%s: capture file: no capture transaction is open", s->path);
+        return -1;
+    }
+    B(sqlite3_bind_int64(st, i++, capture_id));
+    B(sqlite3_bind_int(st, i++, file_no));
+    B(bind_text(st, i++, path));
+    B(bind_u64(st, i++, first_frame));
+    if (last_frame >= first_frame) {
+        B(bind_u64(st, i++, last_frame));
+        B(bind_seconds(st, i++, first_ts));
+        B(bind_seconds(st, i++, last_ts));
+    } else { /* no frame yet, so no time either */
+        for (int k = 0; k < 3; k++)
+            B(sqlite3_bind_null(st, i++));
+    }
+    if (bound(s, ST_INS_FILE, rc, i, err, errlen) < 0)
+        return -1;
+    return run(s, ST_INS_FILE, err, errlen);
+}
+
+/* A capture read from a file is that file's frames 1..packets_read (live -w names its own). */
+static int own_file(struct fsc_store *s, int64_t capture_id, const struct fsc_capture_info *ci,
+                    char *err, size_t errlen)
+{
+    if (!ci->source || !strncmp(ci->source, "live:", 5))
+        return 0;
+    return fsc_store_capture_file(s, capture_id, 1, ci->source, 1, ci->packets_read, ci->first_ts,
+                                  ci->last_ts, err, errlen);
+}
+
 int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,
                           const struct fsc_capture_info *ci, char *err, size_t errlen)
 {
     if (fsc_store_held_clear(s, capture_id, err, errlen) < 0 ||
-        update_capture(s, capture_id, ci, err, errlen) < 0 || run(s, ST_COMMIT, err, errlen) < 0) {
+        update_capture(s, capture_id, ci, err, errlen) < 0 ||
+        own_file(s, capture_id, ci, err, errlen) < 0 || run(s, ST_COMMIT, err, errlen) < 0) {
         rollback(s);
         return -1;
     }

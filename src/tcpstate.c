@@ -810,6 +810,7 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
 
     fsc_zeek_segment(&f->zeek, g.sd == FSC_CLIENT, p);
     f->last_ts = p->ts;
+    f->last_packet = p->number;
     if (g.s->pkts == 0)
         g.changed = true; /* the other side shows up: its facts replace what was inferred */
     after_rst(&g);

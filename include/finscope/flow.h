@@ -84,7 +84,7 @@ struct fsc_flow {
     struct fsc_endpoint ep[2]; /* FSC_CLIENT, FSC_SERVER */
 
     fsc_time first_ts, last_ts;
-    uint64_t first_packet;
+    uint64_t first_packet, last_packet; /* frame numbers of its first and last packet */
 
     /* Handshake facts. */
     fsc_time syn_ts;       /* last client SYN before the SYN+ACK (0: none seen) */

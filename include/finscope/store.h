@@ -7,7 +7,7 @@
 #include "finscope/flow.h"
 
 /* Schema version kept in PRAGMA user_version; PRAGMA application_id marks a finscope file. */
-#define FSC_SCHEMA_VERSION 3
+#define FSC_SCHEMA_VERSION 4
 #define FSC_APPLICATION_ID 0x46534331 /* "FSC1" */
 
 /* flows.rst_cause as people read it: "(likely)" after a cause the packets do not prove
@@ -94,6 +94,17 @@ int fsc_store_commit_capture(struct fsc_store *s, int64_t capture_id,
 /* Switch the file to WAL mode (persistent), so readers never block the writer and see every
  * commit while a live capture runs.  0 or -1. */
 int fsc_store_wal(struct fsc_store *s, char *err, size_t errlen);
+
+/*
+ * Record that frames first_frame..last_frame of capture capture_id are frames 1.. of the file
+ * path (its file_no-th file; last_frame < first_frame: no frame yet, and last_frame and the
+ * times are stored as NULL), inside the
+ * open transaction; written again with the same file_no it replaces the row.  `live -w` calls
+ * it for each file it writes; a capture read from a file gets its row when it ends.  0 or -1.
+ */
+int fsc_store_capture_file(struct fsc_store *s, int64_t capture_id, int file_no, const char *path,
+                           uint64_t first_frame, uint64_t last_frame, fsc_time first_ts,
+                           fsc_time last_ts, char *err, size_t errlen);
 
 /* Update the captures row with the final counters and COMMIT.  0 or -1. */
 int fsc_store_end_capture(struct fsc_store *s, int64_t capture_id,

@@ -201,6 +201,7 @@ def flows(db, capture_id, renumber=None):
             fid = d.pop("id")
             d.pop("capture_id")
             d["first_packet"] = re_no(d["first_packet"])
+            d["last_packet"] = re_no(d["last_packet"])
             d["transition_log"] = [t[:4] + [re_no(t[4])] + t[5:]
                                    for t in json.loads(d["transition_log"])]
             d["segment_log"] = [t[:-1] + [re_no(t[-1])] for t in json.loads(d["segment_log"])]

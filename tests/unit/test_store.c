@@ -185,6 +185,7 @@ static void make_flow_a(struct fsc_flow *f, struct fsc_transition *tr, struct fs
     f->first_ts = T0;
     f->last_ts = T0 + FSC_USEC_PER_SEC;
     f->first_packet = 1;
+    f->last_packet = 8;
     f->syn_ts = T0;
     f->hs_done_ts = T0 + 250;
     f->rst_after_close = 1;
@@ -241,6 +242,7 @@ static void make_flow_b(struct fsc_flow *f, struct fsc_transition *tr, struct fs
     f->first_ts = T1;
     f->last_ts = T1 + 3500 * MS;
     f->first_packet = 20;
+    f->last_packet = 31;
     f->handshake = FSC_HS_NONE;
     f->close_kind = FSC_CK_HALF_CLOSED;
     f->rst_cause = FSC_RC_NONE;
@@ -316,16 +318,16 @@ static void rm_tree(const char *dir)
     "client_retrans_bytes, server_retrans_bytes, client_gap_bytes, server_gap_bytes, "             \
     "fin_retrans, rst_after_close, handshake_rtt_s, close_wait_s, fin_wait_2_s, last_ack_s, "      \
     "client_isn, server_isn, midstream, self_connect, anomalies, transitions_dropped, "            \
-    "segments_dropped"
+    "segments_dropped, last_packet"
 
 #define FLOW_A_ROW                                                                                 \
     "1|1|4|192.0.2.10|51000|198.51.100.1|80|1700000000.0|1700000001.0|1.0|1|three_way|rst|"        \
     "unread_data|server|closed|closed|4|4|100|2000|0|10|20|0|5|3|1|0.00025|NULL|NULL|NULL|1000|"   \
-    "4000000000|0|0|data_after_rst,rst_with_data|0|2"
+    "4000000000|0|0|data_after_rst,rst_with_data|0|2|8"
 #define FLOW_B_ROW                                                                                 \
     "2|1|6|2001:db8::2|40000|2001:db8::1|443|1700000010.0|1700000013.5|3.5|20|none|half_closed|"   \
     "NULL|client|fin_wait_2|close_wait|3|2|10|5|5|0|0|0|0|0|0|NULL|2.5|2.5|NULL|NULL|NULL|1|0||0|" \
-    "0"
+    "0|31"
 
 static const char count_all_sql[] =
     "SELECT (SELECT count(*) FROM captures), (SELECT count(*) FROM flows), "
@@ -343,7 +345,7 @@ static void test_round_trip(struct fsc_store *s)
     int64_t id;
 
     check_str("application_id", q(s, "PRAGMA application_id", -1), "1179861809");
-    check_str("user_version", q(s, "PRAGMA user_version", -1), "3");
+    check_str("user_version", q(s, "PRAGMA user_version", -1), "4");
     check_str("journal_mode", q(s, "PRAGMA journal_mode", -1), "delete");
     check_str("page_size", q(s, "PRAGMA page_size", -1), "16384");
 
@@ -523,6 +525,13 @@ static void test_replace(struct fsc_store *s)
               "1.0\n9.0");
     check_str("replaced capture's skip counts gone", q(s, "SELECT reason FROM skipped", -1),
               "not_ip\nnot_tcp");
+    check_str("a file capture is its own one file; the replaced capture's row is gone",
+              q(s,
+                "SELECT capture_id = ?1, file_no, path, first_frame, quote(last_frame), "
+                "quote(first_ts), quote(last_ts) FROM capture_files ORDER BY capture_id",
+                id3),
+              "0|1|/captures/a.pcap|1|40|1700000000.0|1700000013.5\n"
+              "1|1|/captures/a.pcap|1|NULL|NULL|NULL");
     check_str("counts after replace", q(s, count_all_sql, -1), "2|4|21|16|2");
     check_str("median of an odd count", q(s, "SELECT * FROM close_wait_suspects", -1),
               "2001:db8::1|443|3|2.5|9.0");
@@ -598,13 +607,13 @@ static void test_refusals(const char *dir)
     /* Ours, from a newer finscope. */
     snprintf(path, sizeof path, "%s/newer.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
-        q(s, "PRAGMA user_version = 4", -1);
+        q(s, "PRAGMA user_version = 5", -1);
         fsc_store_close(s);
     }
     before = slurp(path, &blen);
     check_int("open newer schema", fsc_store_open(path, false, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by a newer finscope (schema 4, this build reads up to 3)", path);
+             "%s: written by a newer finscope (schema 5, this build reads up to 4)", path);
     check_str("newer schema message", err, want);
     check_same_file("newer db untouched", path, before, blen);
     check_int("open newer schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
@@ -619,6 +628,13 @@ static void test_refusals(const char *dir)
         q(s, "DROP VIEW rst_causes", -1);
         q(s, "DROP VIEW state_intervals", -1);
         q(s, "DROP TABLE held_flows", -1);
+        q(s, "DROP TABLE capture_files", -1);
+        q(s, "ALTER TABLE flows DROP COLUMN last_packet", -1);
+        q(s,
+          "INSERT INTO captures (source, packets_read, first_ts, last_ts, analyzed_at, "
+          "finscope_version) VALUES ('old.pcap', 7, 1.5, 2.5, 'x', '0.1'), "
+          "('live:eth0', 9, 3, 4, 'x', '0.1')",
+          -1);
         q(s, "ALTER TABLE flows DROP COLUMN rst_cause_proven", -1);
         q(s, "ALTER TABLE flows DROP COLUMN closer_call", -1);
         q(s,
@@ -644,7 +660,7 @@ static void test_refusals(const char *dir)
     before = slurp(path, &blen);
     check_int("open older schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by an older finscope (schema 1, this build writes 3); upgrade it in "
+             "%s: written by an older finscope (schema 1, this build writes 4); upgrade it in "
              "place with: finscope analyze -o %s --upgrade",
              path, path);
     check_str("older schema message", err, want);
@@ -656,9 +672,16 @@ static void test_refusals(const char *dir)
                   q(s,
                     "SELECT (SELECT user_version FROM pragma_user_version), "
                     "quote(rst_cause_proven), quote(closer_call), "
-                    "(SELECT count(*) FROM state_intervals) FROM flows",
+                    "(SELECT count(*) FROM state_intervals), quote(last_packet) FROM flows",
                     -1),
-                  "3|NULL|NULL|2");
+                  "4|NULL|NULL|2|NULL");
+        check_str("upgraded: a file capture is its one file, a live one has none yet",
+                  q(s,
+                    "SELECT group_concat(capture_id || ',' || file_no || ',' || path || ',' || "
+                    "first_frame || ',' || last_frame || ',' || first_ts || ',' || last_ts, "
+                    "';') FROM capture_files",
+                    -1),
+                  "1,1,old.pcap,1,7,1.5,2.5");
         check_str("upgraded: each transition's end, for state_intervals",
                   q(s, "SELECT transition_log FROM flows", -1),
                   "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",20],"
