@@ -419,7 +419,7 @@ static const struct section sections[] = {
 /* Every flow the other sections link to: the lowest id of each close kind, handshake and RST
  * cause, and the first flow of each 5-tuple shown for FIN retransmissions; with where it is. */
 static const char examples_sql[] =
-    "SELECT f.id, f.capture_id, f.first_packet, 0, f.close_kind, f.handshake, "
+    "SELECT f.id, f.capture_id, f.first_packet, f.last_packet, f.close_kind, f.handshake, "
     "f.rst_cause, " EP("f.client_addr", "f.client_port") ", " EP(
         "f.server_addr",
         "f.server_port") ", f.client_addr, f.client_port, f.server_addr, f.server_port FROM "
@@ -588,8 +588,6 @@ static int report_examples(const struct table *ex, struct table *out)
                            raw(ex, r, EX_CAPTURE),
                            raw(ex, r, EX_FIRST),
                            raw(ex, r, EX_LAST)};
-        if (strcmp(cell(ex, r, EX_LAST), "0") == 0)
-            v[10] = NULL; /* not stored */
         if (table_row(out, 11, NULL, v))
             return -1;
     }

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -55,7 +56,7 @@ EX_TITLE = "example flows: the lowest id of each kind, and every flow linked abo
 CAPTURE_KINDS = ("four_way", "three_way", "simultaneous", "rst", "half_closed", "open")
 
 
-def tshark_filter(ca, cp, sa, sp, first, last=0):
+def tshark_filter(ca, cp, sa, sp, first, last):
     """where.h's display filter, written here from its documented form."""
     ip = "ipv6" if ":" in ca else "ip"
     one = lambda a, p, b, q: "%s.src==%s && tcp.srcport==%d && %s.dst==%s && tcp.dstport==%d" % (
@@ -64,12 +65,12 @@ def tshark_filter(ca, cp, sa, sp, first, last=0):
         "((%s) || (%s))" % (one(ca, cp, sa, sp), one(sa, sp, ca, cp))
     if first > 0:
         f += " && frame.number>=%d" % first
-    if last > 0:
+    if last is not None and last > 0:
         f += " && frame.number<=%d" % last
     return f
 
 
-def example_row(fid, kind, hs, cause, c, first, ca, cp, sa, sp, last=0):
+def example_row(fid, kind, hs, cause, c, first, ca, cp, sa, sp, last):
     """An example flow as the text report shows it."""
     ep = lambda a, p: ("[%s]:%d" if ":" in a else "%s:%d") % (a, p)
     return ["#%d" % fid, kind, hs, cause or "-", "%d:%d" % (c, first), ep(ca, cp), ep(sa, sp),
@@ -189,7 +190,8 @@ def expected(db, cap=None):
     ids |= set(int(r[-1][1:]) for r in exp["top 5-tuples (TCP) by retransmitted FINs"][:TOP])
     exp[EX_TITLE] = [example_row(*r) for r in q(
         "SELECT id, close_kind, handshake, rst_cause, capture_id, first_packet, client_addr, "
-        "client_port, server_addr, server_port FROM flows WHERE id IN (%s) ORDER BY id" %
+        "client_port, server_addr, server_port, last_packet FROM flows WHERE id IN (%s) "
+        "ORDER BY id" %
         ", ".join(str(i) for i in sorted(ids)))]
     exp["flows"] = total
     exp["ncaptures"] = q("SELECT count(*) FROM captures")[0][0]
@@ -409,6 +411,28 @@ def check_colours(text, where):
     check(n > 30, "%s: %d coloured marks" % (where, n))
 
 
+def check_tshark(db, pcap):
+    """The display filter of an example of three kinds (both directions, a self-connect's one
+    socket, a reset) selects exactly its flow's packets in tshark, when tshark is installed."""
+    if not shutil.which("tshark"):
+        print("tshark not installed: the examples' display filters are not run (Debian: tshark)")
+        return
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    for kind in ("four_way", "two_way", "rst"):
+        fid, ca, cp, sa, sp, first, last, n = con.execute(
+            "SELECT id, client_addr, client_port, server_addr, server_port, first_packet, "
+            "last_packet, client_packets + server_packets FROM flows WHERE close_kind = ? "
+            "ORDER BY id LIMIT 1", (kind,)).fetchone()
+        f = tshark_filter(ca, cp, sa, sp, first, last)
+        p = subprocess.run(["tshark", "-r", pcap, "-Y", f, "-T", "fields", "-e", "frame.number"],
+                           capture_output=True, text=True, timeout=120)
+        frames = [int(x) for x in p.stdout.split()]
+        check(p.returncode == 0 and frames and frames[0] == first and frames[-1] == last and
+              len(frames) == n, "tshark -Y %r: frames %r, flow %d has %d packets, %d..%d" %
+              (f, frames[:5], fid, n, first, last))
+    con.close()
+
+
 # ---- report --json: the same numbers as the text report, and as SQL ----
 
 JSON_SECTIONS = {
@@ -535,7 +559,9 @@ def check_json(fsc, db, exp, secs, more, where, cap=None):
         check(r["shown"] == r["rst_cause"] + {1: "", 0: " (likely)", None: " (not judged)"}[
             r["proven"]], "%s: json rst cause %r" % (where, r))
     for r in doc.get("examples", []):
-        check(r["where"] == "%d:%d" % (r["capture"], r["first_frame"]),
+        check(r["where"] == "%d:%d" % (r["capture"], r["first_frame"]) and
+              r["tshark"].endswith("frame.number>=%d && frame.number<=%d" % (
+                  r["first_frame"], r["last_frame"])) and r["last_frame"] >= r["first_frame"],
               "%s: json example %r" % (where, r))
     return doc
 
@@ -1149,6 +1175,7 @@ def main():
         check([r[4] for r in secs[EX_TITLE]] and all(re.match(r"1:\d+$", r[4])
                                                       for r in secs[EX_TITLE]),
               "examples name capture:frame")
+        check_tshark(db, pcap)
 
         # A second capture: --capture 1 must match the SQL restricted to capture 1.
         pcap2 = os.path.join(tmp, "mix2.pcap")
