@@ -1214,7 +1214,12 @@ def main():
         check(p.returncode == 1 and not os.path.exists(os.path.join(tmp, "missing.db")),
               "missing db must fail and not be created")
         p = run(fsc, "report", "--help")
-        check(p.returncode == 0 and "examples:" in p.stdout, "--help")
+        check(p.returncode == 0 and "examples:" in p.stdout and "--json" in p.stdout and
+              "finscope report web.db --json" in p.stdout, "--help")
+        p = run(fsc, "report", db, "--json", "--html", os.path.join(tmp, "both.html"))
+        check(p.returncode == 2 and "not both" in p.stderr and
+              not os.path.exists(os.path.join(tmp, "both.html")), "--json with --html: %r" %
+              p.stderr)
         before = open(db, "rb").read()
         run(fsc, "report", db)
         check(open(db, "rb").read() == before, "report changed the database file")
