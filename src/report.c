@@ -252,10 +252,10 @@ static const struct section sections[] = {
      "who closes first, by server port",
      /* A port seen in one connection only (a client's ephemeral port taken for the server's, or
       * a scan) is one of hundreds: they make one row. */
-     "WITH p AS (SELECT server_port, closer, count(*) OVER (PARTITION BY server_port) AS pn "
-     "FROM flows WHERE " FILT "), g AS (SELECT CASE WHEN pn > 1 THEN server_port END AS port, "
-     "count(DISTINCT server_port) AS ports, count(*) AS n, sum(closer = 'client') AS c, "
-     "sum(closer = 'server') AS s, sum(closer = 'both') AS b FROM p GROUP BY 1) "
+     "WITH p AS (SELECT server_port, count(*) AS n, sum(closer = 'client') AS c, "
+     "sum(closer = 'server') AS s, sum(closer = 'both') AS b FROM flows WHERE " FILT
+     " GROUP BY server_port), g AS (SELECT CASE WHEN n > 1 THEN server_port END AS port, "
+     "count(*) AS ports, sum(n) AS n, sum(c) AS c, sum(s) AS s, sum(b) AS b FROM p GROUP BY 1) "
      "SELECT CASE WHEN port IS NULL THEN 'other ports (' || ports || ', one connection each)' "
      "ELSE port END, n, c, " PCT("c", "n") ", s, " PCT("s", "n") ", b, " PCT(
          "b", "n") ", n - c - s - b, port, ports FROM g ORDER BY n DESC, port IS NULL, port",
