@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""check_report_browser.py FINSCOPE: the --html report as headless Chromium lays it out.
+"""check_report_browser.py FINSCOPE [WILD_CORPUS]: the --html report as headless Chromium lays it out.
 
-Renders two reports in the real browser (browser.py) and measures every chart's labels:
+Renders up to three reports in the real browser (browser.py) and measures every chart's labels:
 - a forged mix over two captures (every section filled, capture columns shown);
 - check_report.py's crafted census database (a hostile address as a host, a capture a day
-  later with long time labels, 1500 TIME_WAITs, IPv6).
+  later with long time labels, 1500 TIME_WAITs, IPv6);
+- when the directory given as second argument holds traces/*.pcap* (../shared/corpus/wild),
+  every one of them analyzed into one database: real traffic, 137 captures.
 For each: every section is there under its title and every chart drawn (close kinds,
 handshakes, RST causes, both dwell histograms, the census charts of the busiest hosts); within
 each chart no two label boxes (svg text) overlap and no label, bar, band or line leaves its
@@ -13,6 +15,7 @@ example flows are show.c's: their overlaps are counted and printed, not asserted
 
 Skips (exit 77) only when no Chromium is installed.
 """
+import glob
 import os
 import sys
 import tempfile
@@ -96,6 +99,20 @@ def main():
         look(html, "mix", ["chart-close-kinds", "chart-handshakes", "chart-rst-causes",
                            "chart-close-wait-dwell", "chart-fin-wait-2-dwell", "chart-census-1",
                            "chart-census-2", "chart-census-3", "chart-census-4"])
+
+        # Real traffic nobody here made, when the corpus is there (../shared/corpus/wild).
+        wild = sys.argv[2] if len(sys.argv) > 2 else ""
+        traces = sorted(glob.glob(os.path.join(wild, "traces", "*.pcap*"))) if wild else []
+        if traces:
+            wdb = os.path.join(tmp, "wild.db")
+            T.run("analyze", "-q", "-o", wdb, *traces, text=True, timeout=300)
+            html = report(wdb, os.path.join(tmp, "wild.html"))
+            look(html, "wild", ["chart-close-kinds", "chart-handshakes", "chart-rst-causes",
+                                "chart-close-wait-dwell", "chart-fin-wait-2-dwell",
+                                "chart-census-1", "chart-census-2", "chart-census-3",
+                                "chart-census-4"])
+        else:
+            print("no wild corpus at %r: its report is not measured" % wild)
 
         crafted = R.build_crafted(R_fsc, tmp)
         html = report(crafted, os.path.join(tmp, "crafted.html"))
