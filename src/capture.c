@@ -83,6 +83,8 @@ struct fsc_capture {
     bool live;
     int sel_fd; /* live: the descriptor to poll() */
     int copies; /* live: copies of each frame the kernel counts (see count_once) */
+    const struct pcap_pkthdr *last_h; /* live: the record of the frame returned last (for -w) */
+    const u_char *last_data;
     bool has_filter;
     struct bpf_program prog; /* applied here, not in libpcap, so that frames keep their numbers */
     uint8_t head[4];         /* the first bytes, read to choose the reader, handed out again */
@@ -559,7 +561,7 @@ static int ng_packet(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
 {
     struct ng_state *n = &c->ng;
     const uint8_t *b = n->blk + 8;
-    uint32_t ifid = 0, caplen, wirelen, room;
+    uint32_t ifid = 0, caplen = 0, wirelen, room; /* caplen: set below for every block type */
     uint64_t t = 0;
     const char *what = n->type == NG_EPB  ? "enhanced packet block"
                        : n->type == NG_PB ? "packet block"
@@ -965,6 +967,42 @@ int fsc_capture_default_iface(char *buf, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+/* The flags in brackets after an interface, as `tcpdump -D` prints them ("Up, Running, Loopback"
+ * and the connection status; "none" when flags has none of the first four). */
+static void iface_flags(FILE *out, bpf_u_int32 flags)
+{
+    static const struct {
+        bpf_u_int32 bit;
+        const char *name;
+    } names[] = {{PCAP_IF_UP, "Up"},
+                 {PCAP_IF_RUNNING, "Running"},
+                 {PCAP_IF_LOOPBACK, "Loopback"},
+                 {PCAP_IF_WIRELESS, "Wireless"}};
+    bool wireless = flags & PCAP_IF_WIRELESS;
+    const char *sep = "";
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (flags & names[i].bit) {
+            fprintf(out, "%s%s", sep, names[i].name);
+            sep = ", ";
+        }
+    if (!*sep)
+        fputs("none", out);
+    switch (flags & PCAP_IF_CONNECTION_STATUS) {
+    case PCAP_IF_CONNECTION_STATUS_UNKNOWN:
+        fputs(wireless ? ", Association status unknown" : ", Connection status unknown", out);
+        break;
+    case PCAP_IF_CONNECTION_STATUS_CONNECTED:
+        fputs(wireless ? ", Associated" : ", Connected", out);
+        break;
+    case PCAP_IF_CONNECTION_STATUS_DISCONNECTED:
+        fputs(wireless ? ", Not associated" : ", Disconnected", out);
+        break;
+    default: /* not applicable: nothing, as tcpdump */
+        break;
+    }
+}
+
 int fsc_capture_list_ifaces(FILE *out, char *err, size_t errlen)
 {
     char perr[PCAP_ERRBUF_SIZE] = "";
@@ -975,10 +1013,19 @@ int fsc_capture_list_ifaces(FILE *out, char *err, size_t errlen)
         snprintf(err, errlen, "cannot list interfaces: %s", perr);
         return -1;
     }
-    for (pcap_if_t *d = all; d; d = d->next)
-        fprintf(out, "%d.%s%s%s%s\n", ++n, d->name,
-                (d->flags & PCAP_IF_LOOPBACK) ? " [Loopback]" : "",
-                (d->flags & PCAP_IF_UP) ? " [Up]" : "", d->description ? d->description : "");
+    /* Line for line as `tcpdump -D`: "1.eth0 [Up, Running, Connected]", the description in
+     * parentheses when libpcap has one, no brackets when libpcap knows no flag at all. */
+    for (pcap_if_t *d = all; d; d = d->next) {
+        fprintf(out, "%d.%s", ++n, d->name);
+        if (d->description)
+            fprintf(out, " (%s)", d->description);
+        if (d->flags) {
+            fputs(" [", out);
+            iface_flags(out, d->flags);
+            fputc(']', out);
+        }
+        fputc('\n', out);
+    }
     pcap_freealldevs(all);
     return 0;
 }
@@ -1051,6 +1098,8 @@ int fsc_capture_next(struct fsc_capture *c, struct fsc_frame *fr, char *err, siz
         fr->data = data;
         fr->caplen = h->caplen;
         fr->wirelen = h->len;
+        c->last_h = h;
+        c->last_data = data;
         /* libpcap reads each record with fread, so the stream position is the next record. */
         if (!c->live)
             c->record_start = (int64_t)ftello(c->fp);
@@ -1140,5 +1189,68 @@ int fsc_pcap_writer_close(struct fsc_pcap_writer *w)
     pcap_dump_close(w->d);
     pcap_close(w->p);
     free(w);
+    return rc;
+}
+
+/* ---- writing a live capture's frames as captured (tcpdump -w) ---- */
+
+struct fsc_dump {
+    pcap_dumper_t *d;
+    uint64_t size;
+};
+
+#define PCAP_FILE_HEADER_LEN 24 /* magic, version, thiszone, sigfigs, snaplen, linktype */
+#define PCAP_RECORD_HEADER_LEN 16
+
+int fsc_dump_open(struct fsc_capture *c, const char *path, struct fsc_dump **out, char *err,
+                  size_t errlen)
+{
+    struct fsc_dump *d = calloc(1, sizeof *d);
+
+    if (!d || !c->live) {
+        snprintf(err, errlen, "%s: cannot set up a pcap writer", path);
+        free(d);
+        return -1;
+    }
+    /* On the live handle, as tcpdump does: the file gets its link type and snaplen. */
+    if (!(d->d = pcap_dump_open(c->p, path))) {
+        snprintf(err, errlen, "%s", pcap_geterr(c->p)); /* "PATH: why" */
+        free(d);
+        return -1;
+    }
+    d->size = PCAP_FILE_HEADER_LEN;
+    *out = d;
+    return 0;
+}
+
+void fsc_dump_frame(struct fsc_dump *d, const struct fsc_capture *c)
+{
+    pcap_dump((u_char *)d->d, c->last_h, c->last_data);
+    d->size += PCAP_RECORD_HEADER_LEN + c->last_h->caplen;
+}
+
+uint64_t fsc_dump_size(const struct fsc_dump *d)
+{
+    return d->size;
+}
+
+int fsc_dump_flush(struct fsc_dump *d, const char *path, char *err, size_t errlen)
+{
+    if (pcap_dump_flush(d->d) < 0 || ferror(pcap_dump_file(d->d))) {
+        snprintf(err, errlen, "%s: write error: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int fsc_dump_close(struct fsc_dump *d, const char *path, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!d)
+        return 0;
+    rc = fsc_dump_flush(d, path, err, errlen);
+    pcap_dump_close(d->d); /* also closes standard output for "-", as tcpdump */
+    free(d);
     return rc;
 }

@@ -12,12 +12,13 @@
 
 #include "finscope/analyze.h"
 #include "finscope/capture.h"
+#include "finscope/livedump.h"
 #include "finscope/session.h"
 #include "finscope/summary.h"
 
 static const char usage[] =
-    "usage: finscope live [options]\n"
-    "       finscope live --list-interfaces\n"
+    "usage: finscope live [options] [FILTER EXPRESSION]\n"
+    "       finscope live -D | --list-interfaces\n"
     "\n"
     "Captures on a network interface (libpcap, immediate mode) and writes the same rows as\n"
     "'finscope analyze' while it runs: connections are written once they have closed (after\n"
@@ -36,7 +37,19 @@ static const char usage[] =
     "options:\n"
     "  -i, --interface IFACE   interface (default: the first one that is up, said on stderr)\n"
     "  -o, --output FILE       database (default: finscope.db)\n"
-    "  -f, --filter EXPR       BPF filter, as tcpdump takes it (e.g. 'tcp port 443')\n"
+    "  -f, --filter EXPR       BPF filter, as tcpdump takes it (e.g. 'tcp port 443'); or give\n"
+    "                          it after the options, as tcpdump: finscope live -i lo tcp port 80\n"
+    "  -w FILE                 also write every captured frame to the pcap file FILE, as tcpdump\n"
+    "                          -w (snaplen as set; flushed every second, so it can be read while\n"
+    "                          live runs): frame N in the database is frame N of FILE.  '-':\n"
+    "                          standard output (the summary then goes to standard error)\n"
+    "  -C MB                   with -w, as tcpdump -C: before writing a frame, a file larger than\n"
+    "                          MB millions of bytes is closed and FILE1, FILE2, ... follow\n"
+    "  -G SEC                  with -w, as tcpdump -G: a new file every SEC seconds, FILE being\n"
+    "                          an strftime(3) pattern ('web-%Y%m%d-%H%M%S.pcap')\n"
+    "  -W N                    with -C, reuse N files in a ring (FILE0 .. FILE<N-1>); with -G\n"
+    "                          alone, stop after N files\n"
+    "                          (the capture_files table says which frames are in which file)\n"
     "  -c, --count N           stop after N packets\n"
     "      --duration SEC      stop after SEC seconds\n"
     "      --snaplen N         bytes kept per packet (default 256: every header and option)\n"
@@ -50,11 +63,14 @@ static const char usage[] =
     "  -Z, --user USER         after opening the interface, run as USER (as tcpdump -Z does):\n"
     "                          the analysis and the database writes do not run as root\n"
     "  -q, --quiet             no summary at the end\n"
-    "      --list-interfaces   list the interfaces and exit\n"
+    "  -D, --list-interfaces   list the interfaces as tcpdump -D does, and exit\n"
     "  -h, --help              this text\n"
     "\n"
     "examples:\n"
     "  finscope live -i eth0 -f 'tcp port 443'\n"
+    "  finscope live -i eth0 -w web.pcap tcp port 443   # then: tshark -r web.pcap\n"
+    "  finscope live -i eth0 -w web.pcap -C 100 -W 10   # a ring of ten 100 MB files\n"
+    "  finscope live -i eth0 -w 'web-%H%M.pcap' -G 3600 # a new file every hour\n"
     "  finscope live -i eth0 -o web.db --duration 600 -Z nobody\n"
     "  sqlite3 finscope.db 'SELECT * FROM close_wait_suspects'    # while it runs\n"
     "  finscope states finscope.db --state close_wait              # while it runs\n";
@@ -100,6 +116,7 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
 
 struct live_opts {
     struct fsc_live_opts cap;
+    struct fsc_livedump_opts dump; /* -w (path NULL: none), -C, -G, -W */
     const char *db_path, *user;
     uint64_t count;
     double duration;
@@ -146,10 +163,13 @@ static int run_live(const struct live_opts *o)
     struct fsc_session s;
     struct fsc_capture *cap = NULL;
     struct fsc_store *store = NULL;
+    struct fsc_livedump *dump = NULL;
     struct fsc_frame fr;
-    char err[512], rerr[256] = "", source[128], iface[64];
+    char err[512], rerr[256] = "", werr[512] = "", source[128], iface[64];
     uint64_t recv = 0, drops = 0, last_pkts = 0;
-    bool tty = isatty(STDERR_FILENO), read_failed = false;
+    bool tty = isatty(STDERR_FILENO), read_failed = false, dump_failed = false;
+    /* -w -: standard output is the pcap stream, so the summary goes to standard error. */
+    FILE *summary_out = o->dump.path && strcmp(o->dump.path, "-") == 0 ? stderr : stdout;
     int rc;
 
     memset(&s, 0, sizeof s);
@@ -197,6 +217,12 @@ static int run_live(const struct live_opts *o)
     if (fsc_session_begin(&s, store, 0, &o->lim) < 0)
         goto fail;
     s.track_time_wait = true;
+    /* After -Z, as tcpdump: the files belong to that user. */
+    if (o->dump.path &&
+        fsc_livedump_open(&o->dump, cap, store, s.capture_id, &dump, err, sizeof err) < 0) {
+        fprintf(stderr, "finscope: -w: %s\n", err);
+        goto abandon;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -204,14 +230,30 @@ static int run_live(const struct live_opts *o)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    fprintf(stderr, "finscope: capturing on %s (link %s, snaplen %d), writing %s; Ctrl-C to stop\n",
-            iface, s.ci.link_type, o->cap.snaplen, o->db_path);
+    /* -w - | a reader that leaves: the next flush fails with EPIPE and the capture ends with
+     * its rows saved, instead of SIGPIPE killing it between commits. */
+    if (dump)
+        signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr,
+            "finscope: capturing on %s (link %s, snaplen %d), writing %s%s%s; Ctrl-C to stop\n",
+            iface, s.ci.link_type, o->cap.snaplen, o->db_path, dump ? " and frames to " : "",
+            dump ? o->dump.path : "");
 
     fsc_time start = wall_now(), last_commit = start, last_snapshot = 0, snapshot_cost = 0;
     uint64_t counts[FSC_CENSUS_NSTATES] = {0};
     fsc_time deadline = o->duration > 0 ? start + (fsc_time)(o->duration * FSC_USEC_PER_SEC) : 0;
     while (!stop_signal) {
         rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr);
+        /* Written before it is analyzed: a frame number in the database is always in a file. */
+        if (rc == 1 && dump) {
+            int w = fsc_livedump_frame(dump, &fr, werr, sizeof werr);
+            if (w > 0)
+                fprintf(stderr, "finscope: -W %u: the last file is written, stopping\n",
+                        o->dump.max_files);
+            dump_failed = w < 0;
+            if (w != 0)
+                break;
+        }
         if (rc == 1 && fsc_session_frame(&s, &fr) < 0)
             goto fail;
         if (rc == 0)
@@ -234,6 +276,10 @@ static int run_live(const struct live_opts *o)
                 snapshot_cost = wall_now() - now;
                 last_snapshot = now;
             }
+            if (dump && fsc_livedump_commit(dump, werr, sizeof werr) < 0) {
+                dump_failed = true;
+                break;
+            }
             if (fsc_store_commit_capture(store, s.capture_id, &s.ci, s.err, sizeof s.err) < 0)
                 goto fail;
             if (tty && !o->quiet)
@@ -251,6 +297,13 @@ static int run_live(const struct live_opts *o)
         fputc('\n', stderr);
     if (fsc_capture_stats(cap, &recv, &drops) == 0)
         s.ci.drops = (int64_t)drops;
+    /* The last file's row goes in the last commit.  A write error stops the capture; the
+     * database still gets every frame analyzed so far (their files may lack the last ones). */
+    if (fsc_livedump_close(dump, err, sizeof err) < 0 && !dump_failed) {
+        snprintf(werr, sizeof werr, "%s", err);
+        dump_failed = true;
+    }
+    dump = NULL;
     /* Connections still open are written as they are; their open dwells run to now. */
     if (fsc_session_end(&s, wall_now()) < 0)
         goto fail;
@@ -259,24 +312,108 @@ static int run_live(const struct live_opts *o)
     if (read_failed)
         fprintf(stderr, "finscope: %s: capture stopped: %s (everything before it was stored)\n",
                 iface, rerr);
+    if (dump_failed)
+        fprintf(stderr,
+                "finscope: -w: %s (capture stopped; capture_files names the frames written before "
+                "it)\n",
+                werr);
     if (s.ci.drops > 0)
         fprintf(stderr,
                 "finscope: the kernel dropped %lld packets (recorded on the capture row); a "
                 "tighter -f filter, a smaller --snaplen or a larger -B helps\n",
                 (long long)s.ci.drops);
-    if (!o->quiet && fsc_summary_print(store, s.capture_id, stdout, err, sizeof err) < 0)
+    if (!o->quiet && fsc_summary_print(store, s.capture_id, summary_out, err, sizeof err) < 0)
         fprintf(stderr, "finscope: summary: %s\n", err);
     fsc_store_close(store);
-    return read_failed ? 1 : 0;
+    return read_failed || dump_failed ? 1 : 0;
 
 fail:
     /* What was committed every second stays; the uncommitted rest is rolled back. */
     fprintf(stderr, "finscope: %s: %s (the database holds what was committed before)\n", o->db_path,
             s.err);
+abandon:
+    fsc_livedump_close(dump, err, sizeof err); /* its rows are rolled back with the rest */
     fsc_session_abort(&s);
     fsc_capture_close(cap);
     fsc_store_close(store);
     return 1;
+}
+
+/* -w, -C, -G, -W as tcpdump takes them.  0, or -1 after a message. */
+static int parse_dump_opt(int c, const char *arg, struct fsc_livedump_opts *d)
+{
+    uint64_t v;
+
+    switch (c) {
+    case 'w':
+        if (!*arg) {
+            fputs("finscope live: -w takes a file name ('-' for standard output)\n", stderr);
+            return -1;
+        }
+        d->path = arg;
+        return 0;
+    case 'C':
+        if (fsc_parse_uint(arg, 1, 1000000000, &v) < 0) {
+            fprintf(stderr,
+                    "finscope live: -C takes a file size in millions of bytes from 1, not '%s'\n",
+                    arg);
+            return -1;
+        }
+        d->max_bytes = v * 1000000;
+        return 0;
+    case 'G':
+        if (fsc_parse_uint(arg, 1, INT32_MAX, &v) < 0) {
+            fprintf(stderr, "finscope live: -G takes whole seconds from 1, not '%s'\n", arg);
+            return -1;
+        }
+        d->every_s = (unsigned)v;
+        return 0;
+    default: /* 'W' */
+        if (fsc_parse_uint(arg, 1, 1000000, &v) < 0) {
+            fprintf(stderr,
+                    "finscope live: -W takes a number of files from 1 to 1000000, not '%s'\n", arg);
+            return -1;
+        }
+        d->max_files = (unsigned)v;
+        return 0;
+    }
+}
+
+/* -C, -G and -W only with -w, and not with standard output.  0, or -1 after a message. */
+static int check_dump_opts(const struct fsc_livedump_opts *d)
+{
+    const char *rot = d->max_bytes ? "-C" : d->every_s ? "-G" : d->max_files ? "-W" : NULL;
+
+    if (rot && !d->path) {
+        fprintf(stderr, "finscope live: %s goes with -w FILE\n", rot);
+        return -1;
+    }
+    if (rot && strcmp(d->path, "-") == 0) {
+        fprintf(stderr, "finscope live: %s rotates files: not with -w - (standard output)\n", rot);
+        return -1;
+    }
+    if (d->max_files && !d->max_bytes && !d->every_s) {
+        fputs("finscope live: -W goes with -C or -G\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* The filter given as the remaining arguments, joined by spaces as tcpdump does (copy_argv).
+ * Owned by the caller; NULL when out of memory. */
+static char *join_args(int n, char **args)
+{
+    size_t len = 1;
+
+    for (int i = 0; i < n; i++)
+        len += strlen(args[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "%s%s", i ? " " : "", args[i]);
+    *p = '\0';
+    return s;
 }
 
 int fsc_cmd_live(int argc, char **argv)
@@ -288,7 +425,6 @@ int fsc_cmd_live(int argc, char **argv)
         OPT_LINGER,
         OPT_IDLE,
         OPT_MAXFLOWS,
-        OPT_LIST
     };
     static const struct option longopts[] = {
         {"interface", required_argument, NULL, 'i'},
@@ -304,7 +440,7 @@ int fsc_cmd_live(int argc, char **argv)
         {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
         {"user", required_argument, NULL, 'Z'},
         {"quiet", no_argument, NULL, 'q'},
-        {"list-interfaces", no_argument, NULL, OPT_LIST},
+        {"list-interfaces", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -321,7 +457,7 @@ int fsc_cmd_live(int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:o:f:c:B:Z:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:o:f:c:B:Z:qhw:C:G:W:D", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             o.cap.iface = optarg;
@@ -395,7 +531,14 @@ int fsc_cmd_live(int argc, char **argv)
         case 'q':
             o.quiet = true;
             break;
-        case OPT_LIST:
+        case 'w':
+        case 'C':
+        case 'G':
+        case 'W':
+            if (parse_dump_opt(c, optarg, &o.dump) < 0)
+                return 2;
+            break;
+        case 'D':
             if (fsc_capture_list_ifaces(stdout, err, sizeof err) < 0) {
                 fprintf(stderr, "finscope: %s\n", err);
                 return 1;
@@ -409,10 +552,26 @@ int fsc_cmd_live(int argc, char **argv)
             return 2;
         }
     }
+    char *filter = NULL;
     if (optind < argc) {
-        fprintf(stderr, "finscope live: unexpected argument '%s' (a filter goes after -f)\n",
-                argv[optind]);
+        if (o.cap.filter) {
+            fprintf(stderr,
+                    "finscope live: a filter with -f and another after the options ('%s'): "
+                    "give one\n",
+                    argv[optind]);
+            return 2;
+        }
+        if (!(filter = join_args(argc - optind, argv + optind))) {
+            fputs("finscope live: out of memory\n", stderr);
+            return 1;
+        }
+        o.cap.filter = filter;
+    }
+    if (check_dump_opts(&o.dump) < 0) {
+        free(filter);
         return 2;
     }
-    return run_live(&o);
+    c = run_live(&o);
+    free(filter);
+    return c;
 }

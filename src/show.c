@@ -1,9 +1,8 @@
-/* show.c - `finscope show`: one connection's ladder diagram, as text or SVG. */
-#include <ctype.h>
+/* show.c - `finscope show`: picks one connection, loads it, and draws its ladder (show_text.c,
+ * show_svg.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +12,12 @@
 #include "finscope/escape.h"
 #include "finscope/show.h"
 #include "finscope/store.h"
+#include "show_draw.h"
 
 #define ERRLEN 1024
-/* More than the per-flow caps (96 segments, 64 transitions): a foreign database is cut here. */
-#define MAX_SEGS 256
-#define MAX_TRANS 256
 
 static const char usage[] =
-    "usage: finscope show [DB] FLOW_ID [--svg FILE]\n"
+    "usage: finscope show [DB] FLOW_ID [--svg FILE] [--width N]\n"
     "       finscope show [DB] [--kind CLOSE_KIND] [--handshake TOKEN] [--rst-cause TOKEN]\n"
     "                     [--first] [--svg FILE]\n"
     "\n"
@@ -31,7 +28,9 @@ static const char usage[] =
     "each endpoint's new state beside its line at the packet that caused or proved it, with\n"
     "the evidence.  Times are milliseconds since the flow's first packet; the frame column is\n"
     "the packet's number in the capture.  Packets that were not stored (data in the middle of\n"
-    "a connection) are summarized in one line where they fall.\n"
+    "a connection) are summarized in one line where they fall.  A segment that only resends\n"
+    "sequence numbers stored before it is a retransmission: its arrow is drawn with ~ and its\n"
+    "label starts with \"retrans\" (in the SVG: dashed, orange).\n"
     "\n"
     "The flow is given by its id (flows.id), or chosen by filters: the first flow (lowest id)\n"
     "that matches all of them.\n"
@@ -46,42 +45,17 @@ static const char usage[] =
     "      --svg FILE          write the diagram as a standalone SVG file instead ('-':\n"
     "                          standard output); arrows slant, crossing the dashed tap line\n"
     "                          at the time the packet was captured\n"
+    "      --width N           fit the text ladder to N columns: the evidence of the states\n"
+    "                          wraps, the arrows stay whole (default: the terminal's width\n"
+    "                          when standard output is one, else no limit; 0: no limit)\n"
     "  -h, --help              this text\n"
     "\n"
     "examples:\n"
     "  finscope show 42\n"
     "  finscope show web.db --kind simultaneous --first\n"
     "  finscope show --kind rst --rst-cause unread_data\n"
-    "  finscope show web.db 42 --svg flow42.svg\n";
-
-struct seg {
-    int64_t packet, t_us; /* t_us: microseconds since the flow's first packet */
-    bool from_client;
-    char flags[16];
-    int64_t seq, ack; /* ack -1 when the ACK flag is off */
-    int64_t len;
-};
-
-struct trans {
-    bool client;
-    char from[16], to[16];
-    int64_t t_us, packet;
-    char evidence[96];
-};
-
-struct flow {
-    bool found;
-    int64_t id;
-    char client[64], server[64];
-    char handshake[32], close_kind[32], rst_cause[48], closer[16], closer_call[16];
-    bool one_sided;
-    bool odd; /* a stored number was not an integer or out of range: shown clamped */
-    int64_t client_packets, server_packets, client_bytes, server_bytes;
-    struct seg seg[MAX_SEGS];
-    int nseg;
-    struct trans tr[MAX_TRANS];
-    int ntr;
-};
+    "  finscope show web.db 42 --svg flow42.svg\n"
+    "  finscope show 42 --width 100 | less\n";
 
 /*
  * Ranges the numbers of a flow are clamped to when read.  The database is untrusted; inside these
@@ -233,233 +207,6 @@ static int load_flow(struct fsc_store *s, int64_t id, struct flow *f, char *err,
     return 0;
 }
 
-/* ---- shared formatting ---- */
-
-/* "F." -> "FIN,ACK", in tcpdump's order F S R P . U E W. */
-static void flag_names(const char *flags, char *buf, size_t len)
-{
-    static const struct {
-        char c;
-        const char *name;
-    } map[] = {{'F', "FIN"}, {'S', "SYN"}, {'R', "RST"}, {'P', "PSH"},
-               {'.', "ACK"}, {'U', "URG"}, {'E', "ECE"}, {'W', "CWR"}};
-    size_t n = 0;
-
-    buf[0] = '\0';
-    if (!strcmp(flags, "none")) {
-        snprintf(buf, len, "none");
-        return;
-    }
-    for (size_t k = 0; k < sizeof map / sizeof *map; k++)
-        if (strchr(flags, map[k].c))
-            n +=
-                (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? "," : "", map[k].name);
-}
-
-static void seg_label(const struct seg *s, char *buf, size_t len)
-{
-    char names[48], ack[32] = "";
-
-    flag_names(s->flags, names, sizeof names);
-    if (s->ack >= 0)
-        snprintf(ack, sizeof ack, " ack=%" PRId64, s->ack);
-    snprintf(buf, len, "%s seq=%" PRId64 "%s len=%" PRId64, names, s->seq, ack, s->len);
-}
-
-static void upper(char *dst, size_t n, const char *src)
-{
-    size_t i = 0;
-    for (; src[i] && i + 1 < n; i++)
-        dst[i] = (char)toupper((unsigned char)src[i]);
-    dst[i] = '\0';
-}
-
-/* 80000 -> "80,000" */
-static const char *thousands(int64_t v, char *buf, size_t len)
-{
-    char raw[32];
-    size_t n, o = 0;
-    /* The magnitude as unsigned: -v would overflow for INT64_MIN. */
-    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    snprintf(raw, sizeof raw, "%" PRIu64, m);
-    n = strlen(raw);
-    if (v < 0 && o + 1 < len)
-        buf[o++] = '-';
-    for (size_t i = 0; i < n && o + 2 < len; i++) {
-        if (i && (n - i) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* What was not stored: from the flow's counters minus the stored segments. */
-struct unstored {
-    int64_t cp, sp, cb, sb; /* client/server packets and bytes */
-    int64_t frames_in_gaps; /* frame numbers skipped between stored segments */
-    int ngaps;
-};
-
-static void count_unstored(const struct flow *f, struct unstored *u)
-{
-    memset(u, 0, sizeof *u);
-    u->cp = f->client_packets;
-    u->sp = f->server_packets;
-    u->cb = f->client_bytes;
-    u->sb = f->server_bytes;
-    for (int i = 0; i < f->nseg; i++) {
-        const struct seg *s = &f->seg[i];
-        if (s->from_client) {
-            u->cp--;
-            u->cb -= s->len;
-        } else {
-            u->sp--;
-            u->sb -= s->len;
-        }
-        if (i > 0 && s->packet > f->seg[i - 1].packet + 1) {
-            u->frames_in_gaps += s->packet - f->seg[i - 1].packet - 1;
-            u->ngaps++;
-        }
-    }
-}
-
-/* The text of the "not stored" line for the gap between frames a and b (exclusive). */
-static void gap_text(const struct unstored *u, int64_t a, int64_t b, char *buf, size_t len)
-{
-    int64_t n = b - a - 1, total = u->cp + u->sp;
-    char frames[64], nb[32], bb[32];
-
-    if (n == 1)
-        snprintf(frames, sizeof frames, "frame %" PRId64, a + 1);
-    else
-        snprintf(frames, sizeof frames, "frames %" PRId64 "-%" PRId64, a + 1, b - 1);
-    if (total == u->frames_in_gaps && u->ngaps == 1)
-        snprintf(buf, len, "... %s packet%s, %s bytes not stored (%s) ...",
-                 thousands(n, nb, sizeof nb), n == 1 ? "" : "s",
-                 thousands(u->cb + u->sb, bb, sizeof bb), frames);
-    else if (total == u->frames_in_gaps)
-        snprintf(buf, len, "... %" PRId64 " packet%s not stored (%s) ...", n, n == 1 ? "" : "s",
-                 frames);
-    else
-        snprintf(buf, len, "... %s: other flows or packets not stored ...", frames);
-}
-
-/* Initial state of each endpoint: the from_state of its first transition. */
-static const char *initial_state(const struct flow *f, bool client)
-{
-    for (int i = 0; i < f->ntr; i++)
-        if (f->tr[i].client == client)
-            return f->tr[i].from;
-    return "";
-}
-
-/* ---- text ladder ---- */
-
-#define TXT_LEFT 19  /* "   time ms  frame  " */
-#define TXT_INNER 58 /* characters between the two timelines */
-#define TXT_LINE (TXT_LEFT + TXT_INNER + 2 + 96)
-
-/* A line buffer with the two timelines drawn in it. */
-static void txt_blank(char *line)
-{
-    memset(line, ' ', TXT_LINE);
-    line[TXT_LINE] = '\0';
-    line[TXT_LEFT] = '|';
-    line[TXT_LEFT + TXT_INNER + 1] = '|';
-}
-
-static void txt_put(char *line, int col, const char *text)
-{
-    for (int i = 0; text[i] && col + i < TXT_LINE; i++)
-        line[col + i] = text[i];
-}
-
-static void txt_emit(FILE *out, char *line)
-{
-    size_t n = strlen(line);
-    while (n > 0 && line[n - 1] == ' ')
-        n--;
-    fwrite(line, 1, n, out);
-    fputc('\n', out);
-}
-
-static void txt_prefix(char *line, const int64_t *t_us, const int64_t *packet)
-{
-    char buf[32];
-    if (t_us) {
-        snprintf(buf, sizeof buf, "%10.3f", (double)*t_us / 1e3);
-        txt_put(line, 0, buf);
-    }
-    if (packet) {
-        snprintf(buf, sizeof buf, "%5" PRId64, *packet);
-        txt_put(line, 12, buf);
-    }
-}
-
-/* Stored text as a terminal shows it (escape.h), into buf; returns buf. */
-static const char *term(char *buf, size_t len, const char *s)
-{
-    fsc_esc_term_buf(buf, len, s);
-    return buf;
-}
-
-/* A state token in capitals, escaped for the terminal. */
-static const char *term_state(char *buf, size_t len, const char *state)
-{
-    char st[32];
-
-    upper(st, sizeof st, state);
-    return term(buf, len, st);
-}
-
-static void txt_transition(FILE *out, const struct trans *t, bool with_prefix)
-{
-    char line[TXT_LINE + 1], st[128], ev[TXT_LINE + 1], text[400];
-
-    txt_blank(line);
-    if (with_prefix)
-        txt_prefix(line, &t->t_us, &t->packet);
-    snprintf(text, sizeof text, "%-11s (%s, packet %" PRId64 ")", term_state(st, sizeof st, t->to),
-             term(ev, sizeof ev, t->evidence), t->packet);
-    txt_put(line, t->client ? TXT_LEFT + 3 : TXT_LEFT + TXT_INNER + 4, text);
-    txt_emit(out, line);
-}
-
-static void txt_segment(FILE *out, const struct seg *s)
-{
-    char line[TXT_LINE + 1], label[96], text[100];
-    int n, start;
-
-    txt_blank(line);
-    txt_prefix(line, &s->t_us, &s->packet);
-    for (int i = 1; i <= TXT_INNER; i++)
-        line[TXT_LEFT + i] = '-';
-    if (s->from_client)
-        line[TXT_LEFT + TXT_INNER] = '>';
-    else
-        line[TXT_LEFT + 1] = '<';
-    seg_label(s, label, sizeof label);
-    n = snprintf(text, sizeof text, " %s ", label);
-    if (n > TXT_INNER - 4)
-        n = TXT_INNER - 4;
-    text[n] = '\0';
-    start = TXT_LEFT + 1 + (TXT_INNER - n) / 2;
-    txt_put(line, start, text);
-    txt_emit(out, line);
-}
-
-static void txt_note(FILE *out, const char *text)
-{
-    char line[TXT_LINE + 1];
-    int n = (int)strlen(text);
-
-    txt_blank(line);
-    txt_put(line, TXT_LEFT + 1 + (n < TXT_INNER ? (TXT_INNER - n) / 2 : 1), text);
-    txt_emit(out, line);
-}
-
 /* The flow's stored strings, in the order the header line shows them after "flow ID  ". */
 static void header_fields(const struct flow *f, const char *v[8])
 {
@@ -473,11 +220,11 @@ static const char *const header_sep[8] = {
 };
 
 /* Said under the header when flow_row() and the log readers had to clamp a stored number. */
-static const char odd_note[] = "stored numbers of this flow are not what finscope writes (not an "
-                               "integer, or out of range): shown clamped";
+const char fsc_show_odd_note[] = "stored numbers of this flow are not what finscope writes (not an "
+                                 "integer, or out of range): shown clamped";
 
 /* "flow ID  CLIENT -> SERVER  handshake=..." with every piece through esc (terminal or markup). */
-static void header_text(FILE *out, const struct flow *f, void (*esc)(FILE *, const char *))
+void fsc_show_header_text(FILE *out, const struct flow *f, void (*esc)(FILE *, const char *))
 {
     const char *v[8];
 
@@ -489,260 +236,16 @@ static void header_text(FILE *out, const struct flow *f, void (*esc)(FILE *, con
     }
 }
 
-static void header_line(FILE *out, const struct flow *f)
+void fsc_show_header_line(FILE *out, const struct flow *f)
 {
-    header_text(out, f, fsc_esc_term);
+    fsc_show_header_text(out, f, fsc_esc_term);
     fputc('\n', out);
     if (f->odd)
-        fprintf(out, "%s\n", odd_note);
+        fprintf(out, "%s\n", fsc_show_odd_note);
     if (f->one_sided)
         fputs("one direction captured only: the other side's states are inferred from its "
               "peer's acks\n",
               out);
-}
-
-static int draw_text(FILE *out, const struct flow *f)
-{
-    char line[TXT_LINE + 1], st[128], gap[160], a[32], ep[TXT_LINE + 1];
-    struct unstored u;
-    int ti = 0;
-
-    count_unstored(f, &u);
-    header_line(out, f);
-    fputc('\n', out);
-    memset(line, ' ', TXT_LINE);
-    line[TXT_LINE] = '\0';
-    txt_put(line, 0, "   time ms  frame");
-    txt_put(line, TXT_LEFT, "client");
-    txt_put(line, TXT_LEFT + TXT_INNER + 1, "server");
-    txt_emit(out, line);
-    memset(line, ' ', TXT_LINE);
-    txt_put(line, TXT_LEFT, term(ep, sizeof ep, f->client));
-    txt_put(line, TXT_LEFT + TXT_INNER + 1, term(ep, sizeof ep, f->server));
-    txt_emit(out, line);
-    memset(line, ' ', TXT_LINE);
-    txt_put(line, TXT_LEFT, term_state(st, sizeof st, initial_state(f, true)));
-    txt_put(line, TXT_LEFT + TXT_INNER + 1, term_state(st, sizeof st, initial_state(f, false)));
-    txt_emit(out, line);
-    for (int i = 0; i < f->nseg; i++) {
-        const struct seg *s = &f->seg[i];
-        /* Transitions proved by packets that come before this one and were not stored. */
-        while (ti < f->ntr && f->tr[ti].packet < s->packet)
-            txt_transition(out, &f->tr[ti++], true);
-        if (i > 0 && s->packet > f->seg[i - 1].packet + 1) {
-            gap_text(&u, f->seg[i - 1].packet, s->packet, gap, sizeof gap);
-            txt_note(out, gap);
-        }
-        txt_segment(out, s);
-        while (ti < f->ntr && f->tr[ti].packet <= s->packet)
-            txt_transition(out, &f->tr[ti++], false);
-    }
-    while (ti < f->ntr)
-        txt_transition(out, &f->tr[ti++], true);
-    if (u.cp + u.sp > 0)
-        fprintf(out,
-                "\nnot stored: %" PRId64 " packet%s, %s payload bytes (client %" PRId64
-                ", server %" PRId64 ")\n",
-                u.cp + u.sp, u.cp + u.sp == 1 ? "" : "s", thousands(u.cb + u.sb, a, sizeof a), u.cp,
-                u.sp);
-    return ferror(out) ? -1 : 0;
-}
-
-/* ---- SVG ---- */
-
-#define SVG_W 1240
-#define SVG_XC 400  /* client timeline */
-#define SVG_XS 840  /* server timeline */
-#define SVG_TOP 130 /* y of the first row */
-#define SVG_SLANT 28.0
-
-/* One row of the SVG: a stored segment, or a transition at a packet that was not stored. */
-struct row {
-    int64_t packet, t_us;
-    int seg;    /* index in f->seg, or -1 */
-    double y;   /* where the row's packet crosses the tap line */
-    int nc, ns; /* state labels stacked so far on the client and server side */
-    bool gap_before;
-};
-
-static void svg_label(FILE *out, double x, double y, bool left, const struct trans *t)
-{
-    char st[32];
-
-    upper(st, sizeof st, t->to);
-    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"state\">", x, y,
-            left ? "end" : "start");
-    fsc_esc_markup(out, st);
-    fprintf(out, "</text>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"ev\">", x, y + 13,
-            left ? "end" : "start");
-    fsc_esc_markup(out, t->evidence);
-    fprintf(out, ", packet %" PRId64 "</text>\n", t->packet);
-}
-
-static int draw_svg(FILE *out, const struct flow *f, bool standalone)
-{
-    struct row *rows = calloc((size_t)(f->nseg + f->ntr + 1), sizeof *rows);
-    int nrows = 0, ti = 0;
-    struct unstored u;
-    double y, height;
-
-    if (!rows)
-        return -1;
-    count_unstored(f, &u);
-    /* Rows in capture order: segments, plus transitions at packets with no stored segment. */
-    for (int i = 0; i <= f->nseg; i++) {
-        int64_t limit = i < f->nseg ? f->seg[i].packet : INT64_MAX;
-        while (ti < f->ntr && f->tr[ti].packet < limit) {
-            if (nrows == 0 || rows[nrows - 1].packet != f->tr[ti].packet)
-                rows[nrows++] = (struct row){f->tr[ti].packet, f->tr[ti].t_us, -1, 0, 0, 0, 0};
-            ti++;
-        }
-        if (i < f->nseg) {
-            rows[nrows++] = (struct row){f->seg[i].packet,
-                                         f->seg[i].t_us,
-                                         i,
-                                         0,
-                                         0,
-                                         0,
-                                         i > 0 && f->seg[i].packet > f->seg[i - 1].packet + 1};
-            while (ti < f->ntr && f->tr[ti].packet == f->seg[i].packet)
-                ti++;
-        }
-    }
-    /* Vertical positions: at least one row height apart, more for longer pauses (log scale),
-     * so the order and the rhythm both show on one page. */
-    y = SVG_TOP;
-    for (int r = 0; r < nrows; r++) {
-        if (r > 0) {
-            double dt_ms = (double)(rows[r].t_us - rows[r - 1].t_us) / 1e3;
-            if (dt_ms < 0)
-                dt_ms = 0;
-            y += 44 + 40 * log10(1 + dt_ms) + (rows[r].gap_before ? 26 : 0);
-        }
-        rows[r].y = y;
-    }
-    height = y + 110;
-
-    if (standalone) /* inside an HTML page (report --html) there is no XML declaration */
-        fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
-    /* Inline in HTML the namespace is implied; marker ids carry the flow id so that several
-     * diagrams on one page do not collide. */
-    if (standalone)
-        fputs("<svg xmlns=\"http://www.w3.org/2000/svg\" ", out);
-    else
-        fputs("<svg ", out);
-    fprintf(out,
-            "width=\"%d\" height=\"%.0f\" "
-            "viewBox=\"0 0 %d %.0f\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, "
-            "monospace\">\n"
-            "<style>\n"
-            ".state{font-size:13px;font-weight:bold;fill:#1a4d8f}\n"
-            ".ev{font-size:10px;fill:#666}\n"
-            ".seg{font-size:11px;fill:#000}\n"
-            ".time{font-size:10px;fill:#444}\n"
-            ".hdr{font-size:13px;fill:#000}\n"
-            ".gap{font-size:11px;fill:#888;font-style:italic}\n"
-            "</style>\n"
-            "<defs><marker id=\"arrow-%lld\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" "
-            "markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\">"
-            "<path d=\"M0,0 L10,5 L0,10 z\" fill=\"#000\"/></marker></defs>\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n",
-            SVG_W, height, SVG_W, height, (long long)f->id);
-    fprintf(out, "<title>");
-    fprintf(out, "flow %" PRId64 " ", f->id);
-    fsc_esc_markup(out, f->client);
-    fputs(" -&gt; ", out);
-    fsc_esc_markup(out, f->server);
-    fputs("</title>\n<text x=\"20\" y=\"24\" class=\"hdr\">", out);
-    header_text(out, f, fsc_esc_markup);
-    if (f->one_sided)
-        fputs("  (one direction captured: the other inferred from acks)", out);
-    fputs("</text>\n", out);
-    if (f->odd)
-        fprintf(out, "<text x=\"20\" y=\"40\" class=\"ev\">%s</text>\n", odd_note);
-    /* Endpoint titles, initial states, timelines and the tap. */
-    fprintf(out, "<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">client ", SVG_XC);
-    fsc_esc_markup(out, f->client);
-    fprintf(out, "</text>\n<text x=\"%d\" y=\"62\" text-anchor=\"middle\" class=\"hdr\">server ",
-            SVG_XS);
-    fsc_esc_markup(out, f->server);
-    fputs("</text>\n", out);
-    {
-        char st[32];
-        upper(st, sizeof st, initial_state(f, true));
-        fprintf(out, "<text x=\"%d\" y=\"84\" text-anchor=\"middle\" class=\"state\">", SVG_XC);
-        fsc_esc_markup(out, st);
-        upper(st, sizeof st, initial_state(f, false));
-        fprintf(out, "</text>\n<text x=\"%d\" y=\"84\" text-anchor=\"middle\" class=\"state\">",
-                SVG_XS);
-        fsc_esc_markup(out, st);
-        fputs("</text>\n", out);
-    }
-    fprintf(out,
-            "<line x1=\"%d\" y1=\"94\" x2=\"%d\" y2=\"%.0f\" stroke=\"#000\" stroke-width=\"2\"/>\n"
-            "<line x1=\"%d\" y1=\"94\" x2=\"%d\" y2=\"%.0f\" stroke=\"#000\" stroke-width=\"2\"/>\n"
-            "<line x1=\"%d\" y1=\"94\" x2=\"%d\" y2=\"%.0f\" stroke=\"#bbb\" "
-            "stroke-dasharray=\"4 4\"/>\n"
-            "<text x=\"%d\" y=\"%.0f\" text-anchor=\"middle\" class=\"time\">tap</text>\n"
-            "<text x=\"20\" y=\"84\" class=\"time\">ms since first packet  (frame)</text>\n",
-            SVG_XC, SVG_XC, height - 40, SVG_XS, SVG_XS, height - 40, (SVG_XC + SVG_XS) / 2,
-            (SVG_XC + SVG_XS) / 2, height - 40, (SVG_XC + SVG_XS) / 2, height - 28);
-
-    ti = 0;
-    for (int r = 0; r < nrows; r++) {
-        struct row *w = &rows[r];
-        double xm = (SVG_XC + SVG_XS) / 2.0;
-
-        if (w->gap_before) {
-            char gap[160];
-            gap_text(&u, f->seg[w->seg - 1].packet, w->packet, gap, sizeof gap);
-            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"gap\">", xm,
-                    w->y - 30);
-            fsc_esc_markup(out, gap);
-            fputs("</text>\n", out);
-        }
-        fprintf(out, "<text x=\"20\" y=\"%.1f\" class=\"time\">%.3f ms  (%" PRId64 ")</text>\n",
-                w->y + 4, (double)w->t_us / 1e3, w->packet);
-        if (w->seg >= 0) {
-            const struct seg *s = &f->seg[w->seg];
-            double x1 = s->from_client ? SVG_XC : SVG_XS, x2 = s->from_client ? SVG_XS : SVG_XC;
-            double y1 = w->y - SVG_SLANT / 2, y2 = w->y + SVG_SLANT / 2;
-            double angle = atan2(y2 - y1, x2 - x1) * 180 / M_PI;
-            char label[96];
-
-            if (!s->from_client)
-                angle -= 180; /* keep the text upright */
-            seg_label(s, label, sizeof label);
-            fprintf(out,
-                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                    "stroke-width=\"1.5\" marker-end=\"url(#arrow-%lld)\"/>\n",
-                    x1, y1, x2, y2, strchr(s->flags, 'R') ? "#c00" : "#000", (long long)f->id);
-            fprintf(out,
-                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"seg\" "
-                    "transform=\"rotate(%.2f %.1f %.1f)\">",
-                    xm, w->y - 5, angle, xm, w->y);
-            fsc_esc_markup(out, label);
-            fputs("</text>\n", out);
-        }
-        /* The states this row's packet caused or proved, beside each timeline. */
-        while (ti < f->ntr && f->tr[ti].packet <= w->packet) {
-            const struct trans *t = &f->tr[ti++];
-            if (t->client)
-                svg_label(out, SVG_XC - 12, w->y + 4 + 28 * w->nc++, true, t);
-            else
-                svg_label(out, SVG_XS + 12, w->y + 4 + 28 * w->ns++, false, t);
-        }
-    }
-    if (u.cp + u.sp > 0) {
-        char a[32];
-        fprintf(out,
-                "<text x=\"20\" y=\"%.0f\" class=\"gap\">not stored: %" PRId64
-                " packets, %s payload bytes</text>\n",
-                height - 10, u.cp + u.sp, thousands(u.cb + u.sb, a, sizeof a));
-    }
-    fputs("</svg>\n", out);
-    free(rows);
-    return ferror(out) ? -1 : 0;
 }
 
 /* ---- command ---- */
@@ -766,8 +269,8 @@ static bool is_id(const char *s)
 }
 
 /* Load flow_id and draw it with draw(): 0, or -1 with a message in err. */
-static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standalone, FILE *out,
-                     char *err, size_t errlen)
+static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standalone, int width,
+                     FILE *out, char *err, size_t errlen)
 {
     struct flow *f = malloc(sizeof *f);
     int rc = -1;
@@ -777,7 +280,7 @@ static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standa
         return -1;
     }
     if (load_flow(s, flow_id, f, err, errlen) == 0) {
-        rc = svg ? draw_svg(out, f, standalone) : draw_text(out, f);
+        rc = svg ? fsc_show_draw_svg(out, f, standalone) : fsc_show_draw_text(out, f, width);
         if (rc < 0)
             fsc_seterr(err, errlen, svg ? "out of memory or write error" : "write error");
     }
@@ -788,29 +291,37 @@ static int show_flow(struct fsc_store *s, int64_t flow_id, bool svg, bool standa
 int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *out, char *err,
                  size_t errlen)
 {
-    return show_flow(s, flow_id, true, standalone, out, err, errlen);
+    return show_flow(s, flow_id, true, standalone, 0, out, err, errlen);
 }
 
 int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen)
 {
-    return show_flow(s, flow_id, false, false, out, err, errlen);
+    return show_flow(s, flow_id, false, false, 0, out, err, errlen);
+}
+
+int fsc_show_text_width(struct fsc_store *s, int64_t flow_id, int width, FILE *out, char *err,
+                        size_t errlen)
+{
+    return show_flow(s, flow_id, false, false, width, out, err, errlen);
 }
 
 int fsc_cmd_show(int argc, char **argv)
 {
-    enum { OPT_KIND = 256, OPT_HANDSHAKE, OPT_RST_CAUSE, OPT_FIRST, OPT_SVG };
+    enum { OPT_KIND = 256, OPT_HANDSHAKE, OPT_RST_CAUSE, OPT_FIRST, OPT_SVG, OPT_WIDTH };
     static const struct option longopts[] = {
         {"kind", required_argument, NULL, OPT_KIND},
         {"handshake", required_argument, NULL, OPT_HANDSHAKE},
         {"rst-cause", required_argument, NULL, OPT_RST_CAUSE},
         {"first", no_argument, NULL, OPT_FIRST},
         {"svg", required_argument, NULL, OPT_SVG},
+        {"width", required_argument, NULL, OPT_WIDTH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = "finscope.db", *kind = NULL, *hs = NULL, *cause = NULL, *svg = NULL;
     const char *idarg = NULL;
     char err[ERRLEN];
+    uint64_t width = UINT64_MAX; /* not given: the terminal's, when standard output is one */
     int c;
 
     optind = 1;
@@ -829,6 +340,13 @@ int fsc_cmd_show(int argc, char **argv)
             break; /* the only choice so far */
         case OPT_SVG:
             svg = optarg;
+            break;
+        case OPT_WIDTH:
+            if (fsc_parse_uint(optarg, 0, 10000, &width) < 0) {
+                fprintf(stderr, "finscope show: --width '%s': a number of columns, 0 to 10000\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'h':
             fputs(usage, stdout);
@@ -916,7 +434,8 @@ int fsc_cmd_show(int argc, char **argv)
         if (rc < 0)
             fprintf(stderr, "finscope show: %s: %s\n", svg, err);
     } else {
-        rc = fsc_show_text(s, id, stdout, err, sizeof err);
+        rc = fsc_show_text_width(s, id, width != UINT64_MAX ? (int)width : fsc_show_term_width(),
+                                 stdout, err, sizeof err);
         if (rc < 0)
             fprintf(stderr, "finscope show: %s: %s\n", db, err);
     }

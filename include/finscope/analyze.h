@@ -9,12 +9,17 @@ struct fsc_analyze_opts {
     const char *filter; /* BPF, or NULL */
     bool replace;       /* re-analyze a file already stored (same hash) */
     bool quiet;         /* no summary */
+    bool json;          /* the summaries as one JSON document on stdout, after every file */
     bool progress;      /* status line when stderr is a terminal */
     fsc_time linger_us, idle_us;
     uint32_t max_flows;
 };
 
-/* Analyze each path (one transaction each).  Returns 0 when all were stored, 1 otherwise. */
+/*
+ * Analyze each path (one transaction each), printing each capture's summary after it and, when
+ * more than one was stored, their total; with json, one JSON document after them all instead
+ * (fsc_summary_json).  Returns 0 when all were stored, 1 otherwise.
+ */
 int fsc_analyze(const char *const *paths, int n, const struct fsc_analyze_opts *o);
 
 /* `finscope analyze ...`: argv[0] is "analyze".  Returns the process exit status. */

@@ -78,7 +78,8 @@ int fsc_capture_open_live(const struct fsc_live_opts *o, struct fsc_capture **ou
  * buf.  -1 with a message when there is none. */
 int fsc_capture_default_iface(char *buf, size_t len, char *err, size_t errlen);
 
-/* Print every capturable interface, one per line with its description.  0 or -1. */
+/* Print every capturable interface as `tcpdump -D` does: "1.lo [Up, Running, Loopback]", the
+ * description in parentheses when there is one.  0 or -1. */
 int fsc_capture_list_ifaces(FILE *out, char *err, size_t errlen);
 
 /* Kernel counters of a live capture: frames received and dropped (pcap_stats; interface drops
@@ -114,5 +115,28 @@ void fsc_pcap_writer_write(struct fsc_pcap_writer *w, fsc_time ts, const uint8_t
                            uint32_t len);
 /* Flush and close; -1 if any write failed. */
 int fsc_pcap_writer_close(struct fsc_pcap_writer *w);
+
+/* ---- writing a live capture's frames as captured (live -w, as tcpdump -w) ---- */
+
+struct fsc_dump;
+
+/* Create path ("-": standard output) as a pcap file with the live capture's link type and
+ * snaplen (pcap_dump_open on its handle).  0, or -1 with a message naming path. */
+int fsc_dump_open(struct fsc_capture *c, const char *path, struct fsc_dump **out, char *err,
+                  size_t errlen);
+
+/* Append the frame fsc_capture_next() returned last on c, as captured: libpcap's record
+ * header and bytes, written from its buffer (no copy). */
+void fsc_dump_frame(struct fsc_dump *d, const struct fsc_capture *c);
+
+/* Bytes written so far, the file header and every record (what pcap_dump_ftell would say). */
+uint64_t fsc_dump_size(const struct fsc_dump *d);
+
+/* Hand what is buffered to the file, so readers see every frame written so far.  0, or -1 when
+ * a write failed (message naming path). */
+int fsc_dump_flush(struct fsc_dump *d, const char *path, char *err, size_t errlen);
+
+/* Flush and close (d may be NULL).  0, or -1 when a write failed. */
+int fsc_dump_close(struct fsc_dump *d, const char *path, char *err, size_t errlen);
 
 #endif

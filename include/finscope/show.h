@@ -34,4 +34,11 @@ int fsc_show_svg(struct fsc_store *s, int64_t flow_id, bool standalone, FILE *ou
  */
 int fsc_show_text(struct fsc_store *s, int64_t flow_id, FILE *out, char *err, size_t errlen);
 
+/*
+ * fsc_show_text fitted to width columns (`show --width`, a terminal's width): the states' evidence
+ * wraps to stay within it, the arrows are never cut.  width 0 is fsc_show_text.
+ */
+int fsc_show_text_width(struct fsc_store *s, int64_t flow_id, int width, FILE *out, char *err,
+                        size_t errlen);
+
 #endif

@@ -38,6 +38,7 @@ with tempfile.TemporaryDirectory() as tmp:
                        capture_output=True)
         r = subprocess.run([FINSCOPE, "show", db, "1"], capture_output=True, text=True)
         check(r.returncode == 0, "%s: show exit %d %s" % (name, r.returncode, r.stderr))
+        text = r.stdout
         path = os.path.join(HERE, name + ".txt")
         if UPDATE:
             with open(path, "w") as f:
@@ -74,6 +75,12 @@ with tempfile.TemporaryDirectory() as tmp:
                                    "WHERE flow_id = 1", "--csv"], capture_output=True,
                                   text=True, check=True).stdout.split()[1])
         check(arrows == nseg, "%s: %d arrows for %d segments" % (name, arrows, nseg))
+        # Retransmissions: the dashed arrows are the text ladder's "retrans" rows.
+        dashed = [l.get("data-packet") for l in root.iter("{http://www.w3.org/2000/svg}line")
+                  if l.get("marker-end") and l.get("stroke-dasharray")]
+        marked = [l.split()[1] for l in text.split("\n") if " retrans " in l]
+        check(dashed == marked, "%s: dashed arrows at %s, retrans rows at %s" %
+              (name, dashed, marked))
 
     # Selection by filter, and errors.
     db = os.path.join(tmp, "rst_abort.db")

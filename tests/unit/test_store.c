@@ -556,12 +556,17 @@ static void test_summary(struct fsc_store *s)
     check(text && strstr(text, "/captures/a.pcap: 40 packets read, 33 TCP, 7 skipped (not_tcp 5, "
                                "not_ip 2), 2 connections\n"),
           "summary header", text, "header line");
-    check(text && strstr(text, "\nclose kind\n  half_closed           1   50.0%\n"),
+    check(text && strstr(text, "\nhandshake\n  none (began mid-connection)  1   50.0%\n"),
+          "summary says what handshake none means", text, "handshake rows");
+    check(text && strstr(text, "\nclose kind\n  half_closed                  1   50.0%\n"),
           "summary tally", text, "close kind rows");
-    check(text && strstr(text, "\nrst cause\n  unread_data (likely)  1  100.0%\n"),
+    check(text && strstr(text, "\nrst cause\n  unread_data (likely)         1  100.0%\n"),
           "summary says likely", text, "an unproven cause marked likely");
-    check(text && strstr(text, "\n  [2001:db8::1]:443 <- [2001:db8::2]:40000  2.500 s  "
-                               "(half_closed, server close_wait)\n"),
+    /* Issue 11: the flow id and frame, and words that do not read as "the client closed". */
+    check(text &&
+              strstr(text, "\nworst CLOSE_WAIT stalls (1 still in CLOSE_WAIT at the end)\n"
+                           "  flow 2 (1:20-31)  server [2001:db8::1]:443 still in CLOSE_WAIT at "
+                           "capture end, >= 2.500 s (half_closed, peer [2001:db8::2]:40000)\n"),
           "summary stall", text, "stall row");
     free(text);
     check_int("summary of a missing capture", fsc_summary_print(s, 99, stdout, err, sizeof err),
