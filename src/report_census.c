@@ -255,12 +255,64 @@ int fsc_report_census_rows(const struct fsc_report_census *c, enum fsc_report_ce
 
 /* ---- charts ---- */
 
-/* One colour per state (FSC_CENSUS_STATES order), the same in every chart: the opening states
- * blue, the closer's side orange, CLOSE_WAIT red, TIME_WAIT gold, unknown grey. */
-static const char *const state_colour[FSC_CENSUS_NSTATES] = {
-    "#9ecae1", "#5a6fbf", "#3b7dd8", "#f2b880", "#e07b39",
-    "#c2453d", "#8a63c9", "#d15b9c", "#c9a227", "#9aa5b1",
+/*
+ * One colour per token, the same in every chart of every report, so that two reports compare at
+ * a glance: a colour never follows a rank.  The states of the census (opening blue, the closer's
+ * side orange, CLOSE_WAIT red, TIME_WAIT gold); close kinds, handshakes and RST causes (a token
+ * two of them share, as three_way, has one colour); the sides of a connection.  Within each of
+ * those groups no two tokens share a colour.
+ */
+static const struct {
+    const char *token, *colour;
+} token_colour[] = {
+    /* states */
+    {"syn_sent", "#9ecae1"},
+    {"syn_rcvd", "#5a6fbf"},
+    {"established", "#3b7dd8"},
+    {"fin_wait_1", "#f2b880"},
+    {"fin_wait_2", "#e07b39"},
+    {"close_wait", "#c2453d"},
+    {"closing", "#8a63c9"},
+    {"last_ack", "#d15b9c"},
+    {"time_wait", "#c9a227"},
+    {"unknown", "#9aa5b1"},
+    /* close kinds (and the handshakes of the same name) */
+    {"four_way", "#3b7dd8"},
+    {"three_way", "#4aa564"},
+    {"two_way", "#2aa1a8"},
+    {"simultaneous", "#8a63c9"},
+    {"rst", "#e07b39"},
+    {"half_closed", "#c2453d"},
+    {"open", "#9ecae1"},
+    {"refused", "#5a6fbf"},
+    {"unanswered", "#c9a227"},
+    {"fins_unproven", "#d15b9c"},
+    /* handshakes */
+    {"simultaneous_open", "#8a63c9"},
+    {"self_connect", "#2aa1a8"},
+    {"aborted", "#e07b39"},
+    {"none", "#7a8691"},
+    /* RST causes */
+    {"abort", "#e07b39"},
+    {"unread_data", "#c2453d"},
+    {"data_after_close", "#d15b9c"},
+    {"handshake", "#5a6fbf"},
+    {"other", "#9aa5b1"},
+    {"accept_overflow", "#c9a227"},
+    /* sides: who closed first, or which side held a state */
+    {"client", "#3b7dd8"},
+    {"server", "#e07b39"},
+    {"both", "#8a63c9"},
+    {"self", "#2aa1a8"},
 };
+
+const char *fsc_report_colour(const char *token)
+{
+    for (size_t i = 0; i < sizeof token_colour / sizeof *token_colour; i++)
+        if (strcmp(token, token_colour[i].token) == 0)
+            return token_colour[i].colour;
+    return FSC_REPORT_COLOUR_OTHER;
+}
 
 /* Layout of a chart, in px: the plot's box, and the rows of text around it. */
 enum {
@@ -431,7 +483,7 @@ static void areas(FILE *out, const struct chart *ch, const struct axis *ya, int 
         if (!ch->present[s])
             continue;
         fprintf(out, "<path class=\"area\" data-state=\"%s\" fill=\"%s\" d=\"",
-                fsc_census_state_name(s), state_colour[s]);
+                fsc_census_state_name(s), fsc_report_colour(fsc_census_state_name(s)));
         for (int k = 0; k < NSAMPLES; k++)
             fprintf(out, "%s%.1f %.1f", k ? " L" : "M", left + (double)plotw * k / (NSAMPLES - 1),
                     y_px(ya, (double)(below[k] + ch->n[k][s])));
@@ -478,7 +530,8 @@ static void legend(FILE *out, const struct chart *ch, int left)
                 out,
                 "<g class=\"legend\" data-state=\"%s\"><rect x=\"%d\" y=\"%d\" "
                 "width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text></g>\n",
-                fsc_census_state_name(s), x[s], y[s] - 9, state_colour[s], x[s] + 14, y[s],
+                fsc_census_state_name(s), x[s], y[s] - 9,
+                fsc_report_colour(fsc_census_state_name(s)), x[s] + 14, y[s],
                 fsc_census_state_name(s));
 }
 
@@ -502,7 +555,7 @@ static void x_layout(const struct axis *ya, double x0, double x1, int *left, int
     }
 }
 
-static void chart_svg(FILE *out, const struct chart *ch)
+static void chart_svg(FILE *out, const struct chart *ch, int n)
 {
     double x0 = fsc_census_seconds(ch->t0, ch->start), x1 = fsc_census_seconds(ch->t1, ch->start);
     struct axis ya = nice_axis(0, (double)(ch->ymax > 0 ? ch->ymax : 1), PLOT_H, 6, true), xa;
@@ -513,9 +566,9 @@ static void chart_svg(FILE *out, const struct chart *ch)
     x_layout(&ya, x0, x1, &left, &plotw, &xa);
     int h = legend_layout(ch, left, CHART_W, lx, ly) + 8;
     fprintf(out,
-            "<svg class=\"census\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-            "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n<title>",
-            CHART_W, h, CHART_W, h);
+            "<svg class=\"census\" id=\"chart-census-%d\" xmlns=\"http://www.w3.org/2000/svg\" "
+            "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n<title>",
+            n, CHART_W, h, CHART_W, h);
     fsc_esc_markup(out, ch->host);
     fputs(": sockets per TCP state</title>\n<text x=\"8\" y=\"16\" font-weight=\"600\">", out);
     fsc_esc_markup(out, ch->host);
@@ -544,7 +597,7 @@ void fsc_report_census_svg(FILE *out, const struct fsc_report_census *c)
             hi++;
         if (!chart_fill(ch, c, lo, hi))
             break;
-        chart_svg(out, ch);
+        chart_svg(out, ch, hosts + 1);
         lo = hi;
     }
     free(ch);

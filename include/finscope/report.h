@@ -9,13 +9,15 @@
 
 /*
  * Write the report of the database open as s to out: every capture, or only capture_id when it
- * is >= 0; text, or with html one self-contained HTML page with inline SVG charts and each
- * example flow's ladder (show.h).  db names the database in the output.  Every stored string is
- * escaped (escape.h: terminal text, or markup).  0, or -1 with a message in err (no such capture,
- * a database error, out of memory, a write error on out).
+ * is >= 0: as text, as one self-contained HTML page with inline SVG charts and each example
+ * flow's ladder (show.h), or as one JSON object holding the same numbers (each section an array
+ * of objects with fixed keys, numbers as JSON numbers).  db names the database in the output. Every
+ * stored string is escaped (escape.h: terminal text, markup, or JSON).  0, or -1 with a message in
+ * err (no such capture, a database error, out of memory, a write error on out).
  */
-int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture_id, bool html, FILE *out,
-                     char *err, size_t errlen);
+enum fsc_report_format { FSC_REPORT_TEXT, FSC_REPORT_HTML, FSC_REPORT_JSON };
+int fsc_report_write(struct fsc_store *s, const char *db, int64_t capture_id,
+                     enum fsc_report_format fmt, FILE *out, char *err, size_t errlen);
 
 /* SQL text of "addr:port" for two columns a and p, brackets around an IPv6 address. */
 #define FSC_SQL_EP(a, p)                                                                           \
@@ -54,8 +56,17 @@ void fsc_report_census_free(struct fsc_report_census *c);
 int fsc_report_census_rows(const struct fsc_report_census *c, enum fsc_report_census_section sec,
                            fsc_store_row_fn row, void *user);
 
+/*
+ * The colour of a token (a TCP state, close kind, handshake, RST cause, or a side: "client",
+ * "server"), the same in every chart of every report; FSC_REPORT_COLOUR_OTHER for any other
+ * text.  A static string.
+ */
+const char *fsc_report_colour(const char *token);
+#define FSC_REPORT_COLOUR_OTHER "#b8c2cc"
+
 /* The SVG charts (HTML) of the FSC_REPORT_HOSTS_CHARTED busiest hosts: sockets per state over
- * the capture, stacked, with a legend.  Stored text is escaped with fsc_esc_markup. */
+ * the capture, stacked, with a legend, each an <svg id="chart-census-N"> (N from 1).  Stored text
+ * is escaped with fsc_esc_markup. */
 void fsc_report_census_svg(FILE *out, const struct fsc_report_census *c);
 
 #endif

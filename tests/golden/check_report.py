@@ -16,11 +16,13 @@ no two labels overlapping, and band heights equal to the counts at the sampled i
 """
 import bisect
 import datetime
+import html
 import html.parser
 import json
 import math
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -46,6 +48,33 @@ def check(cond, what):
 
 def pct(n, total):
     return "%.1f" % round(100.0 * n / total, 1) if total else "0.0"
+
+
+CW_TITLE = "CLOSE_WAIT dwell (flows.close_wait_s), server side and client side"
+FW2_TITLE = "FIN_WAIT_2 dwell (flows.fin_wait_2_s)"
+EX_TITLE = "example flows: the lowest id of each kind, and every flow linked above"
+CAPTURE_KINDS = ("four_way", "three_way", "simultaneous", "rst", "half_closed", "open")
+
+
+def tshark_filter(ca, cp, sa, sp, first, last):
+    """where.h's display filter, written here from its documented form."""
+    ip = "ipv6" if ":" in ca else "ip"
+    one = lambda a, p, b, q: "%s.src==%s && tcp.srcport==%d && %s.dst==%s && tcp.dstport==%d" % (
+        ip, a, p, ip, b, q)
+    f = one(ca, cp, sa, sp) if (ca, cp) == (sa, sp) else \
+        "((%s) || (%s))" % (one(ca, cp, sa, sp), one(sa, sp, ca, cp))
+    if first > 0:
+        f += " && frame.number>=%d" % first
+    if last is not None and last > 0:
+        f += " && frame.number<=%d" % last
+    return f
+
+
+def example_row(fid, kind, hs, cause, c, first, ca, cp, sa, sp, last):
+    """An example flow as the text report shows it."""
+    ep = lambda a, p: ("[%s]:%d" if ":" in a else "%s:%d") % (a, p)
+    return ["#%d" % fid, kind, hs, cause or "-", "%d:%d" % (c, first), ep(ca, cp), ep(sa, sp),
+            tshark_filter(ca, cp, sa, sp, first, last)]
 
 
 def expected(db, cap=None):
@@ -78,40 +107,94 @@ def expected(db, cap=None):
                      "GROUP BY %s ORDER BY 2 DESC, %s" % (col, w, extra, col, col))
             t = sum(r[1] for r in rows)
             exp[sec] = [[k, str(n), pct(n, t) + "%", "#%d" % e] for k, n, e in rows]
+    # Who closes first, per server port; the ports seen in one flow only are one row.
+    ports = q("SELECT server_port, count(*) FROM flows WHERE 1%s GROUP BY 1" % w)
+    once = [p for p, n in ports if n == 1]
+    groups = [(n, 0, p, "server_port = %d" % p) for p, n in ports if n > 1]
+    if once:
+        groups.append((len(once), 1, None,
+                       "server_port IN (%s)" % ", ".join(str(p) for p in once)))
     rows = []
-    for port, n in q("SELECT server_port, count(*) FROM flows WHERE 1%s GROUP BY 1 "
-                     "ORDER BY 2 DESC, 1" % w):
-        c = dict(q("SELECT closer, count(*) FROM flows WHERE server_port = ?%s GROUP BY 1" % w,
-                   port))
+    for n, _, port, cond in sorted(groups, key=lambda g: (-g[0], g[1], g[2] or 0)):
+        c = dict(q("SELECT closer, count(*) FROM flows WHERE %s%s GROUP BY 1" % (cond, w)))
         other = n - c.get("client", 0) - c.get("server", 0) - c.get("both", 0)
-        rows.append([str(port), str(n)] + sum(([str(c.get(k, 0)), pct(c.get(k, 0), n) + "%"]
-                                               for k in ("client", "server", "both")), []) +
+        label = str(port) if port is not None else \
+            "other ports (%d, one connection each)" % len(once)
+        rows.append([label, str(n)] + sum(([str(c.get(k, 0)), pct(c.get(k, 0), n) + "%"]
+                                           for k in ("client", "server", "both")), []) +
                     [str(other)])
     exp["who closes first, by server port"] = rows
-    if cap is None:
-        exp["servers with connections stuck in CLOSE_WAIT (close_wait_suspects)"] = [
-            [a, str(p), str(n), "-" if m is None else "%.3f" % m, "-" if x is None else "%.3f" % x]
-            for a, p, n, m, x in q("SELECT * FROM close_wait_suspects")]
-    for col, title in (("close_wait_s", "CLOSE_WAIT dwell (flows.close_wait_s)"),
-                       ("fin_wait_2_s", "FIN_WAIT_2 dwell (flows.fin_wait_2_s)")):
-        vals = [r[0] for r in q("SELECT %s FROM flows WHERE %s IS NOT NULL%s" % (col, col, w))]
-        rows = []
-        for label, lo, hi in BUCKETS:
-            n = q("SELECT count(*) FROM flows WHERE %s IS NOT NULL%s AND (? IS NULL OR %s >= ?) "
-                  "AND (? IS NULL OR %s < ?)" % (col, w, col, col), lo, lo, hi, hi)[0][0]
-            rows.append([label, str(n), pct(n, len(vals)) + "%"])
+    exp["ports once"] = len(once)
+    several = q("SELECT count(*) FROM captures WHERE ? IS NULL OR id = ?", cap, cap)[0][0] > 1
+    capcol = lambda c: [str(c)] if several else []
+    # CLOSE_WAIT suspects per capture: the close_wait_suspects view's numbers for each capture.
+    sus = []
+    for c in [r[0] for r in q("SELECT id FROM captures WHERE 1%s" % w.replace("capture_id",
+                                                                               "id"))]:
+        for a, p, n, vals in [(a, p, n, sorted(v for v in [x[0] for x in q(
+                "SELECT close_wait_s FROM flows WHERE close_kind = 'half_closed' AND "
+                "server_state = 'close_wait' AND capture_id = ? AND server_addr IS ? AND "
+                "server_port IS ?", c, a, p)] if v is not None))
+                for a, p, n in q("SELECT server_addr, server_port, count(*) FROM flows WHERE "
+                                 "close_kind = 'half_closed' AND server_state = 'close_wait' "
+                                 "AND capture_id = ? GROUP BY 1, 2", c)]:
+            med = None if not vals else (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2
+            sus.append((n, vals[-1] if vals else None, a, p, c, med))
+    sus.sort(key=lambda r: (-r[0], -(r[1] if r[1] is not None else -1e300), r[2], r[3], r[4]))
+    exp["servers with connections stuck in CLOSE_WAIT (close_wait_suspects)"] = [
+        capcol(c) + [a, str(p), str(n), "-" if m is None else "%.3f" % m,
+                     "-" if x is None else "%.3f" % x] for n, x, a, p, c, m in sus]
+    if cap is None and not several:
+        view = [[a, str(p), str(n), "-" if m is None else "%.3f" % m,
+                 "-" if x is None else "%.3f" % x]
+                for a, p, n, m, x in q("SELECT * FROM close_wait_suspects")]
+        check(exp["servers with connections stuck in CLOSE_WAIT (close_wait_suspects)"] == view,
+              "close_wait_suspects computed here %r != the view %r" % (sus, view))
+    # Dwell histograms; CLOSE_WAIT per side: the peer of the first closer held it.
+    for col, title, sides in (("close_wait_s", CW_TITLE, ("closer IS NOT 'server'",
+                                                          "closer IS 'server'")),
+                              ("fin_wait_2_s", FW2_TITLE, ("1",))):
+        rows = [[label] for label, lo, hi in BUCKETS]
+        for side in sides:
+            sel = "%s IS NOT NULL%s AND %s" % (col, w, side)
+            side_total = q("SELECT count(*) FROM flows WHERE " + sel)[0][0]
+            for row, (label, lo, hi) in zip(rows, BUCKETS):
+                n = q("SELECT count(*) FROM flows WHERE %s AND (? IS NULL OR %s >= ?) "
+                      "AND (? IS NULL OR %s < ?)" % (sel, col, col), lo, lo, hi, hi)[0][0]
+                row += [str(n), pct(n, side_total) + "%"]
         exp[title] = rows
-        exp[title + " total"] = len(vals)
+        exp[title + " total"] = q("SELECT count(*) FROM flows WHERE %s IS NOT NULL%s" %
+                                  (col, w))[0][0]
     ep = lambda a, p: ("[%s]:%d" if ":" in a else "%s:%d") % (a, p)
     exp["top 5-tuples (TCP) by retransmitted FINs"] = [
-        [ep(ca, cp), ep(sa, sp), str(fr), str(n), "#%d" % first]
-        for ca, cp, sa, sp, fr, n, first in q(
-            "SELECT client_addr, client_port, server_addr, server_port, sum(fin_retrans), "
-            "count(*), min(id) FROM flows WHERE fin_retrans > 0%s GROUP BY 1, 2, 3, 4 "
-            "ORDER BY 5 DESC, 7" % w)]
+        capcol(c) + [ep(ca, cp), ep(sa, sp), str(fr), str(n), "#%d" % first]
+        for c, ca, cp, sa, sp, fr, n, first in q(
+            "SELECT capture_id, client_addr, client_port, server_addr, server_port, "
+            "sum(fin_retrans), count(*), min(id) FROM flows WHERE fin_retrans > 0%s "
+            "GROUP BY 1, 2, 3, 4, 5 ORDER BY 6 DESC, 8" % w)]
     exp["examples"] = q("SELECT close_kind, min(id) FROM flows WHERE 1%s GROUP BY 1" % w)
+    # The captures table: per capture, its file, packets, flows and flows per close kind.
+    rows = []
+    for c, src, pk in q("SELECT id, source, packets_read FROM captures WHERE 1%s ORDER BY id" %
+                        w.replace("capture_id", "id")):
+        k = dict(q("SELECT close_kind, count(*) FROM flows WHERE capture_id = ? GROUP BY 1", c))
+        n = sum(k.values())
+        main = [k.get(x, 0) for x in CAPTURE_KINDS]
+        rows.append([str(c), src, str(pk), str(n)] + [str(x) for x in main] + [str(n - sum(main))])
+    exp["captures"] = rows
+    # Every example flow: where its first packet is, and the tshark filter that isolates it.
+    ids = set(i for _, i in exp["examples"])
+    ids |= set(i for (i,) in q("SELECT min(id) FROM flows WHERE 1%s GROUP BY handshake" % w))
+    ids |= set(i for (i,) in q("SELECT min(id) FROM flows WHERE close_kind = 'rst'%s "
+                               "GROUP BY %s" % (w, shown)))
+    ids |= set(int(r[-1][1:]) for r in exp["top 5-tuples (TCP) by retransmitted FINs"][:TOP])
+    exp[EX_TITLE] = [example_row(*r) for r in q(
+        "SELECT id, close_kind, handshake, rst_cause, capture_id, first_packet, client_addr, "
+        "client_port, server_addr, server_port, last_packet FROM flows WHERE id IN (%s) "
+        "ORDER BY id" %
+        ", ".join(str(i) for i in sorted(ids)))]
     exp["flows"] = total
-    exp["captures"] = q("SELECT count(*) FROM captures")[0][0]
+    exp["ncaptures"] = q("SELECT count(*) FROM captures")[0][0]
     con.close()
     return exp
 
@@ -240,7 +323,8 @@ def check_html(fsc, db, path, exp, cap=None):
     check(p.returncode == 0, "report --html exit %d: %s" % (p.returncode, p.stderr))
     text = open(path, encoding="utf-8").read()
     for bad in ("<script", "http://", "https://", "src=", "@import", "url("):
-        ok = bad not in text or (bad == "http://" and
+        # a src attribute (a tshark filter's "ip.src==" is text)
+        ok = not re.search(r'[\s"\']src\s*=\s*["\']', text) if bad == "src=" else bad not in text or (bad == "http://" and
                                  text.count("http://") == text.count("http://www.w3.org/2000/svg"))
         # url(#id) points inside the page (an SVG arrow marker): not an external resource
         if bad == "url(":
@@ -258,12 +342,17 @@ def check_html(fsc, db, path, exp, cap=None):
         check(False, "html: parse error %r" % e)
     check(h.stack == [], "html: unclosed tags %r" % h.stack)
     check(text.count("<svg") >= 4, "html: expected inline SVG charts")
+    check_colours(text, "html" + (" --capture %d" % cap if cap else ""))
     where = "html" + (" --capture %d" % cap if cap else "")
     by_title = {s["title"]: s for s in h.sections.values()}
     for title in [t for t in exp if isinstance(exp[t], list) and t != "examples"]:
         check(title in by_title, "%s: section %r missing" % (where, title))
         if title in by_title:
             got = by_title[title]["rows"]
+            if title == EX_TITLE:  # the HTML adds the `finscope show DB ID` cell
+                check(all(r[-1] == "finscope show %s %s" % (db, r[0]) for r in got),
+                      "%s: examples' show commands" % where)
+                got = [r[:-1] for r in got]
             # HTML cells have no '%' or '#' decoration.
             e = [[c.rstrip("%").lstrip("#") for c in r] for r in exp[title]]
             compare(where, title, got, e, h.more)
@@ -279,6 +368,202 @@ def check_html(fsc, db, path, exp, cap=None):
                   "html: example row for %s/%d missing" % (kind, fid))
     for href in h.hrefs:
         check(href.startswith("#") and href[1:] in h.ids, "html: dangling link %r" % href)
+
+# Every token's colour, the same in every chart of every report (report.h's fixed map).
+TOKEN_COLOUR = {
+    "syn_sent": "#9ecae1", "syn_rcvd": "#5a6fbf", "established": "#3b7dd8",
+    "fin_wait_1": "#f2b880", "fin_wait_2": "#e07b39", "close_wait": "#c2453d",
+    "closing": "#8a63c9", "last_ack": "#d15b9c", "time_wait": "#c9a227", "unknown": "#9aa5b1",
+    "four_way": "#3b7dd8", "three_way": "#4aa564", "two_way": "#2aa1a8",
+    "simultaneous": "#8a63c9", "rst": "#e07b39", "half_closed": "#c2453d", "open": "#9ecae1",
+    "refused": "#5a6fbf", "unanswered": "#c9a227", "fins_unproven": "#d15b9c",
+    "simultaneous_open": "#8a63c9", "self_connect": "#2aa1a8", "aborted": "#e07b39",
+    "none": "#7a8691", "abort": "#e07b39", "unread_data": "#c2453d",
+    "data_after_close": "#d15b9c", "handshake": "#5a6fbf", "other": "#9aa5b1",
+    "accept_overflow": "#c9a227", "client": "#3b7dd8", "server": "#e07b39",
+}
+
+
+def check_colours(text, where):
+    """Each bar, histogram series and census band is in its token's colour (never its rank's),
+    and no two tokens of one chart share a colour."""
+    n = 0
+    for kind, sid, body in re.findall(r'<svg class="(bars|hist|census)" id="([^"]+)"(.*?)</svg>',
+                                      text, re.S):
+        if kind == "bars":  # each bar's label, then the bar
+            pairs = re.findall(r'<text[^>]*>([^<]*)</text><rect [^>]*fill="([^"]+)"', body)
+        elif kind == "hist":
+            pairs = [(t, f) for f, t in re.findall(r'fill="([^"]+)" data-series="([^"]+)"', body)]
+        else:
+            pairs = re.findall(r'data-state="([^"]+)" fill="([^"]+)"', body)
+        seen = {}
+        for label, fill in pairs:
+            tok = html.unescape(label).split(" ")[0]
+            check(fill == TOKEN_COLOUR.get(tok, "#b8c2cc"),
+                  "%s: %s: %r drawn in %s" % (where, sid, label, fill))
+            seen.setdefault(fill, set()).add(tok)
+            n += 1
+        check(all(len(t) == 1 for t in seen.values()),
+              "%s: %s: tokens sharing a colour %r" % (where, sid, seen))
+        if sid == "chart-close-wait-dwell":
+            check([t for t, f in pairs[:2]] == ["server", "client"] and "server side" in body
+                  and "client side" in body, "%s: CLOSE_WAIT histogram per side" % where)
+    check(n > 30, "%s: %d coloured marks" % (where, n))
+
+
+def check_tshark(db, pcap):
+    """The display filter of an example of three kinds (both directions, a self-connect's one
+    socket, a reset) selects exactly its flow's packets in tshark, when tshark is installed."""
+    if not shutil.which("tshark"):
+        print("tshark not installed: the examples' display filters are not run (Debian: tshark)")
+        return
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    for kind in ("four_way", "two_way", "rst"):
+        fid, ca, cp, sa, sp, first, last, n = con.execute(
+            "SELECT id, client_addr, client_port, server_addr, server_port, first_packet, "
+            "last_packet, client_packets + server_packets FROM flows WHERE close_kind = ? "
+            "ORDER BY id LIMIT 1", (kind,)).fetchone()
+        f = tshark_filter(ca, cp, sa, sp, first, last)
+        p = subprocess.run(["tshark", "-r", pcap, "-Y", f, "-T", "fields", "-e", "frame.number"],
+                           capture_output=True, text=True, timeout=120)
+        frames = [int(x) for x in p.stdout.split()]
+        check(p.returncode == 0 and frames and frames[0] == first and frames[-1] == last and
+              len(frames) == n, "tshark -Y %r: frames %r, flow %d has %d packets, %d..%d" %
+              (f, frames[:5], fid, n, first, last))
+    con.close()
+
+
+# ---- report --json: the same numbers as the text report, and as SQL ----
+
+JSON_SECTIONS = {
+    "captures": ("captures", ["capture", "source", "packets", "flows"] + list(CAPTURE_KINDS) +
+                 ["other"]),
+    "close_kinds": ("close kinds", ["close_kind", "flows", "pct", "example_flow"]),
+    "handshakes": ("handshakes", ["handshake", "flows", "pct", "example_flow"]),
+    "rst_causes": (RST_TITLE, ["shown", "flows", "pct", "example_flow"]),
+    "closers": ("who closes first, by server port",
+                ["shown", "flows", "client", "client_pct", "server", "server_pct", "both",
+                 "both_pct", "other"]),
+    "close_wait_suspects": ("servers with connections stuck in CLOSE_WAIT (close_wait_suspects)",
+                            ["capture", "server", "port", "flows", "median_s", "max_s"]),
+    "close_wait_dwell": (CW_TITLE, ["dwell", "server_side", "server_side_pct", "client_side",
+                                    "client_side_pct"]),
+    "fin_wait_2_dwell": (FW2_TITLE, ["dwell", "flows", "pct"]),
+    "fin_retrans": ("top 5-tuples (TCP) by retransmitted FINs",
+                    ["capture", "client", "server", "fin_retrans", "flows", "first_flow"]),
+    "sockets_per_host": ("sockets per host in each TCP state (the 10 busiest, by their peak of "
+                         "any state, as finscope states)",
+                         ["host", "state", "at_end", "peak", "peak_at", "peak_at_s"]),
+    "close_wait_leaks": ("CLOSE_WAIT leak suspects: servers whose CLOSE_WAIT count keeps growing",
+                         ["server", "capture", "at_25", "at_50", "at_75", "at_end", "peak",
+                          "peak_at", "peak_at_s"]),
+    "time_wait_pressure": ("TIME_WAIT pressure per client -> server:port (peak against Linux's "
+                           "28,232 ephemeral ports)",
+                           ["client_to_server", "capture", "peak", "pct_of_ports", "peak_at",
+                            "peak_at_s"]),
+    "examples": (EX_TITLE, ["flow", "close_kind", "handshake", "rst_cause", "where", "client",
+                            "server", "tshark"]),
+}
+# Keys whose values are JSON numbers (or null), and how the text report prints them.
+JSON_DEC = {"pct": 1, "client_pct": 1, "server_pct": 1, "both_pct": 1, "server_side_pct": 1,
+            "client_side_pct": 1, "pct_of_ports": 1, "median_s": 3, "max_s": 3, "peak_at_s": 6}
+JSON_INT = {"capture", "packets", "flows", "other", "example_flow", "client", "server", "both",
+            "server_side", "client_side", "port", "fin_retrans", "first_flow", "at_end", "peak",
+            "at_25", "at_50", "at_75", "flow", "server_port", "ports", "proven", "first_frame",
+            "last_frame"} | set(CAPTURE_KINDS)
+JSON_TEXT_KEYS = {"client", "server"}  # text in the 5-tuple, suspects and examples sections
+PCT_KEYS = {k for k, d in JSON_DEC.items() if d == 1}
+FLOW_KEYS = {"example_flow", "first_flow", "flow"}
+
+
+def json_as_text(sec, key, v):
+    """A JSON value as the text report prints it (escaped for a terminal)."""
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return esc_term(v)
+    s = "%.*f" % (JSON_DEC[key], v) if key in JSON_DEC else "%d" % v
+    return ("#" if key in FLOW_KEYS else "") + s + ("%" if key in PCT_KEYS else "")
+
+
+def json_typed(sec, key, v):
+    """Numbers are JSON numbers (never strings, never booleans); text is text."""
+    text = key in ("shown", "source", "host", "state", "peak_at", "dwell", "where", "tshark",
+                   "close_kind", "handshake", "rst_cause", "client_to_server") or \
+        (key in JSON_TEXT_KEYS and sec in ("close_wait_suspects", "fin_retrans", "examples",
+                                           "close_wait_leaks"))
+    if key == "server" and sec == "close_wait_leaks":
+        text = True
+    if v is None:
+        return key in ("median_s", "max_s", "rst_cause", "server_port", "last_frame", "proven")
+    if text:
+        return isinstance(v, str)
+    if key in JSON_DEC:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_json(fsc, db, exp, secs, more, where, cap=None):
+    """report --json parses, every section holds every row of exp (SQL) and its first rows
+    equal the text report's (secs), every number is a JSON number."""
+    p = run(fsc, "report", db, "--json", *(["--capture", str(cap)] if cap else []))
+    check(p.returncode == 0, "%s: report --json: %s" % (where, p.stderr))
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        check(False, "%s: report --json is not JSON: %s" % (where, e))
+        return None
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    w = "" if cap is None else " WHERE capture_id = %d" % cap
+    ov = doc.get("overview", {})
+    check(ov.get("flows") == con.execute("SELECT count(*) FROM flows" + w).fetchone()[0] and
+          ov.get("capture") == cap and ov.get("database") == db,
+          "%s: json overview %r" % (where, ov))
+    ncap = con.execute("SELECT count(*) FROM captures" +
+                       w.replace("capture_id", "id")).fetchone()[0]
+    check(ov.get("captures") == ncap, "%s: json overview captures %r" % (where, ov))
+    con.close()
+    check(list(doc) == ["overview"] + [k for k in JSON_SECTIONS if k != "examples"][:10] +
+          ["hosts_not_shown"] * (doc.get("hosts_not_shown") is not None) +
+          ["close_wait_leaks", "time_wait_pressure", "examples"],
+          "%s: json keys %r" % (where, list(doc)))
+    for sec, (title, keys) in JSON_SECTIONS.items():
+        rows = doc.get(sec)
+        check(isinstance(rows, list), "%s: json %s missing" % (where, sec))
+        if not isinstance(rows, list):
+            continue
+        shown = [k for k in keys if k != "capture" or ncap > 1 or sec not in (
+            "close_wait_suspects", "fin_retrans")]
+        as_text = [[json_as_text(sec, k, r.get(k)) for k in shown] for r in rows]
+        for r in rows:
+            for k, v in r.items():
+                check(json_typed(sec, k, v), "%s: json %s.%s = %r: wrong type" % (where, sec,
+                                                                                  k, v))
+        text = secs.get(title, [])
+        check(as_text[:len(text)] == text and
+              (len(rows) - len(text) == more.get(title, 0) or sec == "sockets_per_host"),
+              "%s: json %s != text: %r vs %r" % (where, sec, as_text[:3], text[:3]))
+        if title in exp and isinstance(exp[title], list):
+            check(as_text == esc_rows(exp[title]), "%s: json %s != SQL: %r vs %r" %
+                  (where, sec, as_text[:3], exp[title][:3]))
+    check(doc.get("hosts_not_shown", 0) == more.get(JSON_SECTIONS["sockets_per_host"][0] +
+                                                    " hosts", 0),
+          "%s: json hosts_not_shown %r" % (where, doc.get("hosts_not_shown")))
+    # the JSON-only fields
+    for r in doc.get("closers", []):
+        ok = (r["server_port"] is None and r["ports"] == exp.get("ports once") and
+              r["shown"].startswith("other ports (%d," % r["ports"])) or \
+            (r["ports"] == 1 and str(r["server_port"]) == r["shown"])
+        check(ok, "%s: json closers row %r" % (where, r))
+    for r in doc.get("rst_causes", []):
+        check(r["shown"] == r["rst_cause"] + {1: "", 0: " (likely)", None: " (not judged)"}[
+            r["proven"]], "%s: json rst cause %r" % (where, r))
+    for r in doc.get("examples", []):
+        check(r["where"] == "%d:%d" % (r["capture"], r["first_frame"]) and
+              r["tshark"].endswith("frame.number>=%d && frame.number<=%d" % (
+                  r["first_frame"], r["last_frame"])) and r["last_frame"] >= r["first_frame"],
+              "%s: json example %r" % (where, r))
+    return doc
 
 # ---- the census sections: sockets per host, CLOSE_WAIT leak suspects, TIME_WAIT pressure ----
 #
@@ -813,6 +1098,31 @@ def check_crafted(fsc, tmp):
         e = expected_census(db, cap)
         check_census_text(fsc, db, e, "crafted --capture %d" % cap, cap)
     check(expected_census(db, 2)[LEAKS_TITLE] == [], "crafted: capture 2 has no leak")
+    # Hostile values reach JSON intact and escaped: markup, a terminal escape and a bidi
+    # override in an address and a capture's source, a port stored as text.
+    con = sqlite3.connect(db)
+    con.execute("UPDATE captures SET source = ? WHERE id = 2", (HOSTILE + '"\\',))
+    con.execute("UPDATE flows SET server_port = 'x\"y', fin_retrans = 3 WHERE id = "
+                "(SELECT min(id) FROM flows WHERE capture_id = 2)")
+    con.commit()
+    con.close()
+    p = run(fsc, "report", db, "--json")
+    check(p.returncode == 0 and "\x1b" not in p.stdout and "\\u001b" in p.stdout,
+          "crafted json: control characters escaped")
+    doc = json.loads(p.stdout) if p.returncode == 0 else {}
+    check([r["source"] for r in doc.get("captures", [])][1:2] == [HOSTILE + '"\\'],
+          "crafted json: the hostile source round-trips")
+    check(HOSTILE + ":80" in [r["server"] for r in doc.get("close_wait_leaks", [])],
+          "crafted json: the hostile address round-trips")
+    fr = [r for r in doc.get("fin_retrans", []) if r["capture"] == 2]
+    check(len(fr) == 1 and fr[0]["server"].endswith(':x"y') and fr[0]["fin_retrans"] == 3,
+          "crafted json: a text port stays text %r" % fr)
+    ex = [r for r in doc.get("examples", []) if r["flow"] == (fr[0]["first_flow"] if fr else 0)]
+    check(len(ex) == 1 and ex[0]["tshark"] == "-",
+          "crafted json: no display filter for a port that is not one: %r" % ex)
+    p = run(fsc, "report", db)
+    check(p.returncode == 0 and esc_term(HOSTILE) in p.stdout and "\x1b" not in p.stdout,
+          "crafted text: the hostile source escaped")
 
 
 def check_census_mix(fsc, db, tmp, cap=None):
@@ -839,16 +1149,15 @@ def main():
         p = run(fsc, "report", db)
         check(p.returncode == 0, "report exit %d: %s" % (p.returncode, p.stderr))
         first = p.stdout.splitlines()[0] if p.stdout else ""
-        check(("%d capture" % exp["captures"]) in first and (", %d flows" % exp["flows"]) in first,
+        check(("%d capture" % exp["ncaptures"]) in first and (", %d flows" % exp["flows"]) in first,
               "text: first line %r" % first)
         secs, more = parse_text(p.stdout)
         for title in [t for t in exp if isinstance(exp[t], list) and t != "examples"]:
             check(title in secs, "text: section %r missing" % title)
             if title in secs:
                 compare("text", title, secs[title], exp[title], more)
-        for title in ("CLOSE_WAIT dwell (flows.close_wait_s)",
-                      "FIN_WAIT_2 dwell (flows.fin_wait_2_s)"):
-            got = sum(int(r[1]) for r in secs.get(title, []))
+        for title in (CW_TITLE, FW2_TITLE):
+            got = sum(int(r[k]) for r in secs.get(title, []) for k in (1, 3) if k < len(r))
             check(got == exp[title + " total"] and got > 0,
                   "text: %r buckets add up to %d, %d flows have a dwell" %
                   (title, got, exp[title + " total"]))
@@ -859,6 +1168,14 @@ def main():
 
         check_html(fsc, db, os.path.join(tmp, "r.html"), exp)
         check_census_mix(fsc, db, tmp)
+        check_json(fsc, db, exp, secs, more, "json")
+        check(exp["ports once"] > 0 and secs["who closes first, by server port"][-1][0] ==
+              "other ports (%d, one connection each)" % exp["ports once"],
+              "the mix's one-connection ports are one row")
+        check([r[4] for r in secs[EX_TITLE]] and all(re.match(r"1:\d+$", r[4])
+                                                      for r in secs[EX_TITLE]),
+              "examples name capture:frame")
+        check_tshark(db, pcap)
 
         # A second capture: --capture 1 must match the SQL restricted to capture 1.
         pcap2 = os.path.join(tmp, "mix2.pcap")
@@ -874,6 +1191,7 @@ def main():
             if title in secs:
                 compare("text --capture 1", title, secs[title], exp1[title], more)
         check_html(fsc, db, os.path.join(tmp, "r1.html"), exp1, cap=1)
+        check_json(fsc, db, exp1, secs, more, "json --capture 1", cap=1)
         check_census_mix(fsc, db, tmp, cap=1)
         check_census_mix(fsc, db, tmp, cap=2)
         check_census_mix(fsc, db, tmp)
@@ -883,6 +1201,11 @@ def main():
         secs, more = parse_text(run(fsc, "report", db).stdout)
         for title in [t for t in exp if isinstance(exp[t], list) and t != "examples"]:
             compare("text (2 captures)", title, secs.get(title), exp[title], more)
+        check(len(exp["captures"]) == 2 and
+              secs["top 5-tuples (TCP) by retransmitted FINs"][0][0] in ("1", "2"),
+              "two captures: the per-capture table and a capture column")
+        check_json(fsc, db, exp, secs, more, "json (2 captures)")
+        check_html(fsc, db, os.path.join(tmp, "r2.html"), exp)
 
         # Errors and help.
         p = run(fsc, "report", db, "--capture", "99")
@@ -891,7 +1214,12 @@ def main():
         check(p.returncode == 1 and not os.path.exists(os.path.join(tmp, "missing.db")),
               "missing db must fail and not be created")
         p = run(fsc, "report", "--help")
-        check(p.returncode == 0 and "examples:" in p.stdout, "--help")
+        check(p.returncode == 0 and "examples:" in p.stdout and "--json" in p.stdout and
+              "finscope report web.db --json" in p.stdout, "--help")
+        p = run(fsc, "report", db, "--json", "--html", os.path.join(tmp, "both.html"))
+        check(p.returncode == 2 and "not both" in p.stderr and
+              not os.path.exists(os.path.join(tmp, "both.html")), "--json with --html: %r" %
+              p.stderr)
         before = open(db, "rb").read()
         run(fsc, "report", db)
         check(open(db, "rb").read() == before, "report changed the database file")
