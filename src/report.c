@@ -151,6 +151,7 @@ enum colkind {
     COL_PCT,
     COL_FLOW,
     COL_CAPTURE, /* a number, shown in text and HTML only when several captures are reported */
+    COL_SOFAR,   /* seconds "%.3f" still running at the end: a lower bound, "<0.001" for 0.000 */
 };
 
 struct col {
@@ -299,9 +300,10 @@ static const struct section sections[] = {
       {"server", COL_TEXT, "server"},
       {"port", COL_NUM, "port"},
       {"flows", COL_NUM, "flows"},
-      {"median s", COL_NUM, "median_s"},
-      {"max s", COL_NUM, "max_s"}},
-     NULL,
+      {"median s so far", COL_SOFAR, "median_s"},
+      {"max s so far", COL_SOFAR, "max_s"}},
+     "each of these connections was still in CLOSE_WAIT when the capture ended: its time there "
+     "is a lower bound (<0.001: it entered CLOSE_WAIT less than 1 ms before the end)",
      0,
      NULL,
      {NULL, NULL}},
@@ -648,11 +650,17 @@ static bool col_shown(const struct report *r, const struct section *sec, int c)
 
 /* A cell as the text report shows it: escaped for a terminal (escape.h), with the column's
  * decoration ("%" after a share, "#" before a flow id). */
+/* A cell's value as text and HTML show it: a lower bound of 0.000 s is "<0.001", not 0. */
+static const char *shown_value(const struct section *sec, int c, const char *v)
+{
+    return sec->cols[c].kind == COL_SOFAR && v && !strcmp(v, "0.000") ? "<0.001" : v;
+}
+
 static const char *text_cell(const struct section *sec, int c, const char *v, char *buf, size_t len)
 {
     char e[CELL_MAX];
 
-    fsc_esc_term_buf(e, sizeof e, v);
+    fsc_esc_term_buf(e, sizeof e, shown_value(sec, c, v));
     snprintf(buf, len, "%s%s%s", sec->cols[c].kind == COL_FLOW ? "#" : "", e,
              sec->cols[c].kind == COL_PCT ? "%" : "");
     return buf;
@@ -1032,7 +1040,7 @@ static void html_table(FILE *out, const struct report *rep, const struct section
                 esc(out, v);
                 fputs("</code>", out);
             } else {
-                esc(out, v);
+                esc(out, shown_value(sec, c, v));
             }
             fputs("</td>", out);
         }

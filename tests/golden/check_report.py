@@ -1136,6 +1136,26 @@ def check_census_mix(fsc, db, tmp, cap=None):
                       cap)
 
 
+def check_sofar(fsc, tmp):
+    """A server still in CLOSE_WAIT at the capture's end, entered at its last packet: its time so
+    far is 0.000 s, a lower bound, shown "<0.001" (never "median 0.000"); JSON keeps the number."""
+    pcap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "captures",
+                        "lo_half_closed.pcap")
+    db = os.path.join(tmp, "sofar.db")
+    p = run(fsc, "analyze", "-q", "-o", db, pcap)
+    check(p.returncode == 0, "analyze lo_half_closed: %s" % p.stderr)
+    secs, _ = parse_text(run(fsc, "report", db).stdout)
+    rows = secs.get("servers with connections stuck in CLOSE_WAIT (close_wait_suspects)")
+    check(rows == [["127.0.0.1", "47149", "1", "<0.001", "<0.001"]],
+          "lo_half_closed: suspect so far %r" % rows)
+    j = json.loads(run(fsc, "report", db, "--json").stdout)
+    check([(r["median_s"], r["max_s"]) for r in j["close_wait_suspects"]] == [(0.0, 0.0)],
+          "lo_half_closed: JSON keeps 0.0: %r" % j["close_wait_suspects"])
+    html = run(fsc, "report", db, "--html", "-").stdout
+    check("<td class=\"n\">&lt;0.001</td>" in html and "median s so far" in html,
+          "lo_half_closed: HTML shows <0.001")
+
+
 def main():
     fsc = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory() as tmp:
@@ -1206,6 +1226,8 @@ def main():
               "two captures: the per-capture table and a capture column")
         check_json(fsc, db, exp, secs, more, "json (2 captures)")
         check_html(fsc, db, os.path.join(tmp, "r2.html"), exp)
+
+        check_sofar(fsc, tmp)
 
         # Errors and help.
         p = run(fsc, "report", db, "--capture", "99")
