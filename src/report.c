@@ -53,6 +53,7 @@ static const char usage[] =
     "  TIME_WAIT pressure   per client address -> server address:port, the most client\n"
     "                       sockets in TIME_WAIT at once, when, and their share of the 28,232\n"
     "                       ephemeral ports of Linux's default (each blocks one for 60 s).\n"
+    "Rows that name a capture give their times in seconds from that capture's first packet.\n"
     "\n"
     "Last, the example flows linked from the sections: flow id, capture:frame of its first\n"
     "packet, and the Wireshark/tshark display filter that isolates it (tshark -r FILE -Y ...).\n"

@@ -201,7 +201,7 @@ static int leak_rows(const struct fsc_report_census *rc, fsc_store_row_fn row, v
         if (!keeps_growing(n))
             continue;
         char num[6][24];
-        struct fsc_census_when w = fsc_census_when(p->peak_at, fsc_census_start(rc->hosts));
+        struct fsc_census_when w = fsc_census_when(p->peak_at, sp->first); /* its capture's */
         snprintf(num[0], sizeof num[0], "%lld", (long long)cap);
         for (int q = 0; q < 4; q++)
             snprintf(num[q + 1], sizeof num[q + 1], "%lld", (long long)n[q]);
@@ -214,10 +214,10 @@ static int leak_rows(const struct fsc_report_census *rc, fsc_store_row_fn row, v
 }
 
 /* TIME_WAIT pressure, highest peak first: client -> server, capture, peak, its share of the
- * ephemeral ports (FSC_EPHEMERAL_PORTS), when. */
-static int time_wait_rows(const struct fsc_census *c, fsc_time start, fsc_store_row_fn row,
-                          void *user)
+ * ephemeral ports (FSC_EPHEMERAL_PORTS), when (seconds from its capture's first packet). */
+static int time_wait_rows(const struct fsc_report_census *rc, fsc_store_row_fn row, void *user)
 {
+    const struct fsc_census *c = rc->ends;
     int time_wait = fsc_census_state_index("time_wait");
 
     for (size_t i = 0; i < fsc_census_npairs(c); i++) {
@@ -228,7 +228,9 @@ static int time_wait_rows(const struct fsc_census *c, fsc_time start, fsc_store_
             ends_key(fsc_census_key(c, p->key), &cap, &pair) != 'T')
             continue;
         char capture[24], peak[24], share[32];
-        struct fsc_census_when w = fsc_census_when(p->peak_at, start);
+        const struct span *sp = capture_span(rc, cap);
+        struct fsc_census_when w =
+            fsc_census_when(p->peak_at, sp ? sp->first : fsc_census_start(rc->hosts));
         snprintf(capture, sizeof capture, "%lld", (long long)cap);
         snprintf(peak, sizeof peak, "%lld", (long long)p->peak);
         snprintf(share, sizeof share, "%.1f", 100.0 * (double)p->peak / FSC_EPHEMERAL_PORTS);
@@ -248,7 +250,7 @@ int fsc_report_census_rows(const struct fsc_report_census *c, enum fsc_report_ce
     case FSC_REPORT_LEAKS:
         return leak_rows(c, row, user);
     case FSC_REPORT_TIME_WAIT:
-        return time_wait_rows(c->ends, fsc_census_start(c->hosts), row, user);
+        return time_wait_rows(c, row, user);
     }
     return 0;
 }

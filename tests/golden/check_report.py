@@ -1154,6 +1154,22 @@ def check_sofar(fsc, tmp):
     html = run(fsc, "report", db, "--html", "-").stdout
     check("<td class=\"n\">&lt;0.001</td>" in html and "median s so far" in html,
           "lo_half_closed: HTML shows <0.001")
+    # A second capture recorded days later: per-capture rows count seconds from their own
+    # capture's first packet, not from the database's.
+    census = os.path.join(os.path.dirname(pcap), "ns_census.server.pcap")
+    p = run(fsc, "analyze", "-q", "-o", db, census)
+    check(p.returncode == 0, "analyze ns_census.server: %s" % p.stderr)
+    con = sqlite3.connect(db)
+    first = con.execute("SELECT first_ts FROM captures WHERE id = 2").fetchone()[0]
+    con.close()
+    j = json.loads(run(fsc, "report", db, "--json").stdout)
+    tw = j["time_wait_pressure"]
+    check(len(tw) == 1 and tw[0]["capture"] == 2, "ns_census: one TIME_WAIT pressure row: %r" % tw)
+    for r in tw:
+        utc = datetime.datetime.strptime(r["peak_at"], "%Y-%m-%d %H:%M:%S.%f").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        check(abs(r["peak_at_s"] - (utc - first)) < 2e-6 and r["peak_at_s"] < 60,
+              "TIME_WAIT pressure: peak_at_s %r is from capture 2's first packet" % r)
 
 
 def main():
