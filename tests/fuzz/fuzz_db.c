@@ -40,6 +40,7 @@
 #include "finscope/census.h"
 #include "finscope/escape.h"
 #include "finscope/export.h"
+#include "finscope/flowsel.h"
 #include "finscope/forge.h"
 #include "finscope/query.h"
 #include "finscope/report.h"
@@ -466,21 +467,25 @@ static void check_terminal(const char *what, const char *p, size_t n)
     }
 }
 
-/* A conn.log: every record line has exactly 21 fields. */
+/* A conn.log: every record line has exactly as many fields as its #fields line names (21 for
+ * Zeek's, 36 with finscope's). */
 static void check_tsv(const char *p, size_t n)
 {
     const char *end = p + n;
+    int want = 20; /* tabs */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl) {
             fprintf(stderr, "fuzz_db: conn.log: unterminated line\n");
             abort();
         }
-        if (*p != '#') {
-            int tabs = 0;
-            for (const char *c = p; c < nl; c++)
-                tabs += *c == '\t';
-            if (tabs != 20) {
+        int tabs = 0;
+        for (const char *c = p; c < nl; c++)
+            tabs += *c == '\t';
+        if (!strncmp(p, "#fields\t", 8)) {
+            want = tabs - 1;
+        } else if (*p != '#') {
+            if (tabs != want) {
                 fprintf(stderr, "fuzz_db: conn.log: %d fields: %.*s\n", tabs + 1, (int)(nl - p), p);
                 abort();
             }
@@ -531,6 +536,32 @@ static void census(struct fsc_store *s)
         die("census", "impossible sum");
 }
 
+/* flows and show's selection: filters whose SQL compares stored values as text. */
+static void flow_selection(struct fsc_store *s)
+{
+    static const struct {
+        int opt;
+        const char *arg;
+    } sel[] = {{FSC_FLOWSEL_KIND, "rst"},
+               {FSC_FLOWSEL_ANOMALY, "data_after_rst"},
+               {FSC_FLOWSEL_SERVER, "10.0.0.2:80"},
+               {FSC_FLOWSEL_CLIENT, "[::1]:1"},
+               {FSC_FLOWSEL_CAPTURE, "1"}};
+    struct fsc_flowsel f;
+    char err[256];
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    for (size_t k = 0; k < sizeof sel / sizeof *sel; k++) {
+        fsc_flowsel_init(&f);
+        if (fsc_flowsel_option(&f, sel[k].opt, sel[k].arg, err, sizeof err) < 0)
+            die("flowsel", err);
+        if (fsc_flowsel_ids(s, &f, 8, &ids, &n, err, sizeof err) == 0)
+            free(ids);
+        ids = NULL;
+    }
+}
+
 static void read_all(struct fsc_store *s)
 {
     static const char *const queries[] = {
@@ -545,6 +576,10 @@ static void read_all(struct fsc_store *s)
     fsc_store_query(s, "SELECT id FROM flows ORDER BY id", -1, id_row, ids, qerr, sizeof qerr);
     for (int k = 0; k < ids[0]; k++) {
         RENDER("show", CHECK_TERMINAL, fsc_show_text(s, ids[1 + k], out, err, sizeof err));
+        RENDER("show where", CHECK_TERMINAL,
+               fsc_show_where(s, ids[1 + k], 0, out, err, sizeof err));
+        RENDER("show --width", CHECK_TERMINAL,
+               fsc_show_text_width(s, ids[1 + k], 40 + 20 * k, out, err, sizeof err));
         RENDER("show --svg", CHECK_NONE, fsc_show_svg(s, ids[1 + k], true, out, err, sizeof err));
     }
     /* Each renderer once on the whole file; the per-capture paths of export once more.  CSV
@@ -557,6 +592,18 @@ static void read_all(struct fsc_store *s)
     RENDER("export", CHECK_TSV, fsc_export_zeek_conn(s, -1, false, out, err, sizeof err));
     RENDER("export", CHECK_TSV, fsc_export_zeek_conn(s, 1, false, out, err, sizeof err));
     RENDER("export --json", CHECK_NONE, fsc_export_zeek_conn(s, -1, true, out, err, sizeof err));
+    RENDER("export finscope", CHECK_TSV,
+           fsc_export_zeek(s, -1, FSC_EXPORT_FINSCOPE, out, err, sizeof err));
+    RENDER("export finscope --json", CHECK_NONE,
+           fsc_export_zeek(s, -1, FSC_EXPORT_FINSCOPE | FSC_EXPORT_JSON, out, err, sizeof err));
+    RENDER("report --json", CHECK_NONE,
+           fsc_report_write(s, "x.db", -1, FSC_REPORT_JSON, out, err, sizeof err));
+    static const int64_t caps[] = {1, 2};
+    RENDER("summary total", CHECK_TERMINAL,
+           fsc_summary_print_total(s, caps, 2, out, err, sizeof err));
+    RENDER("summary --json", CHECK_NONE,
+           fsc_summary_json(s, caps, 2, NULL, 0, out, err, sizeof err));
+    flow_selection(s);
     for (size_t k = 0; k < sizeof queries / sizeof *queries; k++)
         RENDER("query", CHECK_TERMINAL,
                fsc_query_run(s, queries[k], FSC_QUERY_TABLE, k == 1, out, err, sizeof err));
