@@ -266,7 +266,8 @@ def main():
         for l in body:
             fid, row = l[NZEEK], rows[int(l[NZEEK])]
             p = T.run("show", db, fid, text=True)
-            first = p.stdout.split("\n", 1)[0]
+            # The ladder's header line (after the lines that say where the flow is).
+            first = ([x for x in p.stdout.split("\n") if x.startswith("flow ")] + [""])[0]
             T.check(p.returncode == 0 and first.startswith("flow %s  %s:%d -> %s:%d " % (
                 fid, row["client_addr"], row["client_port"], row["server_addr"],
                 row["server_port"])), "uid %s: show %s: %r" % (l[1], fid, first))
