@@ -121,9 +121,12 @@ static void tshark_line(const struct loc *l, const char *file, long long first, 
     }
     memcpy(buf, "-Y '", 4);
     strcat(buf, "'");
-    words[nw] = "tshark";
+    /* No file holds the frames (a live capture without -w, standard input): a tshark command
+     * without -r would start capturing, so only the filter is given, for another recording. */
+    bool saved = file && strcmp(file, "-") != 0;
+    words[nw] = saved ? "tshark" : "display filter (no file holds these frames):";
     quoted[nw++] = false;
-    if (file && (mem = fmemopen(quoted_file, sizeof quoted_file - 1, "w"))) {
+    if (saved && (mem = fmemopen(quoted_file, sizeof quoted_file - 1, "w"))) {
         fputs("-r ", mem);
         shell_word(mem, file);
         fclose(mem); /* a name longer than the buffer is cut: it is only shown */
@@ -131,7 +134,7 @@ static void tshark_line(const struct loc *l, const char *file, long long first, 
         quoted[nw++] = false;
     }
     /* "-Y '" with the first term, then one word per " && " or " || " term. */
-    words[nw] = buf;
+    words[nw] = saved ? buf : buf + 3;
     quoted[nw++] = false;
     for (p = buf + 4; nw < 48 && (p = strstr(p, " ")) != NULL; p++) {
         if ((p[1] == '&' || p[1] == '|') && p[2] == p[1] && p[3] == ' ') {

@@ -333,8 +333,20 @@ def check_hostile(tmp, base):
     con.commit()
     lines = T.run("show", db, str(fid2), text=True).stdout.split("\n")
     check(lines[0].startswith("capture %d (live:lo), frames %d:" % (cap2, cap2)) and
-          lines[1].startswith("tshark -Y '((ip.src==") and "frame.number" not in lines[1],
-          "show, live capture without a file: the filter without frames: %r" % lines[:2])
+          lines[1].startswith("display filter (no file holds these frames): '((ip.src==") and
+          "frame.number" not in lines[1] and "tshark" not in lines[1],
+          "show, live capture without a file: the filter without frames, and no tshark command "
+          "(without -r it would start capturing): %r" % lines[:2])
+    # Standard input: no file to name either; the frames are the stream's.
+    with tempfile.TemporaryDirectory() as d:
+        sdb = os.path.join(d, "stdin.db")
+        with open(os.path.join(CAPTURES, "lo_four_way.pcap"), "rb") as f:
+            T.run("analyze", "-q", "-o", sdb, "-", stdin=f)
+        lines = T.run("show", sdb, "1", text=True).stdout.split("\n")
+        check(lines[0] == "capture 1 (-), frames 1:1 to 1:11" and lines[1].startswith(
+              "display filter (no file holds these frames): '((ip.src==127.0.0.1 && ") and
+              lines[1].endswith(" && frame.number>=1 && frame.number<=11'"),
+              "show, a capture read from stdin: the filter alone: %r" % lines[:2])
     # capture_files rows that are not what finscope writes: a hostile path is escaped and
     # quoted; a row whose frame numbers are not integers is passed over.
     fid3, cap3 = con.execute("SELECT id, capture_id FROM flows WHERE capture_id > ? "
