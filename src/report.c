@@ -23,7 +23,7 @@
 #include "finscope/where.h"
 
 #define ERRLEN 512
-#define MAXCOLS 14
+#define MAXCOLS 16   /* columns of a section's query; the widest, examples_sql, has 16 */
 #define CELL_MAX 512 /* bytes of a cell as shown, escaped (a tshark filter of two IPv6 ends) */
 #define TOP_ROWS 10  /* rows shown in the "top" sections (ports, suspects, FIN retransmissions) */
 #define TOP_ROWS_STR "10"
@@ -426,8 +426,15 @@ static const char examples_sql[] =
     "SELECT f.id, f.capture_id, f.first_packet, f.last_packet, f.close_kind, f.handshake, "
     "f.rst_cause, " EP("f.client_addr", "f.client_port") ", " EP(
         "f.server_addr",
-        "f.server_port") ", f.client_addr, f.client_port, f.server_addr, f.server_port FROM "
-                         "flows f "
+        "f.server_port") ", f.client_addr, f.client_port, f.server_addr, f.server_port, "
+                         /* The file holding the first packet, and its frames (capture_files:
+                          * several when live -w rotated), else the capture's source. */
+                         "coalesce(cf.path, (SELECT source FROM captures WHERE id = "
+                         "f.capture_id)), cf.first_frame, cf.last_frame FROM flows f "
+                         "LEFT JOIN capture_files cf ON cf.capture_id = f.capture_id AND "
+                         "cf.file_no = (SELECT file_no FROM capture_files WHERE capture_id = "
+                         "f.capture_id AND first_frame <= f.first_packet ORDER BY first_frame "
+                         "DESC LIMIT 1) "
                          "WHERE f.id IN (SELECT min(id) FROM flows WHERE " FILT
                          " GROUP BY close_kind "
                          "UNION SELECT min(id) FROM flows WHERE " FILT " GROUP BY handshake "
@@ -453,7 +460,10 @@ enum {
     EX_CADDR,
     EX_CPORT,
     EX_SADDR,
-    EX_SPORT
+    EX_SPORT,
+    EX_FILE,
+    EX_FILE_FIRST, /* the capture's frame number of the file's frame 1 (NULL: no row) */
+    EX_FILE_LAST,
 };
 static const struct section examples_section = {
     "examples",
@@ -462,7 +472,7 @@ static const struct section examples_section = {
     "no flows",
     0,
     CHART_NONE,
-    11,
+    12,
     {{"flow", COL_FLOW, "flow"},
      {"close kind", COL_TEXT, "close_kind"},
      {"handshake", COL_TEXT, "handshake"},
@@ -470,12 +480,14 @@ static const struct section examples_section = {
      {"first packet", COL_TEXT, "where"},
      {"client", COL_TEXT, "client"},
      {"server", COL_TEXT, "server"},
+     {"file", COL_TEXT, "file"},
      {"tshark filter", COL_TEXT, "tshark"},
      {NULL, COL_NUM, "capture"},
      {NULL, COL_NUM, "first_frame"},
      {NULL, COL_NUM, "last_frame"}},
-    "first packet: capture:frame (captures.id, frame number in its file); tshark filter: "
-    "tshark -r FILE -Y 'FILTER' shows the flow's packets (so does Wireshark)",
+    "first packet: capture:frame (captures.id, the capture's frame number); file: the file "
+    "holding it; tshark filter: tshark -r FILE -Y 'FILTER' shows the flow's packets in that "
+    "file, frames numbered as the file numbers them (so does Wireshark)",
     0,
     NULL,
     {NULL, NULL}};
@@ -565,6 +577,22 @@ static long long stored_int(const char *v)
 
 /* The raw examples (examples_sql) as examples_section shows them: where each flow's first
  * packet is, and the display filter that isolates it (where.h). */
+/* The flow's frames [*first, *last] as the file holding its first packet numbers them: that
+ * file's rows of capture_files say which of the capture's frames it holds (live -w rotation). */
+static void file_frames(const struct table *ex, int r, long long *first, long long *last)
+{
+    long long off, end;
+
+    if (!raw(ex, r, EX_FILE_FIRST) || (off = stored_int(raw(ex, r, EX_FILE_FIRST))) < 1 ||
+        *first < off)
+        return;
+    end = raw(ex, r, EX_FILE_LAST) ? stored_int(raw(ex, r, EX_FILE_LAST)) : -1;
+    if (end >= off && *last > end)
+        *last = end; /* the rest is in the next file */
+    *first -= off - 1;
+    *last = *last > 0 ? *last - (off - 1) : *last;
+}
+
 static int report_examples(const struct table *ex, struct table *out)
 {
     for (int r = 0; r < ex->nrows; r++) {
@@ -579,6 +607,7 @@ static int report_examples(const struct table *ex, struct table *out)
             fsc_where_frame(where, sizeof where, stored_int(raw(ex, r, EX_CAPTURE)),
                             w.first_frame) < 0)
             snprintf(where, sizeof where, "-");
+        file_frames(ex, r, &w.first_frame, &w.last_frame);
         if (fsc_where_tshark(filter, sizeof filter, &w) < 0 || filter[0] == '\0')
             snprintf(filter, sizeof filter, "-");
         const char *v[] = {raw(ex, r, EX_ID),
@@ -588,11 +617,12 @@ static int report_examples(const struct table *ex, struct table *out)
                            where,
                            raw(ex, r, EX_CLIENT),
                            raw(ex, r, EX_SERVER),
+                           raw(ex, r, EX_FILE),
                            filter,
                            raw(ex, r, EX_CAPTURE),
                            raw(ex, r, EX_FIRST),
                            raw(ex, r, EX_LAST)};
-        if (table_row(out, 11, NULL, v))
+        if (table_row(out, 12, NULL, v))
             return -1;
     }
     return 0;

@@ -70,11 +70,11 @@ def tshark_filter(ca, cp, sa, sp, first, last):
     return f
 
 
-def example_row(fid, kind, hs, cause, c, first, ca, cp, sa, sp, last):
-    """An example flow as the text report shows it."""
+def example_row(fid, kind, hs, cause, c, first, ca, cp, sa, sp, last, path):
+    """An example flow as the text report shows it (path: the file holding its frames)."""
     ep = lambda a, p: ("[%s]:%d" if ":" in a else "%s:%d") % (a, p)
     return ["#%d" % fid, kind, hs, cause or "-", "%d:%d" % (c, first), ep(ca, cp), ep(sa, sp),
-            tshark_filter(ca, cp, sa, sp, first, last)]
+            esc_term(path), tshark_filter(ca, cp, sa, sp, first, last)]
 
 
 def expected(db, cap=None):
@@ -189,9 +189,9 @@ def expected(db, cap=None):
                                "GROUP BY %s" % (w, shown)))
     ids |= set(int(r[-1][1:]) for r in exp["top 5-tuples (TCP) by retransmitted FINs"][:TOP])
     exp[EX_TITLE] = [example_row(*r) for r in q(
-        "SELECT id, close_kind, handshake, rst_cause, capture_id, first_packet, client_addr, "
-        "client_port, server_addr, server_port, last_packet FROM flows WHERE id IN (%s) "
-        "ORDER BY id" %
+        "SELECT f.id, close_kind, handshake, rst_cause, capture_id, first_packet, client_addr, "
+        "client_port, server_addr, server_port, last_packet, c.source FROM flows f JOIN captures "
+        "c ON c.id = f.capture_id WHERE f.id IN (%s) ORDER BY f.id" %
         ", ".join(str(i) for i in sorted(ids)))]
     exp["flows"] = total
     exp["ncaptures"] = q("SELECT count(*) FROM captures")[0][0]
@@ -433,6 +433,60 @@ def check_tshark(db, pcap):
     con.close()
 
 
+PART = 40  # frames per file of the rotated capture
+
+
+def check_rotated(fsc, tmp):
+    """A capture whose frames live -w rotated over several files (capture_files): each example
+    names the file holding its first packet, and its filter, with that file's frame numbers,
+    selects in that file exactly the flow's packets the file holds."""
+    if not shutil.which("tshark") or not shutil.which("editcap"):
+        print("tshark/editcap not installed: the rotated examples are not run (Debian: tshark)")
+        return
+    whole = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "captures",
+                         "ns_census.server.pcap")
+    db = os.path.join(tmp, "rotated.db")
+    p = run(fsc, "analyze", "-q", "-o", db, whole)
+    check(p.returncode == 0, "analyze for rotation: %s" % p.stderr)
+    subprocess.run(["editcap", "-c", str(PART), whole, os.path.join(tmp, "part.pcap")],
+                   check=True)
+    parts = sorted(f for f in os.listdir(tmp) if f.startswith("part"))
+    check(len(parts) == 7, "editcap -c 40 cut 255 frames in 7 files: %r" % parts)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE captures SET source = 'live:lo'")
+    con.execute("DELETE FROM capture_files")
+    for k, name in enumerate(parts):
+        con.execute("INSERT INTO capture_files (capture_id, file_no, path, first_frame, "
+                    "last_frame) VALUES (1, ?, ?, ?, ?)", (k + 1, os.path.join(tmp, name),
+                                                           PART * k + 1, min(PART * k + PART, 255)))
+    con.commit()
+    j = json.loads(run(fsc, "report", db, "--json").stdout)
+    files = set()
+    for ex in j["examples"]:
+        fid, first, last = ex["flow"], ex["first_frame"], ex["last_frame"]
+        k = (first - 1) // PART
+        want_file = os.path.join(tmp, parts[k])
+        files.add(want_file)
+        check(ex["file"] == want_file, "rotated: flow %s (frame %d) is in %s, not %r" %
+              (fid, first, want_file, ex["file"]))
+        ca, cp, sa, sp = con.execute("SELECT client_addr, client_port, server_addr, server_port "
+                                     "FROM flows WHERE id = ?", (fid,)).fetchone()
+        # The flow's packets in that file: the global filter on the whole capture, limited to
+        # the file's frames, renumbered as the file numbers them.
+        q = subprocess.run(["tshark", "-r", whole, "-Y", tshark_filter(ca, cp, sa, sp, first, last),
+                            "-T", "fields", "-e", "frame.number"],
+                           capture_output=True, text=True, timeout=120)
+        want = [int(x) - PART * k for x in q.stdout.split() if (int(x) - 1) // PART == k]
+        q = subprocess.run(["tshark", "-r", ex["file"], "-Y", ex["tshark"], "-T", "fields",
+                            "-e", "frame.number"], capture_output=True, text=True, timeout=120)
+        got = [int(x) for x in q.stdout.split()]
+        check(q.returncode == 0 and got and got == want,
+              "rotated: flow %s's filter %r in %s: frames %r, want %r" %
+              (fid, ex["tshark"], ex["file"], got[:6], want[:6]))
+    check(len(files) >= 2, "rotated: examples in at least two files: %r" % files)
+    con.close()
+
+
 # ---- report --json: the same numbers as the text report, and as SQL ----
 
 JSON_SECTIONS = {
@@ -462,7 +516,7 @@ JSON_SECTIONS = {
                            ["client_to_server", "capture", "peak", "pct_of_ports", "peak_at",
                             "peak_at_s"]),
     "examples": (EX_TITLE, ["flow", "close_kind", "handshake", "rst_cause", "where", "client",
-                            "server", "tshark"]),
+                            "server", "file", "tshark"]),
 }
 # Keys whose values are JSON numbers (or null), and how the text report prints them.
 JSON_DEC = {"pct": 1, "client_pct": 1, "server_pct": 1, "both_pct": 1, "server_side_pct": 1,
@@ -488,7 +542,7 @@ def json_as_text(sec, key, v):
 
 def json_typed(sec, key, v):
     """Numbers are JSON numbers (never strings, never booleans); text is text."""
-    text = key in ("shown", "source", "host", "state", "peak_at", "dwell", "where", "tshark",
+    text = key in ("shown", "source", "host", "state", "peak_at", "dwell", "where", "tshark", "file",
                    "close_kind", "handshake", "rst_cause", "client_to_server") or \
         (key in JSON_TEXT_KEYS and sec in ("close_wait_suspects", "fin_retrans", "examples",
                                            "close_wait_leaks"))
@@ -1244,6 +1298,7 @@ def main():
         check_html(fsc, db, os.path.join(tmp, "r2.html"), exp)
 
         check_sofar(fsc, tmp)
+        check_rotated(fsc, tmp)
 
         # Errors and help.
         p = run(fsc, "report", db, "--capture", "99")
