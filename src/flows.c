@@ -26,7 +26,8 @@ static const char usage[] =
     "  rst_cause   with \" (likely)\" when the packets do not prove it; empty unless rst\n"
     "  states      final states, client/server\n"
     "  duration_s  seconds from the first packet to the last\n"
-    "  dwell_s     seconds in close_wait, fin_wait_2 and last_ack, those that are known\n"
+    "  dwell_s     seconds in close_wait, fin_wait_2 and last_ack, those that are known;\n"
+    "              state>=S when an endpoint was still in it at the end (S so far)\n"
     "The table is aligned as `finscope query` writes it (stored text escaped for the\n"
     "terminal); --csv and --json write the same columns as query does.  A token not in its\n"
     "list, or an address that is not IPv4 or IPv6, is refused with exit status 2.\n"
@@ -43,6 +44,12 @@ static const char usage[] =
     "  finscope flows --server [2001:db8::2]:443 --limit 20\n"
     "  finscope flows --anomaly one_sided --capture 2 --json | jq '.[].id'\n";
 
+/* " state=SECONDS", or " state>=SECONDS" when an endpoint was still in it at the end (a lower
+ * bound: the time so far), or nothing when the flow never had that state. */
+#define DWELL(st)                                                                                  \
+    "iif(" st "_s IS NULL, '', ' " st "' || iif('" st "' IN (client_state, server_state), '>=', "  \
+    "'=') || printf('%.6f', " st "_s))"
+
 /* The listing's columns, from the flows row (fsc_flowsel_sql adds the filters). */
 static const char select_sql[] =
     "SELECT id, capture_id || ':' || first_packet || "
@@ -54,10 +61,8 @@ static const char select_sql[] =
     "handshake, close_kind, " FSC_SQL_RST_CAUSE_SHOWN " AS rst_cause, closer, "
     "client_state || '/' || server_state AS states, "
     "iif(duration_s IS NULL, NULL, printf('%.6f', duration_s)) AS duration_s, "
-    "nullif(trim(iif(close_wait_s IS NULL, '', ' close_wait=' || printf('%.6f', close_wait_s)) "
-    "|| iif(fin_wait_2_s IS NULL, '', ' fin_wait_2=' || printf('%.6f', fin_wait_2_s)) "
-    "|| iif(last_ack_s IS NULL, '', ' last_ack=' || printf('%.6f', last_ack_s))), '') "
-    "AS dwell_s FROM flows";
+    "nullif(trim(" DWELL("close_wait") " || " DWELL("fin_wait_2") " || " DWELL(
+        "last_ack") "), '') AS dwell_s FROM flows";
 
 static int writer_begin(void *user, int ncol, const char *const *names)
 {

@@ -75,9 +75,10 @@ def expected(row):
     frames = "%s:%s" % (row["capture_id"], row["first_packet"])
     if row["last_packet"] is not None and row["last_packet"] > row["first_packet"]:
         frames += "-%s" % row["last_packet"]
-    dwell = " ".join("%s=%.6f" % (k, row[k + "_s"]) for k in ("close_wait", "fin_wait_2",
-                                                               "last_ack")
-                     if row[k + "_s"] is not None)
+    # state>=S: an endpoint was still in that state at the end, S is the time so far.
+    dwell = " ".join("%s%s%.6f" % (k, ">=" if k in (row["client_state"], row["server_state"])
+                                   else "=", row[k + "_s"])
+                     for k in ("close_wait", "fin_wait_2", "last_ack") if row[k + "_s"] is not None)
     return [str(row["id"]), frames, ep(row["client_addr"], row["client_port"]),
             ep(row["server_addr"], row["server_port"]), row["handshake"], row["close_kind"],
             cause, row["closer"], "%s/%s" % (row["client_state"], row["server_state"]),
