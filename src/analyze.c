@@ -27,7 +27,7 @@
 #define ERRLEN 512
 
 static const char usage[] =
-    "usage: finscope analyze [options] CAPTURE...\n"
+    "usage: finscope analyze [options] CAPTURE... [EXPRESSION]\n"
     "       finscope analyze [options] -r CAPTURE [-r CAPTURE]... [EXPRESSION]\n"
     "\n"
     "Reads pcap or pcapng files (\"-\" for stdin), follows every TCP connection, infers both\n"
@@ -36,13 +36,15 @@ static const char usage[] =
     "more than one was stored, their total.\n"
     "Each file is analyzed on its own and becomes one row of the captures table.\n"
     "As with tcpdump, files given with -r leave the other arguments to the BPF filter\n"
-    "expression; without -r the arguments are the files.\n"
+    "expression.  Without -r the arguments are files up to the first that does not exist;\n"
+    "it and the rest are the filter if they compile as one, else it is a missing file\n"
+    "(exit 2, nothing analyzed).\n"
     "\n"
     "options:\n"
     "  -o, --output FILE       database to write (default: finscope.db)\n"
     "  -r, --read FILE         analyze FILE (repeatable); the arguments are then the filter\n"
     "  -f, --filter EXPR       BPF filter, as tcpdump takes it (e.g. 'tcp port 443'); not\n"
-    "                          with a filter expression after -r's files\n"
+    "                          with a filter expression after the files\n"
     "      --replace           analyze a file already in the database again, replacing its rows\n"
     "      --linger SEC        keep closed connections this long for late segments (default 10)\n"
     "      --idle-timeout SEC  write connections idle this long as they are (default 300)\n"
@@ -51,7 +53,7 @@ static const char usage[] =
     "      --json              the summaries as one JSON document on stdout instead of text:\n"
     "                          {\"captures\": [one per file], \"total\": {...}, \"failed\": "
     "[...]}\n"
-    "  -q, --quiet             no summary: nothing but errors\n"
+    "  -q, --quiet             no summary, no progress: nothing but errors\n"
     "      --upgrade           with no CAPTURE: bring the database to this build's schema\n"
     "                          (what the read-only commands ask for on an older file)\n"
     "  -h, --help              this text\n"
@@ -62,6 +64,7 @@ static const char usage[] =
     "examples:\n"
     "  finscope analyze captures/*.pcap\n"
     "  finscope analyze -o web.db -f 'tcp port 443' web-*.pcapng\n"
+    "  finscope analyze web.pcap tcp port 443\n"
     "  finscope analyze -o web.db -r web-1.pcap -r web-2.pcap tcp port 443\n"
     "  finscope analyze --json -o web.db web-*.pcap | jq '.total.close_kind'\n"
     "  tcpdump -i eth0 -w - 'tcp' | finscope analyze -o live.db -\n"
@@ -289,7 +292,7 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     };
 
     memset(&r, 0, sizeof r);
-    progress_start(&pr, path, o->progress);
+    progress_start(&pr, path, o->progress && !o->quiet);
     r.ci.source = path;
     r.ci.size_bytes = -1;
     r.ci.filter = o->filter;
@@ -475,6 +478,82 @@ static char *join_words(char *const *w, int n)
     return s;
 }
 
+/* A word that is a file name by its form (a '/', a capture's extension): never compiled as a
+ * filter, where a name would be looked up as a host. */
+static bool looks_like_path(const char *w)
+{
+    static const char *const ext[] = {".pcap", ".pcapng", ".cap", ".gz"};
+    size_t n = strlen(w);
+
+    if (strchr(w, '/'))
+        return true;
+    for (size_t k = 0; k < sizeof ext / sizeof *ext; k++)
+        if (n > strlen(ext[k]) && strcmp(w + n - strlen(ext[k]), ext[k]) == 0)
+            return true;
+    return false;
+}
+
+/* argv[from..argc) joined (malloc'd) if they are a BPF expression that compiles, else NULL. */
+static char *as_filter(char **argv, int from, int argc)
+{
+    char *e;
+
+    for (int k = from; k < argc; k++)
+        if (looks_like_path(argv[k]))
+            return NULL;
+    if ((e = join_words(argv + from, argc - from)) && !fsc_capture_filter_compiles(e)) {
+        free(e);
+        e = NULL;
+    }
+    return e;
+}
+
+/*
+ * Without -r, as tcpdump users type it: the files up to the first argument that is not an
+ * existing file (or "-"); that one and the rest are the filter if they compile, else it is a
+ * missing file.  All is decided before anything is analyzed, so a typo writes nothing.
+ */
+static int analyze_positional(int argc, char **argv, struct fsc_analyze_opts *o)
+{
+    struct stat st;
+    char *expr = NULL, *rest;
+    int k = optind, rc, why;
+
+    while (k < argc && (strcmp(argv[k], "-") == 0 || stat(argv[k], &st) == 0))
+        k++;
+    why = errno;
+    if (k < argc && !(expr = as_filter(argv, k, argc))) {
+        fprintf(stderr, "finscope analyze: %s: %s\n", argv[k],
+                why == ENOENT ? "no such file" : strerror(why));
+        if ((rest = k + 1 < argc ? as_filter(argv, k + 1, argc) : NULL))
+            fprintf(stderr,
+                    "finscope analyze: if '%s' is a filter, give it with -f '%s' or read the "
+                    "files with -r FILE %s\n",
+                    rest, rest, rest);
+        free(rest);
+        return 2;
+    }
+    if (expr && o->filter) {
+        fprintf(stderr,
+                "finscope analyze: a filter both with -f ('%s') and after the files ('%s'): "
+                "give one\n",
+                o->filter, expr);
+        free(expr);
+        return 2;
+    }
+    if (k == optind) {
+        fputs("finscope analyze: no capture file given, only a filter\n\n", stderr);
+        fputs(usage, stderr);
+        free(expr);
+        return 2;
+    }
+    if (expr)
+        o->filter = expr;
+    rc = fsc_analyze((const char *const *)argv + optind, k - optind, o);
+    free(expr);
+    return rc;
+}
+
 /* What follows the options: --upgrade alone, files, or -r's files and a filter expression. */
 static int analyze_args(int argc, char **argv, char **reads, int nread, bool upgrade,
                         struct fsc_analyze_opts *o)
@@ -508,7 +587,7 @@ static int analyze_args(int argc, char **argv, char **reads, int nread, bool upg
         return 2;
     }
     if (nread == 0)
-        return fsc_analyze((const char *const *)argv + optind, argc - optind, o);
+        return analyze_positional(argc, argv, o);
     /* tcpdump -r FILE EXPRESSION: the arguments are the words of one filter. */
     for (int k = optind; k < argc; k++) {
         struct stat st;

@@ -1254,3 +1254,18 @@ int fsc_dump_close(struct fsc_dump *d, const char *path, char *err, size_t errle
     free(d);
     return rc;
 }
+
+bool fsc_capture_filter_compiles(const char *expr)
+{
+    struct bpf_program prog;
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 262144);
+    bool ok;
+
+    if (!dead)
+        return false;
+    ok = pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) == 0;
+    if (ok)
+        pcap_freecode(&prog);
+    pcap_close(dead);
+    return ok;
+}

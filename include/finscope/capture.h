@@ -139,4 +139,8 @@ int fsc_dump_flush(struct fsc_dump *d, const char *path, char *err, size_t errle
 /* Flush and close (d may be NULL).  0, or -1 when a write failed. */
 int fsc_dump_close(struct fsc_dump *d, const char *path, char *err, size_t errlen);
 
+/* Whether expr compiles as a BPF filter for Ethernet (as tcpdump takes it; names in it may be
+ * looked up, as tcpdump does).  analyze uses it to tell a filter after the files from a file. */
+bool fsc_capture_filter_compiles(const char *expr);
+
 #endif

@@ -52,11 +52,11 @@ def numeric_options():
     for v in ("95", "262145"):
         refused(["live", "--snaplen", v], "--snaplen", v)
     refused(["live", "-c", "0"], "-c", "0")
-    # The edges of the ranges are accepted (the run then fails on the missing file, exit 1).
+    # The edges of the ranges are accepted (the run then stops on the missing file, exit 2).
     for opt, v in (("--linger", "0"), ("--linger", "1e9"), ("--idle-timeout", ".5"),
                    ("--max-flows", "1"), ("--max-flows", "100000000")):
         r = run("analyze", opt, v, "-o", os.devnull + ".none.db", "/nonexistent.pcap", text=True)
-        check(r.returncode == 1 and "/nonexistent.pcap" in r.stderr,
+        check(r.returncode == 2 and "/nonexistent.pcap: no such file" in r.stderr,
               "analyze %s %s accepted (exit %d: %r)" % (opt, v, r.returncode, r.stderr[:200]))
 
 

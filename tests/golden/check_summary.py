@@ -12,9 +12,12 @@ the total over the files of a run, tcpdump's -r FILE EXPRESSION, and the progres
   are the sums over the captures (SQL); one file stored: no total; -q: nothing but errors.
 - -r FILE (repeatable) with the filter expression after it, as tcpdump takes it; -r without an
   expression; -f together with an expression is refused.
+- The expression after the files without -r (`analyze FILE tcp port 80`): the same flows rows as
+  -f and as -r; a missing file (followed by a non-filter word, by a valid expression, or last)
+  is an exact exit-2 error and no database is created; -f with such an expression is refused.
 - Progress on a terminal (a pty): share of the file, packets, packets/s, MB/s, elapsed, ETA;
   shares never fall and end at 100.0%; one row on an 80-column terminal; stdin shows no share;
-  nothing when stderr is not a terminal.
+  nothing when stderr is not a terminal, nor with -q on one.
 
 Usage: check_summary.py FINSCOPE CAPTURES_DIR
 """
@@ -371,14 +374,16 @@ def case_json(tmp, files):
     else:
         print("SKIP: tshark is not installed (Debian package tshark): the filters are not run")
 
-    # A file that fails: named in "failed", the others summed; exit status 1.
-    p = run("analyze", "-o", os.path.join(tmp, "j2.db"), "--json", files[0], "/nonexistent.pcap", text=True)
-    check(p.returncode == 1, "--json with a missing file: exit 1")
+    # A file that fails (not a capture; a missing file is refused before anything is analyzed):
+    # named in "failed", the others summed; exit status 1.
+    junk = junk_file(tmp)
+    p = run("analyze", "-o", os.path.join(tmp, "j2.db"), "--json", files[0], junk, text=True)
+    check(p.returncode == 1, "--json with a file that is not a capture: exit 1")
     doc = json.loads(p.stdout)
-    check(doc["failed"] == ["/nonexistent.pcap"] and len(doc["captures"]) == 1
+    check(doc["failed"] == [junk] and len(doc["captures"]) == 1
           and doc["total"]["connections"] == doc["captures"][0]["connections"],
-          "--json with a missing file: %r" % doc["failed"])
-    p = run("analyze", "-o", os.path.join(tmp, "j3.db"), "--json", "/nonexistent.pcap", text=True)
+          "--json with a file that is not a capture: %r" % doc["failed"])
+    p = run("analyze", "-o", os.path.join(tmp, "j3.db"), "--json", junk, text=True)
     doc = json.loads(p.stdout)
     check(doc["captures"] == [] and doc["total"]["connections"] == 0 and not os.path.exists(os.path.join(tmp, "j3.db")),
           "--json with nothing stored: an empty document, no database")
@@ -386,15 +391,24 @@ def case_json(tmp, files):
     check(p.returncode == 2 and "choose one" in p.stderr, "-q with --json refused: %r" % p.stderr)
 
 
+def junk_file(tmp):
+    """A file that exists but is not a capture: it fails when it is read, after the others."""
+    junk = os.path.join(tmp, "junk.pcap")
+    with open(junk, "w") as fp:
+        fp.write("not a capture\n" * 4)
+    return junk
+
+
 def case_many(tmp, files):
     """One file stored: no total.  -q over several: nothing but errors."""
-    p = run("analyze", "-o", os.path.join(tmp, "m1.db"), files[0], "/nonexistent.pcap", text=True)
+    junk = junk_file(tmp)
+    p = run("analyze", "-o", os.path.join(tmp, "m1.db"), files[0], junk, text=True)
     check(p.returncode == 1 and "total over" not in p.stdout and p.stdout == FOUR_WAY.format(d=CAPS),
           "one file stored of two: its summary, no total: %r" % p.stdout[-200:])
-    check(p.stderr.startswith("finscope: /nonexistent.pcap: cannot open"), "the error: %r" % p.stderr)
+    check(p.stderr.startswith("finscope: %s: not a readable pcap or pcapng capture" % junk), "the error: %r" % p.stderr)
     p = run("analyze", "-q", "-o", os.path.join(tmp, "m2.db"), *files, text=True)
     check(p.returncode == 0 and p.stdout == "" and p.stderr == "", "-q: nothing at all %r %r" % (p.stdout, p.stderr))
-    p = run("analyze", "-q", "-o", os.path.join(tmp, "m3.db"), files[0], "/nonexistent.pcap", text=True)
+    p = run("analyze", "-q", "-o", os.path.join(tmp, "m3.db"), files[0], junk, text=True)
     check(p.returncode == 1 and p.stdout == "" and p.stderr.count("\n") == 1, "-q: only the error %r" % p.stderr)
 
 
@@ -428,6 +442,64 @@ def case_read(tmp):
     p = run("analyze", "--help", text=True)
     check("-r, --read FILE" in p.stdout and "-r web-1.pcap -r web-2.pcap tcp port 443" in p.stdout
           and "--json" in p.stdout, "--help shows -r and --json with examples")
+
+
+def case_after(tmp):
+    """The filter after the files (tcpdump's habit): the files up to the first argument that does
+    not exist, then the expression; a missing file stops the run before anything is written."""
+    leak = os.path.join(tmp, "leak.pcap")
+    reuse = os.path.join(tmp, "reuse.pcap")
+    db_a = os.path.join(tmp, "after.db")
+    pa = run("analyze", "-o", db_a, leak, reuse, "ip6", "or", "tcp[13] & 1 = 0", text=True)
+    ok(pa, "FILES EXPRESSION")
+    pf = run("analyze", "-o", os.path.join(tmp, "after_f.db"), "-f", "ip6 or tcp[13] & 1 = 0", leak, reuse,
+             text=True)
+    check(pa.stdout == pf.stdout and "filtered" in pa.stdout, "FILES EXPRESSION = -f: %r" % pa.stdout[:300])
+    flows = "SELECT * FROM flows ORDER BY id"
+    rows = sql(db_a, flows)
+    check(rows and rows == sql(os.path.join(tmp, "after_f.db"), flows) == sql(os.path.join(tmp, "r.db"), flows),
+          "FILES EXPRESSION: the same flows rows as -f and as -r (%d)" % len(rows))
+    check(sql(db_a, "SELECT source, filter FROM captures ORDER BY id")
+          == [(leak, "ip6 or tcp[13] & 1 = 0"), (reuse, "ip6 or tcp[13] & 1 = 0")], "the expression as the filter")
+    # The review's command: the four-way capture and tcp port 80.
+    db = os.path.join(tmp, "after80.db")
+    p = run("analyze", "-o", db, os.path.join(CAPS, "lo_four_way.pcap"), "tcp", "port", "80", text=True)
+    check(p.returncode == 0 and p.stderr == "" and sql(db, "SELECT filter FROM captures") == [("tcp port 80",)],
+          "FILE tcp port 80: one capture, filtered: %r" % p.stderr)
+    # "-" stays a file before the expression.
+    db = os.path.join(tmp, "after_stdin.db")
+    with open(leak, "rb") as fp:
+        p = subprocess.run([T.FINSCOPE, "analyze", "-o", db, "-", "tcp"], stdin=fp, capture_output=True,
+                           text=True, timeout=120)
+    check(p.returncode == 0 and sql(db, "SELECT source, filter FROM captures") == [("-", "tcp")],
+          "- then an expression: %r" % p.stderr)
+    # Refused, exit 2, no database: -f too, a filter and no file, missing files.
+    missing = os.path.join(tmp, "missing.pcap")
+    db = os.path.join(tmp, "after_bad.db")
+    refusals = (
+        (["-f", "tcp", leak, "tcp", "port", "80"],
+         "finscope analyze: a filter both with -f ('tcp') and after the files ('tcp port 80'): give one\n"),
+        ([leak, missing, "and"], "finscope analyze: %s: no such file\n" % missing),
+        ([leak, missing], "finscope analyze: %s: no such file\n" % missing),
+        ([missing, leak], "finscope analyze: %s: no such file\n" % missing),
+        # A missing file then a valid expression: still the missing file (no file is dropped
+        # silently), and how to give that expression.
+        ([leak, missing, "tcp", "port", "80"],
+         "finscope analyze: %s: no such file\n"
+         "finscope analyze: if 'tcp port 80' is a filter, give it with -f 'tcp port 80' or read the files "
+         "with -r FILE tcp port 80\n" % missing),
+    )
+    for args, want in refusals:
+        p = run("analyze", "-o", db, *args, text=True)
+        check(p.returncode == 2 and p.stdout == "" and p.stderr == want and not os.path.exists(db),
+              "refused %r: exit %d %r" % (args[-3:], p.returncode, p.stderr))
+    p = run("analyze", "-o", db, "tcp", "port", "80", text=True)
+    check(p.returncode == 2 and p.stderr.startswith("finscope analyze: no capture file given, only a filter\n")
+          and not os.path.exists(db), "a filter and no file: %r" % p.stderr[:100])
+    p = run("analyze", "--help", text=True)
+    check("  finscope analyze web.pcap tcp port 443\n" in p.stdout
+          and "usage: finscope analyze [options] CAPTURE... [EXPRESSION]\n" in p.stdout,
+          "--help: the expression after the files, with an example")
 
 
 def pty_run(args, cols, stdin=None):
@@ -490,7 +562,7 @@ def case_progress(tmp):
         if times > 1:
             repeat_pcap(heavy, big, times)
         size = os.path.getsize(big)
-        rc, out = pty_run(["analyze", "-q", "-o", os.path.join(tmp, "h%d.db" % times), big], 200)
+        rc, out = pty_run(["analyze", "-o", os.path.join(tmp, "h%d.db" % times), big], 200)
         lines = progress_lines(out)
         if sum(1 for l in lines if ", ETA " in l) >= 3:
             break
@@ -512,7 +584,7 @@ def case_progress(tmp):
     secs = [int(m.group(7)) * 60 + int(m.group(8)) for m in parsed]
     check(all(a <= b for a, b in zip(secs, secs[1:])), "elapsed never falls: %r" % secs)
 
-    rc, out = pty_run(["analyze", "-q", "-o", os.path.join(tmp, "h80.db"), big], 80)
+    rc, out = pty_run(["analyze", "-o", os.path.join(tmp, "h80.db"), big], 80)
     lines = progress_lines(out)
     check(rc == 0 and lines and all(len(l) < 80 for l in lines),
           "80 columns: one row each: %r" % [l for l in lines if len(l) >= 80][:2])
@@ -521,12 +593,17 @@ def case_progress(tmp):
           "80 columns: share, packets, rate, elapsed: %r" % lines[:2])
 
     with open(big, "rb") as fp:
-        rc, out = pty_run(["analyze", "-q", "-o", os.path.join(tmp, "h_stdin.db"), "-"], 200, stdin=fp)
+        rc, out = pty_run(["analyze", "-o", os.path.join(tmp, "h_stdin.db"), "-"], 200, stdin=fp)
     lines = progress_lines(out)
     check(rc == 0 and lines and all(re.match(r"^-: \d+ packets, \d+ packets/s, \d+\.\d MB/s, elapsed \d+:\d\d"
                                               r"(, writing the database|, done)?$", l) for l in lines),
           "stdin: packets, rates, elapsed, no share, no ETA: %r" % lines[:2])
     check(lines[-1].startswith("-: %d packets" % (360000 * times)) and lines[-1].endswith(", done"), "stdin: the last line %r" % lines[-1:])
+
+    # -q: nothing but errors, not even the progress line (the same run showed one above).
+    rc, out = pty_run(["analyze", "-q", "-o", os.path.join(tmp, "h_quiet.db"), big], 200)
+    check(rc == 0 and out == "" and sql(os.path.join(tmp, "h_quiet.db"), "SELECT packets_read FROM captures")
+          == [(360000 * times,)], "-q on a terminal: no progress line %r" % out[:200])
 
 
 def main():
@@ -540,6 +617,7 @@ def main():
             case_json(tmp, [os.path.join(CAPS, "lo_four_way.pcap"), os.path.join(tmp, "leak.pcap")])
             case_many(tmp, [os.path.join(CAPS, "lo_four_way.pcap"), os.path.join(tmp, "reuse.pcap")])
             case_read(tmp)
+            case_after(tmp)
             case_progress(tmp)
         finally:
             os.chdir(here)
