@@ -756,7 +756,7 @@ static void overview_counts(FILE *out, const struct report *r, void (*esc)(FILE 
     }
     fprintf(out, ", %s", v_open);
     esc(out, cell(o, 0, OV_FLOWS));
-    fprintf(out, "%s flows, ", v_close);
+    fprintf(out, "%s flow%s, ", v_close, strcmp(cell(o, 0, OV_FLOWS), "1") ? "s" : "");
     esc(out, cell(o, 0, OV_FIRST));
     fputs(" .. ", out);
     esc(out, cell(o, 0, OV_LAST));
@@ -774,9 +774,10 @@ static void text_report(FILE *out, const struct report *r)
     fputc('\n', out);
     if (strcmp(cell(o, 0, OV_ONE_SIDED), "0") != 0) {
         fsc_esc_term(out, cell(o, 0, OV_ONE_SIDED));
-        fputs(" flows seen in one direction only (one_sided): their unseen side is inferred from "
-              "the seen side's acks\n",
-              out);
+        fprintf(out,
+                " flow%s seen in one direction only (one_sided): their unseen side is inferred "
+                "from the seen side's acks\n",
+                strcmp(cell(o, 0, OV_ONE_SIDED), "1") ? "s" : "");
     }
 
     for (size_t k = 0; k < NSECTIONS; k++)
