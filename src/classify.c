@@ -423,6 +423,5 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
     f->fin_wait_2_us = dwell(p, ends, FSC_TCP_FIN_WAIT_2, end_ts);
     f->last_ack_us = dwell(p, ends, FSC_TCP_LAST_ACK, end_ts);
     relativize_segments(f);
-    fsc_zeek_finish(&f->zeek);
     f->finalized = true;
 }

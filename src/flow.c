@@ -169,8 +169,10 @@ static void orient(struct fsc_flow_table *t, struct fsc_flow *f)
     if (f->self_connect)
         return;
     if ((f->midstream && fsc_port_pick_server(c, s, opened(t, c), opened(t, s)) == 0) ||
-        (fsc_tcp_simultaneous_open(f) && fsc_port_pick_server(c, s, 0, 0) == 0))
+        (fsc_tcp_simultaneous_open(f) && fsc_port_pick_server(c, s, 0, 0) == 0)) {
         fsc_flow_swap_roles(f);
+        fsc_zeek_swap_roles(&f->zeek);
+    }
 }
 
 /* Finalize, hand to the sink, and recycle (the segment array keeps its capacity). */
@@ -182,6 +184,7 @@ static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
     orient(t, f);
     /* The end of a flow is never before its last segment (a later packet stamped earlier). */
     fsc_classify(f, end_ts > f->last_ts ? end_ts : f->last_ts);
+    fsc_zeek_finish(&f->zeek);
     t->sink(f, t->user);
     t->st.written++;
 
@@ -336,7 +339,10 @@ int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
         f->anomalies |= FSC_AN_TS_JUMP;
     if (p->ts < f->last_ts)
         p = clamp_time(f, p, &clamped);
-    fsc_tcp_segment(f, fsc_flow_dir(f, p), p);
+    /* Two observers of the same segments, neither inside the other. */
+    int dir = fsc_flow_dir(f, p);
+    fsc_zeek_segment(&f->zeek, dir == FSC_CLIENT, p);
+    fsc_tcp_segment(f, dir, p);
     /* Keep each list ordered by last activity: move to the tail of the right one. */
     list_unlink(was_closed ? &t->closed : &t->active, f);
     list_append(f->closed ? &t->closed : &t->active, f);

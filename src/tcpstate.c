@@ -240,9 +240,6 @@ void fsc_flow_swap_roles(struct fsc_flow *f)
         f->first_rst_by = !f->first_rst_by;
     for (uint32_t i = 0; i < f->n_seg; i++)
         f->seg[i].from = !f->seg[i].from;
-    f->zeek.orig_is_client = !f->zeek.orig_is_client;
-    for (uint32_t i = 0; i < f->zeek.n_earlier; i++)
-        f->zeek.earlier[i].orig_is_client = !f->zeek.earlier[i].orig_is_client;
     f->rst_pending.by = !f->rst_pending.by;
     /* The RST causes were judged for both roles when they were seen (rst_reading). */
     fsc_lifecycle_refresh(f);
@@ -808,7 +805,6 @@ void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
     struct seg g = seg_of(f, dir, p);
     const bool first_pkt = g.s->pkts == 0 && g.r->pkts == 0;
 
-    fsc_zeek_segment(&f->zeek, g.sd == FSC_CLIENT, p);
     f->last_ts = p->ts;
     f->last_packet = p->number;
     if (g.s->pkts == 0)

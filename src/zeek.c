@@ -702,3 +702,10 @@ void fsc_zeek_finish(struct fsc_zeek_conn *z)
     if (z->active)
         make_record(z, &z->final);
 }
+
+void fsc_zeek_swap_roles(struct fsc_zeek_conn *z)
+{
+    z->orig_is_client = !z->orig_is_client;
+    for (uint32_t i = 0; i < z->n_earlier; i++)
+        z->earlier[i].orig_is_client = !z->earlier[i].orig_is_client;
+}

@@ -115,8 +115,14 @@ struct fsc_zeek_conn {
  */
 void fsc_zeek_segment(struct fsc_zeek_conn *z, bool from_client, const struct fsc_pkt *p);
 
-/* The flow's input has ended: fill z->final from the open record (classify.c calls this). */
+/* The flow's input has ended: fill z->final from the open record (the flow table calls this
+ * when it writes the flow out). */
 void fsc_zeek_finish(struct fsc_zeek_conn *z);
+
+/* finscope swapped the flow's client and server roles (flow.c, a flow picked up midstream or a
+ * simultaneous open): every record's orig_is_client follows; Zeek's own orientation does not
+ * change. */
+void fsc_zeek_swap_roles(struct fsc_zeek_conn *z);
 
 /*
  * Zeek's conn_state for a pair of endpoint states, the history string and the two sizes
