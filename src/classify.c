@@ -1,25 +1,16 @@
 /* classify.c - names how a finished flow opened and ended (DESIGN.md section 2) from its facts. */
 #include <string.h>
 
-#include "finscope/flow.h"
+#include "finscope/classify.h"
 
-static int peer_of(const struct fsc_flow *f, int e)
-{
-    return f->self_connect ? e : !e;
-}
+#include "finscope/flow.h"
+#include "finscope/lifecycle.h"
 
 static bool handshake_done(const struct fsc_flow *f, const struct fsc_endpoint v[2])
 {
     return f->midstream ||
            (fsc_mark_set(fsc_ack_proof_final(&v[FSC_CLIENT].syn_acked)) &&
             (f->self_connect || fsc_mark_set(fsc_ack_proof_final(&v[FSC_SERVER].syn_acked))));
-}
-
-/* x's sequence number seq as an offset from its ISN (unwrapped around snd_max; see tcpstate.c). */
-static uint64_t seq64(const struct fsc_endpoint *x, uint32_t seq)
-{
-    int64_t v = (int64_t)x->snd_max64 + FSC_SEQ_DIFF(x->snd_max, seq);
-    return v > 0 ? (uint64_t)v : 0;
 }
 
 /* How far s has received r's stream, counting the RST p's own ack field (an active reset carries
@@ -30,7 +21,7 @@ static uint64_t received(const struct fsc_endpoint *s, const struct fsc_endpoint
     uint32_t a = s->ack_hi;
     if ((p->flags & FSC_TH_ACK) && (!s->ack_seen || FSC_SEQ_GT(p->ack, a)))
         a = p->ack;
-    return s->ack_seen || (p->flags & FSC_TH_ACK) ? seq64(r, a) : 0;
+    return s->ack_seen || (p->flags & FSC_TH_ACK) ? fsc_seq64(r, a) : 0;
 }
 
 /*
@@ -46,6 +37,8 @@ static bool accept_overflow(const struct fsc_flow *f, const struct fsc_endpoint 
            !s->fin_sent && !s->data_sent && p->seq == s->isn + 1 &&
            fsc_mark_set(fsc_ack_proof_final(&s->syn_acked));
 }
+
+/* ---- why a RST ended the flow: judged at the RST, told at the end (the one home) ---- */
 
 /*
  * Why s resets the connection, decided at its first RST (DESIGN.md section 6 and
@@ -63,12 +56,12 @@ static bool accept_overflow(const struct fsc_flow *f, const struct fsc_endpoint 
  * data; a client that got the reply to its request aborts (captures/lo_linger0.pcap,
  * captures/lo_unread_data.pcap).
  */
-enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
-                                 bool as_server, bool crossing, bool *proven)
+static enum fsc_rst_cause rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
+                                    bool as_server, bool crossing, bool *proven)
 {
     struct fsc_endpoint v[2];
     fsc_flow_view(f, v);
-    const struct fsc_endpoint *s = &v[sd], *r = &v[peer_of(f, sd)];
+    const struct fsc_endpoint *s = &v[sd], *r = &v[fsc_flow_peer(f, sd)];
     uint64_t got = received(s, r, p);
     bool bare = !(p->flags & FSC_TH_ACK);
 
@@ -80,8 +73,8 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
     if (as_server && accept_overflow(f, s, p))
         return FSC_RC_ACCEPT_OVERFLOW;
     if (s->fin_sent) {
-        uint64_t fin_rcvd = s->fin_seg_has_ack ? seq64(r, s->fin_seg_ack) : 0;
-        bool after = r->data_sent && (s->fin_seg_has_ack ? seq64(r, r->data_hi) > fin_rcvd
+        uint64_t fin_rcvd = s->fin_seg_has_ack ? fsc_seq64(r, s->fin_seg_ack) : 0;
+        bool after = r->data_sent && (s->fin_seg_has_ack ? fsc_seq64(r, r->data_hi) > fin_rcvd
                                                          : r->data_after_peer_fin);
         if (!after)
             return FSC_RC_OTHER;
@@ -90,7 +83,7 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
          * payload crossed it) and s's snd_max. */
         uint32_t lo = FSC_SEQ_LT(s->fin_seq, r->ack_hi) ? s->fin_seq : r->ack_hi;
         if (bare && r->pkts > 0 && r->ack_seen && FSC_SEQ_GEQ(p->seq, lo) &&
-            FSC_SEQ_LEQ(p->seq, s->snd_max) && got < seq64(r, r->data_hi)) {
+            FSC_SEQ_LEQ(p->seq, s->snd_max) && got < fsc_seq64(r, r->data_hi)) {
             *proven = true;
             return FSC_RC_DATA_AFTER_CLOSE;
         }
@@ -105,7 +98,7 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
         return FSC_RC_OTHER;
     if (r->data_sent && (as_server || !s->data_sent)) {
         uint64_t answered = s->answered_set ? s->answered : 1; /* 1: r's first byte */
-        if (seq64(r, r->data_hi) > answered && got > answered)
+        if (fsc_seq64(r, r->data_hi) > answered && got > answered)
             return FSC_RC_UNREAD_DATA;
     }
     /* A lone RST picked up midstream shows no ESTABLISHED endpoint (scans, stray segments). */
@@ -115,10 +108,55 @@ enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct 
     if (!crossing && s->state != FSC_TCP_ESTABLISHED && s->state != FSC_TCP_CLOSE_WAIT)
         return FSC_RC_OTHER;
     /* Nothing received beyond the SYN (and a FIN): nothing could have been left unread. */
-    uint64_t fin = r->fin_sent && got > seq64(r, r->fin_seq) ? 1 : 0;
+    uint64_t fin = r->fin_sent && got > fsc_seq64(r, r->fin_seq) ? 1 : 0;
     *proven = !f->midstream && got <= 1 + fin;
     return FSC_RC_ABORT;
 }
+
+void fsc_rst_judge(struct fsc_flow *f, int sd, const struct fsc_pkt *p, bool crossing)
+{
+    for (int as_server = 0; as_server < 2; as_server++) {
+        bool proven;
+        enum fsc_rst_cause c = rst_cause(f, sd, p, as_server, crossing, &proven);
+        f->ep[sd].rst_reading[as_server].cause = (uint8_t)c;
+        f->ep[sd].rst_reading[as_server].proven = proven;
+    }
+}
+
+struct rst_verdict {
+    enum fsc_rst_cause cause; /* FSC_RC_NONE: no RST ended the flow */
+    bool proven;
+};
+
+/*
+ * The cause of the RST that ended the flow, read for its sender's role.  When the RSTs crossed,
+ * which one the tap saw first depends on where it sat: the client's is told, unless it shows
+ * nothing and the server's does.
+ */
+static struct rst_verdict rst_verdict(const struct fsc_flow *f)
+{
+    int by = f->first_rst_by;
+
+    if (by < 0)
+        return (struct rst_verdict){FSC_RC_NONE, false};
+    if (f->rst_crossed) {
+        const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *s = &f->ep[FSC_SERVER];
+        by = c->rst_reading[0].cause == FSC_RC_OTHER && s->rst_reading[1].cause != FSC_RC_OTHER
+                 ? FSC_SERVER
+                 : FSC_CLIENT;
+    }
+    return (struct rst_verdict){(enum fsc_rst_cause)f->ep[by].rst_reading[by == FSC_SERVER].cause,
+                                f->ep[by].rst_reading[by == FSC_SERVER].proven};
+}
+
+/* Whether x's RST was an orphan's reply to payload sent after its FIN (data_after_close: the
+ * same in both readings, which differ only before a FIN). */
+static bool reset_as_orphan(const struct fsc_endpoint *x)
+{
+    return x->rst_sent && x->rst_reading[0].cause == FSC_RC_DATA_AFTER_CLOSE;
+}
+
+/* ---- handshake, close, closer ---- */
 
 bool fsc_tcp_simultaneous_open(const struct fsc_flow *f)
 {
@@ -134,7 +172,7 @@ bool fsc_tcp_simultaneous_open(const struct fsc_flow *f)
 }
 
 static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
-                                             const struct fsc_endpoint v[2])
+                                             const struct fsc_endpoint v[2], enum fsc_rst_cause rst)
 {
     const struct fsc_endpoint *srv = &v[FSC_SERVER];
 
@@ -145,8 +183,7 @@ static enum fsc_handshake classify_handshake(const struct fsc_flow *f,
     if (fsc_tcp_simultaneous_open(f))
         return FSC_HS_SIMULTANEOUS;
     if (srv->synack_sent || fsc_mark_set(&srv->est))
-        return f->first_rst_by >= 0 && f->rst_cause == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED
-                                                                        : FSC_HS_THREE_WAY;
+        return rst == FSC_RC_HANDSHAKE ? FSC_HS_ABORTED : FSC_HS_THREE_WAY;
     if (srv->rst_sent && f->first_rst_by == FSC_SERVER)
         return FSC_HS_REFUSED;
     if (f->first_rst_by == FSC_CLIENT)
@@ -274,15 +311,14 @@ static enum fsc_closer_call classify_closer_call(const struct fsc_flow *f,
         return FSC_CC_CLOSE;
     if (!x->fin_seg_has_ack || !y->data_sent)
         return FSC_CC_UNKNOWN;
-    uint64_t at_fin = seq64(y, x->fin_seg_ack), data_end = seq64(y, y->data_hi);
+    uint64_t at_fin = fsc_seq64(y, x->fin_seg_ack), data_end = fsc_seq64(y, y->data_hi);
     if (data_end <= at_fin)
         return FSC_CC_UNKNOWN; /* no payload after the FIN */
-    uint64_t acked = x->ack_seen ? seq64(y, x->ack_hi) : 0;
+    uint64_t acked = x->ack_seen ? fsc_seq64(y, x->ack_hi) : 0;
     if ((acked < data_end ? acked : data_end) > at_fin)
         return FSC_CC_SHUTDOWN;
     /* Its bare RST answered that payload: an orphan, the reply of no socket. */
-    return x->rst_sent && x->rst_reading[0].cause == FSC_RC_DATA_AFTER_CLOSE ? FSC_CC_CLOSE
-                                                                             : FSC_CC_UNKNOWN;
+    return reset_as_orphan(x) ? FSC_CC_CLOSE : FSC_CC_UNKNOWN;
 }
 
 /* Dwell of the first endpoint to enter st: until it left, or end_ts. */
@@ -318,7 +354,7 @@ static void relativize_segments(struct fsc_flow *f)
     /* A side that never sent: take the first ack aimed at it as "relative 1". */
     for (uint32_t i = 0; i < f->n_seg; i++) {
         const struct fsc_segment *g = &f->seg[i];
-        int to = f->self_connect ? g->from : !g->from;
+        int to = fsc_flow_peer(f, g->from);
         if (!known[to] && (g->flags & FSC_TH_ACK)) {
             base[to] = g->rel_ack - 1;
             known[to] = true;
@@ -326,33 +362,10 @@ static void relativize_segments(struct fsc_flow *f)
     }
     for (uint32_t i = 0; i < f->n_seg; i++) {
         struct fsc_segment *g = &f->seg[i];
-        int to = f->self_connect ? g->from : !g->from;
+        int to = fsc_flow_peer(f, g->from);
         g->rel_seq -= base[g->from];
         g->rel_ack = (g->flags & FSC_TH_ACK) ? g->rel_ack - base[to] : 0;
     }
-}
-
-/*
- * The cause of the RST that ended the flow, read for its sender's role.  When the RSTs crossed,
- * which one the tap saw first depends on where it sat: the client's is told, unless it shows
- * nothing and the server's does.
- */
-static void rst_verdict(struct fsc_flow *f)
-{
-    int by = f->first_rst_by;
-
-    f->rst_cause = FSC_RC_NONE;
-    f->rst_cause_proven = false;
-    if (by < 0)
-        return;
-    if (f->rst_crossed) {
-        const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *s = &f->ep[FSC_SERVER];
-        by = c->rst_reading[0].cause == FSC_RC_OTHER && s->rst_reading[1].cause != FSC_RC_OTHER
-                 ? FSC_SERVER
-                 : FSC_CLIENT;
-    }
-    f->rst_cause = f->ep[by].rst_reading[by == FSC_SERVER].cause;
-    f->rst_cause_proven = f->ep[by].rst_reading[by == FSC_SERVER].proven;
 }
 
 /* Anomalies that need the whole flow. */
@@ -403,13 +416,12 @@ void fsc_classify(struct fsc_flow *f, fsc_time end_ts)
         f->ep[FSC_SERVER].state = f->ep[FSC_CLIENT].state;
     }
 
-    rst_verdict(f);
-    f->handshake = classify_handshake(f, v);
+    struct rst_verdict rst = rst_verdict(f);
+    f->handshake = classify_handshake(f, v, rst.cause);
     f->close_kind = classify_close(f, v, p, &first);
-    if (f->close_kind != FSC_CK_RST) {
-        f->rst_cause = FSC_RC_NONE;
-        f->rst_cause_proven = false;
-    }
+    /* A RST that ended a refused or unanswered handshake is that close kind, not "rst". */
+    f->rst_cause = f->close_kind == FSC_CK_RST ? rst.cause : FSC_RC_NONE;
+    f->rst_cause_proven = f->close_kind == FSC_CK_RST && rst.proven;
     f->closer = classify_closer(f, v, first);
     f->closer_call = classify_closer_call(f, v);
     final_anomalies(f, v);

@@ -252,12 +252,10 @@ static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt 
  */
 static bool starts_new_instance(const struct fsc_flow *f, const struct fsc_pkt *p)
 {
-    const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
+    const struct fsc_endpoint *v = &f->ep[FSC_SERVER];
 
     uint8_t fl = p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST);
-    bool over = f->closed || f->first_rst_by >= 0 ||
-                (c->fin_sent && (v->fin_sent || f->self_connect)) ||
-                c->state == FSC_TCP_TIME_WAIT || v->state == FSC_TCP_TIME_WAIT;
+    bool over = fsc_flow_over(f);
     int dir = fsc_flow_dir(f, p);
     const struct fsc_endpoint *s = &f->ep[dir];
 

@@ -1,6 +1,8 @@
 /* lifecycle.c - each endpoint's RFC 9293 states, derived from what the capture shows of it. */
 #include <string.h>
 
+#include "finscope/lifecycle.h"
+
 #include "finscope/flow.h"
 
 /*
@@ -16,16 +18,6 @@
  */
 
 enum tri { NO = 0, YES = 1, UNKNOWN = 2 };
-
-static int peer_of(const struct fsc_flow *f, int e)
-{
-    return f->self_connect ? e : !e;
-}
-
-const struct fsc_mark *fsc_ack_proof_final(const struct fsc_ack_proof *a)
-{
-    return fsc_mark_set(&a->ack) ? &a->ack : &a->crossed;
-}
 
 /* ---- the edges of the state diagram ---- */
 
@@ -442,7 +434,7 @@ static void cut_at_rsts(const struct fsc_flow *f, int e, const struct fsc_endpoi
 static void derive(const struct fsc_flow *f, const struct fsc_endpoint view[2], int e,
                    struct fsc_path *p)
 {
-    const struct fsc_endpoint *x = &view[e], *o = &view[peer_of(f, e)];
+    const struct fsc_endpoint *x = &view[e], *o = &view[fsc_flow_peer(f, e)];
     struct walk w = {.p = p};
 
     p->n = 0;
@@ -493,6 +485,18 @@ void fsc_lifecycle_refresh(struct fsc_flow *f)
             seen_done = true;
     f->closed = f->first_rst_by >= 0 || f->rst_pending.packet || seen_done ||
                 (c_done && (v_done || f->self_connect) && (c->fin_sent || v->fin_sent));
+}
+
+bool fsc_flow_fins_sent(const struct fsc_flow *f)
+{
+    return f->ep[FSC_CLIENT].fin_sent && (f->ep[FSC_SERVER].fin_sent || f->self_connect);
+}
+
+bool fsc_flow_over(const struct fsc_flow *f)
+{
+    return f->closed || f->first_rst_by >= 0 || fsc_flow_fins_sent(f) ||
+           f->ep[FSC_CLIENT].state == FSC_TCP_TIME_WAIT ||
+           f->ep[FSC_SERVER].state == FSC_TCP_TIME_WAIT;
 }
 
 /* ---- the merged transition log ---- */

@@ -2,7 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finscope/tcpstate.h"
+
+#include "finscope/classify.h"
 #include "finscope/flow.h"
+#include "finscope/lifecycle.h"
 
 /*
  * The rules below are written once for (s, r): s is the endpoint that sent the segment, r the
@@ -13,6 +17,11 @@
  * of r whose ack field covers it; that s sent something, by the segment sent.  lifecycle.c turns
  * the facts into states; classify.c into tokens.
  */
+
+const struct fsc_mark *fsc_ack_proof_final(const struct fsc_ack_proof *a)
+{
+    return fsc_mark_set(&a->ack) ? &a->ack : &a->crossed;
+}
 
 static bool same_addr(const struct fsc_addr *a, const struct fsc_addr *b)
 {
@@ -70,17 +79,6 @@ static void advance(struct fsc_endpoint *x, uint32_t seq)
         x->snd_max64 += (uint32_t)(seq - x->snd_max);
         x->snd_max = seq;
     }
-}
-
-/*
- * x's sequence number seq as a 64-bit offset from x's ISN, unwrapped around snd_max: lets
- * distances beyond 2^31 (a 3 GiB upload) compare correctly.  seq must lie within 2^31 of
- * snd_max, which holds for anything x has sent or had acked.
- */
-static uint64_t seq64(const struct fsc_endpoint *x, uint32_t seq)
-{
-    int64_t v = (int64_t)x->snd_max64 + FSC_SEQ_DIFF(x->snd_max, seq);
-    return v > 0 ? (uint64_t)v : 0;
 }
 
 /*
@@ -266,7 +264,7 @@ static struct seg seg_of(struct fsc_flow *f, int dir, const struct fsc_pkt *p)
         .f = f,
         .p = p,
         .sd = dir,
-        .rd = f->self_connect ? dir : !dir,
+        .rd = fsc_flow_peer(f, dir),
         .syn = p->flags & FSC_TH_SYN,
         .fin = p->flags & FSC_TH_FIN,
         .rst = p->flags & FSC_TH_RST,
@@ -337,7 +335,7 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
         s->data_sent = true;
         /* New payload answers what s had received when it sent it: its own ack field. */
         if (g->fresh && g->ack && r->seq_known) {
-            s->answered = seq64(r, p->ack);
+            s->answered = fsc_seq64(r, p->ack);
             s->answered_set = true;
         }
         if (g->fresh && s->fin_sent)
@@ -356,7 +354,7 @@ static void payload(struct seg *g, uint32_t data_lo, uint32_t data_hi)
     /* A FIN below snd_max: a segment sent after it was captured first.  Its sequence number is
      * the FIN's own, never a missing byte. */
     if (g->fin && FSC_SEQ_LT(data_hi, s->snd_max)) {
-        uint64_t at = seq64(s, data_hi), dropped = 0;
+        uint64_t at = fsc_seq64(s, data_hi), dropped = 0;
         fsc_seqset_remove(&s->holes, at, at + 1, &dropped);
         s->gap_bytes += dropped;
     }
@@ -519,7 +517,7 @@ static void ack_proves(struct seg *g)
             /* A bare ACK (or FIN) carries its sender's SND.NXT; at or beyond all it was seen to
              * send, it shows where it stood when the FIN had arrived: every byte from there
              * on was sent after (a keepalive's or a retransmission's seq is lower). */
-            uint64_t at = seq64(s, p->seq);
+            uint64_t at = fsc_seq64(s, p->seq);
             if (p->payload_len == 0 && !g->syn && at >= s->snd_max64)
                 s->after_fin = at ? at : 1;
         }
@@ -617,17 +615,6 @@ static bool rst_after_fins(const struct seg *g)
     return fsc_mark_set(&s->rcvd_fin) || fin_wait_2_gone(g);
 }
 
-/* Why s resets, read with s as client and as server (the roles may be settled later). */
-static void judge_rst(struct seg *g, bool crossing)
-{
-    for (int as_server = 0; as_server < 2; as_server++) {
-        bool proven;
-        g->s->rst_reading[as_server].cause =
-            (uint8_t)fsc_rst_cause(g->f, g->sd, g->p, as_server, crossing, &proven);
-        g->s->rst_reading[as_server].proven = proven;
-    }
-}
-
 /* s's accepted RST (RFC 9293 section 3.10.7.4, "second, check the RST bit"). */
 static void rst_sent(struct seg *g)
 {
@@ -663,7 +650,7 @@ static void rst_sent(struct seg *g)
             f->rst_crossed = true;
         else
             f->first_rst_by = g->sd;
-        judge_rst(g, crossing);
+        fsc_rst_judge(f, g->sd, p, crossing); /* why, judged on the facts of this moment */
     }
     s->rst_sent = true;
     g->changed = true;
@@ -694,7 +681,7 @@ static void apply(struct seg *g, bool first_pkt)
         fin_sent(g, data_hi);
     else if (g->fin)
         g->why |= FSC_SEG_FIN;
-    else if (f->ep[FSC_CLIENT].fin_sent && (f->ep[FSC_SERVER].fin_sent || f->self_connect))
+    else if (fsc_flow_fins_sent(f))
         g->why |= FSC_SEG_AFTER_FIN; /* the teardown tail: final ACKs, TIME_WAIT re-ACKs */
     if (g->rst) {
         g->why |= FSC_SEG_RST;

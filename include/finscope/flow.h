@@ -2,72 +2,15 @@
 #ifndef FINSCOPE_FLOW_H
 #define FINSCOPE_FLOW_H
 
+/* The flow table feeds each segment to two observers, the TCP model (tcpstate.h: facts;
+ * lifecycle.h: states; classify.h: tokens) and the Zeek model (zeek.h), neither inside the
+ * other.  Their functions take a flow, so this header brings their headers along. */
+#include "finscope/classify.h"
 #include "finscope/common.h"
 #include "finscope/decode.h"
+#include "finscope/lifecycle.h"
 #include "finscope/tcpstate.h"
 #include "finscope/zeek.h"
-
-/* ../shared/DESIGN.md section 2.  Tokens are stored; never rename one. */
-enum fsc_handshake {
-    FSC_HS_NONE = 0,     /* "none": capture began mid-connection */
-    FSC_HS_THREE_WAY,    /* "three_way" */
-    FSC_HS_SIMULTANEOUS, /* "simultaneous_open" */
-    FSC_HS_SELF_CONNECT, /* "self_connect" */
-    FSC_HS_REFUSED,      /* "refused" */
-    FSC_HS_UNANSWERED,   /* "unanswered" */
-    FSC_HS_ABORTED,      /* "aborted" */
-    FSC_HS__COUNT
-};
-
-enum fsc_close_kind {
-    FSC_CK_OPEN = 0,      /* "open" */
-    FSC_CK_FOUR_WAY,      /* "four_way" */
-    FSC_CK_THREE_WAY,     /* "three_way" */
-    FSC_CK_TWO_WAY,       /* "two_way" */
-    FSC_CK_SIMULTANEOUS,  /* "simultaneous" */
-    FSC_CK_HALF_CLOSED,   /* "half_closed" */
-    FSC_CK_RST,           /* "rst" */
-    FSC_CK_REFUSED,       /* "refused" */
-    FSC_CK_UNANSWERED,    /* "unanswered" */
-    FSC_CK_FINS_UNPROVEN, /* "fins_unproven": both FINs sent, the acks do not prove the kind */
-    FSC_CK__COUNT
-};
-
-enum fsc_rst_cause {
-    FSC_RC_NONE = 0,         /* NULL in the database: close_kind is not "rst" */
-    FSC_RC_ABORT,            /* "abort" */
-    FSC_RC_UNREAD_DATA,      /* "unread_data" */
-    FSC_RC_DATA_AFTER_CLOSE, /* "data_after_close" */
-    FSC_RC_HANDSHAKE,        /* "handshake" */
-    FSC_RC_OTHER,            /* "other" */
-    FSC_RC_ACCEPT_OVERFLOW,  /* "accept_overflow": bare RST answering the handshake's ACK */
-    FSC_RC__COUNT
-};
-
-enum fsc_closer {
-    FSC_CL_NONE = 0, /* "none" */
-    FSC_CL_CLIENT,   /* "client" */
-    FSC_CL_SERVER,   /* "server" */
-    FSC_CL_BOTH,     /* "both" */
-    FSC_CL_SELF,     /* "self" */
-    FSC_CL_UNKNOWN,  /* "unknown": one direction not captured, the seen FIN was the first */
-    FSC_CL__COUNT
-};
-
-/* What the first FIN's sender called, as far as the wire proves it (sockets API semantics). */
-enum fsc_closer_call {
-    FSC_CC_NONE = 0, /* NULL in the database: nobody sent a FIN */
-    FSC_CC_UNKNOWN,  /* "unknown" */
-    FSC_CC_CLOSE,    /* "close": data after its FIN was answered by RST, or FIN_WAIT_2 timed out */
-    FSC_CC_SHUTDOWN, /* "shutdown": it acknowledged data the peer sent after receiving its FIN */
-    FSC_CC__COUNT
-};
-
-const char *fsc_handshake_name(enum fsc_handshake h);
-const char *fsc_close_kind_name(enum fsc_close_kind k);
-const char *fsc_rst_cause_name(enum fsc_rst_cause c); /* NULL for FSC_RC_NONE */
-const char *fsc_closer_name(enum fsc_closer c);
-const char *fsc_closer_call_name(enum fsc_closer_call c); /* NULL for FSC_CC_NONE */
 
 /* Bounds of a flow's transitions (derived: at most this many) and kept control segments. */
 #define FSC_FLOW_MAX_TRANSITIONS 32
@@ -136,92 +79,12 @@ struct fsc_flow {
     struct fsc_zeek_conn zeek;
 };
 
-/*
- * Feed one segment to a flow (tcpstate.c).  dir is the sending endpoint (FSC_CLIENT or
- * FSC_SERVER); for a self-connected flow it is always FSC_CLIENT.  Records transitions and
- * control segments on the flow.  Never fails: odd segments become anomalies.
- */
-void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p);
-
-/* The input for a flow has ended (tcpstate.c): a RST held as tentative (rst_pending) that
- * nothing but RSTs followed counts now.  fsc_classify calls it first. */
-void fsc_tcp_flow_end(struct fsc_flow *f);
-
-/* Start a flow from its first packet (tcpstate.c): decides client/server and initial states.
- * server_hint (flow.c): for a flow picked up midstream, which of p's endpoints is the server
- * (0: p's source, 1: p's destination, -1: no idea: the port numbers decide). */
-void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p, int server_hint);
-
-/* ---- lifecycle.c: the RFC 9293 states that follow from an endpoint's facts ---- */
-
-/* One endpoint's states in order: step[i] is entered at its mark, with its evidence. */
-#define FSC_PATH_MAX 12
-struct fsc_path {
-    uint8_t initial; /* enum fsc_tcp_state before the first step */
-    uint8_t n;
-    struct {
-        struct fsc_mark at;
-        uint8_t to, ev; /* enum fsc_tcp_state, enum fsc_evidence */
-    } step[FSC_PATH_MAX];
-};
-
-/* Endpoint e's states from the flow's facts so far (an endpoint the tap never saw is inferred
- * from its peer's acks).  Valid at any time; what classify and the store use at the end. */
-void fsc_lifecycle_path(const struct fsc_flow *f, int e, struct fsc_path *out);
-
-/* Both endpoints' facts as the rules read them: a copy of what was seen, or for an endpoint
- * the tap never saw (a one-sided capture), what its peer's acks prove it sent. */
-void fsc_flow_view(const struct fsc_flow *f, struct fsc_endpoint view[2]);
-
-/*
- * Whether endpoint e of view had received its peer o's FIN when it sent its own FIN: 1 yes
- * (*prior: an ack it sent before its FIN shows it, a four-way close), 0 no (or a FIN is
- * missing), -1 unknown (e was never captured and o's acks do not settle it).
- */
-int fsc_lifecycle_second_closer(const struct fsc_endpoint view[2], int e, int o, bool *prior);
-
-/* Whether endpoint e's states pass through state st. */
-bool fsc_path_visits(const struct fsc_path *p, enum fsc_tcp_state st);
-
-/* Recompute each endpoint's current state (ep[].state) and whether the flow is closed. */
-void fsc_lifecycle_refresh(struct fsc_flow *f);
-
-/*
- * The flow's transitions, both endpoints merged in the order they happened (by frame number;
- * within one frame, causes before effects).  out must hold FSC_FLOW_MAX_TRANSITIONS.
- * Returns how many.
- */
-uint32_t fsc_flow_transitions(const struct fsc_flow *f, struct fsc_transition *out);
-
-/*
- * Swap the client and server roles of a flow picked up midstream (flow.c, when the capture's
- * handshakes show the port guessed as the client's is a server port): every per-endpoint fact,
- * the kept segments and the Zeek view follow; the RST cause is judged again.
- */
-void fsc_flow_swap_roles(struct fsc_flow *f);
-
-/* Whether both sides sent a bare SYN before either SYN was acked (RFC 9293 figure 8): seen, or
- * in a one-sided capture shown by the seen side answering its peer's SYN with a SYN+ACK after
- * its own bare SYN (classify.c). */
-bool fsc_tcp_simultaneous_open(const struct fsc_flow *f);
-
-/* Which endpoint sent p, for a flow started with fsc_tcp_flow_init. */
-int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
-
-/*
- * Classify a flow whose input has ended (classify.c): fills handshake, close_kind,
- * rst_cause, closer and the dwell times (open dwells end at end_ts), sets finalized.
- */
-void fsc_classify(struct fsc_flow *f, fsc_time end_ts);
-
-/*
- * Why endpoint sd resets the flow, judged at its first RST, segment p (classify.c), reading sd
- * as the server (as_server) or the client.  crossing: its peer's RST was captured first, but sd
- * sent its own before that one arrived.  *proven: whether the packets prove it, or it is the
- * likely reading.
- */
-enum fsc_rst_cause fsc_rst_cause(const struct fsc_flow *f, int sd, const struct fsc_pkt *p,
-                                 bool as_server, bool crossing, bool *proven);
+/* The endpoint that receives what endpoint e sends: the other one, or for a self-connected
+ * socket the same one. */
+static inline int fsc_flow_peer(const struct fsc_flow *f, int e)
+{
+    return f->self_connect ? e : !e;
+}
 
 /* ---- flow table (flow.c) ---- */
 

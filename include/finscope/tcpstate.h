@@ -25,10 +25,6 @@ enum fsc_tcp_state {
 
 const char *fsc_tcp_state_name(enum fsc_tcp_state s);
 
-/* Whether RFC 9293 (figure 5 and the text of section 3.10) lets an endpoint go from -> to, or
- * finscope's documented extras do (docs/schema.md, "state edges"). */
-bool fsc_tcp_edge_allowed(enum fsc_tcp_state from, enum fsc_tcp_state to);
-
 /* Endpoint index inside a flow: the client sent the first SYN (or, midstream, is the side that
  * does not look like a server: see flow.c). */
 enum { FSC_CLIENT = 0, FSC_SERVER = 1 };
@@ -204,8 +200,9 @@ struct fsc_endpoint {
                                  at SND.NXT-1, settled by the first payload */
     uint8_t rst_flags;        /* its first accepted RST (mark rst): flags, seq and ack */
     uint32_t rst_seq, rst_ack;
-    /* Why it reset (enum fsc_rst_cause, classify.c), judged at that RST, reading the endpoint
-     * as the client [0] and as the server [1]: roles settled later (flow.c) pick one. */
+    /* Why it reset (enum fsc_rst_cause, fsc_rst_judge in classify.c), judged at that RST,
+     * reading the endpoint as the client [0] and as the server [1]: roles settled later
+     * (flow.c) pick one. */
     struct {
         uint8_t cause;
         bool proven;
@@ -247,5 +244,50 @@ struct fsc_endpoint {
     uint64_t pkts, bytes, retrans_bytes, gap_bytes;
     uint32_t fin_retrans;
 };
+
+/*
+ * x's sequence number seq as a 64-bit offset from x's ISN, unwrapped around snd_max: lets
+ * distances beyond 2^31 (a 3 GiB upload) compare correctly.  seq must lie within 2^31 of
+ * snd_max, which holds for anything x has sent or had acked.  0 for anything before the ISN.
+ */
+static inline uint64_t fsc_seq64(const struct fsc_endpoint *x, uint32_t seq)
+{
+    int64_t v = (int64_t)x->snd_max64 + FSC_SEQ_DIFF(x->snd_max, seq);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* ---- tcpstate.c: the facts of one flow, segment by segment ---- */
+
+struct fsc_flow; /* finscope/flow.h */
+
+/* Start a flow from its first packet: decides client/server and initial states.  server_hint
+ * (flow.c): for a flow picked up midstream, which of p's endpoints is the server (0: p's
+ * source, 1: p's destination, -1: no idea: the port numbers decide).  f must be zeroed. */
+void fsc_tcp_flow_init(struct fsc_flow *f, const struct fsc_pkt *p, int server_hint);
+
+/* Which endpoint sent p (FSC_CLIENT or FSC_SERVER), for a flow started with fsc_tcp_flow_init;
+ * always FSC_CLIENT for a self-connected flow. */
+int fsc_flow_dir(const struct fsc_flow *f, const struct fsc_pkt *p);
+
+/*
+ * Feed one segment to a flow.  dir is the sending endpoint (fsc_flow_dir).  Records the facts
+ * it shows (marks, sequence accounting, anomalies, kept control segments) and refreshes the
+ * endpoints' states and the flow's closed flag (lifecycle.c) when a fact they read changed.
+ * Never fails: odd segments become anomalies.  p->ts must not be before f->last_ts (the flow
+ * table clamps it).
+ */
+void fsc_tcp_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p);
+
+/* The input for a flow has ended: a RST held as tentative (rst_pending) that nothing but RSTs
+ * followed counts now, at its own frame.  fsc_classify calls it first; idempotent. */
+void fsc_tcp_flow_end(struct fsc_flow *f);
+
+/*
+ * Swap the client and server roles of a flow (flow.c, when the capture's handshakes show the
+ * port guessed as the client's is a server port, or a simultaneous open): every per-endpoint
+ * fact and the kept segments follow, and the states are refreshed; the RST causes were judged
+ * for both roles when they were seen.  The Zeek view is swapped by its own function.
+ */
+void fsc_flow_swap_roles(struct fsc_flow *f);
 
 #endif
