@@ -102,7 +102,9 @@ def short(v, limit=400):
 
 
 def first_difference(a, b):
-    for name in sorted(set(a.objects) | set(b.objects)):
+    # Tables before views: a view's difference follows from a table's, which says more.
+    names = set(a.objects) | set(b.objects)
+    for name in sorted(names, key=lambda n: (a.objects.get(n, b.objects.get(n)) != "table", n)):
         if name not in a.objects or name not in b.objects:
             return f"{name}: only in {a.path if name in a.objects else b.path}"
         ca, cb = a.columns(name), b.columns(name)
