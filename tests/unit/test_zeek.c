@@ -77,6 +77,7 @@ static void check_record(const char *name, const struct fsc_zeek_record *r, cons
         struct fsc_zeek_conn z;                                                                    \
         feed(&z, segs, sizeof segs / sizeof *segs);                                                \
         check_record(name, &z.final, __VA_ARGS__);                                                 \
+        fsc_zeek_release(&z);                                                                      \
     } while (0)
 
 /* Client ISN 1000, server ISN 5000. */
