@@ -64,15 +64,36 @@ bool fsc_zeek_likely_server_port(uint16_t port)
 
 /* ---- history ---- */
 
+/* The letters of a history; hist_packed holds each as its 5-bit index here. */
+static const char hist_letters[] = "^SHFRDAIQTWGshfrdaiqtwg";
+
 static void add_history(struct fsc_zeek_conn *z, char code)
 {
+    const char *at = strchr(hist_letters, code);
+
     if (z->hist_len >= FSC_ZEEK_HISTORY_MAX) {
         if (z->hist_dropped < UINT16_MAX)
             z->hist_dropped++;
         return;
     }
-    z->history[z->hist_len++] = code;
-    z->history[z->hist_len] = '\0';
+    if (!at || !code)
+        return; /* not a letter of Zeek's (cannot happen: the callers pass constants) */
+    unsigned v = (unsigned)(at - hist_letters), bit = z->hist_len++ * 5u;
+    for (unsigned i = 0; i < 5; i++, bit++)
+        if (v >> i & 1)
+            z->hist_packed[bit / 8] |= (uint8_t)(1u << bit % 8);
+}
+
+/* The open record's history as text, into out[FSC_ZEEK_HISTORY_MAX + 1]. */
+static void history_text(const struct fsc_zeek_conn *z, char *out)
+{
+    for (unsigned k = 0; k < z->hist_len; k++) {
+        unsigned v = 0, bit = k * 5u;
+        for (unsigned i = 0; i < 5; i++, bit++)
+            v |= (unsigned)(z->hist_packed[bit / 8] >> bit % 8 & 1) << i;
+        out[k] = hist_letters[v];
+    }
+    out[z->hist_len] = '\0';
 }
 
 static char side_code(int side, char code)
@@ -615,12 +636,12 @@ static void make_record(const struct fsc_zeek_conn *z, struct fsc_zeek_record *r
 
     memset(r, 0, sizeof *r);
     r->orig_is_client = z->orig_is_client;
-    memcpy(r->history, z->history, sizeof r->history);
+    history_text(z, r->history);
     r->orig_bytes = endpoint_size(z, ORIG);
     r->resp_bytes = endpoint_size(z, RESP);
     r->conn_state = (uint8_t)fsc_zeek_conn_state((enum fsc_zeek_ep_state)z->eb[ORIG].state,
                                                  (enum fsc_zeek_ep_state)z->eb[RESP].state,
-                                                 z->history, r->orig_bytes, r->resp_bytes);
+                                                 r->history, r->orig_bytes, r->resp_bytes);
     r->orig_pkts = o->pkts;
     r->resp_pkts = s->pkts;
     r->ts = z->start_ts;
@@ -702,7 +723,7 @@ static void start_conn(struct fsc_zeek_conn *z, bool from_client, const struct f
     z->hist_seen = 0;
     z->hist_len = 0;
     z->hist_dropped = 0;
-    z->history[0] = '\0';
+    memset(z->hist_packed, 0, sizeof z->hist_packed);
     z->start_ts = z->last_ts = p->ts;
     z->timer = TIMER_NONE;
     for (int i = 0; i < 2; i++)

@@ -24,6 +24,8 @@
  * per event, repeats limited by the rules in the corpus README); past this many letters
  * finscope stops appending and counts the loss in hist_dropped. */
 #define FSC_ZEEK_HISTORY_MAX 48
+/* The open record keeps them 5 bits a letter (Zeek's letters, in either case, and '^'). */
+#define FSC_ZEEK_HISTORY_BYTES ((FSC_ZEEK_HISTORY_MAX * 5 + 7) / 8)
 #define FSC_ZEEK_MAX_EARLIER 3
 /* Out-of-order data blocks tracked per direction to find content gaps ('g'). */
 #define FSC_ZEEK_MAX_BLOCKS 2
@@ -118,7 +120,7 @@ struct fsc_zeek_conn {
             uint8_t hist_len;
             uint16_t hist_seen; /* Zeek's HIST_* masks seen, the responder's shifted by 8 */
             struct fsc_zeek_ep_bits eb[2];
-            char history[FSC_ZEEK_HISTORY_MAX + 1];
+            uint8_t hist_packed[FSC_ZEEK_HISTORY_BYTES]; /* hist_len letters, see zeek.c */
             fsc_time start_ts, last_ts;
             fsc_time timer_at;              /* when the timer removes the record */
             struct fsc_zeek_endpoint ep[2]; /* [0] originator, [1] responder */
