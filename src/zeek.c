@@ -27,9 +27,6 @@ enum {
 
 enum { ORIG = 0, RESP = 1 };
 
-/* The scaled history counters of an endpoint (scaled_cnt). */
-enum { SC_RXMT = 0, SC_WIN0, SC_GAP };
-
 /* Zeek's removal timers (z->timer); a close cancels the attempt timer, so one at a time. */
 enum { TIMER_NONE = 0, TIMER_DELETE, TIMER_ATTEMPT };
 
@@ -226,7 +223,7 @@ static bool is_clean(const struct fsc_zeek_ep_bits *a)
 static void gap(struct fsc_zeek_conn *z, int side)
 {
     if (is_clean(&z->eb[side]) && is_clean(&z->eb[!side]))
-        scaled_history(z, side, 'G', SC_GAP);
+        scaled_history(z, side, 'G', FSC_ZEEK_SC_GAP);
 }
 
 /* Deliver blocks that now start at or below the delivered point. */
@@ -414,7 +411,7 @@ static int32_t update_last_seq(struct fsc_zeek_conn *z, int side, uint32_t last,
     else if (d > 0)
         update_last_seq32(e, last);
     else if (len > 0)
-        scaled_history(z, side, 'T', SC_RXMT);
+        scaled_history(z, side, 'T', FSC_ZEEK_SC_RXMT);
     return d;
 }
 
@@ -553,7 +550,7 @@ static void process(struct fsc_zeek_conn *z, int side, const struct fsc_pkt *p)
     update_history(z, side, fl, rel_seq, len);
     /* A zero window is news unless it comes with or after a RST, or after the peer's FIN. */
     if (p->window == 0 && !rst && pb->state != FSC_ZE_CLOSED && eb->state != FSC_ZE_RESET)
-        scaled_history(z, side, 'W', SC_WIN0);
+        scaled_history(z, side, 'W', FSC_ZEEK_SC_WIN0);
     if (!z->eb[ORIG].did_close || !z->eb[RESP].did_close)
         z->last_ts = p->ts;
     if (fin) {

@@ -90,6 +90,9 @@ struct fsc_zeek_record {
     fsc_time ts, duration_us;
 };
 
+/* Which of an endpoint's scaled_cnt counts what. */
+enum { FSC_ZEEK_SC_RXMT = 0, FSC_ZEEK_SC_WIN0, FSC_ZEEK_SC_GAP };
+
 /* Per endpoint bits of struct fsc_zeek_conn (enum fsc_zeek_ep_state fits in 3). */
 struct fsc_zeek_ep_bits {
     uint8_t state : 3, prev_state : 3;
