@@ -190,6 +190,7 @@ static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
 
     struct fsc_segment *seg = f->seg;
     uint32_t cap_seg = f->cap_seg;
+    fsc_zeek_release(&f->zeek);
     memset(f, 0, sizeof *f);
     f->seg = seg;
     f->cap_seg = cap_seg;
@@ -392,6 +393,7 @@ void fsc_flow_table_free(struct fsc_flow_table *t)
             list_unlink(lists[i], f);
             fsc_seqset_clear(&f->ep[0].holes);
             fsc_seqset_clear(&f->ep[1].holes);
+            fsc_zeek_release(&f->zeek);
             free(f->seg);
             free(f);
         }

@@ -1,4 +1,5 @@
 /* zeek.c - replays Zeek's TCP analyzer per segment: conn_state, history, orientation, sizes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "finscope/zeek.h"
@@ -13,7 +14,7 @@
 #define ATTEMPT_DELAY_US (5 * FSC_USEC_PER_SEC)
 #define TOO_LARGE_SEQ_DELTA 1048576
 
-/* History masks (Zeek's HIST_*); the responder's are shifted left by 16. */
+/* History masks (Zeek's HIST_*); the responder's are shifted left by 8. */
 enum {
     H_SYN = 0x1,
     H_FIN = 0x2,
@@ -25,6 +26,9 @@ enum {
 };
 
 enum { ORIG = 0, RESP = 1 };
+
+/* Zeek's removal timers (z->timer); a close cancels the attempt timer, so one at a time. */
+enum { TIMER_NONE = 0, TIMER_DELETE, TIMER_ATTEMPT };
 
 static const char *const conn_state_names[FSC_ZS__COUNT] = {
     "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH",
@@ -57,14 +61,36 @@ bool fsc_zeek_likely_server_port(uint16_t port)
 
 /* ---- history ---- */
 
+/* The letters of a history; hist_packed holds each as its 5-bit index here. */
+static const char hist_letters[] = "^SHFRDAIQTWGshfrdaiqtwg";
+
 static void add_history(struct fsc_zeek_conn *z, char code)
 {
+    const char *at = strchr(hist_letters, code);
+
     if (z->hist_len >= FSC_ZEEK_HISTORY_MAX) {
-        z->hist_dropped++;
+        if (z->hist_dropped < UINT16_MAX)
+            z->hist_dropped++;
         return;
     }
-    z->history[z->hist_len++] = code;
-    z->history[z->hist_len] = '\0';
+    if (!at || !code)
+        return; /* not a letter of Zeek's (cannot happen: the callers pass constants) */
+    unsigned v = (unsigned)(at - hist_letters), bit = z->hist_len++ * 5u;
+    for (unsigned i = 0; i < 5; i++, bit++)
+        if (v >> i & 1)
+            z->hist_packed[bit / 8] |= (uint8_t)(1u << bit % 8);
+}
+
+/* The open record's history as text, into out[FSC_ZEEK_HISTORY_MAX + 1]. */
+static void history_text(const struct fsc_zeek_conn *z, char *out)
+{
+    for (unsigned k = 0; k < z->hist_len; k++) {
+        unsigned v = 0, bit = k * 5u;
+        for (unsigned i = 0; i < 5; i++, bit++)
+            v |= (unsigned)(z->hist_packed[bit / 8] >> bit % 8 & 1) << i;
+        out[k] = hist_letters[v];
+    }
+    out[z->hist_len] = '\0';
 }
 
 static char side_code(int side, char code)
@@ -76,7 +102,7 @@ static char side_code(int side, char code)
 static bool check_history(struct fsc_zeek_conn *z, int side, uint32_t mask, char code)
 {
     if (side == RESP)
-        mask <<= 16;
+        mask <<= 8;
     if (z->hist_seen & mask)
         return false;
     z->hist_seen |= mask;
@@ -84,17 +110,30 @@ static bool check_history(struct fsc_zeek_conn *z, int side, uint32_t mask, char
     return true;
 }
 
-/* Zeek's ScaledHistoryEntry: a letter at the 1st, 10th, 100th, ... event. */
-static void scaled_history(struct fsc_zeek_conn *z, int side, char code, uint32_t *cnt,
-                           uint32_t *thresh)
+static bool power_of_ten(uint32_t n)
 {
-    if (*thresh == 0)
-        *thresh = 1;
-    if (++*cnt == *thresh) {
-        add_history(z, side_code(side, code));
-        if (*thresh <= UINT32_MAX / 10)
-            *thresh *= 10;
+    for (uint32_t p = 1;; p *= 10) {
+        if (n == p)
+            return true;
+        if (n < p || p > UINT32_MAX / 10)
+            return false;
     }
+}
+
+/*
+ * Zeek's ScaledHistoryEntry: a letter at the 1st, 10th, 100th, ... event.  Zeek's threshold
+ * is the next power of ten up to 10^9, where it stays; so once the 32-bit count has gone round,
+ * only 10^9 gives a letter again.
+ */
+static void scaled_history(struct fsc_zeek_conn *z, int side, char code, int which)
+{
+    struct fsc_zeek_ep_bits *b = &z->eb[side];
+    uint32_t cnt = ++z->ep[side].scaled_cnt[which];
+
+    if (cnt == 0)
+        b->scaled_wrapped |= (uint8_t)(1u << which);
+    if (power_of_ten(cnt) && (!(b->scaled_wrapped & (1u << which)) || cnt == 1000000000u))
+        add_history(z, side_code(side, code));
 }
 
 /* ---- sequence space (TCP_Endpoint's accessors) ---- */
@@ -147,32 +186,34 @@ static bool no_data_acked(const struct fsc_zeek_endpoint *e)
 }
 
 /* TCP_Endpoint::Size: payload bytes from the sequence range, SYN and FIN octets left out. */
-static uint64_t endpoint_size(const struct fsc_zeek_endpoint *e,
-                              const struct fsc_zeek_endpoint *peer)
+static uint64_t endpoint_size(const struct fsc_zeek_conn *z, int side)
 {
-    if (e->prev_state == FSC_ZE_SYN_SENT && e->state == FSC_ZE_RESET &&
-        peer->state == FSC_ZE_INACTIVE && !no_data_acked(e))
+    const struct fsc_zeek_endpoint *e = &z->ep[side];
+    const struct fsc_zeek_ep_bits *b = &z->eb[side];
+
+    if (b->prev_state == FSC_ZE_SYN_SENT && b->state == FSC_ZE_RESET &&
+        z->eb[!side].state == FSC_ZE_INACTIVE && !no_data_acked(e))
         return 0; /* a half-open connection found and aborted: its numbers mean nothing */
     uint64_t last = full_seq(e->last_seq, e->seq_wraps), ack = full_seq(e->ack_seq, e->ack_wraps);
     uint64_t size = (last > ack ? last : ack) - e->start_seq;
     if (size)
         size--;
-    if (e->fin_cnt > 0 && size)
+    if (b->fin_seen && size)
         size--;
     return size;
 }
 
-static void set_state(struct fsc_zeek_endpoint *e, enum fsc_zeek_ep_state s)
+static void set_state(struct fsc_zeek_ep_bits *b, enum fsc_zeek_ep_state s)
 {
-    if (e->state != s) {
-        e->prev_state = e->state;
-        e->state = (uint8_t)s;
+    if (b->state != s) {
+        b->prev_state = b->state;
+        b->state = (uint8_t)s & 7;
     }
 }
 
 /* ---- reassembly, only as far as content gaps ('G') need it ---- */
 
-static bool is_clean(const struct fsc_zeek_endpoint *a)
+static bool is_clean(const struct fsc_zeek_ep_bits *a)
 {
     return a->state == FSC_ZE_ESTABLISHED ||
            (a->state == FSC_ZE_CLOSED && a->prev_state == FSC_ZE_ESTABLISHED);
@@ -181,16 +222,15 @@ static bool is_clean(const struct fsc_zeek_endpoint *a)
 /* TCP_Reassembler::Gap: a letter only while both sides are established or closing cleanly. */
 static void gap(struct fsc_zeek_conn *z, int side)
 {
-    struct fsc_zeek_endpoint *e = &z->ep[side], *peer = &z->ep[!side];
-    if (is_clean(e) && is_clean(peer))
-        scaled_history(z, side, 'G', &e->gap_cnt, &e->gap_thresh);
+    if (is_clean(&z->eb[side]) && is_clean(&z->eb[!side]))
+        scaled_history(z, side, 'G', FSC_ZEEK_SC_GAP);
 }
 
 /* Deliver blocks that now start at or below the delivered point. */
-static void deliver_blocks(struct fsc_zeek_endpoint *e)
+static void deliver_blocks(struct fsc_zeek_endpoint *e, struct fsc_zeek_ep_bits *b)
 {
     uint8_t k = 0;
-    for (uint8_t i = 0; i < e->n_blocks; i++) {
+    for (uint8_t i = 0; i < b->n_blocks; i++) {
         if (e->blk_lo[i] <= e->reassem_seq) {
             if (e->blk_hi[i] > e->reassem_seq)
                 e->reassem_seq = e->blk_hi[i];
@@ -200,12 +240,14 @@ static void deliver_blocks(struct fsc_zeek_endpoint *e)
         e->blk_hi[k] = e->blk_hi[i];
         k++;
     }
-    e->n_blocks = k;
+    b->n_blocks = k & 3;
 }
 
 /* TCP_Reassembler::DataSent with NewBlock and BlockInserted: payload [seq, seq + len). */
-static void data_sent(struct fsc_zeek_endpoint *e, uint64_t seq, uint64_t len)
+static void data_sent(struct fsc_zeek_conn *z, int side, uint64_t seq, uint64_t len)
 {
+    struct fsc_zeek_endpoint *e = &z->ep[side];
+    struct fsc_zeek_ep_bits *b = &z->eb[side];
     uint64_t ack = full_seq(e->ack_seq, e->ack_wraps) - e->start_seq, hi = seq + len;
 
     if (seq < ack) {
@@ -220,11 +262,11 @@ static void data_sent(struct fsc_zeek_endpoint *e, uint64_t seq, uint64_t len)
     if (seq <= e->reassem_seq) {
         if (hi > e->reassem_seq)
             e->reassem_seq = hi;
-        deliver_blocks(e);
+        deliver_blocks(e, b);
         return;
     }
     /* Above a hole: keep it, sorted, merged with what it touches. */
-    for (uint8_t i = 0; i < e->n_blocks; i++) {
+    for (uint8_t i = 0; i < b->n_blocks; i++) {
         if (seq <= e->blk_hi[i] && hi >= e->blk_lo[i]) {
             if (seq < e->blk_lo[i])
                 e->blk_lo[i] = seq;
@@ -233,7 +275,7 @@ static void data_sent(struct fsc_zeek_endpoint *e, uint64_t seq, uint64_t len)
             return;
         }
     }
-    uint8_t at = e->n_blocks;
+    uint8_t at = b->n_blocks;
     if (at == FSC_ZEEK_MAX_BLOCKS) { /* full: widen the last block (gaps inside are missed) */
         at--;
         if (seq < e->blk_lo[at])
@@ -249,25 +291,26 @@ static void data_sent(struct fsc_zeek_endpoint *e, uint64_t seq, uint64_t len)
     }
     e->blk_lo[at] = seq;
     e->blk_hi[at] = hi;
-    e->n_blocks++;
+    b->n_blocks++;
 }
 
 /* TCP_Reassembler::AckReceived, TrimToSeq and Undelivered: the peer acked up to seq. */
 static void ack_received(struct fsc_zeek_conn *z, int side, uint64_t seq)
 {
     struct fsc_zeek_endpoint *e = &z->ep[side];
+    struct fsc_zeek_ep_bits *b = &z->eb[side];
 
-    if (e->fin_cnt > 0 && seq >= e->fin_seq)
+    if (b->fin_seen && seq >= e->fin_seq)
         seq = e->fin_seq - 1;
     if (seq <= e->trim_seq)
         return;
     if (seq > e->reassem_seq) {
         /* A partial connection's faked-up start: no complaint (and, as in Zeek, no advance). */
         if (!(seq <= 2 && z->is_partial)) {
-            while (e->n_blocks > 0 && e->blk_lo[0] < seq) {
+            while (b->n_blocks > 0 && e->blk_lo[0] < seq) {
                 gap(z, side);
                 e->reassem_seq = e->blk_lo[0];
-                deliver_blocks(e);
+                deliver_blocks(e, b);
             }
             if (seq > e->reassem_seq) {
                 gap(z, side);
@@ -280,9 +323,10 @@ static void ack_received(struct fsc_zeek_conn *z, int side, uint64_t seq)
 
 /* ---- the state machine (TCPSessionAdapter::Process and its helpers) ---- */
 
-static void init_endpoint(struct fsc_zeek_endpoint *e, bool syn, uint32_t seq, uint32_t last)
+static void init_endpoint(struct fsc_zeek_endpoint *e, const struct fsc_zeek_ep_bits *b, bool syn,
+                          uint32_t seq, uint32_t last)
 {
-    switch (e->state) {
+    switch (b->state) {
     case FSC_ZE_INACTIVE:
         if (syn) {
             e->ack_seq = e->start_seq = seq;
@@ -308,7 +352,7 @@ static void init_endpoint(struct fsc_zeek_endpoint *e, bool syn, uint32_t seq, u
         }
         break;
     case FSC_ZE_RESET:
-        if (syn && e->prev_state == FSC_ZE_INACTIVE) {
+        if (syn && b->prev_state == FSC_ZE_INACTIVE) {
             e->start_seq = e->ack_seq = seq;
             e->last_seq = last;
         }
@@ -362,12 +406,12 @@ static int32_t update_last_seq(struct fsc_zeek_conn *z, int side, uint32_t last,
         ; /* an outlandish SYN or RST number is not trusted */
     else if ((fl & FSC_TH_FIN) && e->last_seq == e->start_seq + 1)
         update_last_seq32(e, last); /* > 2 GB seen only as SYN and FIN */
-    else if (e->state == FSC_ZE_RESET)
+    else if (z->eb[side].state == FSC_ZE_RESET)
         ; /* nothing after a RST is trusted */
     else if (d > 0)
         update_last_seq32(e, last);
     else if (len > 0)
-        scaled_history(z, side, 'T', &e->rxmt_cnt, &e->rxmt_thresh);
+        scaled_history(z, side, 'T', FSC_ZEEK_SC_RXMT);
     return d;
 }
 
@@ -378,14 +422,14 @@ struct verdict {
 static void inactive_state(struct fsc_zeek_conn *z, int side, uint8_t fl, uint32_t len, fsc_time ts,
                            struct verdict *v)
 {
-    struct fsc_zeek_endpoint *e = &z->ep[side], *peer = &z->ep[!side];
+    struct fsc_zeek_ep_bits *e = &z->eb[side], *peer = &z->eb[!side];
     bool syn = fl & FSC_TH_SYN, ack = fl & FSC_TH_ACK;
 
     if (syn) {
         if (side == ORIG) {
             set_state(e, ack ? FSC_ZE_SYN_ACK_SENT : FSC_ZE_SYN_SENT);
-            z->attempt_at = ts + ATTEMPT_DELAY_US;
-            z->attempt_set = true;
+            z->timer_at = ts + ATTEMPT_DELAY_US;
+            z->timer = TIMER_ATTEMPT;
         } else {
             if (peer->state == FSC_ZE_SYN_SENT)
                 set_state(peer, FSC_ZE_ESTABLISHED);
@@ -401,7 +445,7 @@ static void inactive_state(struct fsc_zeek_conn *z, int side, uint8_t fl, uint32
         v->do_close = true;
     }
     if (e->state == FSC_ZE_INACTIVE) { /* no control flag moved it */
-        if (side == RESP && len == 0 && z->ep[ORIG].state == FSC_ZE_SYN_SENT)
+        if (side == RESP && len == 0 && z->eb[ORIG].state == FSC_ZE_SYN_SENT)
             ; /* an ack of the SYN before the SYN-ACK: not a partial connection */
         else if (ack && peer->state == FSC_ZE_ESTABLISHED) {
             set_state(e, FSC_ZE_ESTABLISHED); /* missed the SYN, saw the SYN-ACK */
@@ -415,7 +459,7 @@ static void inactive_state(struct fsc_zeek_conn *z, int side, uint8_t fl, uint32
 static void update_state_machine(struct fsc_zeek_conn *z, int side, uint8_t fl, uint32_t len,
                                  fsc_time ts, struct verdict *v)
 {
-    struct fsc_zeek_endpoint *e = &z->ep[side], *peer = &z->ep[!side];
+    struct fsc_zeek_ep_bits *e = &z->eb[side], *peer = &z->eb[!side];
     bool syn = fl & FSC_TH_SYN, fin = fl & FSC_TH_FIN, rst = fl & FSC_TH_RST;
 
     switch (e->state) {
@@ -466,21 +510,22 @@ static void update_state_machine(struct fsc_zeek_conn *z, int side, uint8_t fl, 
 /* TCPSessionAdapter::ConnectionClosed, as far as it schedules the record's removal. */
 static void connection_closed(struct fsc_zeek_conn *z, int side)
 {
-    struct fsc_zeek_endpoint *e = &z->ep[side], *peer = &z->ep[!side];
+    struct fsc_zeek_ep_bits *e = &z->eb[side], *peer = &z->eb[!side];
 
     if (e->did_close)
         return;
     e->did_close = true;
     if (e->state == FSC_ZE_RESET || peer->did_close || peer->state == FSC_ZE_INACTIVE) {
-        z->attempt_set = false; /* CancelTimers() */
-        z->delete_at = z->last_ts + CLOSE_DELAY_US;
-        z->delete_set = true;
+        /* CancelTimers(), then the close delay. */
+        z->timer_at = z->last_ts + CLOSE_DELAY_US;
+        z->timer = TIMER_DELETE;
     }
 }
 
 static void process(struct fsc_zeek_conn *z, int side, const struct fsc_pkt *p)
 {
     struct fsc_zeek_endpoint *e = &z->ep[side], *peer = &z->ep[!side];
+    struct fsc_zeek_ep_bits *eb = &z->eb[side], *pb = &z->eb[!side];
     const uint8_t fl = p->flags;
     const bool syn = fl & FSC_TH_SYN, fin = fl & FSC_TH_FIN, rst = fl & FSC_TH_RST;
     const bool ack = fl & FSC_TH_ACK;
@@ -494,30 +539,28 @@ static void process(struct fsc_zeek_conn *z, int side, const struct fsc_pkt *p)
     } else if (!(z->first_seen & 2) && !z->is_partial) {
         z->is_partial = !syn;
     }
-    z->first_seen |= (uint8_t)(side == ORIG ? 1 : 2);
+    z->first_seen |= side == ORIG ? 1 : 2;
 
     uint32_t seg_len = len + (syn ? 1u : 0u) + (fin ? 1u : 0u) - (rst ? len : 0u);
     uint32_t one_past = p->seq + seg_len;
-    init_endpoint(e, syn, p->seq, one_past);
+    init_endpoint(e, eb, syn, p->seq, one_past);
 
     bool underflow = false;
     uint64_t rel_seq = relative_seq(e, p->seq, e->last_seq, e->seq_wraps, &underflow);
     update_history(z, side, fl, rel_seq, len);
     /* A zero window is news unless it comes with or after a RST, or after the peer's FIN. */
-    if (p->window == 0 && !rst && peer->state != FSC_ZE_CLOSED && e->state != FSC_ZE_RESET)
-        scaled_history(z, side, 'W', &e->win0_cnt, &e->win0_thresh);
-    if (!z->ep[ORIG].did_close || !z->ep[RESP].did_close)
+    if (p->window == 0 && !rst && pb->state != FSC_ZE_CLOSED && eb->state != FSC_ZE_RESET)
+        scaled_history(z, side, 'W', FSC_ZEEK_SC_WIN0);
+    if (!z->eb[ORIG].did_close || !z->eb[RESP].did_close)
         z->last_ts = p->ts;
     if (fin) {
-        e->fin_cnt++;
+        eb->fin_seen = true;
         e->fin_seq = rel_seq + seg_len;
     }
-    if (rst)
-        e->rst_cnt++;
 
     uint64_t rel_ack = 0;
     if (ack) {
-        if (peer->state == FSC_ZE_INACTIVE) {
+        if (pb->state == FSC_ZE_INACTIVE) {
             rel_ack = 1;
             peer->start_seq = peer->ack_seq = peer->last_seq = p->ack - 1;
         } else {
@@ -539,7 +582,7 @@ static void process(struct fsc_zeek_conn *z, int side, const struct fsc_pkt *p)
     /* Payload reaches the reassembler unless it rides a RST, sits before the start, or the
      * snaplen cut it (Zeek then skips it: truncated_tcp_payload). */
     if (len > 0 && !rst && !underflow && !(p->quirks & FSC_QUIRK_PAYLOAD_CUT))
-        data_sent(e, syn ? rel_seq + 1 : rel_seq, len);
+        data_sent(z, side, syn ? rel_seq + 1 : rel_seq, len);
     if (v.do_close)
         connection_closed(z, side);
 }
@@ -590,12 +633,12 @@ static void make_record(const struct fsc_zeek_conn *z, struct fsc_zeek_record *r
 
     memset(r, 0, sizeof *r);
     r->orig_is_client = z->orig_is_client;
-    memcpy(r->history, z->history, sizeof r->history);
-    r->orig_bytes = endpoint_size(o, s);
-    r->resp_bytes = endpoint_size(s, o);
-    r->conn_state = (uint8_t)fsc_zeek_conn_state((enum fsc_zeek_ep_state)o->state,
-                                                 (enum fsc_zeek_ep_state)s->state, z->history,
-                                                 r->orig_bytes, r->resp_bytes);
+    history_text(z, r->history);
+    r->orig_bytes = endpoint_size(z, ORIG);
+    r->resp_bytes = endpoint_size(z, RESP);
+    r->conn_state = (uint8_t)fsc_zeek_conn_state((enum fsc_zeek_ep_state)z->eb[ORIG].state,
+                                                 (enum fsc_zeek_ep_state)z->eb[RESP].state,
+                                                 r->history, r->orig_bytes, r->resp_bytes);
     r->orig_pkts = o->pkts;
     r->resp_pkts = s->pkts;
     r->ts = z->start_ts;
@@ -603,12 +646,18 @@ static void make_record(const struct fsc_zeek_conn *z, struct fsc_zeek_record *r
     r->has_bytes = r->duration_us > 0;
 }
 
-/* Zeek removes the record: keep it among the flow's earlier ones, make room for the next. */
+/*
+ * Zeek removes the record: keep it among the flow's earlier ones, make room for the next.  A
+ * tuple reused within one flow is rare, so the room for them is allocated at the first; without
+ * memory the record is counted as dropped, like those past FSC_ZEEK_MAX_EARLIER.
+ */
 static void end_record(struct fsc_zeek_conn *z)
 {
-    if (z->n_earlier < FSC_ZEEK_MAX_EARLIER)
+    if (!z->earlier)
+        z->earlier = malloc(FSC_ZEEK_MAX_EARLIER * sizeof *z->earlier);
+    if (z->earlier && z->n_earlier < FSC_ZEEK_MAX_EARLIER)
         make_record(z, &z->earlier[z->n_earlier++]);
-    else
+    else if (z->earlier_dropped < UINT32_MAX)
         z->earlier_dropped++;
     z->active = false;
 }
@@ -616,20 +665,21 @@ static void end_record(struct fsc_zeek_conn *z)
 /* TCPSessionAdapter::IsReuse: does this SYN start a new connection on the tuple? */
 static bool is_reuse(const struct fsc_zeek_conn *z, const struct fsc_pkt *p)
 {
-    const struct fsc_zeek_endpoint *o = &z->ep[ORIG], *s = &z->ep[RESP], *conn_orig = o;
+    const struct fsc_zeek_ep_bits *o = &z->eb[ORIG], *s = &z->eb[RESP];
+    int conn_orig = ORIG;
 
     if (!(p->flags & FSC_TH_SYN))
         return false;
     if (p->flags & FSC_TH_ACK) {
         if (o->state != FSC_ZE_INACTIVE)
             return false; /* not a half connection */
-        conn_orig = s;
+        conn_orig = RESP;
     }
     if (!o->did_close && !s->did_close) {
-        if (p->seq == conn_orig->start_seq)
+        if (p->seq == z->ep[conn_orig].start_seq)
             return false;
-        if (!(p->flags & FSC_TH_ACK) && conn_orig->state == FSC_ZE_SYN_ACK_SENT &&
-            s->state == FSC_ZE_INACTIVE && p->seq == s->start_seq)
+        if (!(p->flags & FSC_TH_ACK) && z->eb[conn_orig].state == FSC_ZE_SYN_ACK_SENT &&
+            s->state == FSC_ZE_INACTIVE && p->seq == z->ep[RESP].start_seq)
             return false; /* SYN and SYN-ACK seen in the other order */
     }
     return true;
@@ -662,6 +712,7 @@ static void start_conn(struct fsc_zeek_conn *z, bool from_client, const struct f
         flip_roles(p) && !(p->sport == p->dport && !memcmp(&p->src, &p->dst, sizeof p->src));
 
     memset(z->ep, 0, sizeof z->ep);
+    memset(z->eb, 0, sizeof z->eb);
     z->active = true;
     z->orig_is_client = flip ? !from_client : from_client;
     z->is_partial = false;
@@ -669,26 +720,31 @@ static void start_conn(struct fsc_zeek_conn *z, bool from_client, const struct f
     z->hist_seen = 0;
     z->hist_len = 0;
     z->hist_dropped = 0;
-    z->history[0] = '\0';
+    memset(z->hist_packed, 0, sizeof z->hist_packed);
     z->start_ts = z->last_ts = p->ts;
-    z->delete_set = z->attempt_set = false;
+    z->timer = TIMER_NONE;
     for (int i = 0; i < 2; i++)
         z->ep[i].reassem_seq = z->ep[i].trim_seq = 1;
     if (flip)
         add_history(z, '^');
 }
 
+/* Whether one of Zeek's timers has removed the open record by ts. */
+static bool timed_out(const struct fsc_zeek_conn *z, fsc_time ts)
+{
+    if (z->timer == TIMER_NONE || ts < z->timer_at)
+        return false;
+    return z->timer == TIMER_DELETE ||
+           ((z->eb[ORIG].state == FSC_ZE_SYN_SENT || z->eb[ORIG].state == FSC_ZE_SYN_ACK_SENT) &&
+            z->eb[RESP].state == FSC_ZE_INACTIVE);
+}
+
 void fsc_zeek_segment(struct fsc_zeek_conn *z, bool from_client, const struct fsc_pkt *p)
 {
-    if (z->active) {
-        bool gone =
-            (z->delete_set && p->ts >= z->delete_at) ||
-            (z->attempt_set && p->ts >= z->attempt_at &&
-             (z->ep[ORIG].state == FSC_ZE_SYN_SENT || z->ep[ORIG].state == FSC_ZE_SYN_ACK_SENT) &&
-             z->ep[RESP].state == FSC_ZE_INACTIVE);
-        if (gone || is_reuse(z, p))
-            end_record(z);
-    }
+    if (z->finished)
+        return;
+    if (z->active && (timed_out(z, p->ts) || is_reuse(z, p)))
+        end_record(z);
     if (!z->active)
         start_conn(z, from_client, p);
     /* A self-connected socket's segments all match the originator's side of the key. */
@@ -699,8 +755,20 @@ void fsc_zeek_segment(struct fsc_zeek_conn *z, bool from_client, const struct fs
 
 void fsc_zeek_finish(struct fsc_zeek_conn *z)
 {
-    if (z->active)
-        make_record(z, &z->final);
+    if (z->finished)
+        return;
+    z->finished = true;
+    if (z->active) {
+        struct fsc_zeek_record r;
+        make_record(z, &r);
+        z->final = r; /* over the open record's state */
+    }
+}
+
+void fsc_zeek_release(struct fsc_zeek_conn *z)
+{
+    free(z->earlier);
+    memset(z, 0, sizeof *z);
 }
 
 void fsc_zeek_swap_roles(struct fsc_zeek_conn *z)

@@ -16,13 +16,16 @@
  * Zeek ends a record (and starts a new one for the next packet) where finscope keeps one flow:
  * 5 s after a close is complete (tcp_close_delay), 5 s after an unanswered SYN
  * (tcp_attempt_delay), and at a SYN that reuses the tuple.  Those earlier records of a flow are
- * kept in `earlier`, at most FSC_ZEEK_MAX_EARLIER of them (the rest are counted).
+ * kept in `earlier`, at most FSC_ZEEK_MAX_EARLIER of them (the rest, and those that found no
+ * memory, are counted in earlier_dropped).
  */
 
 /* Letters kept per record.  Zeek's own history string is not bounded (it appends one letter
  * per event, repeats limited by the rules in the corpus README); past this many letters
  * finscope stops appending and counts the loss in hist_dropped. */
 #define FSC_ZEEK_HISTORY_MAX 48
+/* The open record keeps them 5 bits a letter (Zeek's letters, in either case, and '^'). */
+#define FSC_ZEEK_HISTORY_BYTES ((FSC_ZEEK_HISTORY_MAX * 5 + 7) / 8)
 #define FSC_ZEEK_MAX_EARLIER 3
 /* Out-of-order data blocks tracked per direction to find content gaps ('g'). */
 #define FSC_ZEEK_MAX_BLOCKS 2
@@ -59,20 +62,19 @@ enum fsc_zeek_ep_state {
 };
 
 /* One endpoint as Zeek tracks it.  Sequence numbers are raw 32-bit values with wrap counts,
- * as Zeek keeps them; relative numbers are 64-bit offsets from start_seq. */
+ * as Zeek keeps them; relative numbers are 64-bit offsets from start_seq.  Its small fields
+ * (states, flags) live in struct fsc_zeek_conn's bit fields, packed for every held flow. */
 struct fsc_zeek_endpoint {
-    uint8_t state, prev_state;
-    bool did_close;
     uint32_t start_seq, last_seq, ack_seq;
     uint32_t seq_wraps, ack_wraps;
-    uint32_t fin_cnt, rst_cnt;
+    /* Retransmissions, zero windows and content gaps (Zeek's ScaledHistoryEntry counters;
+     * the threshold is the next power of ten, see scaled_history in zeek.c). */
+    uint32_t scaled_cnt[3];
     uint64_t fin_seq; /* relative sequence number just past the FIN */
     uint64_t hist_last_syn, hist_last_fin, hist_last_rst;
-    uint32_t rxmt_cnt, rxmt_thresh, win0_cnt, win0_thresh, gap_cnt, gap_thresh;
     /* Reassembly bookkeeping (relative numbers): delivered up to, acked up to, and data seen
      * above a hole, [lo, hi) sorted by lo. */
     uint64_t reassem_seq, trim_seq;
-    uint8_t n_blocks;
     uint64_t blk_lo[FSC_ZEEK_MAX_BLOCKS], blk_hi[FSC_ZEEK_MAX_BLOCKS];
     uint64_t pkts;
 };
@@ -88,40 +90,69 @@ struct fsc_zeek_record {
     fsc_time ts, duration_us;
 };
 
-/* The Zeek view of one finscope flow; zero-initialized memory is a valid empty state. */
-struct fsc_zeek_conn {
-    bool active;         /* a Zeek connection is open */
-    bool orig_is_client; /* of the open connection */
-    bool is_partial;
-    uint8_t first_seen;             /* bit 1: orig sent a packet, bit 2: resp did */
-    struct fsc_zeek_endpoint ep[2]; /* [0] originator, [1] responder */
-    uint32_t hist_seen;
-    uint8_t hist_len;
-    uint32_t hist_dropped;
-    char history[FSC_ZEEK_HISTORY_MAX + 1];
-    fsc_time start_ts, last_ts;
-    fsc_time delete_at, attempt_at; /* Zeek's removal timers; 0 = none */
-    bool delete_set, attempt_set;
+/* Which of an endpoint's scaled_cnt counts what. */
+enum { FSC_ZEEK_SC_RXMT = 0, FSC_ZEEK_SC_WIN0, FSC_ZEEK_SC_GAP };
 
-    struct fsc_zeek_record final; /* valid after fsc_zeek_finish */
+/* Per endpoint bits of struct fsc_zeek_conn (enum fsc_zeek_ep_state fits in 3). */
+struct fsc_zeek_ep_bits {
+    uint8_t state : 3, prev_state : 3;
+    bool did_close : 1, fin_seen : 1;
+    uint8_t n_blocks : 2;
+    uint8_t scaled_wrapped : 3; /* bit i: scaled_cnt[i] went past UINT32_MAX */
+};
+
+/*
+ * The Zeek view of one finscope flow; zero-initialized memory is a valid empty state.  One
+ * sits in every held flow, so it is packed: the state of the open Zeek connection shares its
+ * memory with `final`, which fsc_zeek_finish fills from it, and the earlier records are
+ * allocated only for a flow that has one.
+ */
+struct fsc_zeek_conn {
+    bool active : 1;         /* a Zeek connection is open (or, after finish, `final` is valid) */
+    bool orig_is_client : 1; /* of the open connection */
+    bool finished : 1;       /* fsc_zeek_finish ran: only `final` is left */
     uint8_t n_earlier;
+    uint16_t hist_dropped; /* letters past FSC_ZEEK_HISTORY_MAX (saturates) */
     uint32_t earlier_dropped;
-    struct fsc_zeek_record earlier[FSC_ZEEK_MAX_EARLIER];
+    struct fsc_zeek_record *earlier; /* n_earlier of them, NULL until the first */
+    union {
+        struct { /* the open connection, until fsc_zeek_finish */
+            bool is_partial : 1;
+            uint8_t first_seen : 2; /* bit 1: orig sent a packet, bit 2: resp did */
+            uint8_t timer : 2;      /* Zeek's removal timer set: enum in zeek.c; at most one */
+            uint8_t hist_len;
+            uint16_t hist_seen; /* Zeek's HIST_* masks seen, the responder's shifted by 8 */
+            struct fsc_zeek_ep_bits eb[2];
+            uint8_t hist_packed[FSC_ZEEK_HISTORY_BYTES]; /* hist_len letters, see zeek.c */
+            fsc_time start_ts, last_ts;
+            fsc_time timer_at;              /* when the timer removes the record */
+            struct fsc_zeek_endpoint ep[2]; /* [0] originator, [1] responder */
+        };
+        struct fsc_zeek_record final; /* valid after fsc_zeek_finish when active */
+    };
 };
 
 /*
  * Feed one segment; from_client says which finscope endpoint sent it (FSC_CLIENT for every
- * segment of a self-connected flow).  No allocation; never fails.
+ * segment of a self-connected flow).  Never fails; it allocates only at the first earlier
+ * record of z (a tuple reused within the flow), and without memory counts it dropped.
  */
 void fsc_zeek_segment(struct fsc_zeek_conn *z, bool from_client, const struct fsc_pkt *p);
 
-/* The flow's input has ended: fill z->final from the open record (the flow table calls this
- * when it writes the flow out). */
+/*
+ * The flow's input has ended: fill z->final from the open record (the flow table calls this
+ * when it writes the flow out).  The open record's state is gone after it: later calls to it
+ * and fsc_zeek_segment do nothing.
+ */
 void fsc_zeek_finish(struct fsc_zeek_conn *z);
 
+/* Free the earlier records; z is then empty (zeroed).  Whoever frees or recycles a flow calls
+ * it. */
+void fsc_zeek_release(struct fsc_zeek_conn *z);
+
 /* finscope swapped the flow's client and server roles (flow.c, a flow picked up midstream or a
- * simultaneous open): every record's orig_is_client follows; Zeek's own orientation does not
- * change. */
+ * simultaneous open; before fsc_zeek_finish): every record's orig_is_client follows; Zeek's
+ * own orientation does not change. */
 void fsc_zeek_swap_roles(struct fsc_zeek_conn *z);
 
 /*

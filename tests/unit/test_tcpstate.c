@@ -172,6 +172,7 @@ static void release(struct fsc_flow *f)
 {
     free(f->seg);
     f->seg = NULL;
+    fsc_zeek_release(&f->zeek);
 }
 
 /* How many transitions the flow's facts give. */

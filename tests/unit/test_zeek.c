@@ -29,9 +29,9 @@ struct seg {
     int win0; /* 1: advertises a zero window */
 };
 
-static void feed(struct fsc_zeek_conn *z, const struct seg *g, size_t n)
+/* Feed n more segments to z, without ending it. */
+static void feed_more(struct fsc_zeek_conn *z, const struct seg *g, size_t n)
 {
-    memset(z, 0, sizeof *z);
     for (size_t i = 0; i < n; i++) {
         struct fsc_pkt p;
         memset(&p, 0, sizeof p);
@@ -51,6 +51,12 @@ static void feed(struct fsc_zeek_conn *z, const struct seg *g, size_t n)
         p.window = g[i].win0 ? 0 : 1000;
         fsc_zeek_segment(z, g[i].from_client, &p);
     }
+}
+
+static void feed(struct fsc_zeek_conn *z, const struct seg *g, size_t n)
+{
+    memset(z, 0, sizeof *z);
+    feed_more(z, g, n);
     fsc_zeek_finish(z);
 }
 
@@ -77,6 +83,7 @@ static void check_record(const char *name, const struct fsc_zeek_record *r, cons
         struct fsc_zeek_conn z;                                                                    \
         feed(&z, segs, sizeof segs / sizeof *segs);                                                \
         check_record(name, &z.final, __VA_ARGS__);                                                 \
+        fsc_zeek_release(&z);                                                                      \
     } while (0)
 
 /* Client ISN 1000, server ISN 5000. */
@@ -152,6 +159,76 @@ static void test_history_cap(void)
     }
 }
 
+static void expect_u(const char *name, unsigned long long got, unsigned long long want)
+{
+    if (got != want) {
+        printf("FAIL %s: %llu, expected %llu\n", name, got, want);
+        failed++;
+    } else {
+        passed++;
+    }
+}
+
+/* A SYN at a new ISN while the first is unanswered starts a new record each time: three are
+ * kept (allocated at the first), the fourth counted, and the fifth is the flow's own. */
+static void test_earlier_cap(void)
+{
+    struct seg g[5];
+    for (int i = 0; i < 5; i++)
+        g[i] = (struct seg){C, F_SYN, 1000u * (uint32_t)(i + 1), 0, 0, i, 0};
+    struct fsc_zeek_conn z;
+    feed(&z, g, 5);
+    expect_u("earlier cap: kept", z.n_earlier, FSC_ZEEK_MAX_EARLIER);
+    expect_u("earlier cap: dropped", z.earlier_dropped, 1);
+    for (unsigned k = 0; k < z.n_earlier && k < FSC_ZEEK_MAX_EARLIER; k++) {
+        check_record("earlier cap: record", &z.earlier[k], "S0", "S", 1, -1, -1);
+        expect_u("earlier cap: ts", (unsigned long long)(z.earlier[k].ts - z.earlier[0].ts),
+                 k * 1000ull);
+        expect_u("earlier cap: orig pkts", z.earlier[k].orig_pkts, 1);
+    }
+    check_record("earlier cap: last record", &z.final, "S0", "S", 1, -1, -1);
+    expect_u("earlier cap: last ts", (unsigned long long)(z.final.ts - z.earlier[0].ts), 4000);
+    fsc_zeek_release(&z);
+    expect_u("earlier cap: released", z.n_earlier + (z.earlier != NULL), 0);
+}
+
+/* The record is made once: segments and finishes after the first finish change nothing. */
+static void test_finish_once(void)
+{
+    static const struct seg late[] = {{C, F_RST, 1102, 0, 0, 9, 0}};
+    struct fsc_zeek_conn z;
+    feed(&z, normal_close, sizeof normal_close / sizeof *normal_close);
+    feed_more(&z, late, 1);
+    fsc_zeek_finish(&z);
+    check_record("finish once", &z.final, "SF", "ShADadFf", 1, 100, 50);
+    expect_u("finish once: orig pkts", z.final.orig_pkts, 5);
+    expect_u("finish once: earlier", z.n_earlier, 0);
+    fsc_zeek_release(&z);
+}
+
+/*
+ * Zeek's retransmission threshold is the next power of ten, at most 10^9, where it stays: a
+ * 'T' at the 1st, 10th, ... 10^9th, and after the 32-bit count goes round only at 10^9.  The
+ * count is set near its end rather than fed four billion segments.
+ */
+static void test_scaled_wrap(void)
+{
+    static const struct seg resend[] = {{C, F_ACK, 1001, 5001, 10, 5, 0}};
+    struct fsc_zeek_conn z;
+    memset(&z, 0, sizeof z);
+    feed_more(&z, retransmit, 3); /* "ShD", 10 bytes sent */
+    uint32_t *cnt = &z.ep[0].scaled_cnt[FSC_ZEEK_SC_RXMT];
+    const uint32_t at[] = {9, 99999999, UINT32_MAX - 1, UINT32_MAX, 0, 9, 999999999};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        *cnt = at[i];
+        feed_more(&z, resend, 1);
+    }
+    fsc_zeek_finish(&z);
+    /* 10 and 10^8 before the wrap; after it, 10 gives nothing and 10^9 a letter. */
+    check_record("scaled wrap", &z.final, "S1", "ShDTTT", 1, 10, 0);
+    fsc_zeek_release(&z);
+}
+
 static void test_conn_state_table(void)
 {
     static const struct {
@@ -214,8 +291,12 @@ int main(void)
             check_record("half duplex, first record", &z.earlier[0], "S0", "SAD", 1, 20, 0);
         }
         check_record("half duplex, second record", &z.final, "SH", "DF", 1, 30, 0);
+        fsc_zeek_release(&z);
     }
     test_history_cap();
+    test_earlier_cap();
+    test_finish_once();
+    test_scaled_wrap();
     test_conn_state_table();
     if (!fsc_zeek_likely_server_port(80) || fsc_zeek_likely_server_port(40000)) {
         printf("FAIL likely server ports\n");
