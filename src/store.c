@@ -32,6 +32,24 @@
     "    FROM flows WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause;\n"
 
 /*
+ * When each endpoint entered each state and how long it held it.  The held time is each log
+ * entry's element 6 (build_transition_log: the time to the endpoint's own next transition,
+ * absent on its last), so no window sorts every transition (schema 4 computed it with lead()
+ * over the transitions view: 17 s for `count(*)` on 500,000 flows).  leave_ts is the next
+ * transition's own integer microseconds over 1e6, as lead(ts) gave it; dwell_s is rounded to the
+ * microsecond (the difference of two epoch doubles carries binary noise).
+ */
+#define STATE_DWELL_VIEW                                                                           \
+    "CREATE VIEW state_dwell AS\n"                                                                 \
+    "    SELECT f.id AS flow_id, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"             \
+    "           (j.value ->> 3) / 1e6 AS enter_ts,\n"                                              \
+    "           ((j.value ->> 3) + (j.value ->> 6)) / 1e6 AS leave_ts,\n"                          \
+    "           round(((j.value ->> 3) + (j.value ->> 6)) / 1e6 - (j.value ->> 3) / 1e6, 6)\n"     \
+    "               AS dwell_s,\n"                                                                 \
+    "           j.value ->> 4 AS enter_packet, j.value ->> 5 AS evidence\n"                        \
+    "    FROM flows AS f, json_each(f.transition_log) AS j;\n"
+
+/*
  * Connections a running `live` still holds, as they stand at its last commit (it replaces them
  * every commit, and deletes them when the capture ends: by then every one is a flows row).
  * Only what state_intervals reads; closer and closer_call are not known before the end.
@@ -137,125 +155,135 @@
     X(closer_call, "TEXT", bind_text(st, i, fsc_closer_call_name(f->closer_call)))                 \
     X(last_packet, "INTEGER", bind_u64(st, i, f->last_packet))
 /* clang-format on */
-#define FLOW_COL_DECL(name, decl, value) ",\n    " #name " " decl
-#define FLOW_COL_NAME(name, decl, value) #name ", "
-#define FLOW_COL_PARAM(name, decl, value) "?, "
-#define FLOW_COL_BIND(name, decl, value)                                                           \
+/* What a column table (FLOW_COLUMNS, CAPTURE_COLUMNS) generates, one column at a time: its
+ * declaration, its name in a list, its placeholder, its bind (needs locals st, i and rc). */
+#define COL_DECL(name, decl, value) ",\n    " #name " " decl
+#define COL_NAME(name, decl, value) #name ", "
+#define COL_PARAM(name, decl, value) "?, "
+#define COL_BIND(name, decl, value)                                                                \
     B(value);                                                                                      \
     i++;
+/* clang-format off */
+#define FLOWS_TABLE                                                                                \
+    "CREATE TABLE flows (\n"                                                                       \
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT" FLOW_COLUMNS(COL_DECL) "\n"                         \
+    ");\n"
+/* clang-format on */
+
+/*
+ * The captures columns that the INSERT at the start and the UPDATE of the counters share, in the
+ * table's order (between source and analyzed_at), as FLOW_COLUMNS: name, declaration, value
+ * bound (bind_capture()'s locals: st, i, the capture ci, skipped its skipped frames, have_ts).
+ */
+/* clang-format off */
+#define CAPTURE_COLUMNS(X)                                                                         \
+    X(size_bytes, "INTEGER", bind_opt_i64(st, i, ci->size_bytes))                                  \
+    X(hash, "TEXT", bind_text(st, i, ci->hash))                                                    \
+    X(link_type, "TEXT", bind_text(st, i, ci->link_type))                                          \
+    X(link_type_id, "INTEGER", sqlite3_bind_int(st, i, ci->link_type_id))                          \
+    X(filter, "TEXT", bind_text(st, i, ci->filter))                                                \
+    X(packets_read, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->packets_read))               \
+    X(packets_tcp, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->packets_tcp))                 \
+    X(packets_skipped, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, skipped))                     \
+    X(truncated, "INTEGER NOT NULL DEFAULT 0", sqlite3_bind_int(st, i, ci->truncated))             \
+    X(truncated_at, "INTEGER", bind_opt_i64(st, i, ci->truncated_at))                              \
+    X(drops, "INTEGER", bind_opt_i64(st, i, ci->drops))                                            \
+    X(first_ts, "REAL", have_ts ? bind_seconds(st, i, ci->first_ts) : null(st, i))                 \
+    X(last_ts, "REAL", have_ts ? bind_seconds(st, i, ci->last_ts) : null(st, i))                   \
+    X(flows, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->flows))                             \
+    X(flows_evicted, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->flows_evicted))
+#define CAPTURES_TABLE                                                                             \
+    "CREATE TABLE captures (\n"                                                                    \
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"                                                  \
+    "    source TEXT NOT NULL" CAPTURE_COLUMNS(COL_DECL) ",\n"                                     \
+    "    analyzed_at TEXT NOT NULL,\n"                                                             \
+    "    finscope_version TEXT NOT NULL\n"                                                         \
+    ");\n"
+/* clang-format on */
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings"
+/* clang-format off */
 static const char schema_sql[] =
-    "CREATE TABLE captures (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "    source TEXT NOT NULL,\n"
-    "    size_bytes INTEGER,\n"
-    "    hash TEXT,\n"
-    "    link_type TEXT,\n"
-    "    link_type_id INTEGER,\n"
-    "    filter TEXT,\n"
-    "    packets_read INTEGER NOT NULL DEFAULT 0,\n"
-    "    packets_tcp INTEGER NOT NULL DEFAULT 0,\n"
-    "    packets_skipped INTEGER NOT NULL DEFAULT 0,\n"
-    "    truncated INTEGER NOT NULL DEFAULT 0,\n"
-    "    truncated_at INTEGER,\n"
-    "    drops INTEGER,\n"
-    "    first_ts REAL,\n"
-    "    last_ts REAL,\n"
-    "    flows INTEGER NOT NULL DEFAULT 0,\n"
-    "    flows_evicted INTEGER NOT NULL DEFAULT 0,\n"
-    "    analyzed_at TEXT NOT NULL,\n"
-    "    finscope_version TEXT NOT NULL\n"
-    ");\n"
+    CAPTURES_TABLE
     "CREATE TABLE skipped (\n"
     "    capture_id INTEGER NOT NULL,\n"
     "    reason TEXT NOT NULL,\n"
     "    packets INTEGER NOT NULL,\n"
     "    PRIMARY KEY (capture_id, reason)\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE TABLE flows (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT" FLOW_COLUMNS(
-        FLOW_COL_DECL) "\n"
-                       ");\n"
-                       /*
-                        * A flow's transitions and control segments live in its row as JSON arrays
-                        * (one insert per flow instead of ~17: SQLite spends ~1.3 us per row,
-                        * measured, and rows were 60% of the whole analysis).  These views give them
-                        * back as tables; times are integer microseconds in the JSON, seconds here.
-                        */
-                       "CREATE VIEW transitions AS\n"
-                       "    SELECT f.id AS flow_id, j.key AS ord, j.value ->> 0 AS endpoint,\n"
-                       "           j.value ->> 1 AS from_state, j.value ->> 2 AS to_state,\n"
-                       "           (j.value ->> 3) / 1e6 AS ts, j.value ->> 4 AS packet, j.value "
-                       "->> 5 AS evidence\n"
-                       "    FROM flows AS f, json_each(f.transition_log) AS j;\n"
-                       "CREATE VIEW segments AS\n"
-                       "    SELECT f.id AS flow_id, j.key AS ord, j.value ->> 7 AS packet,\n"
-                       "           (j.value ->> 6) / 1e6 AS ts, j.value ->> 0 AS sender, j.value "
-                       "->> 1 AS flags,\n"
-                       "           j.value ->> 2 AS rel_seq, j.value ->> 3 AS rel_ack, j.value ->> "
-                       "4 AS len,\n"
-                       "           j.value ->> 5 AS why\n"
-                       "    FROM flows AS f, json_each(f.segment_log) AS j;\n" HELD_FLOWS_TABLE
-                           CAPTURE_FILES_TABLE "CREATE INDEX flows_capture ON flows (capture_id);\n"
-                       "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
-                       "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
-                       "CREATE INDEX captures_hash ON captures (hash);\n"
-                       /* Share views: sum() OVER () is the grand total of the grouped counts, so
-                          one scan does. */
-                       "CREATE VIEW close_kinds AS\n"
-                       "    SELECT close_kind, count(*) AS flows,\n"
-                       "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
-                       "    FROM flows GROUP BY close_kind ORDER BY flows DESC, close_kind;\n"
-                       "CREATE VIEW handshakes AS\n"
-                       "    SELECT handshake, count(*) AS flows,\n"
-                       "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
-                       "    FROM flows GROUP BY handshake ORDER BY flows DESC, "
-                       "handshake;\n" RST_CAUSES_VIEW "CREATE VIEW closers AS\n"
-                       "    SELECT closer, count(*) AS flows,\n"
-                       "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
-                       "    FROM flows GROUP BY closer ORDER BY flows DESC, closer;\n"
-                       /*
-                        * Median per server: rank the non-NULL dwell times (NULLS LAST keeps the
-                        * ranks of real values at 1..nv) and average the rows at ranks (nv+1)/2 and
-                        * (nv+2)/2, which are the same row for an odd count and the two middle rows
-                        * for an even one.
-                        */
-                       "CREATE VIEW close_wait_suspects AS\n"
-                       "    WITH cw AS (\n"
-                       "        SELECT server_addr, server_port, close_wait_s,\n"
-                       "               row_number() OVER (PARTITION BY server_addr, server_port\n"
-                       "                                  ORDER BY close_wait_s NULLS LAST) AS "
-                       "rn,\n"
-                       "               count(close_wait_s) OVER (PARTITION BY server_addr, "
-                       "server_port) AS nv\n"
-                       "        FROM flows WHERE close_kind = 'half_closed' AND server_state = "
-                       "'close_wait')\n"
-                       "    SELECT server_addr, server_port, count(*) AS flows,\n"
-                       "           avg(CASE WHEN rn IN ((nv + 1) / 2, (nv + 2) / 2) THEN "
-                       "close_wait_s END)\n"
-                       "               AS median_close_wait_s,\n"
-                       "           max(close_wait_s) AS max_close_wait_s\n"
-                       "    FROM cw GROUP BY server_addr, server_port\n"
-                       "    ORDER BY flows DESC, max_close_wait_s DESC, server_addr, server_port;\n"
-                       /* Rounded to the microsecond: the difference of two epoch doubles carries
-                          binary noise. */
-                       "CREATE VIEW state_dwell AS\n"
-                       "    SELECT flow_id, endpoint, to_state AS state, ts AS enter_ts,\n"
-                       "           lead(ts) OVER w AS leave_ts,\n"
-                       "           round(lead(ts) OVER w - ts, 6) AS dwell_s,\n"
-                       "           packet AS enter_packet, evidence\n"
-                       "    FROM transitions\n"
-                       "    WINDOW w AS (PARTITION BY flow_id, endpoint ORDER BY ord);\n"
+    ") WITHOUT ROWID;\n" FLOWS_TABLE
+    /*
+     * A flow's transitions and control segments live in its row as JSON arrays (one insert per
+     * flow instead of ~17: SQLite spends ~1.3 us per row, measured, and rows were 60% of the
+     * whole analysis).  These views give them back as tables; times are integer microseconds
+     * in the JSON, seconds here.
+     */
+    "CREATE VIEW transitions AS\n"
+    "    SELECT f.id AS flow_id, j.key AS ord, j.value ->> 0 AS endpoint,\n"
+    "           j.value ->> 1 AS from_state, j.value ->> 2 AS to_state,\n"
+    "           (j.value ->> 3) / 1e6 AS ts, j.value ->> 4 AS packet, j.value ->> 5 AS evidence\n"
+    "    FROM flows AS f, json_each(f.transition_log) AS j;\n"
+    "CREATE VIEW segments AS\n"
+    "    SELECT f.id AS flow_id, j.key AS ord, j.value ->> 7 AS packet,\n"
+    "           (j.value ->> 6) / 1e6 AS ts, j.value ->> 0 AS sender, j.value ->> 1 AS flags,\n"
+    "           j.value ->> 2 AS rel_seq, j.value ->> 3 AS rel_ack, j.value ->> 4 AS len,\n"
+    "           j.value ->> 5 AS why\n"
+    "    FROM flows AS f, json_each(f.segment_log) AS j;\n" HELD_FLOWS_TABLE CAPTURE_FILES_TABLE
+    "CREATE INDEX flows_capture ON flows (capture_id);\n"
+    "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
+    "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
+    "CREATE INDEX captures_hash ON captures (hash);\n"
+    /* Share views: sum() OVER () is the grand total of the grouped counts, so one scan does. */
+    "CREATE VIEW close_kinds AS\n"
+    "    SELECT close_kind, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows GROUP BY close_kind ORDER BY flows DESC, close_kind;\n"
+    "CREATE VIEW handshakes AS\n"
+    "    SELECT handshake, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows GROUP BY handshake ORDER BY flows DESC, handshake;\n" RST_CAUSES_VIEW
+    "CREATE VIEW closers AS\n"
+    "    SELECT closer, count(*) AS flows,\n"
+    "           round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct\n"
+    "    FROM flows GROUP BY closer ORDER BY flows DESC, closer;\n"
+    /*
+     * Median per server: rank the non-NULL dwell times (NULLS LAST keeps the ranks of real values
+     * at 1..nv) and average the rows at ranks (nv+1)/2 and (nv+2)/2, which are the same row for
+     * an odd count and the two middle rows for an even one.
+     */
+    "CREATE VIEW close_wait_suspects AS\n"
+    "    WITH cw AS (\n"
+    "        SELECT server_addr, server_port, close_wait_s,\n"
+    "               row_number() OVER (PARTITION BY server_addr, server_port\n"
+    "                                  ORDER BY close_wait_s NULLS LAST) AS rn,\n"
+    "               count(close_wait_s) OVER (PARTITION BY server_addr, server_port) AS nv\n"
+    "        FROM flows WHERE close_kind = 'half_closed' AND server_state = 'close_wait')\n"
+    "    SELECT server_addr, server_port, count(*) AS flows,\n"
+    "           avg(CASE WHEN rn IN ((nv + 1) / 2, (nv + 2) / 2) THEN close_wait_s END)\n"
+    "               AS median_close_wait_s,\n"
+    "           max(close_wait_s) AS max_close_wait_s\n"
+    "    FROM cw GROUP BY server_addr, server_port\n"
+    "    ORDER BY flows DESC, max_close_wait_s DESC, server_addr, server_port;\n"
+    STATE_DWELL_VIEW
     /* How long each endpoint held each state, with the kernel's lifetimes (census.h). */
     FSC_SQL_STATE_INTERVALS_VIEW;
+/* clang-format on */
 #pragma GCC diagnostic pop
 
-/* Columns shared by the captures INSERT and UPDATE, bound by bind_capture() in this order. */
-#define CAPTURE_COLS                                                                               \
-    "size_bytes, hash, link_type, link_type_id, filter, packets_read, packets_tcp, "               \
-    "packets_skipped, truncated, truncated_at, drops, first_ts, last_ts, flows, flows_evicted"
+/*
+ * The statements the column tables generate.  No list may end in a comma: the INSERTs end theirs
+ * with id NULL (SQLite hands out the next id), the UPDATE with id = id (changes nothing).
+ */
+/* clang-format off */
+#define INS_FLOW_SQL                                                                               \
+    "INSERT INTO flows (" FLOW_COLUMNS(COL_NAME) "id) VALUES (" FLOW_COLUMNS(COL_PARAM) "NULL)"
+#define INS_CAPTURE_SQL                                                                            \
+    "INSERT INTO captures (source, " CAPTURE_COLUMNS(COL_NAME) "analyzed_at, finscope_version) "   \
+    "VALUES (?, " CAPTURE_COLUMNS(COL_PARAM) "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)"
+#define UPD_CAPTURE_SQL                                                                            \
+    "UPDATE captures SET (" CAPTURE_COLUMNS(COL_NAME) "id) = (" CAPTURE_COLUMNS(COL_PARAM) "id) "  \
+    "WHERE id = ?"
+/* clang-format on */
 
 enum {
     ST_BEGIN,
@@ -296,19 +324,12 @@ static const struct {
     [ST_INS_HELD] = {"insert held connection",
                      "INSERT INTO held_flows (capture_id, client_addr, client_port, server_addr, "
                      "server_port, first_ts, last_ts, transition_log) VALUES (?,?,?,?,?,?,?,?)"},
-    [ST_INS_CAPTURE] = {"insert capture", "INSERT INTO captures (source, " CAPTURE_COLS
-                                          ", analyzed_at, finscope_version) VALUES "
-                                          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, "
-                                          "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)"},
-    [ST_UPD_CAPTURE] = {"update capture", "UPDATE captures SET (" CAPTURE_COLS
-                                          ") = (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE id = ?"},
+    [ST_INS_CAPTURE] = {"insert capture", INS_CAPTURE_SQL},
+    [ST_UPD_CAPTURE] = {"update capture", UPD_CAPTURE_SQL},
     [ST_INS_SKIPPED] = {"insert skip count",
                         "INSERT OR REPLACE INTO skipped (capture_id, reason, packets) "
                         "VALUES (?,?,?)"},
-    /* id NULL ends both lists: SQLite hands out the next id (and no list ends in a comma). */
-    [ST_INS_FLOW] = {"insert flow",
-                     "INSERT INTO flows (" FLOW_COLUMNS(FLOW_COL_NAME) "id) VALUES (" FLOW_COLUMNS(
-                         FLOW_COL_PARAM) "NULL)"},
+    [ST_INS_FLOW] = {"insert flow", INS_FLOW_SQL},
 };
 
 /* A growable text buffer, reused from flow to flow (no allocation per flow once warm). */
@@ -368,6 +389,12 @@ static int bind_u64(sqlite3_stmt *st, int i, uint64_t v)
     return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
 }
 
+/* A NULL for the column at parameter i (the column tables' "not known" values). */
+static int null(sqlite3_stmt *st, int i)
+{
+    return sqlite3_bind_null(st, i);
+}
+
 /* A value that uses -1 (or any negative) for "unknown". */
 static int bind_opt_i64(sqlite3_stmt *st, int i, int64_t v)
 {
@@ -413,7 +440,7 @@ static int bound(struct fsc_store *s, int k, int rc, int next, char *err, size_t
     return 0;
 }
 
-/* Bind CAPTURE_COLS from parameter *ip on. */
+/* Bind CAPTURE_COLUMNS from parameter *ip on. */
 static int bind_capture(sqlite3_stmt *st, int *ip, const struct fsc_capture_info *ci)
 {
     int rc = SQLITE_OK, i = *ip;
@@ -422,21 +449,7 @@ static int bind_capture(sqlite3_stmt *st, int *ip, const struct fsc_capture_info
 
     for (int r = FSC_SKIP_NONE + 1; r < FSC_SKIP__COUNT; r++)
         skipped += ci->skipped[r];
-    B(bind_opt_i64(st, i++, ci->size_bytes));
-    B(bind_text(st, i++, ci->hash));
-    B(bind_text(st, i++, ci->link_type));
-    B(sqlite3_bind_int(st, i++, ci->link_type_id));
-    B(bind_text(st, i++, ci->filter));
-    B(bind_u64(st, i++, ci->packets_read));
-    B(bind_u64(st, i++, ci->packets_tcp));
-    B(bind_u64(st, i++, skipped));
-    B(sqlite3_bind_int(st, i++, ci->truncated));
-    B(bind_opt_i64(st, i++, ci->truncated_at));
-    B(bind_opt_i64(st, i++, ci->drops));
-    B(have_ts ? bind_seconds(st, i++, ci->first_ts) : sqlite3_bind_null(st, i++));
-    B(have_ts ? bind_seconds(st, i++, ci->last_ts) : sqlite3_bind_null(st, i++));
-    B(bind_u64(st, i++, ci->flows));
-    B(bind_u64(st, i++, ci->flows_evicted));
+    CAPTURE_COLUMNS(COL_BIND)
     *ip = i;
     return rc;
 }
@@ -555,6 +568,8 @@ fail:
  *         log entry gets how long its endpoint held the state (build_transition_log).
  * 3 -> 4: flows.last_packet (NULL on older rows) and the capture_files table, one row per
  *         capture read from a file (its frames were numbered from 1 in that file).
+ * 4 -> 5: state_dwell reads each entry's held time instead of a window (STATE_DWELL_VIEW); the
+ *         rows are the same, since schema 3 every log entry but an endpoint's last holds it.
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings" /* the schema's view, as in schema_sql */
@@ -578,6 +593,7 @@ static const char *const migration[] = {
     [3] = "ALTER TABLE flows ADD COLUMN last_packet INTEGER;\n" CAPTURE_FILES_TABLE
           "INSERT INTO capture_files SELECT id, 1, source, 1, packets_read, first_ts, last_ts\n"
           "    FROM captures WHERE source NOT LIKE 'live:%';\n",
+    [4] = "DROP VIEW state_dwell;\n" STATE_DWELL_VIEW,
 };
 #pragma GCC diagnostic pop
 
@@ -999,12 +1015,6 @@ static int bind_ends(sqlite3_stmt *st, int *i, const struct fsc_flow *f)
     return rc;
 }
 
-/* A NULL for the column at parameter i (the column table's "not known" values). */
-static int null(sqlite3_stmt *st, int i)
-{
-    return sqlite3_bind_null(st, i);
-}
-
 /* A JSON log built for the flow being inserted (borrowed until the insert has run). */
 static int bind_log(sqlite3_stmt *st, int i, const struct text *t)
 {
@@ -1029,7 +1039,7 @@ static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct
     fsc_anomaly_str(f->anomalies, anomalies, sizeof anomalies);
     fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
     fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
-    FLOW_COLUMNS(FLOW_COL_BIND)
+    FLOW_COLUMNS(COL_BIND)
     if (bound(s, ST_INS_FLOW, rc, i, err, errlen) < 0)
         return -1;
     return run(s, ST_INS_FLOW, err, errlen);
