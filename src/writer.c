@@ -210,7 +210,8 @@ int fsc_writer_put(struct fsc_writer *w, struct fsc_flow *f, const struct fsc_tr
         copy_err(err, errlen, "out of memory handing a flow to the writer");
         return -1;
     }
-    memcpy(sl->tr, tr, n * sizeof *tr);
+    if (n > 0)
+        memcpy(sl->tr, tr, n * sizeof *tr);
     sl->n_tr = n;
     pthread_mutex_lock(&w->mu);
     w->head = k + 1;
