@@ -380,6 +380,8 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     if (fsc_capture_hash(cap, hash, sizeof hash)) {
         int64_t dup;
         r.ci.hash = hash;
+        if (fsc_session_sync(&r) < 0) /* the store is this thread's from here */
+            goto store_error;
         if ((dup = fsc_store_find_capture(*storep, hash, r.err, sizeof r.err)) < 0)
             goto store_error;
         if (dup > 0 && !o->replace) { /* stdin, or a file that changed size: found only now */
