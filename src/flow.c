@@ -6,6 +6,35 @@
 #include "finscope/ports.h"
 #include "finscope/siphash.h"
 
+/*
+ * Memory (issue 9): flows and their segment arrays come from slabs the table carves and keeps,
+ * with free lists, so memory follows the most connections held at once, never the capture's
+ * length, and the hot path allocates nothing once the slabs cover the peak.  A segment array
+ * grows through fixed size classes (copying into the next class's chunk), never by realloc.
+ */
+struct free_obj {
+    struct free_obj *next;
+};
+
+struct slab {
+    struct slab *next;
+    _Alignas(16) unsigned char mem[]; /* objects of one size */
+};
+
+/* Carve fresh objects when a free list runs dry: one malloc per SLAB_BYTES. */
+#define SLAB_BYTES (64u * 1024)
+
+/* Segment array capacities: the classes a flow's array passes through (a connection-heavy
+ * capture's flows keep ~4-10 control segments; FSC_FLOW_MAX_SEGMENTS bounds them). */
+static const uint32_t seg_class_cap[] = {4, 12, 32, FSC_FLOW_MAX_SEGMENTS};
+#define SEG_CLASSES (sizeof seg_class_cap / sizeof seg_class_cap[0])
+
+struct fsc_seg_pool {
+    struct free_obj *free[SEG_CLASSES];
+    struct slab *slabs;
+    uint64_t *carved; /* the table's seg_pool_bytes */
+};
+
 struct flow_list {
     struct fsc_flow *head, *tail; /* head = least recently active */
 };
@@ -17,7 +46,9 @@ struct fsc_flow_table {
     struct fsc_flow **buckets;
     uint32_t mask;
     struct flow_list active, closed;
-    struct fsc_flow *free_flows; /* recycled, linked through hnext */
+    struct free_obj *free_flows; /* recycled flows */
+    struct slab *flow_slabs;
+    struct fsc_seg_pool segs;
     struct fsc_flow_stats st;
     fsc_time now; /* capture clock for expiry (see advance_clock) */
     bool clock_set;
@@ -50,6 +81,99 @@ static void list_append(struct flow_list *l, struct fsc_flow *f)
     else
         l->head = f;
     l->tail = f;
+}
+
+/* Push n objects of size bytes from a new slab onto *free; -1 when memory ran out.  *carved
+ * counts the objects' bytes. */
+static int slab_carve(struct slab **slabs, struct free_obj **free, size_t size, size_t n,
+                      uint64_t *carved)
+{
+    struct slab *sl = malloc(sizeof *sl + size * n);
+    if (!sl)
+        return -1;
+    *carved += size * n;
+    sl->next = *slabs;
+    *slabs = sl;
+    for (size_t i = n; i-- > 0;) {
+        struct free_obj *o = (struct free_obj *)(void *)(sl->mem + i * size);
+        o->next = *free;
+        *free = o;
+    }
+    return 0;
+}
+
+static void *slab_take(struct slab **slabs, struct free_obj **free, size_t size, uint64_t *carved)
+{
+    size_t n = SLAB_BYTES / size;
+    if (!*free && slab_carve(slabs, free, size, n ? n : 1, carved) < 0)
+        return NULL;
+    struct free_obj *o = *free;
+    *free = o->next;
+    return o;
+}
+
+static void slab_put(struct free_obj **free, void *p)
+{
+    struct free_obj *o = p;
+    o->next = *free;
+    *free = o;
+}
+
+static void slabs_free(struct slab *sl)
+{
+    while (sl) {
+        struct slab *next = sl->next;
+        free(sl);
+        sl = next;
+    }
+}
+
+static size_t seg_class(uint32_t cap)
+{
+    size_t c = 0;
+    while (c + 1 < SEG_CLASSES && seg_class_cap[c] < cap)
+        c++;
+    return c;
+}
+
+int fsc_flow_seg_grow(struct fsc_flow *f)
+{
+    uint32_t ncap;
+    struct fsc_segment *arr;
+
+    if (f->cap_seg >= FSC_FLOW_MAX_SEGMENTS)
+        return -1;
+    if (!f->seg_pool) { /* a flow outside a table (tests, fuzzers): the heap */
+        ncap = f->cap_seg ? f->cap_seg * 2 : 8;
+        if (ncap > FSC_FLOW_MAX_SEGMENTS)
+            ncap = FSC_FLOW_MAX_SEGMENTS;
+        if (!(arr = realloc(f->seg, ncap * sizeof *arr)))
+            return -1;
+    } else {
+        struct fsc_seg_pool *pool = f->seg_pool;
+        size_t c = f->cap_seg ? seg_class(f->cap_seg) + 1 : 0;
+        ncap = seg_class_cap[c];
+        if (!(arr = slab_take(&pool->slabs, &pool->free[c], ncap * sizeof *arr, pool->carved)))
+            return -1;
+        if (f->n_seg)
+            memcpy(arr, f->seg, f->n_seg * sizeof *arr);
+        if (f->seg)
+            slab_put(&pool->free[seg_class(f->cap_seg)], f->seg);
+    }
+    f->seg = arr;
+    f->cap_seg = ncap;
+    return 0;
+}
+
+/* Give a flow's segment array back to the pool it came from. */
+static void seg_release(struct fsc_flow *f)
+{
+    if (f->seg && f->seg_pool)
+        slab_put(&f->seg_pool->free[seg_class(f->cap_seg)], f->seg);
+    else
+        free(f->seg);
+    f->seg = NULL;
+    f->n_seg = f->cap_seg = 0;
 }
 
 /*
@@ -107,6 +231,7 @@ struct fsc_flow_table *fsc_flow_table_new(const struct fsc_flow_limits *lim, fsc
         return NULL;
     }
     t->mask = INITIAL_BUCKETS - 1;
+    t->segs.carved = &t->st.seg_pool_bytes;
     fsc_sipkey_random(&t->key); /* the fallback key is weaker, never fatal */
     return t;
 }
@@ -186,7 +311,7 @@ static void orient(struct fsc_flow_table *t, struct fsc_flow *f)
         fsc_flow_swap_roles(f);
 }
 
-/* Finalize, hand to the sink, and recycle (the segment array keeps its capacity). */
+/* Finalize, hand to the sink, and recycle the flow and its segment array. */
 static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
 {
     hash_unlink(t, f);
@@ -198,13 +323,8 @@ static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
     t->sink(f, t->user);
     t->st.written++;
 
-    struct fsc_segment *seg = f->seg;
-    uint32_t cap_seg = f->cap_seg;
-    memset(f, 0, sizeof *f);
-    f->seg = seg;
-    f->cap_seg = cap_seg;
-    f->hnext = t->free_flows;
-    t->free_flows = f;
+    seg_release(f);
+    slab_put(&t->free_flows, f);
 }
 
 static void expire(struct fsc_flow_table *t, fsc_time now)
@@ -233,13 +353,12 @@ static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt 
             emit(t, victim, p->ts);
         }
     }
-    if (t->free_flows) {
-        f = t->free_flows;
-        t->free_flows = f->hnext;
-        f->hnext = NULL;
-    } else if (!(f = calloc(1, sizeof *f))) {
+    uint64_t bytes = 0;
+    if (!(f = slab_take(&t->flow_slabs, &t->free_flows, sizeof *f, &bytes)))
         return NULL;
-    }
+    t->st.flows_pooled += bytes / sizeof *f;
+    memset(f, 0, sizeof *f);
+    f->seg_pool = &t->segs;
     note_opened(t, p);
     fsc_tcp_flow_init(f, p, (p->flags & FSC_TH_SYN) ? -1 : server_hint(t, p));
     f->hash = h;
@@ -387,24 +506,16 @@ void fsc_flow_table_free(struct fsc_flow_table *t)
 {
     if (!t)
         return;
-    while (t->free_flows) {
-        struct fsc_flow *f = t->free_flows;
-        t->free_flows = f->hnext;
-        free(f->seg);
-        free(f);
-    }
     /* Flows still held (no flush): released unwritten. */
     struct flow_list *lists[2] = {&t->active, &t->closed};
     for (int i = 0; i < 2; i++) {
-        while (lists[i]->head) {
-            struct fsc_flow *f = lists[i]->head;
-            list_unlink(lists[i], f);
+        for (struct fsc_flow *f = lists[i]->head; f; f = f->lnext) {
             fsc_seqset_clear(&f->ep[0].holes);
             fsc_seqset_clear(&f->ep[1].holes);
-            free(f->seg);
-            free(f);
         }
     }
+    slabs_free(t->flow_slabs);
+    slabs_free(t->segs.slabs);
     free(t->buckets);
     free(t->opened);
     free(t);

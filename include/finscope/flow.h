@@ -123,18 +123,25 @@ struct fsc_flow {
     enum fsc_closer closer;
     enum fsc_closer_call closer_call;
 
+    /* Kept control segments.  In a flow table the array belongs to the table's pool (flow.c):
+     * read or copy it, never keep, free or realloc it; it grows by fsc_flow_seg_grow. */
     struct fsc_segment *seg;
     uint32_t n_seg, cap_seg, dropped_seg;
 
     /* Flow-table bookkeeping (flow.c only). */
     struct fsc_flow *hnext;         /* hash chain */
     struct fsc_flow *lprev, *lnext; /* active or closed list, oldest first */
+    struct fsc_seg_pool *seg_pool;  /* where seg comes from; NULL: the heap (no table) */
     uint32_t hash;
 
     /* Zeek's view of the same segments (zeek.c), independent of everything above; last, so
      * the fields every packet touches stay together. */
     struct fsc_zeek_conn zeek;
 };
+
+/* Room for at least one more kept segment (flow.c): the next size class from the flow table's
+ * pool, or the heap for a flow outside a table.  0, or -1 (out of memory, or at the bound). */
+int fsc_flow_seg_grow(struct fsc_flow *f);
 
 /*
  * Feed one segment to a flow (tcpstate.c).  dir is the sending endpoint (FSC_CLIENT or
@@ -234,12 +241,16 @@ struct fsc_flow_limits {
 };
 
 /* Called for every flow leaving the table (closed and lingered, idle, evicted, or flushed).
- * The flow is finalized before the call and freed after it returns. */
+ * The flow is finalized before the call and recycled, segment array and all, after it returns:
+ * a sink that keeps anything copies it. */
 typedef void (*fsc_flow_sink)(struct fsc_flow *f, void *user);
 
 struct fsc_flow_stats {
     uint64_t created, written, evicted, idled, port_reuse;
     uint64_t active, peak_active;
+    /* Memory the table holds: flows carved from its slabs (at least peak_active), and bytes of
+     * segment-array slabs.  They follow the flows held at once, not the flows written. */
+    uint64_t flows_pooled, seg_pool_bytes;
 };
 
 /* Returns NULL on allocation failure. */

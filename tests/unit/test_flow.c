@@ -592,6 +592,53 @@ static void test_churn_overlap(void)
     fsc_flow_table_free(t);
 }
 
+/* Flows a table's slabs hold once it has held peak flows at once (its slabs are 64 KiB). */
+static uint64_t pooled_for(uint64_t peak)
+{
+    uint64_t per_slab = 65536 / sizeof(struct fsc_flow);
+    return (peak + per_slab - 1) / per_slab * per_slab;
+}
+
+/*
+ * Memory follows the flows held at once, never the flows written (issue 9): 100000 serial
+ * connections with no linger reuse one slab of flows and one slab per segment-array class;
+ * then 5000 held at once take just the slabs for 5000, and written they are reused again.
+ */
+static void test_pool(void)
+{
+    enum { N = 100000, HELD = 5000 };
+    struct recorder rc;
+    struct fsc_flow_table *t = table(N, 0, 300 * SEC, &rc);
+    const struct fsc_flow_stats *st = fsc_flow_table_stats(t);
+    uint64_t num = 1;
+    fsc_time now = 0;
+
+    for (uint32_t i = 0; i < N; i++, now += 1000) {
+        struct link l = churn_link(i);
+        connection(t, &l, i * 7919u, ~i * 104729u, now, &num);
+    }
+    CHECK_INT(st->peak_active, 1, "pool: serial connections, one held at a time");
+    CHECK_INT(st->flows_pooled, pooled_for(1), "pool: one slab of flows for 100000 connections");
+    CHECK_INT(st->seg_pool_bytes <= 2 * 65536, 1, "pool: one slab per segment-array class");
+    uint64_t seg_bytes = st->seg_pool_bytes;
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < HELD; i++) {
+            struct link l = churn_link(N + i);
+            FEED(t, &l, C, F_SYN, 1000, 0, 0, now, num++);
+            FEED(t, &l, S, F_SA, 5000, 1001, 0, now, num++);
+        }
+        fsc_flow_table_flush(t, now);
+        now += SEC;
+    }
+    CHECK_INT(st->peak_active, HELD, "pool: held at once");
+    CHECK_INT(st->flows_pooled, pooled_for(HELD), "pool: slabs for the peak, reused the 2nd time");
+    /* 5000 arrays of 4 segments (32 bytes each) in 64 KiB slabs, on top of the first ones. */
+    uint64_t grown = st->seg_pool_bytes - seg_bytes, need = HELD * 4 * sizeof(struct fsc_segment);
+    CHECK_INT(grown >= need - 65536 && grown <= need + 65536, 1, "pool: segment slabs for 5000");
+    CHECK_INT(rc.calls, N + 2 * HELD, "pool: every flow written");
+    fsc_flow_table_free(t);
+}
+
 /* More flows than hash buckets: the table grows and every flow is still found. */
 static void test_growth(void)
 {
@@ -691,6 +738,7 @@ int main(void)
     test_churn_serial();
     test_churn_overlap();
     test_growth();
+    test_pool();
 
     printf("flow: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
