@@ -2,7 +2,7 @@
 """check_flowhash.py FINSCOPE - crafted tuples cost no more than ordinary ones (issue 9).
 
 gen_colliding_syns.py writes 60,000 SYNs whose tuples all shared one hash chain under the flow
-table's old unkeyed hash (~27x the CPU time of ordinary SYNs, growing with the square of the
+table's old unkeyed hash (~70x the CPU time of ordinary SYNs, growing with the square of the
 count), and 60,000 ordinary ones.  With the keyed hash both cost the same: the colliding
 capture's CPU time (user+sys of finscope analyze, best of 3, runs interleaved so load on the
 machine hits both alike) must stay within 2x the ordinary one's.  Both give exactly 60,000
