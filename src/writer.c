@@ -64,7 +64,9 @@ int fsc_writer_copy_flow(struct fsc_flow *dst, uint32_t *seg_cap,
         memcpy(earlier, src->zeek.earlier, src->zeek.n_earlier * sizeof *earlier);
         dst->zeek.earlier = earlier;
     }
-    dst->hnext = dst->lprev = dst->lnext = NULL;
+    dst->seg_pool = NULL; /* the copy's segments are the slot's, on the heap */
+    dst->hnext = NULL;
+    memset(&dst->lru, 0, sizeof dst->lru);
     return 0;
 }
 

@@ -47,11 +47,13 @@ static void test_copy(void)
 
     memset(&dst, 0, sizeof dst);
     make_flow(&src, 1234, seg, 5);
-    src.hnext = src.lnext = src.lprev = &src;
+    src.hnext = &src;
+    src.lru.next = src.lru.prev = &src.lru;
     check(fsc_writer_copy_flow(&dst, &cap, early, &src) == 0, "copy", "failed");
     check(dst.seg != src.seg && cap == 16, "copy owns its segments", "seg %p / %p, cap %u",
           (void *)dst.seg, (void *)src.seg, cap);
-    check(!dst.hnext && !dst.lnext && !dst.lprev, "copy has no table links", "links kept");
+    check(!dst.hnext && !dst.lru.next && !dst.lru.prev && !dst.seg_pool, "copy has no table links",
+          "links kept");
     check(dst.n_seg == 5 && memcmp(dst.seg, seg, 5 * sizeof *seg) == 0 &&
               dst.ep[FSC_CLIENT].port == 1234 && dst.cap_seg == 16,
           "copy equal", "n_seg %u port %u cap_seg %u", dst.n_seg, dst.ep[FSC_CLIENT].port,
