@@ -219,7 +219,8 @@ static __attribute__((noinline)) void say_full(struct fsc_session *s, uint64_t n
     s->said_full = true;
     fprintf(stderr,
             "finscope: %s: at packet %llu, %u connections are held at once (--max-flows): from "
-            "now on the least recently active one is written early, marked 'evicted'. Each held "
+            "now on closed connections still lingering go first, then the longest idle open one is "
+            "written early, marked 'evicted' (its later packets continue one row). Each held "
             "connection takes ~%d bytes; raise --max-flows if memory allows\n",
             s->ci.source ? s->ci.source : "capture", (unsigned long long)number, s->max_flows,
             FSC_FLOW_BYTES);
