@@ -48,8 +48,9 @@ static const char usage[] =
     "      --replace           analyze a file already in the database again, replacing its rows\n"
     "      --linger SEC        keep closed connections this long for late segments (default 10)\n"
     "      --idle-timeout SEC  write connections idle this long as they are (default 300)\n"
-    "      --max-flows N       connections held at once before the least recently active\n"
-    "                          is written early (default 1000000; ~2.2 KiB each)\n"
+    "      --max-flows N       connections held at once; beyond, lingering closed ones go\n"
+    "                          first, then the longest idle is written early (default\n"
+    "                          1000000; ~2.2 KiB each)\n"
     "      --json              the summaries as one JSON document on stdout instead of text:\n"
     "                          {\"captures\": [one per file], \"total\": {...}, \"failed\": "
     "[...]}\n"
@@ -380,6 +381,8 @@ static int analyze_one(struct fsc_store **storep, const char *path,
     if (fsc_capture_hash(cap, hash, sizeof hash)) {
         int64_t dup;
         r.ci.hash = hash;
+        if (fsc_session_sync(&r) < 0) /* the store is this thread's from here */
+            goto store_error;
         if ((dup = fsc_store_find_capture(*storep, hash, r.err, sizeof r.err)) < 0)
             goto store_error;
         if (dup > 0 && !o->replace) { /* stdin, or a file that changed size: found only now */

@@ -1,13 +1,63 @@
 /* flow.c - the flow table: finds each segment's connection instance, lingers, expires, evicts. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "finscope/flow.h"
 #include "finscope/ports.h"
+#include "finscope/siphash.h"
 
-struct flow_list {
-    struct fsc_flow *head, *tail; /* head = least recently active */
+/*
+ * Memory (issue 9): flows and their segment arrays come from slabs the table carves and keeps,
+ * with free lists, so memory follows the most connections held at once, never the capture's
+ * length, and the hot path allocates nothing once the slabs cover the peak.  A segment array
+ * grows through fixed size classes (copying into the next class's chunk), never by realloc.
+ */
+struct free_obj {
+    struct free_obj *next;
 };
+
+struct slab {
+    struct slab *next;
+    _Alignas(16) unsigned char mem[]; /* objects of one size */
+};
+
+/* Carve fresh objects when a free list runs dry: one malloc per SLAB_BYTES. */
+#define SLAB_BYTES (64u * 1024)
+
+/* Segment array capacities: the classes a flow's array passes through (a connection-heavy
+ * capture's flows keep ~4-10 control segments; FSC_FLOW_MAX_SEGMENTS bounds them). */
+static const uint32_t seg_class_cap[] = {4, 12, 32, FSC_FLOW_MAX_SEGMENTS};
+#define SEG_CLASSES (sizeof seg_class_cap / sizeof seg_class_cap[0])
+
+struct fsc_seg_pool {
+    struct free_obj *free[SEG_CLASSES];
+    struct slab *slabs;
+    uint64_t *carved; /* the table's seg_pool_bytes */
+};
+
+/* The table's lists (flows active, flows closed, tails), least recently active first. */
+struct dlist {
+    struct fsc_flow_node *head, *tail;
+};
+
+/*
+ * A tuple whose open flow was evicted (flow.h, "Eviction"): a marker until its continuation is
+ * evicted too or refused a place; then its packets collect here, written as one row.
+ */
+struct tail {
+    struct fsc_flow_node lru; /* first: a node is its tail */
+    struct tail *hnext;
+    uint32_t hash;
+    uint32_t evictions;         /* open flows of this tuple evicted */
+    uint32_t n;                 /* packets collected (0: a marker only) */
+    fsc_time last_ts;           /* its eviction or its last packet */
+    uint64_t pkts[2], bytes[2]; /* [0]: sent by first's source, [1]: by its destination */
+    struct fsc_pkt first, last; /* first: the tuple (a marker: the evicted flow's) */
+};
+
+/* Tuples remembered per flow held (--max-flows): ~200 bytes each, a seventh of a flow. */
+#define TAILS_PER_FLOW 4
 
 struct fsc_flow_table {
     struct fsc_flow_limits lim;
@@ -15,68 +65,201 @@ struct fsc_flow_table {
     void *user;
     struct fsc_flow **buckets;
     uint32_t mask;
-    struct flow_list active, closed;
-    struct fsc_flow *free_flows; /* recycled, linked through hnext */
+    struct dlist active, closed;
+    struct free_obj *free_flows; /* recycled flows */
+    struct slab *flow_slabs;
+    struct fsc_seg_pool segs;
     struct fsc_flow_stats st;
     fsc_time now; /* capture clock for expiry (see advance_clock) */
     bool clock_set;
-    unsigned jump_run; /* frames in a row far ahead of now */
-    uint32_t *opened;  /* [port]: connections opened (SYN seen) to that port; NULL until one */
+    unsigned jump_run;     /* frames in a row far ahead of now */
+    uint32_t *opened;      /* [port]: connections opened (SYN seen) to that port; NULL until one */
+    struct fsc_sipkey key; /* tuple_hash's secret, drawn per table */
+    /* Evicted tuples (flow.h, "Eviction"): a hash of their own, grown like buckets. */
+    struct tail **tbuckets;
+    uint32_t tmask;
+    struct dlist tails;
+    uint64_t ntails;
+    struct free_obj *free_tails;
+    struct slab *tail_slabs;
 };
 
 #define INITIAL_BUCKETS (1u << 16)
 
-static void list_unlink(struct flow_list *l, struct fsc_flow *f)
+static void list_unlink(struct dlist *l, struct fsc_flow_node *n)
 {
-    if (f->lprev)
-        f->lprev->lnext = f->lnext;
+    if (n->prev)
+        n->prev->next = n->next;
     else
-        l->head = f->lnext;
-    if (f->lnext)
-        f->lnext->lprev = f->lprev;
+        l->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
     else
-        l->tail = f->lprev;
-    f->lprev = f->lnext = NULL;
+        l->tail = n->prev;
+    n->prev = n->next = NULL;
 }
 
-static void list_append(struct flow_list *l, struct fsc_flow *f)
+static void list_append(struct dlist *l, struct fsc_flow_node *n)
 {
-    f->lnext = NULL;
-    f->lprev = l->tail;
+    n->next = NULL;
+    n->prev = l->tail;
     if (l->tail)
-        l->tail->lnext = f;
+        l->tail->next = n;
     else
-        l->head = f;
-    l->tail = f;
+        l->head = n;
+    l->tail = n;
 }
 
-/* One multiply-xor pass per endpoint; the sum of the two is the same in both directions. */
-static uint64_t endpoint_hash(const struct fsc_addr *a, uint16_t port)
+static struct fsc_flow *flow_of(struct fsc_flow_node *n)
 {
-    uint64_t w[2];
-    memcpy(w, a->b, sizeof w);
-    return (w[0] * 0x9e3779b97f4a7c15ULL) ^ (w[1] * 0xc2b2ae3d27d4eb4fULL) ^
-           ((uint64_t)port * 0x165667b19e3779f9ULL);
+    return n ? (struct fsc_flow *)(void *)((char *)n - offsetof(struct fsc_flow, lru)) : NULL;
 }
 
-/* Direction-independent: both directions of a connection land in one bucket. */
-static uint32_t tuple_hash(const struct fsc_pkt *p)
+/* The least recently active flow or tail of a list; NULL when empty. */
+static struct fsc_flow *oldest(const struct dlist *l)
 {
-    uint64_t a = endpoint_hash(&p->src, p->sport), b = endpoint_hash(&p->dst, p->dport);
-    return (uint32_t)fsc_mix64(a + b + p->ip_version);
+    return flow_of(l->head);
+}
+
+static struct tail *oldest_tail(const struct dlist *l)
+{
+    return (struct tail *)(void *)l->head;
+}
+
+/* Push n objects of size bytes from a new slab onto *free; -1 when memory ran out.  *carved
+ * counts the objects' bytes. */
+static int slab_carve(struct slab **slabs, struct free_obj **free, size_t size, size_t n,
+                      uint64_t *carved)
+{
+    struct slab *sl = malloc(sizeof *sl + size * n);
+    if (!sl)
+        return -1;
+    *carved += size * n;
+    sl->next = *slabs;
+    *slabs = sl;
+    for (size_t i = n; i-- > 0;) {
+        struct free_obj *o = (struct free_obj *)(void *)(sl->mem + i * size);
+        o->next = *free;
+        *free = o;
+    }
+    return 0;
+}
+
+static void *slab_take(struct slab **slabs, struct free_obj **free, size_t size, uint64_t *carved)
+{
+    size_t n = SLAB_BYTES / size;
+    if (!*free && slab_carve(slabs, free, size, n ? n : 1, carved) < 0)
+        return NULL;
+    struct free_obj *o = *free;
+    *free = o->next;
+    return o;
+}
+
+static void slab_put(struct free_obj **free, void *p)
+{
+    struct free_obj *o = p;
+    o->next = *free;
+    *free = o;
+}
+
+static void slabs_free(struct slab *sl)
+{
+    while (sl) {
+        struct slab *next = sl->next;
+        free(sl);
+        sl = next;
+    }
+}
+
+static size_t seg_class(uint32_t cap)
+{
+    size_t c = 0;
+    while (c + 1 < SEG_CLASSES && seg_class_cap[c] < cap)
+        c++;
+    return c;
+}
+
+int fsc_flow_seg_grow(struct fsc_flow *f)
+{
+    uint32_t ncap;
+    struct fsc_segment *arr;
+
+    if (f->cap_seg >= FSC_FLOW_MAX_SEGMENTS)
+        return -1;
+    if (!f->seg_pool) { /* a flow outside a table (tests, fuzzers): the heap */
+        ncap = f->cap_seg ? f->cap_seg * 2 : 8;
+        if (ncap > FSC_FLOW_MAX_SEGMENTS)
+            ncap = FSC_FLOW_MAX_SEGMENTS;
+        if (!(arr = realloc(f->seg, ncap * sizeof *arr)))
+            return -1;
+    } else {
+        struct fsc_seg_pool *pool = f->seg_pool;
+        size_t c = f->cap_seg ? seg_class(f->cap_seg) + 1 : 0;
+        ncap = seg_class_cap[c];
+        if (!(arr = slab_take(&pool->slabs, &pool->free[c], ncap * sizeof *arr, pool->carved)))
+            return -1;
+        if (f->n_seg)
+            memcpy(arr, f->seg, f->n_seg * sizeof *arr);
+        if (f->seg)
+            slab_put(&pool->free[seg_class(f->cap_seg)], f->seg);
+    }
+    f->seg = arr;
+    f->cap_seg = ncap;
+    return 0;
+}
+
+/* Give a flow's segment array back to the pool it came from. */
+static void seg_release(struct fsc_flow *f)
+{
+    if (f->seg && f->seg_pool)
+        slab_put(&f->seg_pool->free[seg_class(f->cap_seg)], f->seg);
+    else
+        free(f->seg);
+    f->seg = NULL;
+    f->n_seg = f->cap_seg = 0;
+}
+
+/*
+ * Direction-independent and keyed: both directions of a connection land in one bucket, and
+ * since the key is a secret drawn each run, nobody can craft tuples that share a bucket (with an
+ * unkeyed hash 60,000 such SYNs took 70x the CPU time of ordinary ones).  The lower endpoint
+ * (address, then port) goes first.  Output never depends on the key: no order comes from
+ * buckets (emission follows the activity lists).
+ */
+static uint32_t tuple_hash(const struct fsc_flow_table *t, const struct fsc_pkt *p)
+{
+    uint8_t m[40] = {0};
+    const struct fsc_addr *a = &p->src, *b = &p->dst;
+    uint16_t pa = p->sport, pb = p->dport;
+    int c = memcmp(a->b, b->b, sizeof a->b);
+
+    if (c > 0 || (c == 0 && pa > pb)) {
+        a = &p->dst, b = &p->src;
+        pa = p->dport, pb = p->sport;
+    }
+    memcpy(m, a->b, 16);
+    memcpy(m + 16, b->b, 16);
+    memcpy(m + 32, &pa, 2);
+    memcpy(m + 34, &pb, 2);
+    m[36] = p->ip_version;
+    return (uint32_t)fsc_siphash24(&t->key, m, sizeof m);
+}
+
+/* Whether p travels between a:ap and b:bp, either way, over IP version ipv. */
+static bool same_tuple(uint8_t ipv, const struct fsc_addr *a, uint16_t ap, const struct fsc_addr *b,
+                       uint16_t bp, const struct fsc_pkt *p)
+{
+    if (ipv != p->ip_version)
+        return false;
+    if (ap == p->sport && bp == p->dport && !memcmp(a, &p->src, 16) && !memcmp(b, &p->dst, 16))
+        return true;
+    return ap == p->dport && bp == p->sport && !memcmp(a, &p->dst, 16) && !memcmp(b, &p->src, 16);
 }
 
 static bool flow_matches(const struct fsc_flow *f, const struct fsc_pkt *p)
 {
     const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *s = &f->ep[FSC_SERVER];
-
-    if (f->ip_version != p->ip_version)
-        return false;
-    if (c->port == p->sport && s->port == p->dport && !memcmp(&c->addr, &p->src, 16) &&
-        !memcmp(&s->addr, &p->dst, 16))
-        return true;
-    return c->port == p->dport && s->port == p->sport && !memcmp(&c->addr, &p->dst, 16) &&
-           !memcmp(&s->addr, &p->src, 16);
+    return same_tuple(f->ip_version, &c->addr, c->port, &s->addr, s->port, p);
 }
 
 struct fsc_flow_table *fsc_flow_table_new(const struct fsc_flow_limits *lim, fsc_flow_sink sink,
@@ -95,6 +278,8 @@ struct fsc_flow_table *fsc_flow_table_new(const struct fsc_flow_limits *lim, fsc
         return NULL;
     }
     t->mask = INITIAL_BUCKETS - 1;
+    t->segs.carved = &t->st.seg_pool_bytes;
+    fsc_sipkey_random(&t->key); /* the fallback key is weaker, never fatal */
     return t;
 }
 
@@ -156,6 +341,21 @@ static int server_hint(const struct fsc_flow_table *t, const struct fsc_pkt *p)
     return fsc_port_pick_server(p->sport, p->dport, opened(t, p->sport), opened(t, p->dport));
 }
 
+/* The flow's two observers, neither inside the other: the Zeek model and the TCP model each
+ * see every segment, and each ends when the flow is written (finish). */
+static void observe(struct fsc_flow *f, const struct fsc_pkt *p)
+{
+    int dir = fsc_flow_dir(f, p);
+    fsc_zeek_segment(&f->zeek, dir == FSC_CLIENT, p);
+    fsc_tcp_segment(f, dir, p);
+}
+
+static void finish(struct fsc_flow *f, fsc_time end_ts)
+{
+    fsc_classify(f, end_ts);
+    fsc_zeek_finish(&f->zeek);
+}
+
 /*
  * Roles the first packet could not settle.  Midstream: handshakes seen since the flow began may
  * say them the other way round.  A simultaneous open: both sides sent a bare SYN before
@@ -175,68 +375,257 @@ static void orient(struct fsc_flow_table *t, struct fsc_flow *f)
     }
 }
 
-/* Finalize, hand to the sink, and recycle (the segment array keeps its capacity). */
+static struct fsc_flow *flow_take(struct fsc_flow_table *t)
+{
+    uint64_t bytes = 0;
+    struct fsc_flow *f = slab_take(&t->flow_slabs, &t->free_flows, sizeof *f, &bytes);
+    if (!f)
+        return NULL;
+    t->st.flows_pooled += bytes / sizeof *f;
+    memset(f, 0, sizeof *f);
+    f->seg_pool = &t->segs;
+    return f;
+}
+
+static void flow_put(struct fsc_flow_table *t, struct fsc_flow *f)
+{
+    seg_release(f);
+    fsc_zeek_release(&f->zeek);
+    slab_put(&t->free_flows, f);
+}
+
+static struct tail *tail_find(const struct fsc_flow_table *t, const struct fsc_pkt *p, uint32_t h);
+static void tail_drop(struct fsc_flow_table *t, struct tail *e);
+
+/* A packet-shaped key for a flow's tuple (client as the source). */
+static struct fsc_pkt flow_key(const struct fsc_flow *f, fsc_time ts)
+{
+    struct fsc_pkt k = {.ts = ts, .ip_version = f->ip_version};
+    k.src = f->ep[FSC_CLIENT].addr;
+    k.dst = f->ep[FSC_SERVER].addr;
+    k.sport = f->ep[FSC_CLIENT].port;
+    k.dport = f->ep[FSC_SERVER].port;
+    return k;
+}
+
+/* Finalize, hand to the sink, and recycle the flow and its segment array. */
 static void emit(struct fsc_flow_table *t, struct fsc_flow *f, fsc_time end_ts)
 {
     hash_unlink(t, f);
-    list_unlink(f->closed ? &t->closed : &t->active, f);
+    list_unlink(f->closed ? &t->closed : &t->active, &f->lru);
     t->st.active--;
     orient(t, f);
     /* The end of a flow is never before its last segment (a later packet stamped earlier). */
-    fsc_classify(f, end_ts > f->last_ts ? end_ts : f->last_ts);
-    fsc_zeek_finish(&f->zeek);
+    finish(f, end_ts > f->last_ts ? end_ts : f->last_ts);
     t->sink(f, t->user);
     t->st.written++;
+    /* Ended on its own (not evicted): a marker its tuple left earlier has served. */
+    if (t->ntails && !(f->anomalies & FSC_AN_EVICTED)) {
+        struct fsc_pkt k = flow_key(f, 0);
+        struct tail *e = tail_find(t, &k, f->hash);
+        if (e && !e->n)
+            tail_drop(t, e);
+    }
+    flow_put(t, f);
+}
 
-    struct fsc_segment *seg = f->seg;
-    uint32_t cap_seg = f->cap_seg;
-    fsc_zeek_release(&f->zeek);
-    memset(f, 0, sizeof *f);
-    f->seg = seg;
-    f->cap_seg = cap_seg;
-    f->hnext = t->free_flows;
-    t->free_flows = f;
+/* ---- evicted tuples ---- */
+
+static bool tail_matches(const struct tail *e, const struct fsc_pkt *p)
+{
+    const struct fsc_pkt *k = &e->first;
+    return same_tuple(k->ip_version, &k->src, k->sport, &k->dst, k->dport, p);
+}
+
+static struct tail *tail_find(const struct fsc_flow_table *t, const struct fsc_pkt *p, uint32_t h)
+{
+    if (!t->ntails)
+        return NULL;
+    struct tail *e = t->tbuckets[h & t->tmask];
+    while (e && (e->hash != h || !tail_matches(e, p)))
+        e = e->hnext;
+    return e;
+}
+
+/* Keep the tail list ordered by last activity. */
+static void tail_touch(struct fsc_flow_table *t, struct tail *e, fsc_time ts)
+{
+    if (ts > e->last_ts)
+        e->last_ts = ts;
+    list_unlink(&t->tails, &e->lru);
+    list_append(&t->tails, &e->lru);
+}
+
+/* A row for a tail's packets: a midstream flow made from its first and last packet, with every
+ * packet counted; marked evicted, since the packets between went unanalyzed. */
+static void tail_write(struct fsc_flow_table *t, struct tail *e)
+{
+    struct fsc_flow *f = flow_take(t);
+    if (!f)
+        return; /* out of memory: the row is lost, as a packet would be */
+    const struct fsc_pkt *first = &e->first;
+    fsc_tcp_flow_init(f, first, (first->flags & FSC_TH_SYN) ? -1 : server_hint(t, first));
+    observe(f, first);
+    if (e->n > 1) {
+        struct fsc_pkt last = e->last;
+        if (last.ts < f->last_ts)
+            last.ts = f->last_ts;
+        observe(f, &last);
+    }
+    int d0 = fsc_flow_dir(f, first);
+    for (int i = 0; i < 2; i++) {
+        struct fsc_endpoint *x = &f->ep[f->self_connect ? FSC_CLIENT : (i ? 1 - d0 : d0)];
+        x->pkts = f->self_connect ? e->pkts[0] + e->pkts[1] : e->pkts[i];
+        x->bytes = f->self_connect ? e->bytes[0] + e->bytes[1] : e->bytes[i];
+    }
+    f->anomalies |= FSC_AN_EVICTED;
+    orient(t, f);
+    finish(f, f->last_ts);
+    t->sink(f, t->user);
+    t->st.written++;
+    t->st.tail_rows++;
+    flow_put(t, f);
+}
+
+/* Forget a tuple, writing its row first if it collected packets. */
+static void tail_drop(struct fsc_flow_table *t, struct tail *e)
+{
+    if (e->n)
+        tail_write(t, e);
+    struct tail **pp = &t->tbuckets[e->hash & t->tmask];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    list_unlink(&t->tails, &e->lru);
+    t->ntails--;
+    slab_put(&t->free_tails, e);
+}
+
+/* Double the tail buckets when the average chain would exceed one. */
+static void tails_maybe_grow(struct fsc_flow_table *t)
+{
+    uint32_t n = t->tmask + 1;
+    if (t->ntails <= n || n >= (1u << 30))
+        return;
+    struct tail **nb = calloc((size_t)n * 2, sizeof *nb);
+    if (!nb)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        for (struct tail *e = t->tbuckets[i], *next; e; e = next) {
+            next = e->hnext;
+            e->hnext = nb[e->hash & (n * 2 - 1)];
+            nb[e->hash & (n * 2 - 1)] = e;
+        }
+    }
+    free(t->tbuckets);
+    t->tbuckets = nb;
+    t->tmask = n * 2 - 1;
+}
+
+/* Remember that f, open, is being evicted at ts; NULL when memory ran out (then no marker). */
+static struct tail *tail_mark(struct fsc_flow_table *t, const struct fsc_flow *f, fsc_time ts)
+{
+    struct fsc_pkt k = flow_key(f, ts);
+    struct tail *e = tail_find(t, &k, f->hash);
+    if (e) {
+        e->evictions++;
+        tail_touch(t, e, ts);
+        return e;
+    }
+    if (!t->tbuckets) {
+        if (!(t->tbuckets = calloc(INITIAL_BUCKETS, sizeof *t->tbuckets)))
+            return NULL;
+        t->tmask = INITIAL_BUCKETS - 1;
+    }
+    if (t->ntails >= (uint64_t)t->lim.max_flows * TAILS_PER_FLOW)
+        tail_drop(t, oldest_tail(&t->tails));
+    uint64_t bytes = 0;
+    if (!(e = slab_take(&t->tail_slabs, &t->free_tails, sizeof *e, &bytes)))
+        return NULL;
+    memset(e, 0, sizeof *e);
+    e->first = k;
+    e->hash = f->hash;
+    e->evictions = 1;
+    e->last_ts = ts;
+    e->hnext = t->tbuckets[e->hash & t->tmask];
+    t->tbuckets[e->hash & t->tmask] = e;
+    list_append(&t->tails, &e->lru);
+    t->ntails++;
+    tails_maybe_grow(t);
+    return e;
+}
+
+/* Collect one packet of a tuple that has no flow. */
+static void tail_absorb(struct fsc_flow_table *t, struct tail *e, const struct fsc_pkt *p)
+{
+    if (!e->n)
+        e->first = *p;
+    e->last = *p;
+    int d = !(p->sport == e->first.sport && !memcmp(&p->src, &e->first.src, 16));
+    e->pkts[d]++;
+    e->bytes[d] += p->payload_len;
+    e->n++;
+    t->st.tail_packets++;
+    tail_touch(t, e, p->ts);
 }
 
 static void expire(struct fsc_flow_table *t, fsc_time now)
 {
-    while (t->closed.head && now - t->closed.head->last_ts >= t->lim.linger_us)
-        emit(t, t->closed.head, t->closed.head->last_ts);
-    while (t->active.head && now - t->active.head->last_ts >= t->lim.idle_us) {
-        struct fsc_flow *f = t->active.head;
+    struct fsc_flow *f;
+    while ((f = oldest(&t->closed)) && now - f->last_ts >= t->lim.linger_us)
+        emit(t, f, f->last_ts);
+    while ((f = oldest(&t->active)) && now - f->last_ts >= t->lim.idle_us) {
         f->anomalies |= FSC_AN_IDLE;
         t->st.idled++;
         emit(t, f, f->last_ts + t->lim.idle_us);
     }
+    struct tail *e;
+    while ((e = oldest_tail(&t->tails)) && now - e->last_ts >= t->lim.idle_us)
+        tail_drop(t, oldest_tail(&t->tails));
 }
 
-static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt *p, uint32_t h)
+/*
+ * Whether a packet of an evicted tuple (e) goes to its tail rather than to a flow of its own
+ * (flow.h, "Eviction"): only while the table is full of open flows, and the tuple is thrashing
+ * (its continuation was evicted too, or it collects already) or the flow to evict would be a
+ * continuation as well.  A bare SYN always gets a flow: it starts a connection.
+ */
+static bool to_tail(const struct fsc_flow_table *t, const struct tail *e, const struct fsc_pkt *p)
+{
+    if ((p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) == FSC_TH_SYN)
+        return false;
+    if (t->st.active < t->lim.max_flows || t->closed.head || !t->active.head)
+        return false;
+    return e->evictions >= 2 || e->n || oldest(&t->active)->continued;
+}
+
+/* continued: p's tuple was evicted before (a marker exists). */
+static struct fsc_flow *new_flow(struct fsc_flow_table *t, const struct fsc_pkt *p, uint32_t h,
+                                 bool continued)
 {
     struct fsc_flow *f;
 
     if (t->st.active >= t->lim.max_flows) {
         /* Full: write out the least recently active flow, closed ones first. */
-        struct fsc_flow *victim = t->closed.head ? t->closed.head : t->active.head;
+        struct fsc_flow *victim = t->closed.head ? oldest(&t->closed) : oldest(&t->active);
         if (victim) {
-            if (!victim->closed)
+            if (!victim->closed) {
                 victim->anomalies |= FSC_AN_EVICTED;
+                tail_mark(t, victim, p->ts);
+            }
             t->st.evicted++;
             emit(t, victim, p->ts);
         }
     }
-    if (t->free_flows) {
-        f = t->free_flows;
-        t->free_flows = f->hnext;
-        f->hnext = NULL;
-    } else if (!(f = calloc(1, sizeof *f))) {
+    if (!(f = flow_take(t)))
         return NULL;
-    }
+    f->continued = continued;
     note_opened(t, p);
     fsc_tcp_flow_init(f, p, (p->flags & FSC_TH_SYN) ? -1 : server_hint(t, p));
     f->hash = h;
     f->hnext = t->buckets[h & t->mask];
     t->buckets[h & t->mask] = f;
-    list_append(&t->active, f);
+    list_append(&t->active, &f->lru);
     t->st.created++;
     if (++t->st.active > t->st.peak_active)
         t->st.peak_active = t->st.active;
@@ -315,7 +704,7 @@ clamp_time(struct fsc_flow *f, const struct fsc_pkt *p, struct fsc_pkt *copy)
 
 int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
 {
-    uint32_t h = tuple_hash(p);
+    uint32_t h = tuple_hash(t, p);
     struct fsc_flow *f;
     struct fsc_pkt clamped;
     bool believed = advance_clock(t, p->ts);
@@ -330,21 +719,27 @@ int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
         emit(t, f, p->ts);
         f = NULL;
     }
-    if (!f && !(f = new_flow(t, p, h)))
-        return -1;
+    if (!f) {
+        struct tail *e = tail_find(t, p, h);
+        if (e && to_tail(t, e, p)) {
+            tail_absorb(t, e, p);
+            return 0;
+        }
+        if (e && e->n)
+            tail_drop(t, e); /* room again, or a new connection: the tail's row ends here */
+        if (!(f = new_flow(t, p, h, e != NULL)))
+            return -1;
+    }
 
     bool was_closed = f->closed;
     if (!believed)
         f->anomalies |= FSC_AN_TS_JUMP;
     if (p->ts < f->last_ts)
         p = clamp_time(f, p, &clamped);
-    /* Two observers of the same segments, neither inside the other. */
-    int dir = fsc_flow_dir(f, p);
-    fsc_zeek_segment(&f->zeek, dir == FSC_CLIENT, p);
-    fsc_tcp_segment(f, dir, p);
+    observe(f, p);
     /* Keep each list ordered by last activity: move to the tail of the right one. */
-    list_unlink(was_closed ? &t->closed : &t->active, f);
-    list_append(f->closed ? &t->closed : &t->active, f);
+    list_unlink(was_closed ? &t->closed : &t->active, &f->lru);
+    list_append(f->closed ? &t->closed : &t->active, &f->lru);
     return 0;
 }
 
@@ -356,17 +751,20 @@ void fsc_flow_table_expire(struct fsc_flow_table *t, fsc_time now)
 
 void fsc_flow_table_flush(struct fsc_flow_table *t, fsc_time end_ts)
 {
-    while (t->closed.head)
-        emit(t, t->closed.head, t->closed.head->last_ts);
-    while (t->active.head)
-        emit(t, t->active.head, end_ts);
+    struct fsc_flow *f;
+    while ((f = oldest(&t->closed)))
+        emit(t, f, f->last_ts);
+    while ((f = oldest(&t->active)))
+        emit(t, f, end_ts);
+    while (t->tails.head)
+        tail_drop(t, oldest_tail(&t->tails));
 }
 
 void fsc_flow_table_foreach(const struct fsc_flow_table *t, fsc_flow_visit fn, void *user)
 {
-    const struct flow_list *lists[2] = {&t->closed, &t->active};
+    const struct dlist *lists[2] = {&t->closed, &t->active};
     for (int i = 0; i < 2; i++)
-        for (const struct fsc_flow *f = lists[i]->head; f; f = f->lnext)
+        for (const struct fsc_flow *f = oldest(lists[i]); f; f = flow_of(f->lru.next))
             fn(f, user);
 }
 
@@ -379,25 +777,19 @@ void fsc_flow_table_free(struct fsc_flow_table *t)
 {
     if (!t)
         return;
-    while (t->free_flows) {
-        struct fsc_flow *f = t->free_flows;
-        t->free_flows = f->hnext;
-        free(f->seg);
-        free(f);
-    }
     /* Flows still held (no flush): released unwritten. */
-    struct flow_list *lists[2] = {&t->active, &t->closed};
+    struct dlist *lists[2] = {&t->active, &t->closed};
     for (int i = 0; i < 2; i++) {
-        while (lists[i]->head) {
-            struct fsc_flow *f = lists[i]->head;
-            list_unlink(lists[i], f);
+        for (struct fsc_flow *f = oldest(lists[i]); f; f = flow_of(f->lru.next)) {
             fsc_seqset_clear(&f->ep[0].holes);
             fsc_seqset_clear(&f->ep[1].holes);
             fsc_zeek_release(&f->zeek);
-            free(f->seg);
-            free(f);
         }
     }
+    slabs_free(t->flow_slabs);
+    slabs_free(t->tail_slabs);
+    free(t->tbuckets);
+    slabs_free(t->segs.slabs);
     free(t->buckets);
     free(t->opened);
     free(t);

@@ -3,6 +3,7 @@
  * pools allocated once, timed by capture time; overlapping fragments drop the datagram (RFC 5722).
  */
 #include "finscope/ipfrag.h"
+#include "finscope/siphash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct fsc_ipfrag {
     struct dgram *dg;
     uint32_t free_dg, ndg;
     uint32_t *bucket, bucket_mask;
+    struct fsc_sipkey key;     /* drawn per table: senders cannot aim fragments at one chain */
     uint32_t head[2], tail[2]; /* age lists: [0] IPv4, [1] IPv6 (different timeouts) */
     struct piece *pc;
     uint32_t free_pc;
@@ -85,6 +87,7 @@ struct fsc_ipfrag *fsc_ipfrag_new(const struct fsc_ipfrag_limits *lim)
     while (nb < 2 * rf->lim.max_datagrams)
         nb <<= 1;
     rf->bucket_mask = nb - 1;
+    fsc_sipkey_random(&rf->key);
     rf->nblocks = rf->lim.max_bytes / FSC_IPFRAG_BLOCK;
     if (rf->nblocks == 0)
         rf->nblocks = 1;
@@ -133,18 +136,17 @@ static bool key_has_proto(int ip_version)
     return ip_version == 4;
 }
 
-static uint32_t key_hash(const struct fsc_frag *fr)
+/* Keyed (SipHash-2-4): the id, addresses and protocol are the sender's to choose. */
+static uint32_t key_hash(const struct fsc_ipfrag *rf, const struct fsc_frag *fr)
 {
+    uint8_t k[8 + 2 * sizeof fr->src.b];
     uint64_t h = (uint64_t)fr->id | (uint64_t)fr->ip_version << 32 | (uint64_t)fr->depth << 40;
     if (key_has_proto(fr->ip_version))
         h |= (uint64_t)fr->proto << 48;
-    for (int i = 0; i < 16; i += 8) {
-        uint64_t a, b;
-        memcpy(&a, fr->src.b + i, 8);
-        memcpy(&b, fr->dst.b + i, 8);
-        h = fsc_mix64(h ^ a) ^ b;
-    }
-    return (uint32_t)fsc_mix64(h);
+    memcpy(k, &h, 8);
+    memcpy(k + 8, fr->src.b, sizeof fr->src.b);
+    memcpy(k + 8 + sizeof fr->src.b, fr->dst.b, sizeof fr->dst.b);
+    return (uint32_t)fsc_siphash24(&rf->key, k, sizeof k);
 }
 
 static bool key_equal(const struct dgram *d, const struct fsc_frag *fr)
@@ -210,7 +212,7 @@ static void dgram_free(struct fsc_ipfrag *rf, uint32_t i, uint32_t hash)
 }
 
 /* The hash of a datagram held, as key_hash gave it for its fragments. */
-static uint32_t dgram_hash(const struct dgram *d)
+static uint32_t dgram_hash(const struct fsc_ipfrag *rf, const struct dgram *d)
 {
     struct fsc_frag k = {.src = d->src,
                          .dst = d->dst,
@@ -218,7 +220,7 @@ static uint32_t dgram_hash(const struct dgram *d)
                          .ip_version = d->ip_version,
                          .proto = d->proto,
                          .depth = d->depth};
-    return key_hash(&k);
+    return key_hash(rf, &k);
 }
 
 /*
@@ -253,7 +255,7 @@ static void abandon(struct fsc_ipfrag *rf, fsc_time now, bool all, enum fsc_skip
             struct dgram *d = &rf->dg[i];
             if (!d->dead)
                 skipped[reason] += d->frames;
-            dgram_free(rf, i, dgram_hash(d));
+            dgram_free(rf, i, dgram_hash(rf, d));
         }
     }
 }
@@ -416,7 +418,7 @@ int fsc_ipfrag_add(struct fsc_ipfrag *rf, const struct fsc_frag *fr, fsc_time no
         return 0;
     }
 
-    uint32_t hash = key_hash(fr), i = rf->bucket[hash & rf->bucket_mask];
+    uint32_t hash = key_hash(rf, fr), i = rf->bucket[hash & rf->bucket_mask];
     while (i != NIL && !key_equal(&rf->dg[i], fr))
         i = rf->dg[i].hnext;
     if (i == NIL && (i = dgram_new(rf, fr, hash, now)) == NIL) {

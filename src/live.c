@@ -246,7 +246,13 @@ static int run_live(const struct live_opts *o)
         rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr);
         /* Written before it is analyzed: a frame number in the database is always in a file. */
         if (rc == 1 && dump) {
+            /* -C, -G: a new file's capture_files row may come with the frame */
+            bool rotates = o->dump.every_s || o->dump.max_bytes;
+            if (rotates)
+                fsc_session_lock_store(&s);
             int w = fsc_livedump_frame(dump, &fr, werr, sizeof werr);
+            if (rotates)
+                fsc_session_unlock_store(&s);
             if (w > 0)
                 fprintf(stderr, "finscope: -W %u: the last file is written, stopping\n",
                         o->dump.max_files);
@@ -276,6 +282,9 @@ static int run_live(const struct live_opts *o)
                 snapshot_cost = wall_now() - now;
                 last_snapshot = now;
             }
+            /* Every flow written before the commit: the captures row counts them all. */
+            if (fsc_session_sync(&s) < 0)
+                goto fail;
             if (dump && fsc_livedump_commit(dump, werr, sizeof werr) < 0) {
                 dump_failed = true;
                 break;
@@ -299,6 +308,8 @@ static int run_live(const struct live_opts *o)
         s.ci.drops = (int64_t)drops;
     /* The last file's row goes in the last commit.  A write error stops the capture; the
      * database still gets every frame analyzed so far (their files may lack the last ones). */
+    if (fsc_session_sync(&s) < 0)
+        goto fail;
     if (fsc_livedump_close(dump, err, sizeof err) < 0 && !dump_failed) {
         snprintf(werr, sizeof werr, "%s", err);
         dump_failed = true;
@@ -332,6 +343,7 @@ fail:
     fprintf(stderr, "finscope: %s: %s (the database holds what was committed before)\n", o->db_path,
             s.err);
 abandon:
+    fsc_session_sync(&s);                      /* the writer idle before livedump uses the store */
     fsc_livedump_close(dump, err, sizeof err); /* its rows are rolled back with the rest */
     fsc_session_abort(&s);
     fsc_capture_close(cap);

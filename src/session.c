@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "finscope/session.h"
+#include "finscope/writer.h"
 
 /* ---- TIME_WAIT of written connections (live): a min-heap of when each one ends ---- */
 
@@ -63,7 +64,8 @@ static void write_flow(struct fsc_flow *f, void *user)
     struct fsc_transition tr[FSC_FLOW_MAX_TRANSITIONS];
     uint32_t n = fsc_flow_transitions(f, tr);
 
-    if (fsc_store_flow(s->store, s->capture_id, f, tr, n, s->err, sizeof s->err) < 0) {
+    /* Written by the writer thread: f->id is not known here (nothing after this needs it). */
+    if (fsc_writer_put(s->writer, f, tr, n, s->err, sizeof s->err) < 0) {
         s->failed = true;
         return;
     }
@@ -115,12 +117,45 @@ int fsc_session_snapshot(struct fsc_session *s, fsc_time now, uint64_t counts[FS
     struct snapshot sn = {s, counts};
 
     memset(counts, 0, FSC_CENSUS_NSTATES * sizeof *counts);
-    if (fsc_store_held_clear(s->store, s->capture_id, s->err, sizeof s->err) < 0)
+    if (fsc_session_sync(s) < 0 ||
+        fsc_store_held_clear(s->store, s->capture_id, s->err, sizeof s->err) < 0)
         return -1;
     fsc_flow_table_foreach(s->ft, snapshot_flow, &sn);
     tw_expire(s, now);
     counts[fsc_census_state_index("time_wait")] += s->tw_n;
     return s->failed ? -1 : 0;
+}
+
+/* FINSCOPE_WRITER_THREAD=0: flows are written on the analysis thread (session.h). */
+static bool writer_thread(void)
+{
+    const char *v = getenv("FINSCOPE_WRITER_THREAD");
+
+    return !v || strcmp(v, "0") != 0;
+}
+
+int fsc_session_sync(struct fsc_session *s)
+{
+    char err[sizeof s->err];
+
+    if (!s->writer || fsc_writer_sync(s->writer, err, sizeof err) == 0)
+        return s->failed ? -1 : 0;
+    if (!s->failed) /* the first failure is the one to tell */
+        memcpy(s->err, err, sizeof err);
+    s->failed = true;
+    return -1;
+}
+
+void fsc_session_lock_store(struct fsc_session *s)
+{
+    if (s->writer)
+        fsc_writer_lock(s->writer);
+}
+
+void fsc_session_unlock_store(struct fsc_session *s)
+{
+    if (s->writer)
+        fsc_writer_unlock(s->writer);
 }
 
 int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t replace_id,
@@ -132,6 +167,8 @@ int fsc_session_begin(struct fsc_session *s, struct fsc_store *store, int64_t re
     s->max_flows = lim->max_flows;
     s->capture_id = fsc_store_begin_capture(store, &s->ci, replace_id, s->err, sizeof s->err);
     if (s->capture_id < 0)
+        return -1;
+    if (!(s->writer = fsc_writer_new(store, s->capture_id, writer_thread(), s->err, sizeof s->err)))
         return -1;
     if (!(s->ft = fsc_flow_table_new(lim, write_flow, s))) {
         snprintf(s->err, sizeof s->err, "out of memory for the flow table");
@@ -182,7 +219,8 @@ static __attribute__((noinline)) void say_full(struct fsc_session *s, uint64_t n
     s->said_full = true;
     fprintf(stderr,
             "finscope: %s: at packet %llu, %u connections are held at once (--max-flows): from "
-            "now on the least recently active one is written early, marked 'evicted'. Each held "
+            "now on closed connections still lingering go first, then the longest idle open one is "
+            "written early, marked 'evicted' (its later packets continue one row). Each held "
             "connection takes ~%d bytes; raise --max-flows if memory allows\n",
             s->ci.source ? s->ci.source : "capture", (unsigned long long)number, s->max_flows,
             FSC_FLOW_BYTES);
@@ -230,7 +268,7 @@ int fsc_session_end(struct fsc_session *s, fsc_time end_ts)
     fsc_ipfrag_flush(s->frag, s->ci.skipped);
     s->frag_deadline = INT64_MAX;
     fsc_flow_table_flush(s->ft, end_ts);
-    if (s->failed)
+    if (fsc_session_sync(s) < 0)
         return -1;
     s->ci.flows_evicted = fsc_flow_table_stats(s->ft)->evicted;
     return fsc_store_end_capture(s->store, s->capture_id, &s->ci, s->err, sizeof s->err);
@@ -238,6 +276,8 @@ int fsc_session_end(struct fsc_session *s, fsc_time end_ts)
 
 void fsc_session_abort(struct fsc_session *s)
 {
+    fsc_writer_free(s->writer); /* stopped before the connection is used here */
+    s->writer = NULL;
     if (s->capture_id > 0)
         fsc_store_abort_capture(s->store);
     fsc_session_free(s);
@@ -245,6 +285,8 @@ void fsc_session_abort(struct fsc_session *s)
 
 void fsc_session_free(struct fsc_session *s)
 {
+    fsc_writer_free(s->writer);
+    s->writer = NULL;
     fsc_flow_table_free(s->ft);
     s->ft = NULL;
     fsc_ipfrag_free(s->frag);

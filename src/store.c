@@ -32,6 +32,24 @@
     "    FROM flows WHERE close_kind = 'rst' GROUP BY rst_cause ORDER BY flows DESC, rst_cause;\n"
 
 /*
+ * When each endpoint entered each state and how long it held it.  The held time is each log
+ * entry's element 6 (build_transition_log: the time to the endpoint's own next transition,
+ * absent on its last), so no window sorts every transition (schema 4 computed it with lead()
+ * over the transitions view: 17 s for `count(*)` on 500,000 flows).  leave_ts is the next
+ * transition's own integer microseconds over 1e6, as lead(ts) gave it; dwell_s is rounded to the
+ * microsecond (the difference of two epoch doubles carries binary noise).
+ */
+#define STATE_DWELL_VIEW                                                                           \
+    "CREATE VIEW state_dwell AS\n"                                                                 \
+    "    SELECT f.id AS flow_id, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"             \
+    "           (j.value ->> 3) / 1e6 AS enter_ts,\n"                                              \
+    "           ((j.value ->> 3) + (j.value ->> 6)) / 1e6 AS leave_ts,\n"                          \
+    "           round(((j.value ->> 3) + (j.value ->> 6)) / 1e6 - (j.value ->> 3) / 1e6, 6)\n"     \
+    "               AS dwell_s,\n"                                                                 \
+    "           j.value ->> 4 AS enter_packet, j.value ->> 5 AS evidence\n"                        \
+    "    FROM flows AS f, json_each(f.transition_log) AS j;\n"
+
+/*
  * Connections a running `live` still holds, as they stand at its last commit (it replaces them
  * every commit, and deletes them when the capture ends: by then every one is a flows row).
  * Only what state_intervals reads; closer and closer_call are not known before the end.
@@ -67,92 +85,133 @@
     "    PRIMARY KEY (capture_id, file_no)\n"                                                      \
     ");\n"
 
+/*
+ * The flows table, one line per column after id: its name, its declaration, and the value bound
+ * for a flow being inserted (an expression over insert_flow_row()'s locals: the statement st,
+ * the parameter i, the flow f, its ends c and v, Zeek's record z when zk, zb when it has byte
+ * counts, ...).  It generates the CREATE TABLE, the INSERT's column list and placeholders, and
+ * the binds, all in this order, so a new column is one line here (at the end: the order is what
+ * `SELECT *` shows) plus its migration.  docs/schema.md documents every column.
+ */
+/* clang-format off */
+#define FLOW_COLUMNS(X)                                                                            \
+    X(capture_id, "INTEGER NOT NULL", sqlite3_bind_int64(st, i, capture_id))                       \
+    X(ip_version, "INTEGER NOT NULL", sqlite3_bind_int(st, i, f->ip_version))                      \
+    X(client_addr, "TEXT NOT NULL", bind_text(st, i, caddr))                                       \
+    X(client_port, "INTEGER NOT NULL", sqlite3_bind_int(st, i, c->port))                           \
+    X(server_addr, "TEXT NOT NULL", bind_text(st, i, saddr))                                       \
+    X(server_port, "INTEGER NOT NULL", sqlite3_bind_int(st, i, v->port))                           \
+    X(first_ts, "REAL NOT NULL", bind_seconds(st, i, f->first_ts))                                 \
+    X(last_ts, "REAL NOT NULL", bind_seconds(st, i, f->last_ts))                                   \
+    X(duration_s, "REAL NOT NULL", bind_seconds(st, i, f->last_ts - f->first_ts))                  \
+    X(first_packet, "INTEGER NOT NULL", bind_u64(st, i, f->first_packet))                          \
+    X(handshake, "TEXT NOT NULL", bind_text(st, i, fsc_handshake_name(f->handshake)))              \
+    X(close_kind, "TEXT NOT NULL", bind_text(st, i, fsc_close_kind_name(f->close_kind)))           \
+    X(rst_cause, "TEXT", bind_text(st, i, fsc_rst_cause_name(f->rst_cause)))                       \
+    X(closer, "TEXT NOT NULL", bind_text(st, i, fsc_closer_name(f->closer)))                       \
+    X(client_state, "TEXT NOT NULL", bind_text(st, i, cstate))                                     \
+    X(server_state, "TEXT NOT NULL", bind_text(st, i, vstate))                                     \
+    X(client_packets, "INTEGER NOT NULL", bind_u64(st, i, c->pkts))                                \
+    X(server_packets, "INTEGER NOT NULL", bind_u64(st, i, v->pkts))                                \
+    X(client_bytes, "INTEGER NOT NULL", bind_u64(st, i, c->bytes))                                 \
+    X(server_bytes, "INTEGER NOT NULL", bind_u64(st, i, v->bytes))                                 \
+    X(half_close_bytes, "INTEGER NOT NULL", bind_u64(st, i, f->half_close_bytes))                  \
+    X(client_retrans_bytes, "INTEGER NOT NULL", bind_u64(st, i, c->retrans_bytes))                 \
+    X(server_retrans_bytes, "INTEGER NOT NULL", bind_u64(st, i, v->retrans_bytes))                 \
+    X(client_gap_bytes, "INTEGER NOT NULL", bind_u64(st, i, c->gap_bytes))                         \
+    X(server_gap_bytes, "INTEGER NOT NULL", bind_u64(st, i, v->gap_bytes))                         \
+    X(fin_retrans, "INTEGER NOT NULL", bind_u64(st, i, (uint64_t)c->fin_retrans + v->fin_retrans)) \
+    X(rst_after_close, "INTEGER NOT NULL", bind_u64(st, i, f->rst_after_close))                    \
+    X(handshake_rtt_s, "REAL", rtt ? bind_seconds(st, i, f->hs_done_ts - f->syn_ts) : null(st, i)) \
+    X(close_wait_s, "REAL", bind_opt_seconds(st, i, f->close_wait_us))                             \
+    X(fin_wait_2_s, "REAL", bind_opt_seconds(st, i, f->fin_wait_2_us))                             \
+    X(last_ack_s, "REAL", bind_opt_seconds(st, i, f->last_ack_us))                                 \
+    /* Only a SYN shows the ISN; a midstream flow's relative base is not one. */                   \
+    X(client_isn, "INTEGER", c->syn_sent ? bind_u64(st, i, c->isn) : null(st, i))                  \
+    X(server_isn, "INTEGER", v->syn_sent ? bind_u64(st, i, v->isn) : null(st, i))                  \
+    X(midstream, "INTEGER NOT NULL", sqlite3_bind_int(st, i, f->midstream))                        \
+    X(self_connect, "INTEGER NOT NULL", sqlite3_bind_int(st, i, f->self_connect))                  \
+    X(anomalies, "TEXT NOT NULL DEFAULT ''", bind_text(st, i, anomalies))                          \
+    /* Derived paths always fit. */                                                                \
+    X(transitions_dropped, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, 0))                       \
+    X(segments_dropped, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, f->dropped_seg))             \
+    X(transition_log, "TEXT NOT NULL DEFAULT '[]'", bind_log(st, i, &s->tr_log))                   \
+    X(segment_log, "TEXT NOT NULL DEFAULT '[]'", bind_log(st, i, &s->seg_log))                     \
+    /* Zeek's view: the flow's last (or only) Zeek record; NULLs when Zeek saw no record. */       \
+    X(zeek_conn_state, "TEXT", zk ? bind_text(st, i, zstate) : null(st, i))                        \
+    X(zeek_history, "TEXT", zk ? bind_text(st, i, z->history) : null(st, i))                       \
+    X(zeek_orig, "TEXT", zk ? bind_text(st, i, z->orig_is_client ? "client" : "server")            \
+                            : null(st, i))                                                         \
+    X(zeek_orig_bytes, "INTEGER", zb ? bind_u64(st, i, z->orig_bytes) : null(st, i))               \
+    X(zeek_resp_bytes, "INTEGER", zb ? bind_u64(st, i, z->resp_bytes) : null(st, i))               \
+    X(zeek_ts, "REAL", zk ? bind_seconds(st, i, z->ts) : null(st, i))                              \
+    X(zeek_duration_s, "REAL", zk ? bind_seconds(st, i, z->duration_us) : null(st, i))             \
+    X(zeek_orig_pkts, "INTEGER", zk ? bind_u64(st, i, z->orig_pkts) : null(st, i))                 \
+    X(zeek_resp_pkts, "INTEGER", zk ? bind_u64(st, i, z->resp_pkts) : null(st, i))                 \
+    X(zeek_earlier, "TEXT NOT NULL DEFAULT '[]'", bind_log(st, i, &s->zeek_log))                   \
+    X(rst_cause_proven, "INTEGER", f->rst_cause != FSC_RC_NONE                                     \
+                                       ? sqlite3_bind_int(st, i, f->rst_cause_proven)              \
+                                       : null(st, i))                                              \
+    X(closer_call, "TEXT", bind_text(st, i, fsc_closer_call_name(f->closer_call)))                 \
+    X(last_packet, "INTEGER", bind_u64(st, i, f->last_packet))
+/* clang-format on */
+/* What a column table (FLOW_COLUMNS, CAPTURE_COLUMNS) generates, one column at a time: its
+ * declaration, its name in a list, its placeholder, its bind (needs locals st, i and rc). */
+#define COL_DECL(name, decl, value) ",\n    " #name " " decl
+#define COL_NAME(name, decl, value) #name ", "
+#define COL_PARAM(name, decl, value) "?, "
+#define COL_BIND(name, decl, value)                                                                \
+    B(value);                                                                                      \
+    i++;
+/* clang-format off */
+#define FLOWS_TABLE                                                                                \
+    "CREATE TABLE flows (\n"                                                                       \
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT" FLOW_COLUMNS(COL_DECL) "\n"                         \
+    ");\n"
+/* clang-format on */
+
+/*
+ * The captures columns that the INSERT at the start and the UPDATE of the counters share, in the
+ * table's order (between source and analyzed_at), as FLOW_COLUMNS: name, declaration, value
+ * bound (bind_capture()'s locals: st, i, the capture ci, skipped its skipped frames, have_ts).
+ */
+/* clang-format off */
+#define CAPTURE_COLUMNS(X)                                                                         \
+    X(size_bytes, "INTEGER", bind_opt_i64(st, i, ci->size_bytes))                                  \
+    X(hash, "TEXT", bind_text(st, i, ci->hash))                                                    \
+    X(link_type, "TEXT", bind_text(st, i, ci->link_type))                                          \
+    X(link_type_id, "INTEGER", sqlite3_bind_int(st, i, ci->link_type_id))                          \
+    X(filter, "TEXT", bind_text(st, i, ci->filter))                                                \
+    X(packets_read, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->packets_read))               \
+    X(packets_tcp, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->packets_tcp))                 \
+    X(packets_skipped, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, skipped))                     \
+    X(truncated, "INTEGER NOT NULL DEFAULT 0", sqlite3_bind_int(st, i, ci->truncated))             \
+    X(truncated_at, "INTEGER", bind_opt_i64(st, i, ci->truncated_at))                              \
+    X(drops, "INTEGER", bind_opt_i64(st, i, ci->drops))                                            \
+    X(first_ts, "REAL", have_ts ? bind_seconds(st, i, ci->first_ts) : null(st, i))                 \
+    X(last_ts, "REAL", have_ts ? bind_seconds(st, i, ci->last_ts) : null(st, i))                   \
+    X(flows, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->flows))                             \
+    X(flows_evicted, "INTEGER NOT NULL DEFAULT 0", bind_u64(st, i, ci->flows_evicted))
+#define CAPTURES_TABLE                                                                             \
+    "CREATE TABLE captures (\n"                                                                    \
+    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"                                                  \
+    "    source TEXT NOT NULL" CAPTURE_COLUMNS(COL_DECL) ",\n"                                     \
+    "    analyzed_at TEXT NOT NULL,\n"                                                             \
+    "    finscope_version TEXT NOT NULL\n"                                                         \
+    ");\n"
+/* clang-format on */
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings"
+/* clang-format off */
 static const char schema_sql[] =
-    "CREATE TABLE captures (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "    source TEXT NOT NULL,\n"
-    "    size_bytes INTEGER,\n"
-    "    hash TEXT,\n"
-    "    link_type TEXT,\n"
-    "    link_type_id INTEGER,\n"
-    "    filter TEXT,\n"
-    "    packets_read INTEGER NOT NULL DEFAULT 0,\n"
-    "    packets_tcp INTEGER NOT NULL DEFAULT 0,\n"
-    "    packets_skipped INTEGER NOT NULL DEFAULT 0,\n"
-    "    truncated INTEGER NOT NULL DEFAULT 0,\n"
-    "    truncated_at INTEGER,\n"
-    "    drops INTEGER,\n"
-    "    first_ts REAL,\n"
-    "    last_ts REAL,\n"
-    "    flows INTEGER NOT NULL DEFAULT 0,\n"
-    "    flows_evicted INTEGER NOT NULL DEFAULT 0,\n"
-    "    analyzed_at TEXT NOT NULL,\n"
-    "    finscope_version TEXT NOT NULL\n"
-    ");\n"
+    CAPTURES_TABLE
     "CREATE TABLE skipped (\n"
     "    capture_id INTEGER NOT NULL,\n"
     "    reason TEXT NOT NULL,\n"
     "    packets INTEGER NOT NULL,\n"
     "    PRIMARY KEY (capture_id, reason)\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE TABLE flows (\n"
-    "    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-    "    capture_id INTEGER NOT NULL,\n"
-    "    ip_version INTEGER NOT NULL,\n"
-    "    client_addr TEXT NOT NULL,\n"
-    "    client_port INTEGER NOT NULL,\n"
-    "    server_addr TEXT NOT NULL,\n"
-    "    server_port INTEGER NOT NULL,\n"
-    "    first_ts REAL NOT NULL,\n"
-    "    last_ts REAL NOT NULL,\n"
-    "    duration_s REAL NOT NULL,\n"
-    "    first_packet INTEGER NOT NULL,\n"
-    "    handshake TEXT NOT NULL,\n"
-    "    close_kind TEXT NOT NULL,\n"
-    "    rst_cause TEXT,\n"
-    "    closer TEXT NOT NULL,\n"
-    "    client_state TEXT NOT NULL,\n"
-    "    server_state TEXT NOT NULL,\n"
-    "    client_packets INTEGER NOT NULL,\n"
-    "    server_packets INTEGER NOT NULL,\n"
-    "    client_bytes INTEGER NOT NULL,\n"
-    "    server_bytes INTEGER NOT NULL,\n"
-    "    half_close_bytes INTEGER NOT NULL,\n"
-    "    client_retrans_bytes INTEGER NOT NULL,\n"
-    "    server_retrans_bytes INTEGER NOT NULL,\n"
-    "    client_gap_bytes INTEGER NOT NULL,\n"
-    "    server_gap_bytes INTEGER NOT NULL,\n"
-    "    fin_retrans INTEGER NOT NULL,\n"
-    "    rst_after_close INTEGER NOT NULL,\n"
-    "    handshake_rtt_s REAL,\n"
-    "    close_wait_s REAL,\n"
-    "    fin_wait_2_s REAL,\n"
-    "    last_ack_s REAL,\n"
-    "    client_isn INTEGER,\n"
-    "    server_isn INTEGER,\n"
-    "    midstream INTEGER NOT NULL,\n"
-    "    self_connect INTEGER NOT NULL,\n"
-    "    anomalies TEXT NOT NULL DEFAULT '',\n"
-    "    transitions_dropped INTEGER NOT NULL DEFAULT 0,\n"
-    "    segments_dropped INTEGER NOT NULL DEFAULT 0,\n"
-    "    transition_log TEXT NOT NULL DEFAULT '[]',\n"
-    "    segment_log TEXT NOT NULL DEFAULT '[]',\n"
-    "    zeek_conn_state TEXT,\n"
-    "    zeek_history TEXT,\n"
-    "    zeek_orig TEXT,\n"
-    "    zeek_orig_bytes INTEGER,\n"
-    "    zeek_resp_bytes INTEGER,\n"
-    "    zeek_ts REAL,\n"
-    "    zeek_duration_s REAL,\n"
-    "    zeek_orig_pkts INTEGER,\n"
-    "    zeek_resp_pkts INTEGER,\n"
-    "    zeek_earlier TEXT NOT NULL DEFAULT '[]',\n"
-    "    rst_cause_proven INTEGER,\n"
-    "    closer_call TEXT,\n"
-    "    last_packet INTEGER\n"
-    ");\n"
+    ") WITHOUT ROWID;\n" FLOWS_TABLE
     /*
      * A flow's transitions and control segments live in its row as JSON arrays (one insert per
      * flow instead of ~17: SQLite spends ~1.3 us per row, measured, and rows were 60% of the
@@ -205,22 +264,26 @@ static const char schema_sql[] =
     "           max(close_wait_s) AS max_close_wait_s\n"
     "    FROM cw GROUP BY server_addr, server_port\n"
     "    ORDER BY flows DESC, max_close_wait_s DESC, server_addr, server_port;\n"
-    /* Rounded to the microsecond: the difference of two epoch doubles carries binary noise. */
-    "CREATE VIEW state_dwell AS\n"
-    "    SELECT flow_id, endpoint, to_state AS state, ts AS enter_ts,\n"
-    "           lead(ts) OVER w AS leave_ts,\n"
-    "           round(lead(ts) OVER w - ts, 6) AS dwell_s,\n"
-    "           packet AS enter_packet, evidence\n"
-    "    FROM transitions\n"
-    "    WINDOW w AS (PARTITION BY flow_id, endpoint ORDER BY ord);\n"
+    STATE_DWELL_VIEW
     /* How long each endpoint held each state, with the kernel's lifetimes (census.h). */
     FSC_SQL_STATE_INTERVALS_VIEW;
+/* clang-format on */
 #pragma GCC diagnostic pop
 
-/* Columns shared by the captures INSERT and UPDATE, bound by bind_capture() in this order. */
-#define CAPTURE_COLS                                                                               \
-    "size_bytes, hash, link_type, link_type_id, filter, packets_read, packets_tcp, "               \
-    "packets_skipped, truncated, truncated_at, drops, first_ts, last_ts, flows, flows_evicted"
+/*
+ * The statements the column tables generate.  No list may end in a comma: the INSERTs end theirs
+ * with id NULL (SQLite hands out the next id), the UPDATE with id = id (changes nothing).
+ */
+/* clang-format off */
+#define INS_FLOW_SQL                                                                               \
+    "INSERT INTO flows (" FLOW_COLUMNS(COL_NAME) "id) VALUES (" FLOW_COLUMNS(COL_PARAM) "NULL)"
+#define INS_CAPTURE_SQL                                                                            \
+    "INSERT INTO captures (source, " CAPTURE_COLUMNS(COL_NAME) "analyzed_at, finscope_version) "   \
+    "VALUES (?, " CAPTURE_COLUMNS(COL_PARAM) "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)"
+#define UPD_CAPTURE_SQL                                                                            \
+    "UPDATE captures SET (" CAPTURE_COLUMNS(COL_NAME) "id) = (" CAPTURE_COLUMNS(COL_PARAM) "id) "  \
+    "WHERE id = ?"
+/* clang-format on */
 
 enum {
     ST_BEGIN,
@@ -261,30 +324,12 @@ static const struct {
     [ST_INS_HELD] = {"insert held connection",
                      "INSERT INTO held_flows (capture_id, client_addr, client_port, server_addr, "
                      "server_port, first_ts, last_ts, transition_log) VALUES (?,?,?,?,?,?,?,?)"},
-    [ST_INS_CAPTURE] = {"insert capture", "INSERT INTO captures (source, " CAPTURE_COLS
-                                          ", analyzed_at, finscope_version) VALUES "
-                                          "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, "
-                                          "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?)"},
-    [ST_UPD_CAPTURE] = {"update capture", "UPDATE captures SET (" CAPTURE_COLS
-                                          ") = (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE id = ?"},
+    [ST_INS_CAPTURE] = {"insert capture", INS_CAPTURE_SQL},
+    [ST_UPD_CAPTURE] = {"update capture", UPD_CAPTURE_SQL},
     [ST_INS_SKIPPED] = {"insert skip count",
                         "INSERT OR REPLACE INTO skipped (capture_id, reason, packets) "
                         "VALUES (?,?,?)"},
-    [ST_INS_FLOW] = {"insert flow",
-                     "INSERT INTO flows (capture_id, ip_version, client_addr, client_port, "
-                     "server_addr, server_port, first_ts, last_ts, duration_s, first_packet, "
-                     "handshake, close_kind, rst_cause, closer, client_state, server_state, "
-                     "client_packets, server_packets, client_bytes, server_bytes, "
-                     "half_close_bytes, client_retrans_bytes, server_retrans_bytes, "
-                     "client_gap_bytes, server_gap_bytes, fin_retrans, rst_after_close, "
-                     "handshake_rtt_s, close_wait_s, fin_wait_2_s, last_ack_s, client_isn, "
-                     "server_isn, midstream, self_connect, anomalies, transitions_dropped, "
-                     "segments_dropped, transition_log, segment_log, zeek_conn_state, "
-                     "zeek_history, zeek_orig, zeek_orig_bytes, zeek_resp_bytes, zeek_ts, "
-                     "zeek_duration_s, zeek_orig_pkts, zeek_resp_pkts, zeek_earlier, "
-                     "rst_cause_proven, closer_call, last_packet) VALUES "
-                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+    [ST_INS_FLOW] = {"insert flow", INS_FLOW_SQL},
 };
 
 /* A growable text buffer, reused from flow to flow (no allocation per flow once warm). */
@@ -344,6 +389,12 @@ static int bind_u64(sqlite3_stmt *st, int i, uint64_t v)
     return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
 }
 
+/* A NULL for the column at parameter i (the column tables' "not known" values). */
+static int null(sqlite3_stmt *st, int i)
+{
+    return sqlite3_bind_null(st, i);
+}
+
 /* A value that uses -1 (or any negative) for "unknown". */
 static int bind_opt_i64(sqlite3_stmt *st, int i, int64_t v)
 {
@@ -389,7 +440,7 @@ static int bound(struct fsc_store *s, int k, int rc, int next, char *err, size_t
     return 0;
 }
 
-/* Bind CAPTURE_COLS from parameter *ip on. */
+/* Bind CAPTURE_COLUMNS from parameter *ip on. */
 static int bind_capture(sqlite3_stmt *st, int *ip, const struct fsc_capture_info *ci)
 {
     int rc = SQLITE_OK, i = *ip;
@@ -398,21 +449,7 @@ static int bind_capture(sqlite3_stmt *st, int *ip, const struct fsc_capture_info
 
     for (int r = FSC_SKIP_NONE + 1; r < FSC_SKIP__COUNT; r++)
         skipped += ci->skipped[r];
-    B(bind_opt_i64(st, i++, ci->size_bytes));
-    B(bind_text(st, i++, ci->hash));
-    B(bind_text(st, i++, ci->link_type));
-    B(sqlite3_bind_int(st, i++, ci->link_type_id));
-    B(bind_text(st, i++, ci->filter));
-    B(bind_u64(st, i++, ci->packets_read));
-    B(bind_u64(st, i++, ci->packets_tcp));
-    B(bind_u64(st, i++, skipped));
-    B(sqlite3_bind_int(st, i++, ci->truncated));
-    B(bind_opt_i64(st, i++, ci->truncated_at));
-    B(bind_opt_i64(st, i++, ci->drops));
-    B(have_ts ? bind_seconds(st, i++, ci->first_ts) : sqlite3_bind_null(st, i++));
-    B(have_ts ? bind_seconds(st, i++, ci->last_ts) : sqlite3_bind_null(st, i++));
-    B(bind_u64(st, i++, ci->flows));
-    B(bind_u64(st, i++, ci->flows_evicted));
+    CAPTURE_COLUMNS(COL_BIND)
     *ip = i;
     return rc;
 }
@@ -531,6 +568,8 @@ fail:
  *         log entry gets how long its endpoint held the state (build_transition_log).
  * 3 -> 4: flows.last_packet (NULL on older rows) and the capture_files table, one row per
  *         capture read from a file (its frames were numbered from 1 in that file).
+ * 4 -> 5: state_dwell reads each entry's held time instead of a window (STATE_DWELL_VIEW); the
+ *         rows are the same, since schema 3 every log entry but an endpoint's last holds it.
  */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings" /* the schema's view, as in schema_sql */
@@ -554,6 +593,7 @@ static const char *const migration[] = {
     [3] = "ALTER TABLE flows ADD COLUMN last_packet INTEGER;\n" CAPTURE_FILES_TABLE
           "INSERT INTO capture_files SELECT id, 1, source, 1, packets_read, first_ts, last_ts\n"
           "    FROM captures WHERE source NOT LIKE 'live:%';\n",
+    [4] = "DROP VIEW state_dwell;\n" STATE_DWELL_VIEW,
 };
 #pragma GCC diagnostic pop
 
@@ -975,72 +1015,31 @@ static int bind_ends(sqlite3_stmt *st, int *i, const struct fsc_flow *f)
     return rc;
 }
 
+/* A JSON log built for the flow being inserted (borrowed until the insert has run). */
+static int bind_log(sqlite3_stmt *st, int i, const struct text *t)
+{
+    return sqlite3_bind_text(st, i, t->p, (int)t->len, SQLITE_STATIC);
+}
+
+/* Bind FLOW_COLUMNS for flow f and insert the row. */
 static int insert_flow_row(struct fsc_store *s, int64_t capture_id, const struct fsc_flow *f,
                            char *err, size_t errlen)
 {
     sqlite3_stmt *st = s->st[ST_INS_FLOW];
     const struct fsc_endpoint *c = &f->ep[FSC_CLIENT], *v = &f->ep[FSC_SERVER];
-    char anomalies[512];
+    const struct fsc_zeek_record *z = &f->zeek.final;
+    bool zk = f->zeek.active, zb = zk && z->has_bytes;
+    const char *cstate = fsc_tcp_state_name((enum fsc_tcp_state)c->state);
+    const char *vstate = fsc_tcp_state_name((enum fsc_tcp_state)v->state);
+    const char *zstate = fsc_zeek_conn_state_name((enum fsc_zeek_conn_state)z->conn_state);
+    char anomalies[512], caddr[64], saddr[64];
     int rc = SQLITE_OK, i = 1;
     bool rtt = f->syn_ts > 0 && f->hs_done_ts > 0;
 
     fsc_anomaly_str(f->anomalies, anomalies, sizeof anomalies);
-
-    B(sqlite3_bind_int64(st, i++, capture_id));
-    B(sqlite3_bind_int(st, i++, f->ip_version));
-    B(bind_ends(st, &i, f));
-    B(bind_seconds(st, i++, f->last_ts - f->first_ts));
-    B(bind_u64(st, i++, f->first_packet));
-    B(bind_text(st, i++, fsc_handshake_name(f->handshake)));
-    B(bind_text(st, i++, fsc_close_kind_name(f->close_kind)));
-    B(bind_text(st, i++, fsc_rst_cause_name(f->rst_cause)));
-    B(bind_text(st, i++, fsc_closer_name(f->closer)));
-    B(bind_text(st, i++, fsc_tcp_state_name((enum fsc_tcp_state)c->state)));
-    B(bind_text(st, i++, fsc_tcp_state_name((enum fsc_tcp_state)v->state)));
-    B(bind_u64(st, i++, c->pkts));
-    B(bind_u64(st, i++, v->pkts));
-    B(bind_u64(st, i++, c->bytes));
-    B(bind_u64(st, i++, v->bytes));
-    B(bind_u64(st, i++, f->half_close_bytes));
-    B(bind_u64(st, i++, c->retrans_bytes));
-    B(bind_u64(st, i++, v->retrans_bytes));
-    B(bind_u64(st, i++, c->gap_bytes));
-    B(bind_u64(st, i++, v->gap_bytes));
-    B(bind_u64(st, i++, (uint64_t)c->fin_retrans + v->fin_retrans));
-    B(bind_u64(st, i++, f->rst_after_close));
-    B(rtt ? bind_seconds(st, i++, f->hs_done_ts - f->syn_ts) : sqlite3_bind_null(st, i++));
-    B(bind_opt_seconds(st, i++, f->close_wait_us));
-    B(bind_opt_seconds(st, i++, f->fin_wait_2_us));
-    B(bind_opt_seconds(st, i++, f->last_ack_us));
-    /* Only a SYN shows the ISN; a midstream flow's relative base is not one. */
-    B(c->syn_sent ? bind_u64(st, i++, c->isn) : sqlite3_bind_null(st, i++));
-    B(v->syn_sent ? bind_u64(st, i++, v->isn) : sqlite3_bind_null(st, i++));
-    B(sqlite3_bind_int(st, i++, f->midstream));
-    B(sqlite3_bind_int(st, i++, f->self_connect));
-    B(bind_text(st, i++, anomalies));
-    B(bind_u64(st, i++, 0)); /* transitions_dropped: derived paths always fit */
-    B(bind_u64(st, i++, f->dropped_seg));
-    B(sqlite3_bind_text(st, i++, s->tr_log.p, (int)s->tr_log.len, SQLITE_STATIC));
-    B(sqlite3_bind_text(st, i++, s->seg_log.p, (int)s->seg_log.len, SQLITE_STATIC));
-    /* Zeek's view: the flow's last (or only) Zeek record; NULLs when Zeek saw no record. */
-    const struct fsc_zeek_record *z = &f->zeek.final;
-    bool zk = f->zeek.active;
-    B(zk ? bind_text(st, i++, fsc_zeek_conn_state_name((enum fsc_zeek_conn_state)z->conn_state))
-         : sqlite3_bind_null(st, i++));
-    B(zk ? bind_text(st, i++, z->history) : sqlite3_bind_null(st, i++));
-    B(zk ? bind_text(st, i++, z->orig_is_client ? "client" : "server")
-         : sqlite3_bind_null(st, i++));
-    B(zk && z->has_bytes ? bind_u64(st, i++, z->orig_bytes) : sqlite3_bind_null(st, i++));
-    B(zk && z->has_bytes ? bind_u64(st, i++, z->resp_bytes) : sqlite3_bind_null(st, i++));
-    B(zk ? bind_seconds(st, i++, z->ts) : sqlite3_bind_null(st, i++));
-    B(zk ? bind_seconds(st, i++, z->duration_us) : sqlite3_bind_null(st, i++));
-    B(zk ? bind_u64(st, i++, z->orig_pkts) : sqlite3_bind_null(st, i++));
-    B(zk ? bind_u64(st, i++, z->resp_pkts) : sqlite3_bind_null(st, i++));
-    B(sqlite3_bind_text(st, i++, s->zeek_log.p, (int)s->zeek_log.len, SQLITE_STATIC));
-    B(f->rst_cause != FSC_RC_NONE ? sqlite3_bind_int(st, i++, f->rst_cause_proven)
-                                  : sqlite3_bind_null(st, i++));
-    B(bind_text(st, i++, fsc_closer_call_name(f->closer_call)));
-    B(bind_u64(st, i++, f->last_packet));
+    fsc_addr_str(&c->addr, f->ip_version, caddr, sizeof caddr);
+    fsc_addr_str(&v->addr, f->ip_version, saddr, sizeof saddr);
+    FLOW_COLUMNS(COL_BIND)
     if (bound(s, ST_INS_FLOW, rc, i, err, errlen) < 0)
         return -1;
     return run(s, ST_INS_FLOW, err, errlen);

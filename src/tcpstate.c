@@ -48,17 +48,9 @@ static void add_segment(struct fsc_flow *f, int dir, const struct fsc_pkt *p, un
         f->dropped_seg++;
         return;
     }
-    if (f->n_seg == f->cap_seg) {
-        uint32_t ncap = f->cap_seg ? f->cap_seg * 2 : 8;
-        if (ncap > FSC_FLOW_MAX_SEGMENTS)
-            ncap = FSC_FLOW_MAX_SEGMENTS;
-        struct fsc_segment *arr = realloc(f->seg, ncap * sizeof *arr);
-        if (!arr) {
-            f->dropped_seg++;
-            return;
-        }
-        f->seg = arr;
-        f->cap_seg = ncap;
+    if (f->n_seg == f->cap_seg && fsc_flow_seg_grow(f) < 0) {
+        f->dropped_seg++;
+        return;
     }
     struct fsc_segment *g = &f->seg[f->n_seg++];
     g->ts = p->ts;

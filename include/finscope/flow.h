@@ -16,6 +16,11 @@
 #define FSC_FLOW_MAX_TRANSITIONS 32
 #define FSC_FLOW_MAX_SEGMENTS 96
 
+/* A place in one of the flow table's lists (flow.c). */
+struct fsc_flow_node {
+    struct fsc_flow_node *prev, *next;
+};
+
 struct fsc_flow {
     uint64_t id; /* assigned by the store when written; 0 before */
     uint8_t ip_version;
@@ -66,13 +71,17 @@ struct fsc_flow {
     enum fsc_closer closer;
     enum fsc_closer_call closer_call;
 
+    /* Kept control segments.  In a flow table the array belongs to the table's pool (flow.c):
+     * read or copy it, never keep, free or realloc it; it grows by fsc_flow_seg_grow. */
     struct fsc_segment *seg;
     uint32_t n_seg, cap_seg, dropped_seg;
 
     /* Flow-table bookkeeping (flow.c only). */
-    struct fsc_flow *hnext;         /* hash chain */
-    struct fsc_flow *lprev, *lnext; /* active or closed list, oldest first */
+    struct fsc_flow *hnext;        /* hash chain */
+    struct fsc_flow_node lru;      /* active or closed list, oldest first */
+    struct fsc_seg_pool *seg_pool; /* where seg comes from; NULL: the heap (no table) */
     uint32_t hash;
+    bool continued; /* started by a packet of an evicted tuple (flow table, "Eviction") */
 
     /* Zeek's view of the same segments (zeek.c), independent of everything above; last, so
      * the fields every packet touches stay together. */
@@ -86,23 +95,52 @@ static inline int fsc_flow_peer(const struct fsc_flow *f, int e)
     return f->self_connect ? e : !e;
 }
 
+/* Room for at least one more kept segment (flow.c): the next size class from the flow table's
+ * pool, or the heap for a flow outside a table.  0, or -1 (out of memory, or at the bound). */
+int fsc_flow_seg_grow(struct fsc_flow *f);
+
 /* ---- flow table (flow.c) ---- */
 
 struct fsc_flow_table;
 
+/*
+ * Eviction, when max_flows are held and a packet needs a new flow:
+ *  1. A closed flow lingering for late segments goes first, oldest first, without an anomaly:
+ *     it is done.
+ *  2. Otherwise the open flow idle longest is written early, with the "evicted" anomaly, and
+ *     its tuple is remembered (a marker).
+ *  A later packet of an evicted tuple continues it as one midstream flow (a continuation).
+ *  When more connections than max_flows are active in turn, plain least-recently-used would
+ *  evict each flow just before its next packet, one row per packet.  So a continuation is not
+ *  evicted to make room for another continuation, and a continuation once evicted is not
+ *  started again: while the table stays full of open flows, the tuple's packets collect in a
+ *  tail outside the table (first and last packet, per-side packet and byte counts, ~200 bytes),
+ *  written as one midstream row marked "evicted" (only its first and last packets analyzed)
+ *  when it has been idle idle_us, at the end of input, or when the tuple needs a flow again
+ *  (a bare SYN, or room in the table).  Through one spell of pressure a tuple thus gives at most
+ *  three rows (the flow, one continuation, one tail), however many packets it sends.
+ *  Tuples are remembered for idle_us, at most 4 per flow held; beyond, the least recently
+ *  active is forgotten (its tail written).  No order comes from the hash key.
+ */
 struct fsc_flow_limits {
-    uint32_t max_flows; /* concurrent flows held; the oldest idle one is evicted beyond */
+    uint32_t max_flows; /* concurrent flows held; beyond, one is evicted (see above) */
     fsc_time linger_us; /* closed flows stay this long (capture time) for late segments */
     fsc_time idle_us;   /* open flows idle this long are written as they are */
 };
 
 /* Called for every flow leaving the table (closed and lingered, idle, evicted, or flushed).
- * The flow is finalized before the call and freed after it returns. */
+ * The flow is finalized before the call and recycled, segment array and all, after it returns:
+ * a sink that keeps anything copies it. */
 typedef void (*fsc_flow_sink)(struct fsc_flow *f, void *user);
 
 struct fsc_flow_stats {
     uint64_t created, written, evicted, idled, port_reuse;
     uint64_t active, peak_active;
+    /* Memory the table holds: flows carved from its slabs (at least peak_active), and bytes of
+     * segment-array slabs.  They follow the flows held at once, not the flows written. */
+    uint64_t flows_pooled, seg_pool_bytes;
+    /* Packets of thrashing tuples collected in tails, and the rows written for them. */
+    uint64_t tail_packets, tail_rows;
 };
 
 /* Returns NULL on allocation failure. */

@@ -8,16 +8,19 @@
 #include "finscope/ipfrag.h"
 #include "finscope/store.h"
 
+struct fsc_writer;
+
 /* Shared by `analyze` (a file) and `live` (an interface): everything between libpcap and SQLite. */
 struct fsc_session {
     struct fsc_store *store;
     int64_t capture_id;
     struct fsc_capture_info ci; /* counters grow as frames arrive */
     struct fsc_flow_table *ft;
-    struct fsc_ipfrag *frag; /* IP fragments waiting for the rest of their datagram */
-    fsc_time frag_deadline;  /* when the oldest of them times out (INT64_MAX: none held) */
-    bool failed;             /* a store or memory error: err says which; abort the capture */
-    bool said_full;          /* the first eviction was announced on stderr */
+    struct fsc_writer *writer; /* writes the finished flows (writer.h), on a thread of its own */
+    struct fsc_ipfrag *frag;   /* IP fragments waiting for the rest of their datagram */
+    fsc_time frag_deadline;    /* when the oldest of them times out (INT64_MAX: none held) */
+    bool failed;               /* a store or memory error: err says which; abort the capture */
+    bool said_full;            /* the first eviction was announced on stderr */
     uint32_t max_flows;
     /* live: TIME_WAIT of written connections, for the census of now (fsc_session_snapshot):
      * a min-heap of the times they end, kept only when track_time_wait is set. */
@@ -56,6 +59,20 @@ int fsc_session_expire(struct fsc_session *s, fsc_time now);
  */
 int fsc_session_snapshot(struct fsc_session *s, fsc_time now, uint64_t counts[FSC_CENSUS_NSTATES]);
 
+/*
+ * The finished flows are written by a second thread (writer.h) while the analysis goes on; the
+ * environment variable FINSCOPE_WRITER_THREAD=0 writes them on the calling thread instead (for
+ * tests, which compare the two).  Any other use of the store while the session is open comes
+ * after fsc_session_sync (every flow handed over so far written; the store is the caller's until
+ * the next frame, expire or end) or between fsc_session_lock_store and fsc_session_unlock_store
+ * (the store is the caller's between two flows, without waiting for the rest).  Sync returns 0,
+ * or -1 with s->err (a write failed: abort the capture).  The session's own functions sync
+ * where they need to.
+ */
+int fsc_session_sync(struct fsc_session *s);
+void fsc_session_lock_store(struct fsc_session *s);
+void fsc_session_unlock_store(struct fsc_session *s);
+
 /* Abandon fragments still held (ip_fragment_incomplete), write out every flow still held,
  * update the captures row and COMMIT.  0 or -1. */
 int fsc_session_end(struct fsc_session *s, fsc_time end_ts);
@@ -63,7 +80,7 @@ int fsc_session_end(struct fsc_session *s, fsc_time end_ts);
 /* ROLLBACK what this capture wrote (nothing of it stays) and free the session's memory. */
 void fsc_session_abort(struct fsc_session *s);
 
-/* Free the flow table and the reassembler (after end or abort). */
+/* Stop the writer and free the flow table and the reassembler (after end or abort). */
 void fsc_session_free(struct fsc_session *s);
 
 #endif

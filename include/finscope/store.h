@@ -7,7 +7,7 @@
 #include "finscope/flow.h"
 
 /* Schema version kept in PRAGMA user_version; PRAGMA application_id marks a finscope file. */
-#define FSC_SCHEMA_VERSION 4
+#define FSC_SCHEMA_VERSION 5
 #define FSC_APPLICATION_ID 0x46534331 /* "FSC1" */
 
 /* flows.rst_cause as people read it: "(likely)" after a cause the packets do not prove

@@ -1169,7 +1169,7 @@ def main():
         con = sqlite3.connect(TEMPLATE)
         con.row_factory = sqlite3.Row
         TEMPLATE_ROW = dict(con.execute("SELECT * FROM flows").fetchone())
-        check(con.execute("PRAGMA user_version").fetchone()[0] == 4, "schema 4")
+        check(con.execute("PRAGMA user_version").fetchone()[0] == 5, "schema 5")
         con.execute("DELETE FROM flows")
         con.commit()
         con.close()

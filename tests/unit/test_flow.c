@@ -592,6 +592,137 @@ static void test_churn_overlap(void)
     fsc_flow_table_free(t);
 }
 
+/* Flows a table's slabs hold once it has held peak flows at once (its slabs are 64 KiB). */
+static uint64_t pooled_for(uint64_t peak)
+{
+    uint64_t per_slab = 65536 / sizeof(struct fsc_flow);
+    return (peak + per_slab - 1) / per_slab * per_slab;
+}
+
+/*
+ * Memory follows the flows held at once, never the flows written (issue 9): 100000 serial
+ * connections with no linger reuse one slab of flows and one slab per segment-array class;
+ * then 5000 held at once take just the slabs for 5000, and written they are reused again.
+ */
+static void test_pool(void)
+{
+    enum { N = 100000, HELD = 5000 };
+    struct recorder rc;
+    struct fsc_flow_table *t = table(N, 0, 300 * SEC, &rc);
+    const struct fsc_flow_stats *st = fsc_flow_table_stats(t);
+    uint64_t num = 1;
+    fsc_time now = 0;
+
+    for (uint32_t i = 0; i < N; i++, now += 1000) {
+        struct link l = churn_link(i);
+        connection(t, &l, i * 7919u, ~i * 104729u, now, &num);
+    }
+    CHECK_INT(st->peak_active, 1, "pool: serial connections, one held at a time");
+    CHECK_INT(st->flows_pooled, pooled_for(1), "pool: one slab of flows for 100000 connections");
+    CHECK_INT(st->seg_pool_bytes <= 2 * 65536, 1, "pool: one slab per segment-array class");
+    uint64_t seg_bytes = st->seg_pool_bytes;
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < HELD; i++) {
+            struct link l = churn_link(N + i);
+            FEED(t, &l, C, F_SYN, 1000, 0, 0, now, num++);
+            FEED(t, &l, S, F_SA, 5000, 1001, 0, now, num++);
+        }
+        fsc_flow_table_flush(t, now);
+        now += SEC;
+    }
+    CHECK_INT(st->peak_active, HELD, "pool: held at once");
+    CHECK_INT(st->flows_pooled, pooled_for(HELD), "pool: slabs for the peak, reused the 2nd time");
+    /* 5000 arrays of 4 segments (32 bytes each) in 64 KiB slabs, on top of the first ones. */
+    uint64_t grown = st->seg_pool_bytes - seg_bytes, need = HELD * 4 * sizeof(struct fsc_segment);
+    CHECK_INT(grown >= need - 65536 && grown <= need + 65536, 1, "pool: segment slabs for 5000");
+    CHECK_INT(rc.calls, N + 2 * HELD, "pool: every flow written");
+    fsc_flow_table_free(t);
+}
+
+/* What a table wrote, in total: rows, packets, and rows by kind. */
+struct tally {
+    uint64_t rows, pkts, evicted, midstream;
+};
+
+static void tally_sink(struct fsc_flow *f, void *user)
+{
+    struct tally *y = user;
+    y->rows++;
+    y->pkts += f->ep[C].pkts + f->ep[S].pkts;
+    y->evicted += (f->anomalies & FSC_AN_EVICTED) != 0;
+    y->midstream += f->handshake == FSC_HS_NONE;
+}
+
+/*
+ * Eviction under pressure (flow.h, "Eviction"): N connections touched in turn, one data
+ * segment each per round, R rounds, through a table of N/4.  Least-recently-used wrote one row
+ * per packet (N*R); now round 1 evicts 3N/4 of them, round 2 continues those (evicting the other
+ * N/4), and from then on the N/4 continuations stay while the other 3N/4 tuples collect in
+ * tails: 2N rows, every packet counted once.
+ */
+static void test_evict_round_robin(void)
+{
+    enum { N = 4000, R = 10, MAX = N / 4 };
+    struct tally y = {0};
+    struct fsc_flow_limits lim = {MAX, SEC, 300 * SEC};
+    struct fsc_flow_table *t = fsc_flow_table_new(&lim, tally_sink, &y);
+    const struct fsc_flow_stats *st = fsc_flow_table_stats(t);
+    uint64_t num = 1;
+    fsc_time now = 0;
+
+    for (uint32_t r = 0; r < R; r++) {
+        for (uint32_t i = 0; i < N; i++, now += 10) {
+            struct link l = churn_link(i);
+            FEED(t, &l, C, F_PA, 1001 + r * 10, 5001, 10, now, num++);
+        }
+    }
+    CHECK_INT(st->evicted, N, "round robin: 3N/4 originals, then the other N/4");
+    CHECK_INT(st->created, N + MAX, "round robin: continuations for the first N/4 only");
+    CHECK_INT(st->tail_packets, (uint64_t)(N - MAX) * (R - 1), "round robin: tail packets");
+    fsc_flow_table_flush(t, now + SEC);
+    CHECK_INT(y.rows, 2 * N, "round robin: 2N rows, not N*R");
+    CHECK_INT(st->tail_rows, N - MAX, "round robin: one tail row per thrashing tuple");
+    CHECK_INT(y.pkts, (uint64_t)N * R, "round robin: every packet counted once");
+    CHECK_INT(y.evicted, N + (N - MAX), "round robin: evicted flows and tails marked");
+    CHECK_INT(y.midstream, 2 * N, "round robin: every row midstream");
+    CHECK_INT(st->written, 2 * N, "round robin: written");
+    fsc_flow_table_free(t);
+}
+
+/*
+ * A tail ends when its tuple needs a flow again: a bare SYN starts a new connection (the tail's
+ * row is written first), and a tail idle for idle_us is written on its own.
+ */
+static void test_tail_ends(void)
+{
+    struct tally y = {0};
+    struct fsc_flow_limits lim = {2, SEC, 10 * SEC};
+    struct fsc_flow_table *t = fsc_flow_table_new(&lim, tally_sink, &y);
+    const struct fsc_flow_stats *st = fsc_flow_table_stats(t);
+    struct link l[4];
+    uint64_t num = 1;
+
+    for (int i = 0; i < 4; i++)
+        l[i] = churn_link((uint32_t)i);
+    /* 4 tuples in turn through 2 flows: round 1 evicts 0 and 1, round 2 continues them
+     * (evicting 2 and 3), and from then on 2 and 3's packets collect in tails. */
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++)
+            FEED(t, &l[i], C, F_PA, 1001 + (uint32_t)r * 10, 5001, 10, r * 1000 + i * 100, num++);
+    CHECK_INT(st->tail_packets, 6, "tail ends: tuples 2 and 3 collect rounds 2-4");
+    CHECK_INT(y.rows, 4, "tail ends: the 4 evicted originals");
+    FEED(t, &l[2], C, F_SYN, 9000, 0, 0, 5000, num++); /* a new connection on tuple 2 */
+    CHECK_INT(st->tail_rows, 1, "tail ends: the SYN writes tuple 2's tail");
+    CHECK_INT(y.rows, 6, "tail ends: the tail and the continuation evicted for the SYN");
+    FEED(t, &l[3], C, F_PA, 1041, 5001, 10, 30 * SEC, num++); /* 25 s later: all idle */
+    CHECK_INT(st->tail_rows, 2, "tail ends: tuple 3's tail written when idle");
+    fsc_flow_table_flush(t, 31 * SEC);
+    CHECK_INT(y.pkts, 18, "tail ends: every packet counted once");
+    CHECK_INT(y.rows, 10,
+              "tail ends: 4 originals, 2 tails, 2 continuations, the SYN's flow, a new one");
+    fsc_flow_table_free(t);
+}
+
 /* More flows than hash buckets: the table grows and every flow is still found. */
 static void test_growth(void)
 {
@@ -691,6 +822,9 @@ int main(void)
     test_churn_serial();
     test_churn_overlap();
     test_growth();
+    test_pool();
+    test_evict_round_robin();
+    test_tail_ends();
 
     printf("flow: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

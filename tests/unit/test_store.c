@@ -335,6 +335,20 @@ static const char count_all_sql[] =
     "(SELECT count(*) FROM skipped)";
 
 /* Capture 1 with flows A and B; every column read back exactly. */
+/*
+ * Schema 4's state_dwell (lead() over the transitions view), the reference for schema 5's,
+ * which reads each log entry's held time: the rows of both, of their union (IS-equal rows fold),
+ * and of their intersection; four equal counts mean the same rows.
+ */
+#define OLD_DWELL_SQL                                                                              \
+    "SELECT flow_id, endpoint, to_state AS state, ts AS enter_ts, lead(ts) OVER w AS leave_ts, "   \
+    "round(lead(ts) OVER w - ts, 6) AS dwell_s, packet AS enter_packet, evidence "                 \
+    "FROM transitions WINDOW w AS (PARTITION BY flow_id, endpoint ORDER BY ord)"
+#define SAME_DWELL_SQL                                                                             \
+    "SELECT (SELECT count(*) FROM state_dwell), (SELECT count(*) FROM (" OLD_DWELL_SQL ")), "      \
+    "(SELECT count(*) FROM (SELECT * FROM state_dwell UNION " OLD_DWELL_SQL ")), "                 \
+    "(SELECT count(*) FROM (SELECT * FROM state_dwell INTERSECT " OLD_DWELL_SQL "))"
+
 static void test_round_trip(struct fsc_store *s)
 {
     struct fsc_capture_info ci;
@@ -345,7 +359,7 @@ static void test_round_trip(struct fsc_store *s)
     int64_t id;
 
     check_str("application_id", q(s, "PRAGMA application_id", -1), "1179861809");
-    check_str("user_version", q(s, "PRAGMA user_version", -1), "4");
+    check_str("user_version", q(s, "PRAGMA user_version", -1), "5");
     check_str("journal_mode", q(s, "PRAGMA journal_mode", -1), "delete");
     check_str("page_size", q(s, "PRAGMA page_size", -1), "16384");
 
@@ -444,6 +458,8 @@ static void test_round_trip(struct fsc_store *s)
                 "WHERE flow_id = ?1 AND endpoint = 'client' ORDER BY enter_ts",
                 2),
               "client|established|0.5\nclient|fin_wait_1|0.5\nclient|fin_wait_2|NULL");
+    check_str("state_dwell: the rows of schema 4's window view", q(s, SAME_DWELL_SQL, -1),
+              "11|11|11|11");
     check_str("counts after capture 1", q(s, count_all_sql, -1), "1|2|11|8|2");
 }
 
@@ -612,13 +628,13 @@ static void test_refusals(const char *dir)
     /* Ours, from a newer finscope. */
     snprintf(path, sizeof path, "%s/newer.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
-        q(s, "PRAGMA user_version = 5", -1);
+        q(s, "PRAGMA user_version = 6", -1);
         fsc_store_close(s);
     }
     before = slurp(path, &blen);
     check_int("open newer schema", fsc_store_open(path, false, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by a newer finscope (schema 5, this build reads up to 4)", path);
+             "%s: written by a newer finscope (schema 6, this build reads up to 5)", path);
     check_str("newer schema message", err, want);
     check_same_file("newer db untouched", path, before, blen);
     check_int("open newer schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
@@ -665,7 +681,7 @@ static void test_refusals(const char *dir)
     before = slurp(path, &blen);
     check_int("open older schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by an older finscope (schema 1, this build writes 4); upgrade it in "
+             "%s: written by an older finscope (schema 1, this build writes 5); upgrade it in "
              "place with: finscope analyze -o %s --upgrade",
              path, path);
     check_str("older schema message", err, want);
@@ -679,7 +695,7 @@ static void test_refusals(const char *dir)
                     "quote(rst_cause_proven), quote(closer_call), "
                     "(SELECT count(*) FROM state_intervals), quote(last_packet) FROM flows",
                     -1),
-                  "4|NULL|NULL|2|NULL");
+                  "5|NULL|NULL|2|NULL");
         check_str("upgraded: a file capture is its one file, a live one has none yet",
                   q(s,
                     "SELECT group_concat(capture_id || ',' || file_no || ',' || path || ',' || "
@@ -692,6 +708,11 @@ static void test_refusals(const char *dir)
                   "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",20],"
                   "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
                   "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]");
+        check_str("upgraded: state_dwell from the held times",
+                  q(s, "SELECT endpoint, state, leave_ts, dwell_s FROM state_dwell", -1),
+                  "client|syn_sent|3.0e-05|2.0e-05\nserver|syn_rcvd|NULL|NULL\n"
+                  "client|closed|NULL|NULL");
+        check_str("upgraded: state_dwell as schema 4's", q(s, SAME_DWELL_SQL, -1), "3|3|3|3");
         fsc_store_close(s);
     }
 
