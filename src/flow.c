@@ -50,13 +50,14 @@ struct tail {
     struct tail *hnext;
     uint32_t hash;
     uint32_t evictions;         /* open flows of this tuple evicted */
-    uint32_t n;                 /* packets collected (0: a marker only) */
+    uint64_t n;                 /* packets collected (0: a marker only) */
     fsc_time last_ts;           /* its eviction or its last packet */
     uint64_t pkts[2], bytes[2]; /* [0]: sent by first's source, [1]: by its destination */
     struct fsc_pkt first, last; /* first: the tuple (a marker: the evicted flow's) */
 };
 
-/* Tuples remembered per flow held (--max-flows): ~200 bytes each, a seventh of a flow. */
+/* Tuples remembered per flow held (--max-flows): ~220 bytes each; a round robin over 4x as many
+ * connections as flows is what 4 absorbs (fewer, and tuples are forgotten and thrash again). */
 #define TAILS_PER_FLOW 4
 
 struct fsc_flow_table {
@@ -456,8 +457,13 @@ static void tail_touch(struct fsc_flow_table *t, struct tail *e, fsc_time ts)
     list_append(&t->tails, &e->lru);
 }
 
-/* A row for a tail's packets: a midstream flow made from its first and last packet, with every
- * packet counted; marked evicted, since the packets between went unanalyzed. */
+/*
+ * A row for a tail's packets: a midstream flow whose states are what its first packet shows,
+ * with every packet counted and its time span, marked evicted.  Only the first packet is
+ * analyzed: feeding the last one too would read the unanalyzed bytes between as capture loss
+ * (gap bytes, ack_unseen_data).  Zeek's columns are NULL: its view of the packets between was
+ * never computed.
+ */
 static void tail_write(struct fsc_flow_table *t, struct tail *e)
 {
     struct fsc_flow *f = flow_take(t);
@@ -466,12 +472,10 @@ static void tail_write(struct fsc_flow_table *t, struct tail *e)
     const struct fsc_pkt *first = &e->first;
     fsc_tcp_flow_init(f, first, (first->flags & FSC_TH_SYN) ? -1 : server_hint(t, first));
     observe(f, first);
-    if (e->n > 1) {
-        struct fsc_pkt last = e->last;
-        if (last.ts < f->last_ts)
-            last.ts = f->last_ts;
-        observe(f, &last);
-    }
+    if (e->n > 1 && e->last.ts > f->last_ts)
+        f->last_ts = e->last.ts;
+    if (e->n > 1)
+        f->last_packet = e->last.number;
     int d0 = fsc_flow_dir(f, first);
     for (int i = 0; i < 2; i++) {
         struct fsc_endpoint *x = &f->ep[f->self_connect ? FSC_CLIENT : (i ? 1 - d0 : d0)];
@@ -481,17 +485,29 @@ static void tail_write(struct fsc_flow_table *t, struct tail *e)
     f->anomalies |= FSC_AN_EVICTED;
     orient(t, f);
     finish(f, f->last_ts);
+    fsc_zeek_release(&f->zeek);
     t->sink(f, t->user);
     t->st.written++;
     t->st.tail_rows++;
     flow_put(t, f);
 }
 
+/* Write the row of the packets a tuple collected, and keep it remembered as a marker: should its
+ * next flow be evicted again, its packets go straight back to a tail. */
+static void tail_flush(struct fsc_flow_table *t, struct tail *e)
+{
+    if (!e->n)
+        return;
+    tail_write(t, e);
+    e->n = 0;
+    memset(e->pkts, 0, sizeof e->pkts);
+    memset(e->bytes, 0, sizeof e->bytes);
+}
+
 /* Forget a tuple, writing its row first if it collected packets. */
 static void tail_drop(struct fsc_flow_table *t, struct tail *e)
 {
-    if (e->n)
-        tail_write(t, e);
+    tail_flush(t, e);
     struct tail **pp = &t->tbuckets[e->hash & t->tmask];
     while (*pp != e)
         pp = &(*pp)->hnext;
@@ -594,7 +610,7 @@ static bool to_tail(const struct fsc_flow_table *t, const struct tail *e, const 
 {
     if ((p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) == FSC_TH_SYN)
         return false;
-    if (t->st.active < t->lim.max_flows || t->closed.head || !t->active.head)
+    if (t->st.active < t->lim.max_flows || !t->active.head)
         return false;
     return e->evictions >= 2 || e->n || oldest(&t->active)->continued;
 }
@@ -725,8 +741,15 @@ int fsc_flow_table_packet(struct fsc_flow_table *t, const struct fsc_pkt *p)
             tail_absorb(t, e, p);
             return 0;
         }
-        if (e && e->n)
-            tail_drop(t, e); /* room again, or a new connection: the tail's row ends here */
+        /* Room again, or a new connection: the tail's row ends here.  A new connection forgets
+         * the old one's marker; a continuation keeps it (evicted again, it goes to the tail). */
+        bool syn = e && (p->flags & (FSC_TH_SYN | FSC_TH_ACK | FSC_TH_RST)) == FSC_TH_SYN;
+        if (syn)
+            tail_drop(t, e);
+        else if (e)
+            tail_flush(t, e);
+        if (syn)
+            e = NULL;
         if (!(f = new_flow(t, p, h, e != NULL)))
             return -1;
     }

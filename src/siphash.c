@@ -77,7 +77,8 @@ int fsc_sipkey_random(struct fsc_sipkey *key)
     size_t got = 0;
 
     while (got < sizeof key->k) {
-        ssize_t n = getrandom(b + got, sizeof key->k - got, 0);
+        /* Never block (early boot, entropy not yet initialized): the fallback below serves. */
+        ssize_t n = getrandom(b + got, sizeof key->k - got, GRND_NONBLOCK);
         if (n > 0)
             got += (size_t)n;
         else if (n < 0 && errno != EINTR)

@@ -114,13 +114,17 @@ struct fsc_flow_table;
  *  evict each flow just before its next packet, one row per packet.  So a continuation is not
  *  evicted to make room for another continuation, and a continuation once evicted is not
  *  started again: while the table stays full of open flows, the tuple's packets collect in a
- *  tail outside the table (first and last packet, per-side packet and byte counts, ~200 bytes),
- *  written as one midstream row marked "evicted" (only its first and last packets analyzed)
- *  when it has been idle idle_us, at the end of input, or when the tuple needs a flow again
- *  (a bare SYN, or room in the table).  Through one spell of pressure a tuple thus gives at most
- *  three rows (the flow, one continuation, one tail), however many packets it sends.
- *  Tuples are remembered for idle_us, at most 4 per flow held; beyond, the least recently
- *  active is forgotten (its tail written).  No order comes from the hash key.
+ *  tail outside the table (first and last packet, per-side packet and byte counts, ~220 bytes),
+ *  written as one midstream row marked "evicted" when it has been idle idle_us, at the end of
+ *  input, or when the tuple needs a flow again (a bare SYN, or room in the table: a lingering
+ *  closed flow does not make room for it).  The row's states are what its first packet shows
+ *  (only that one is analyzed, so no unanalyzed byte reads as capture loss), its counts and
+ *  times cover every packet, and its Zeek columns are NULL.  A tuple that gets a flow again
+ *  stays remembered, so a second eviction sends it straight back to a tail: through one spell
+ *  of pressure a tuple gives at most three rows (the flow, one continuation, one tail), however
+ *  many packets it sends.  Tuples are remembered for idle_us, at most 4 per flow held (so under
+ *  pressure memory can reach ~4 x 220 bytes per flow more); beyond,
+ *  the least recently active is forgotten (its tail written).  No order comes from the hash key.
  */
 struct fsc_flow_limits {
     uint32_t max_flows; /* concurrent flows held; beyond, one is evicted (see above) */
