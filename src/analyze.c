@@ -50,7 +50,7 @@ static const char usage[] =
     "      --idle-timeout SEC  write connections idle this long as they are (default 300)\n"
     "      --max-flows N       connections held at once; beyond, lingering closed ones go\n"
     "                          first, then the longest idle is written early (default\n"
-    "                          1000000; ~2.2 KiB each)\n"
+    "                          1000000; ~1.6 KiB each)\n"
     "      --json              the summaries as one JSON document on stdout instead of text:\n"
     "                          {\"captures\": [one per file], \"total\": {...}, \"failed\": "
     "[...]}\n"

@@ -59,7 +59,7 @@ static const char usage[] =
     "      --linger SEC        keep closed connections this long for late segments (default 1)\n"
     "      --idle-timeout SEC  write connections idle this long as they are (default 300); if\n"
     "                          one continues later it becomes a new, midstream row\n"
-    "      --max-flows N       connections held at once (default 1000000; ~2.2 KiB each)\n"
+    "      --max-flows N       connections held at once (default 1000000; ~1.6 KiB each)\n"
     "  -Z, --user USER         after opening the interface, run as USER (as tcpdump -Z does):\n"
     "                          the analysis and the database writes do not run as root\n"
     "  -q, --quiet             no summary at the end\n"

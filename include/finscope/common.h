@@ -65,11 +65,11 @@ int fsc_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * --max-flows: 1 .. FSC_MAX_FLOWS_LIMIT connections held at once.  0, or -1 if malformed.
  * A held connection takes about FSC_FLOW_BYTES of memory (peak RSS growth per connection open
  * at once, measured between 50,000 and 250,000 open: README "Memory"), so the default holds
- * ~2.2 GB: a modest machine's share, not a server's worth.
+ * ~1.6 GB: a modest machine's share, not a server's worth.
  */
 #define FSC_MAX_FLOWS_LIMIT 100000000
 #define FSC_MAX_FLOWS_DEFAULT 1000000
-#define FSC_FLOW_BYTES 2230 /* (the help texts of analyze and live say both) */
+#define FSC_FLOW_BYTES 1594 /* (the help texts of analyze and live say both) */
 
 int fsc_parse_max_flows(const char *s, uint32_t *out);
 
