@@ -246,8 +246,9 @@ static int run_live(const struct live_opts *o)
         rc = fsc_capture_next(cap, &fr, rerr, sizeof rerr);
         /* Written before it is analyzed: a frame number in the database is always in a file. */
         if (rc == 1 && dump) {
-            /* -C, -G: a new file's capture_files row may come with the frame */
-            bool rotates = o->dump.every_s || o->dump.max_bytes;
+            /* -C, -G: a new file's capture_files row comes with the frame: only then is the
+             * store taken from the writer thread */
+            bool rotates = fsc_livedump_rotation_due(dump);
             if (rotates)
                 fsc_session_lock_store(&s);
             int w = fsc_livedump_frame(dump, &fr, werr, sizeof werr);

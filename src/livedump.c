@@ -30,6 +30,8 @@ struct fsc_livedump {
     unsigned c_count; /* the number after the name (tcpdump's Cflag_count) */
     unsigned g_count; /* -G rotations so far (Gflag_count) */
     time_t g_time;    /* when the current -G period began (Gflag_time) */
+    time_t now;       /* the clock fsc_livedump_rotation_due read, for the frame's rotate() */
+    bool now_set;
     int width;        /* digits of that number: those of N-1 with -W N (WflagChars) */
     unsigned files;   /* files opened */
     int next_file_no; /* capture_files.file_no of the next new name */
@@ -185,7 +187,8 @@ int fsc_livedump_open(const struct fsc_livedump_opts *o, struct fsc_capture *cap
 static int rotate(struct fsc_livedump *d, char *err, size_t errlen)
 {
     if (d->o.every_s) {
-        time_t t = time(NULL);
+        time_t t = d->now_set ? d->now : time(NULL);
+        d->now_set = false;
         if (t - d->g_time >= (time_t)d->o.every_s) {
             d->g_time = t;
             d->g_count++;
@@ -208,6 +211,17 @@ static int rotate(struct fsc_livedump *d, char *err, size_t errlen)
             return -1;
     }
     return 0;
+}
+
+bool fsc_livedump_rotation_due(struct fsc_livedump *d)
+{
+    if (d->o.every_s) {
+        d->now = time(NULL);
+        d->now_set = true;
+        if (d->now - d->g_time >= (time_t)d->o.every_s)
+            return true;
+    }
+    return d->o.max_bytes && fsc_dump_size(d->dump) > d->o.max_bytes;
 }
 
 int fsc_livedump_frame(struct fsc_livedump *d, const struct fsc_frame *fr, char *err, size_t errlen)

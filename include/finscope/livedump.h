@@ -28,6 +28,13 @@ int fsc_livedump_open(const struct fsc_livedump_opts *o, struct fsc_capture *cap
                       char *err, size_t errlen);
 
 /*
+ * Whether the next fsc_livedump_frame() rotates to a new file (and so writes a capture_files
+ * row through the store): the caller that shares the store with a writer thread locks it only
+ * then.  The -G clock read here is the one that frame's rotation uses, so the answer holds.
+ */
+bool fsc_livedump_rotation_due(struct fsc_livedump *d);
+
+/*
  * Write frame fr (the one fsc_capture_next() returned last on the capture), first rotating to a
  * new file when -C or -G says so.  0; 1 when -G -W's files are all written (the frame is not:
  * stop the capture before it); -1 with a message (a file that cannot be opened or recorded).
