@@ -165,6 +165,9 @@ static int trans_row(void *user, int ncol, const char *const *names, const char 
     return 0;
 }
 
+#define SHOW_SEGS FSC_SQL_JSON_ARRAY("f.segment_log")
+#define SHOW_TR_TS_US FSC_SQL_TR_TS_US("j.value", "f.first_ts", SHOW_SEGS)
+
 /*
  * The flow's row, then its segments and transitions read from the JSON logs in its row (what
  * the segments and transitions views show), through FSC_SQL_JSON_ARRAY: a log that is not a JSON
@@ -178,18 +181,47 @@ static int load_flow(struct fsc_store *s, int64_t id, struct flow *f, char *err,
         ", closer, client_packets, server_packets, client_bytes, "
         "server_bytes, ip_version, closer_call, instr(',' || anomalies || ',', ',one_sided,') "
         "FROM flows WHERE id = ?1";
-    static const char seg_sql[] =
-        "SELECT j.value ->> 7, CAST(round(((j.value ->> 6) / 1e6 - f.first_ts) * 1e6) AS INTEGER), "
-        "j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 "
-        "FROM flows AS f, json_each(" FSC_SQL_JSON_ARRAY(
-            "f.segment_log") ") AS j "
-                             "WHERE f.id = ?1 AND j.type = 'array' ORDER BY j.key";
+    /* The entries through store.h's decoders, as the segments and transitions views do. */
+    static const char
+        seg_sql[] =
+            "SELECT " FSC_SQL_SEG_PACKET(
+                "j.value",
+                "f.first_packet") ", "
+                                  "CAST(round((" FSC_SQL_SEG_TS_US(
+                                      "j.value",
+                                      "f.first_ts") " / 1e6 - f.first_ts) * 1e6) "
+                                                    "AS INTEGER), " FSC_SQL_SEG_SENDER("j.value") ", " FSC_SQL_SEG_FLAGS("j.value") ", " FSC_SQL_SEG_SEQ(
+                                                        "j.value") ", " FSC_SQL_SEG_ACK("j.value") ", " FSC_SQL_SEG_LEN("j.value") " FROM flows AS f, json_each(" FSC_SQL_JSON_ARRAY("f.segment_log") ") AS j "
+                                                                                                                                                                                                      "WHERE f.id = ?1 AND j.type = 'array' ORDER BY j.key";
     static const char tr_sql[] =
-        "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, "
-        "CAST(round(((j.value ->> 3) / 1e6 - f.first_ts) * 1e6) AS INTEGER), j.value ->> 4, "
-        "j.value ->> 5 FROM flows AS f, json_each(" FSC_SQL_JSON_ARRAY(
-            "f.transition_log") ") AS j "
-                                "WHERE f.id = ?1 AND j.type = 'array' ORDER BY j.key";
+        "SELECT " FSC_SQL_TR_ENDPOINT("j.value") ", " FSC_SQL_TR_FROM("j.value") ", " FSC_SQL_TR_TO(
+            "j.value") ", CAST(round((" SHOW_TR_TS_US " / 1e6 - f.first_ts) * 1e6) AS "
+                       "INTEGER), " FSC_SQL_TR_PACKET(
+                           "j.value", "f.first_packet",
+                           SHOW_SEGS) ", " FSC_SQL_TR_EVIDENCE("j.value") " FROM flows AS f, "
+                                                                          "json_"
+                                                                          "each"
+                                                                          "(" FSC_SQL_JSON_ARRAY(
+                                                                              "f"
+                                                                              "."
+                                                                              "t"
+                                                                              "r"
+                                                                              "a"
+                                                                              "n"
+                                                                              "s"
+                                                                              "i"
+                                                                              "t"
+                                                                              "i"
+                                                                              "o"
+                                                                              "n"
+                                                                              "_"
+                                                                              "l"
+                                                                              "o"
+                                                                              "g") ") AS j "
+                                                                                   "WHERE f.id = "
+                                                                                   "?1 AND j.type "
+                                                                                   "= 'array' "
+                                                                                   "ORDER BY j.key";
 
     memset(f, 0, sizeof *f);
     if (fsc_store_query(s, flow_sql, id, flow_row, f, err, errlen) < 0)

@@ -39,15 +39,81 @@
  * transition's own integer microseconds over 1e6, as lead(ts) gave it; dwell_s is rounded to the
  * microsecond (the difference of two epoch doubles carries binary noise).
  */
+#define TR_V "j.value"
 #define STATE_DWELL_VIEW                                                                           \
     "CREATE VIEW state_dwell AS\n"                                                                 \
-    "    SELECT f.id AS flow_id, j.value ->> 0 AS endpoint, j.value ->> 2 AS state,\n"             \
-    "           (j.value ->> 3) / 1e6 AS enter_ts,\n"                                              \
-    "           ((j.value ->> 3) + (j.value ->> 6)) / 1e6 AS leave_ts,\n"                          \
-    "           round(((j.value ->> 3) + (j.value ->> 6)) / 1e6 - (j.value ->> 3) / 1e6, 6)\n"     \
-    "               AS dwell_s,\n"                                                                 \
-    "           j.value ->> 4 AS enter_packet, j.value ->> 5 AS evidence\n"                        \
-    "    FROM flows AS f, json_each(f.transition_log) AS j;\n"
+    "    SELECT f.id AS flow_id, " FSC_SQL_TR_ENDPOINT(                                            \
+        TR_V) " AS endpoint,\n"                                                                    \
+              "           " FSC_SQL_TR_TO(                                                         \
+                  TR_V) " AS state,\n"                                                             \
+                        "           " TR_TS_US " / 1e6 AS enter_ts,\n"                             \
+                        "           (" TR_TS_US " + " FSC_SQL_TR_HELD_US(                          \
+                            TR_V) ") / 1e6 AS leave_ts,\n"                                         \
+                                  "           round((" TR_TS_US " + " FSC_SQL_TR_HELD_US(          \
+                                      TR_V) ") / 1e6 - " TR_TS_US " / 1e6, 6)\n"                   \
+                                            "               AS dwell_s,\n"                         \
+                                            "           " FSC_SQL_TR_PACKET(                       \
+                                                TR_V, "f.first_packet",                            \
+                                                "f.segment_log") " AS enter_packet,\n"             \
+                                                                 "          "                      \
+                                                                 " " FSC_SQL_TR_EVIDENCE(          \
+                                                                     TR_V) " AS evidence\n"        \
+                                                                           "    FROM flows AS f, " \
+                                                                           "json_each(f."          \
+                                                                           "transition_log) AS "   \
+                                                                           "j;\n"
+#define TR_TS_US FSC_SQL_TR_TS_US(TR_V, "f.first_ts", "f.segment_log")
+
+/* The logs as tables (schema 6: decoded from their compact form, store.h). */
+#define LOG_VIEWS                                                                                                                                                           \
+    "CREATE VIEW transitions AS\n"                                                                                                                                          \
+    "    SELECT f.id AS flow_id, j.key AS ord, " FSC_SQL_TR_ENDPOINT(                                                                                                       \
+        TR_V) " AS endpoint,\n"                                                                                                                                             \
+              "           " FSC_SQL_TR_FROM(TR_V) " AS from_state, " FSC_SQL_TR_TO(                                                                                         \
+                  TR_V) " AS to_state,\n"                                                                                                                                   \
+                        "           " TR_TS_US " / 1e6 AS ts,\n"                                                                                                            \
+                        "           " FSC_SQL_TR_PACKET(                                                                                                                    \
+                            TR_V, "f.first_packet",                                                                                                                         \
+                            "f.segment_log") " AS packet,\n"                                                                                                                \
+                                             "           " FSC_SQL_TR_EVIDENCE(                                                                                             \
+                                                 TR_V) " AS evidence\n"                                                                                                     \
+                                                       "    FROM flows AS f, "                                                                                              \
+                                                       "json_each(f.transition_log) AS j;\n"                                                                                \
+                                                       "CREATE VIEW segments AS\n"                                                                                          \
+                                                       "    SELECT f.id AS flow_id, j.key AS "                                                                              \
+                                                       "ord, " FSC_SQL_SEG_PACKET(                                                                                          \
+                                                           TR_V,                                                                                                            \
+                                                           "f.first_packet") " AS packet,\n"                                                                                \
+                                                                             "          "                                                                                   \
+                                                                             " " FSC_SQL_SEG_TS_US(                                                                         \
+                                                                                 TR_V,                                                                                      \
+                                                                                 "f.first_"                                                                                 \
+                                                                                 "ts") " / "                                                                                \
+                                                                                       "1e6"                                                                                \
+                                                                                       " AS"                                                                                \
+                                                                                       " ts"                                                                                \
+                                                                                       ",\n"                                                                                \
+                                                                                       "   "                                                                                \
+                                                                                       "   "                                                                                \
+                                                                                       "   "                                                                                \
+                                                                                       " "                                                                                  \
+                                                                                       " " FSC_SQL_SEG_SENDER(TR_V) " AS sender, " FSC_SQL_SEG_FLAGS(                       \
+                                                                                           TR_V) " AS flags,\n"                                                             \
+                                                                                                 "           " FSC_SQL_SEG_SEQ(TR_V) " AS rel_seq, " FSC_SQL_SEG_ACK(       \
+                                                                                                     TR_V) " AS rel_ack,\n"                                                 \
+                                                                                                           "           " FSC_SQL_SEG_LEN(TR_V) " AS len, " FSC_SQL_SEG_WHY( \
+                                                                                                               TR_V) " AS why\n"                                            \
+                                                                                                                     "    FROM flows AS f, json_each(f.segment_log) AS j;\n"
+
+/* The names the compact logs' codes stand for (fill_tokens()). */
+#define TOKENS_TABLE                                                                               \
+    "CREATE TABLE tokens (\n"                                                                      \
+    "    kind TEXT NOT NULL,\n"                                                                    \
+    "    code INTEGER NOT NULL,\n"                                                                 \
+    "    name TEXT NOT NULL,\n"                                                                    \
+    "    PRIMARY KEY (kind, code),\n"                                                              \
+    "    UNIQUE (kind, name)\n"                                                                    \
+    ") WITHOUT ROWID;\n"
 
 /*
  * Connections a running `live` still holds, as they stand at its last commit (it replaces them
@@ -215,20 +281,11 @@ static const char schema_sql[] =
     /*
      * A flow's transitions and control segments live in its row as JSON arrays (one insert per
      * flow instead of ~17: SQLite spends ~1.3 us per row, measured, and rows were 60% of the
-     * whole analysis).  These views give them back as tables; times are integer microseconds
-     * in the JSON, seconds here.
+     * whole analysis), in the compact form store.h decodes (schema 6: 1,875 to ~700 bytes a
+     * connection-heavy flow).  These views give them back as tables, as they were before;
+     * times are integer microseconds in the JSON, seconds here.
      */
-    "CREATE VIEW transitions AS\n"
-    "    SELECT f.id AS flow_id, j.key AS ord, j.value ->> 0 AS endpoint,\n"
-    "           j.value ->> 1 AS from_state, j.value ->> 2 AS to_state,\n"
-    "           (j.value ->> 3) / 1e6 AS ts, j.value ->> 4 AS packet, j.value ->> 5 AS evidence\n"
-    "    FROM flows AS f, json_each(f.transition_log) AS j;\n"
-    "CREATE VIEW segments AS\n"
-    "    SELECT f.id AS flow_id, j.key AS ord, j.value ->> 7 AS packet,\n"
-    "           (j.value ->> 6) / 1e6 AS ts, j.value ->> 0 AS sender, j.value ->> 1 AS flags,\n"
-    "           j.value ->> 2 AS rel_seq, j.value ->> 3 AS rel_ack, j.value ->> 4 AS len,\n"
-    "           j.value ->> 5 AS why\n"
-    "    FROM flows AS f, json_each(f.segment_log) AS j;\n" HELD_FLOWS_TABLE CAPTURE_FILES_TABLE
+    TOKENS_TABLE LOG_VIEWS HELD_FLOWS_TABLE CAPTURE_FILES_TABLE
     "CREATE INDEX flows_capture ON flows (capture_id);\n"
     "CREATE INDEX flows_close_kind ON flows (close_kind);\n"
     "CREATE INDEX flows_server ON flows (server_addr, server_port);\n"
@@ -522,6 +579,43 @@ static int check_file(struct fsc_store *s, bool *empty, int64_t *version_out, ch
     return 0;
 }
 
+static const char *tcp_flags_str(uint8_t flags, char *buf);
+
+/* The tokens table's rows: every code the compact logs use (store.h), from the enums. */
+static int fill_tokens(sqlite3 *db)
+{
+    static const char *const endpoints[2] = {"client", "server"};
+    sqlite3_stmt *st = NULL;
+    char buf[128];
+    int rc = sqlite3_prepare_v2(db, "INSERT INTO tokens (kind, code, name) VALUES (?1, ?2, ?3)", -1,
+                                &st, NULL);
+
+    _Static_assert(FSC_TCP__COUNT <= 16 && FSC_EV__COUNT < 64, "the log codes' radixes");
+    for (int k = 0; rc == SQLITE_OK && k < 2 + FSC_TCP__COUNT + FSC_EV__COUNT + 512; k++) {
+        const char *kind, *name;
+        int code = k;
+        if (code < 2) {
+            kind = "endpoint", name = endpoints[code];
+        } else if ((code -= 2) < FSC_TCP__COUNT) {
+            kind = "state", name = fsc_tcp_state_name((enum fsc_tcp_state)code);
+        } else if ((code -= FSC_TCP__COUNT) < FSC_EV__COUNT) {
+            kind = "evidence", name = fsc_evidence_name((enum fsc_evidence)code);
+        } else if ((code -= FSC_EV__COUNT) < 256) {
+            kind = "flags", name = tcp_flags_str((uint8_t)code, buf);
+        } else {
+            code -= 256;
+            kind = "why", name = fsc_segment_why_str((unsigned)code, buf, sizeof buf);
+        }
+        if (sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int(st, 2, code) != SQLITE_OK ||
+            sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_DONE || sqlite3_reset(st) != SQLITE_OK)
+            rc = SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Give an empty file the schema, atomically; a concurrent creator is detected and accepted. */
 static int create_schema(struct fsc_store *s, char *err, size_t errlen)
 {
@@ -546,8 +640,9 @@ static int create_schema(struct fsc_store *s, char *err, size_t errlen)
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d;",
              FSC_APPLICATION_ID, FSC_SCHEMA_VERSION);
     if (sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
+        fill_tokens(s->db) != SQLITE_OK ||
         sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        seterr(err, errlen, "%s: create schema: %s", s->path, msg ? msg : "unknown error");
+        seterr(err, errlen, "%s: create schema: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         goto fail;
     }
@@ -570,7 +665,81 @@ fail:
  *         capture read from a file (its frames were numbered from 1 in that file).
  * 4 -> 5: state_dwell reads each entry's held time instead of a window (STATE_DWELL_VIEW); the
  *         rows are the same, since schema 3 every log entry but an endpoint's last holds it.
+ * 5 -> 6: the tokens table (fill_tokens(), run first) and the compact logs (store.h): every
+ *         entry is rewritten in the explicit form, and the views that read the logs are made
+ *         anew.  The views give the same rows as before.  (Earlier steps' views are dropped
+ *         here: they are already the schema-6 text, which is why creating them did not fail.)
  */
+/* Evidence no enum names (finscope never wrote one, but a log may hold it) keeps its text under a
+ * negative code: the decoders' shift gives it back. */
+#define MIG_UNKNOWN_EVIDENCE                                                                       \
+    "INSERT INTO tokens SELECT 'evidence', -row_number() OVER (ORDER BY name), name FROM (\n"      \
+    "    SELECT j.value ->> 5 AS name FROM flows, json_each(transition_log) AS j\n"                \
+    "        WHERE json_valid(transition_log) AND j.type = 'array'\n"                              \
+    "    UNION SELECT j.value ->> 5 FROM held_flows, json_each(transition_log) AS j\n"             \
+    "        WHERE json_valid(transition_log) AND j.type = 'array')\n"                             \
+    "    WHERE name IS NOT NULL AND name NOT IN (SELECT name FROM tokens WHERE kind = "            \
+    "'evidence');\n"
+/* A token's code from its name (tokens), for the 5 -> 6 rewrite. */
+#define MIG_CODE(KIND, NAME) "(SELECT code FROM tokens WHERE kind = '" KIND "' AND name = " NAME ")"
+#define MIG_T0 "CAST(round(first_ts * 1e6) AS INTEGER)"
+/* A schema-5 log rewritten: ["endpoint","from","to",ts_us,packet,"evidence"(,held_us)] becomes
+ * [code, t, p(, held)] (P0: the packets' base), [sender,"flags",seq,ack,len,"why",ts,packet]
+ * becomes [code, t, p, seq, ack, len] with len left out when 0 (store.h). */
+#define MIG_TR_LOG(P0)                                                                             \
+    "(SELECT json_group_array(CASE WHEN json_array_length(v) > 6 THEN json_array(c, t, p, v ->> "  \
+    "6)\n"                                                                                         \
+    "                              ELSE json_array(c, t, p) END)\n"                                \
+    "  FROM (SELECT j.value AS v,\n"                                                               \
+    "               (((" MIG_CODE("evidence", "j.value ->> 5") " * 16 + " MIG_CODE(                \
+        "state",                                                                                   \
+        "j.value ->> 1") ") * 16 + " MIG_CODE("state",                                             \
+                                              "j.value ->> 2") ") * 2 + " MIG_CODE("endpoint",     \
+                                                                                   "j.value ->> "  \
+                                                                                   "0") ") * 2 "   \
+                                                                                        "AS c,\n"  \
+                                                                                        "        " \
+                                                                                        "       "  \
+                                                                                        "(j."      \
+                                                                                        "value "   \
+                                                                                        "->> 3) "  \
+                                                                                        "-"        \
+                                                                                        " " MIG_T0 \
+                                                                                        " AS t, "  \
+                                                                                        "(j."      \
+                                                                                        "value "   \
+                                                                                        "->> 4) "  \
+                                                                                        "- " P0    \
+                                                                                        " AS p\n"  \
+                                                                                        "        " \
+                                                                                        "FROM "    \
+                                                                                        "json_"    \
+                                                                                        "each("    \
+                                                                                        "transiti" \
+                                                                                        "on_log) " \
+                                                                                        "AS j "    \
+                                                                                        "ORDER "   \
+                                                                                        "BY "      \
+                                                                                        "j.key))"
+#define MIG_SEG_LOG                                                                                \
+    "(SELECT json_group_array(CASE WHEN len = 0 THEN json_array(c, t, p, seq, ack)\n"              \
+    "                              ELSE json_array(c, t, p, seq, ack, len) END)\n"                 \
+    "  FROM (SELECT (" MIG_CODE("why", "j.value ->> 5") " * 256 + " MIG_CODE(                      \
+        "flags",                                                                                   \
+        "j.value ->> 1") ") * 2 + " MIG_CODE("endpoint",                                           \
+                                             "j.value ->> 0") " AS c,\n"                           \
+                                                              "               (j.value ->> 6) "    \
+                                                              "- " MIG_T0                          \
+                                                              " AS t, (j.value ->> 7) - "          \
+                                                              "first_packet AS p,\n"               \
+                                                              "               j.value ->> 2 AS "   \
+                                                              "seq, coalesce(j.value ->> 3, 0) "   \
+                                                              "AS ack,\n"                          \
+                                                              "               j.value ->> 4 AS "   \
+                                                              "len\n"                              \
+                                                              "        FROM "                      \
+                                                              "json_each(segment_log) AS j ORDER " \
+                                                              "BY j.key))"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings" /* the schema's view, as in schema_sql */
 static const char *const migration[] = {
@@ -594,6 +763,17 @@ static const char *const migration[] = {
           "INSERT INTO capture_files SELECT id, 1, source, 1, packets_read, first_ts, last_ts\n"
           "    FROM captures WHERE source NOT LIKE 'live:%';\n",
     [4] = "DROP VIEW state_dwell;\n" STATE_DWELL_VIEW,
+    [5] = MIG_UNKNOWN_EVIDENCE "UPDATE flows SET transition_log = " MIG_TR_LOG(
+        "first_packet") ",\n"
+                        "                 segment_log = " MIG_SEG_LOG
+                        " WHERE json_valid(transition_log) AND\n"
+                        "    json_valid(segment_log);\n"
+                        "UPDATE held_flows SET transition_log = " MIG_TR_LOG(
+                            "0") " WHERE json_valid(transition_log);\n"
+                                 "DROP VIEW transitions; DROP VIEW segments; DROP VIEW "
+                                 "state_dwell;\n"
+                                 "DROP VIEW state_intervals;\n" LOG_VIEWS STATE_DWELL_VIEW
+                                     FSC_SQL_STATE_INTERVALS_VIEW,
 };
 #pragma GCC diagnostic pop
 
@@ -611,10 +791,14 @@ static int migrate(struct fsc_store *s, char *err, size_t errlen)
         goto fail;
     for (; version < FSC_SCHEMA_VERSION; version++) {
         snprintf(sql, sizeof sql, "PRAGMA user_version = %lld;", (long long)version + 1);
-        if (sqlite3_exec(s->db, migration[version], NULL, NULL, &msg) != SQLITE_OK ||
+        /* 5 -> 6 rewrites the logs with the tokens' codes, so they come first. */
+        if ((version == 5 && (sqlite3_exec(s->db, "DROP TABLE IF EXISTS tokens;" TOKENS_TABLE, NULL,
+                                           NULL, &msg) != SQLITE_OK ||
+                              fill_tokens(s->db) != SQLITE_OK)) ||
+            sqlite3_exec(s->db, migration[version], NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
             seterr(err, errlen, "%s: upgrade schema %lld: %s", s->path, (long long)version,
-                   msg ? msg : "unknown error");
+                   msg ? msg : sqlite3_errmsg(s->db));
             sqlite3_free(msg);
             goto fail;
         }
@@ -992,11 +1176,6 @@ static const char *tcp_flags_str(uint8_t flags, char *buf)
     return n ? buf : "none";
 }
 
-static const char *endpoint_name(unsigned e)
-{
-    return e == FSC_CLIENT ? "client" : e == FSC_SERVER ? "server" : NULL;
-}
-
 /* client_addr, client_port, server_addr, server_port, first_ts, last_ts from *i on. */
 static int bind_ends(sqlite3_stmt *st, int *i, const struct fsc_flow *f)
 {
@@ -1101,14 +1280,25 @@ static void text_i64(struct text *t, int64_t v)
     text_put(t, q, (size_t)(e - q));
 }
 
+/* The index of f's stored segment with time ts and packet, or -1 (none: f may be NULL). */
+static int64_t segment_at(const struct fsc_flow *f, fsc_time ts, uint64_t packet)
+{
+    for (uint32_t k = 0; f && k < f->n_seg; k++)
+        if (f->seg[k].packet == packet && f->seg[k].ts == ts)
+            return k;
+    return -1;
+}
+
 /*
- * ["endpoint","from","to",ts_us,packet,"evidence",held_us] per transition (see the transitions
- * view): held_us is how long the endpoint held `to`, until its own next transition; left out on
- * its last one.  It is here so that the state_intervals view needs no window over the log
- * (census.h: lead() over every transition cost ~2 us each, the rest of the view ~0.2 us), and a
- * duration keeps it short (the until time would be 16 digits).
+ * [code, t, p, held_us] per transition, or [code, s, held_us] when stored segment s has its
+ * time and packet (store.h; t and p after t0 and p0): held_us is how long the endpoint held
+ * `to`, until its own next transition; left out on its last one.  It is here so that the
+ * state_intervals view needs no window over the log (census.h: lead() over every transition
+ * cost ~2 us each, the rest of the view ~0.2 us), and a duration keeps it short.  segs is the
+ * flow whose segment log is stored with this one (NULL: none, as for held_flows).
  */
-static void build_transition_log(struct text *t, const struct fsc_transition *tr, uint32_t n)
+static void build_transition_log(struct text *t, const struct fsc_transition *tr, uint32_t n,
+                                 fsc_time t0, uint64_t p0, const struct fsc_flow *segs)
 {
     fsc_time until[FSC_FLOW_MAX_TRANSITIONS];
     bool has_until[FSC_FLOW_MAX_TRANSITIONS];
@@ -1131,18 +1321,20 @@ static void build_transition_log(struct text *t, const struct fsc_transition *tr
     text_put(t, "[", 1);
     for (uint32_t k = 0; k < n; k++) {
         const struct fsc_transition *x = &tr[k];
+        int64_t s = segment_at(segs, x->ts, x->packet);
         text_put(t, k ? ",[" : "[", k ? 2 : 1);
-        text_json_str(t, endpoint_name(x->endpoint));
+        text_i64(t, ((((int64_t)x->evidence * 16 + x->from) * 16 + x->to) * 2 +
+                     (x->endpoint == FSC_SERVER)) *
+                            2 +
+                        (s >= 0));
         text_put(t, ",", 1);
-        text_json_str(t, fsc_tcp_state_name((enum fsc_tcp_state)x->from));
-        text_put(t, ",", 1);
-        text_json_str(t, fsc_tcp_state_name((enum fsc_tcp_state)x->to));
-        text_put(t, ",", 1);
-        text_i64(t, x->ts);
-        text_put(t, ",", 1);
-        text_i64(t, (int64_t)x->packet);
-        text_put(t, ",", 1);
-        text_json_str(t, fsc_evidence_name((enum fsc_evidence)x->evidence));
+        if (s >= 0) {
+            text_i64(t, s);
+        } else {
+            text_i64(t, x->ts - t0);
+            text_put(t, ",", 1);
+            text_i64(t, (int64_t)(x->packet - p0));
+        }
         if (has_until[k]) {
             text_put(t, ",", 1);
             text_i64(t, until[k] - x->ts);
@@ -1153,11 +1345,9 @@ static void build_transition_log(struct text *t, const struct fsc_transition *tr
     t->p[t->len] = '\0';
 }
 
-/* ["sender","flags",rel_seq,rel_ack|null,len,"why",ts_us,packet] per segment (segments view). */
+/* [code, t, p, rel_seq, rel_ack, len] per segment (store.h), len left out when 0. */
 static void build_segment_log(struct text *t, const struct fsc_flow *f)
 {
-    char flags[12], why[128];
-
     t->len = 0;
     t->oom = false;
     if (!text_reserve(t, (size_t)(f->n_seg + 1) * MAX_ELEM))
@@ -1166,25 +1356,20 @@ static void build_segment_log(struct text *t, const struct fsc_flow *f)
     for (uint32_t k = 0; k < f->n_seg; k++) {
         const struct fsc_segment *g = &f->seg[k];
         text_put(t, k ? ",[" : "[", k ? 2 : 1);
-        text_json_str(t, endpoint_name(g->from));
+        text_i64(t, ((int64_t)g->why * 256 + g->flags) * 2 + (g->from == FSC_SERVER));
         text_put(t, ",", 1);
-        text_json_str(t, tcp_flags_str(g->flags, flags));
+        text_i64(t, g->ts - f->first_ts);
+        text_put(t, ",", 1);
+        text_i64(t, (int64_t)(g->packet - f->first_packet));
         text_put(t, ",", 1);
         text_i64(t, g->rel_seq);
         text_put(t, ",", 1);
         /* Without the ACK bit the ack field is garbage (RFC 9293 3.1), so it is not stored. */
-        if (g->flags & FSC_TH_ACK)
-            text_i64(t, g->rel_ack);
-        else
-            text_str(t, "null");
-        text_put(t, ",", 1);
-        text_i64(t, g->len);
-        text_put(t, ",", 1);
-        text_json_str(t, fsc_segment_why_str(g->why, why, sizeof why));
-        text_put(t, ",", 1);
-        text_i64(t, g->ts);
-        text_put(t, ",", 1);
-        text_i64(t, (int64_t)g->packet);
+        text_i64(t, g->flags & FSC_TH_ACK ? g->rel_ack : 0);
+        if (g->len) {
+            text_put(t, ",", 1);
+            text_i64(t, g->len);
+        }
         text_put(t, "]", 1);
     }
     text_put(t, "]", 1);
@@ -1245,7 +1430,7 @@ int fsc_store_flow(struct fsc_store *s, int64_t capture_id, struct fsc_flow *f,
      * every page it touches (743,000 extra writes for 33,000 flows, measured), and a failed
      * flow aborts the whole capture anyway (the caller rolls the transaction back).
      */
-    build_transition_log(&s->tr_log, tr, n);
+    build_transition_log(&s->tr_log, tr, n, f->first_ts, f->first_packet, f);
     build_segment_log(&s->seg_log, f);
     build_zeek_log(&s->zeek_log, f);
     if (s->tr_log.oom || s->seg_log.oom || s->zeek_log.oom) {
@@ -1273,7 +1458,7 @@ int fsc_store_held_flow(struct fsc_store *s, int64_t capture_id, const struct fs
     sqlite3_stmt *st = s->st[ST_INS_HELD];
     int rc = SQLITE_OK, i = 1;
 
-    build_transition_log(&s->tr_log, tr, n);
+    build_transition_log(&s->tr_log, tr, n, f->first_ts, 0, NULL);
     if (s->tr_log.oom) {
         seterr(err, errlen, "%s: insert held connection: out of memory", s->path);
         return -1;

@@ -264,19 +264,51 @@ static int collect(struct fsc_store *s, const char *caps, struct summary *sm, ch
         "  LIMIT " STALLS_MAX_SQL "), "
         "s AS (SELECT f.*, top.n_ended, top.n_still, (SELECT j.value FROM json_each(" F_LOG
         ") AS j "
-        "    WHERE j.type = 'array' AND j.value ->> 2 = 'close_wait' ORDER BY j.key LIMIT 1) AS cw "
-        "  FROM flows AS f JOIN top USING (id)), "
-        "t AS (SELECT s.*, CASE WHEN cw ->> 0 IN ('client', 'server') THEN cw ->> 0 "
-        "  WHEN server_state = 'close_wait' THEN 'server' "
-        "  WHEN client_state = 'close_wait' THEN 'client' ELSE 'server' END AS side FROM s) "
-        "SELECT id, capture_id, first_packet, last_packet, side, client_addr, client_port, "
-        "  server_addr, server_port, close_wait_s, close_kind, " STILL_SQL ", "
-        "  (SELECT j.value ->> 2 FROM json_each(" T_LOG ") AS j WHERE j.type = 'array' "
-        "    AND j.value ->> 0 = t.side AND j.value ->> 1 = 'close_wait' ORDER BY j.key LIMIT 1), "
-        "  (cw ->> 3) / 1e6 + close_wait_s "
-        "    < (SELECT c.last_ts FROM captures AS c WHERE c.id = t.capture_id) - 0.0005, "
-        "  n_ended, n_still "
-        "FROM t ORDER BY close_wait_s DESC, id";
+        "    WHERE j.type = 'array' AND " FSC_SQL_TR_TO(
+            "j.value") " = 'close_wait' ORDER BY j.key "
+                       "    LIMIT 1) AS cw "
+                       "  FROM flows AS f JOIN top USING (id)), "
+                       "t AS (SELECT s.*, CASE WHEN " FSC_SQL_TR_ENDPOINT(
+                           "cw") " IN ('client', 'server') "
+                                 "  THEN " FSC_SQL_TR_ENDPOINT(
+                                     "cw") " "
+                                           "  WHEN server_state = 'close_wait' THEN 'server' "
+                                           "  WHEN client_state = 'close_wait' THEN 'client' ELSE "
+                                           "'server' END AS side FROM s) "
+                                           "SELECT id, capture_id, first_packet, last_packet, "
+                                           "side, client_addr, client_port, "
+                                           "  server_addr, server_port, close_wait_s, "
+                                           "close_kind, " STILL_SQL ", "
+                                           "  (SELECT " FSC_SQL_TR_TO(
+                                               "j.value") " FROM json_each(" T_LOG ") AS j "
+                                                          "    WHERE j.type = 'array' "
+                                                          "AND " FSC_SQL_TR_ENDPOINT(
+                                                              "j.value") " = t.side "
+                                                                         "    AND " FSC_SQL_TR_FROM(
+                                                                             "j.value") " = "
+                                                                                        "'close_"
+                                                                                        "wait' "
+                                                                                        "ORDER BY "
+                                                                                        "j.key "
+                                                                                        "LIMIT 1), "
+                                                                                        " "
+                                                                                        " " FSC_SQL_TR_TS_US(
+                                                                                            "cw",
+                                                                                            "t."
+                                                                                            "first_"
+                                                                                            "ts",
+                                                                                            FSC_SQL_JSON_ARRAY(
+                                                                                                "t."
+                                                                                                "se"
+                                                                                                "gm"
+                                                                                                "en"
+                                                                                                "t_"
+                                                                                                "lo"
+                                                                                                "g")) " / 1e6 "
+                                                                                                      "    + close_wait_s "
+                                                                                                      "    < (SELECT c.last_ts FROM captures AS c WHERE c.id = t.capture_id) - 0.0005, "
+                                                                                                      "  n_ended, n_still "
+                                                                                                      "FROM t ORDER BY close_wait_s DESC, id";
 
     empty(sm);
     if (query_caps(s, header_sql, caps, header_row, &sm->h, err, errlen) < 0 ||

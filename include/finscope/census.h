@@ -62,7 +62,7 @@
  * that last packet (ended 'capture_end'; it counts at that instant too) or a reuse.
  * at_end is 1 for the intervals held when the capture's last packet was captured.
  * closed and listen are not intervals (no socket per connection, as ss -tan counts them).
- * A log that is not valid JSON gives no intervals; an entry without a time is skipped.
+ * A log that is not a JSON array gives no intervals; an entry without a time is skipped.
  */
 /* The flows and the connections a running live holds (negative ids), with what the census
  * reads of them. */
@@ -72,18 +72,19 @@
     " FROM flows UNION ALL SELECT -id, capture_id, client_addr, client_port, server_addr, "        \
     "server_port, " HELD_COLS " FROM held_flows)"
 
-/* Element N of a log entry j as JSON text (its number, or 'true', '"text"', ...): one JSON
- * call; CENSUS_NUMBER makes it a number only when it is one, without another. */
-#define CENSUS_JSON(N) "iif(j.type = 'array', j.value -> " #N ", NULL)"
+/* The segment a ref entry j names (store.h), its flow's segment log read defensively. */
+#define CENSUS_SEG FSC_SQL_TR_SEG("j.value", FSC_SQL_JSON_ARRAY("f.segment_log"))
+/* Element N of an entry as JSON text; CENSUS_NUMBER makes it a number only when it is one
+ * (JSON true, false, a string are not: the entry is skipped). */
 #define CENSUS_NUMBER(X) "iif(" X " GLOB '[0-9-]*', CAST(" X " AS REAL), NULL)"
 
 /* When an endpoint's last state ends by the kernel's clock, or NULL (lt: the lifetimes). */
 #define CENSUS_LIFE                                                                                \
     "CASE state WHEN 'time_wait' THEN ts_us / 1e6 + lt.tw\n"                                       \
-    "           WHEN 'syn_sent' THEN iif(held_us IS NULL,\n"                                      \
-    "                                    ts_us / 1e6 + " FSC_XSTR(FSC_SYN_SENT_LIFE_S) ", NULL)\n"  \
-    "           WHEN 'syn_rcvd' THEN iif(held_us IS NULL,\n"                                      \
-    "                                    ts_us / 1e6 + " FSC_XSTR(FSC_SYN_RCVD_LIFE_S) ", NULL)\n"  \
+    "           WHEN 'syn_sent' THEN iif(held_us IS NULL,\n"                                       \
+    "                                    ts_us / 1e6 + " FSC_XSTR(FSC_SYN_SENT_LIFE_S) ", NULL)\n" \
+    "           WHEN 'syn_rcvd' THEN iif(held_us IS NULL,\n"                                       \
+    "                                    ts_us / 1e6 + " FSC_XSTR(FSC_SYN_RCVD_LIFE_S) ", NULL)\n" \
     "           WHEN 'fin_wait_2' THEN iif(closer_call = 'close' AND closer = endpoint,\n"         \
     "                                      ts_us / 1e6 + lt.ft, NULL) END"
 
@@ -102,19 +103,22 @@
     "    FROM " CENSUS_FLOWS("first_ts", "first_ts") "),\n"                                        \
     "tj AS MATERIALIZED (\n"                                                                       \
     "    SELECT f.id, f.capture_id, f.client_addr, f.client_port, f.server_addr, f.server_port,\n" \
-    "           f.last_ts, f.closer, f.closer_call,\n"                                             \
-    "           iif(j.type = 'array', j.value ->> 0, NULL) AS endpoint,\n"                         \
-    "           iif(j.type = 'array', j.value ->> 2, NULL) AS state,\n"                            \
-    "           " CENSUS_JSON(3) " AS ts_json, " CENSUS_JSON(6) " AS held_json\n"                 \
-    "    FROM " CENSUS_FLOWS("last_ts, closer, closer_call, transition_log",                       \
-                            "last_ts, NULL, NULL, transition_log") " AS f,\n"                      \
-    "         json_each(iif(json_valid(f.transition_log) AND\n"                                    \
-    "                       json_type(f.transition_log) = 'array', f.transition_log, '[]')) AS j),\n" \
+    "           f.first_ts, f.last_ts, f.closer, f.closer_call,\n"                                 \
+    "           iif(j.type = 'array', " FSC_SQL_TR_ENDPOINT("j.value") ", NULL) AS endpoint,\n"    \
+    "           iif(j.type = 'array', " FSC_SQL_TR_TO("j.value") ", NULL) AS state,\n"             \
+    "           iif(j.type = 'array', iif(" FSC_SQL_TR_REF("j.value") ", " CENSUS_SEG " -> 1,\n"   \
+    "                                     j.value -> 1), NULL) AS ts_json,\n"                      \
+    "           iif(j.type = 'array', iif(" FSC_SQL_TR_REF("j.value") ", j.value -> 2,\n"          \
+    "                                     j.value -> 3), NULL) AS held_json\n"                     \
+    "    FROM " CENSUS_FLOWS("last_ts, closer, closer_call, first_ts, first_packet, segment_log, " \
+                            "transition_log", "last_ts, NULL, NULL, first_ts, 0, '[]', "           \
+                            "transition_log") " AS f,\n"                                           \
+    "         json_each(" FSC_SQL_JSON_ARRAY("f.transition_log") ") AS j),\n"                      \
     "tn AS (\n"                                                                                    \
-    "    SELECT tj.*, " CENSUS_NUMBER("ts_json") " AS ts_us,\n"                                     \
-    "           " CENSUS_NUMBER("held_json") " AS held_us FROM tj),\n"                              \
-    "tr AS (\n"                                                                                    \
-    "    SELECT tn.id, tn.capture_id, tn.last_ts, ru.reuse_ts, endpoint, state,\n"                \
+    "    SELECT tj.*, round(first_ts * 1e6) + " CENSUS_NUMBER("ts_json") " AS ts_us,\n"            \
+    "           " CENSUS_NUMBER("held_json") " AS held_us FROM tj),\n"                             \
+"tr AS (\n"                                                                                        \
+    "    SELECT tn.id, tn.capture_id, tn.last_ts, ru.reuse_ts, endpoint, state,\n"                 \
     "           coalesce(c.last_ts, tn.last_ts) AS cap_end, ts_us / 1e6 AS from_ts,\n"             \
     "           (ts_us + held_us) / 1e6 AS next_ts,\n"                                             \
     "           " CENSUS_LIFE " AS life_ts, lt.idle,\n"                                            \

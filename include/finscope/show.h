@@ -7,17 +7,6 @@
 #include "finscope/store.h"
 
 /*
- * A flow's JSON log column x (transition_log, segment_log, zeek_earlier) as the read commands
- * take it, an SQL expression: x itself when it is a JSON array, else '[]'.  The database is
- * untrusted: json_each() on malformed text stops the whole statement with an error, and on a
- * scalar yields one row with a NULL key.  Readers also skip elements that are not arrays
- * (json_each's type column), since ->> on a bare string element fails the same way.
- */
-#define FSC_SQL_JSON_ARRAY(x)                                                                      \
-    "coalesce(CASE WHEN json_valid(" x ") THEN CASE json_type(" x ") WHEN 'array' THEN " x         \
-    " END END, '[]')"
-
-/*
  * Write flow flow_id's ladder diagram as SVG to out: two timelines, one slanted arrow per stored
  * segment, states beside the lines.  standalone adds the XML declaration (a file of its own);
  * without it the <svg> element can sit inside an HTML page.  0, or -1 with a message in err

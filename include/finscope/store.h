@@ -7,8 +7,58 @@
 #include "finscope/flow.h"
 
 /* Schema version kept in PRAGMA user_version; PRAGMA application_id marks a finscope file. */
-#define FSC_SCHEMA_VERSION 5
+#define FSC_SCHEMA_VERSION 6
 #define FSC_APPLICATION_ID 0x46534331 /* "FSC1" */
+
+/*
+ * A flow's JSON log column x (transition_log, segment_log, zeek_earlier) as the read commands
+ * take it, an SQL expression: x itself when it is a JSON array, else '[]'.  The database is
+ * untrusted: json_each() on malformed text stops the whole statement with an error, and on a
+ * scalar yields one row with a NULL key.  Readers also skip elements that are not arrays
+ * (json_each's type column), since ->> on a bare string element fails the same way.
+ */
+#define FSC_SQL_JSON_ARRAY(x)                                                                      \
+    "coalesce(CASE WHEN json_valid(" x ") THEN CASE json_type(" x ") WHEN 'array' THEN " x         \
+    " END END, '[]')"
+
+/*
+ * The compact logs (schema 6; store.c writes them, docs/schema.md describes them): JSON arrays
+ * of small integers, decoded here and nowhere else (the views, show, summary and census.h read
+ * them through these).  Names are codes of the tokens table (kind, code, name).
+ *   transition_log: [code, t, p, held] or [code, s, held] per transition, code =
+ *     (((evidence * 16 + from) * 16 + to) * 2 + endpoint) * 2 + ref; t microseconds after
+ *     first_ts, p packets after first_packet (held_flows has none: p is the packet), or when ref
+ *     is 1, s the index of the stored segment with that time and packet; held as before
+ *     (absent on an endpoint's last transition).
+ *   segment_log: [code, t, p, rel_seq, rel_ack, len] per segment, code = (why * 256 + flags) * 2
+ *     + sender; rel_ack is 0 when the ACK bit is off (the segments view gives NULL), len is
+ *     left out when 0.
+ * V is an entry (JSON text), T0 the flow's first_ts, P0 its first_packet, SEGS its segment_log.
+ * Fields are taken out with shifts and masks: no '%', since census.c formats this SQL.
+ */
+#define FSC_SQL_TOKEN(KIND, CODE)                                                                  \
+    "(SELECT name FROM tokens WHERE kind = '" KIND "' AND code = (" CODE "))"
+#define FSC_SQL_TR_ENDPOINT(V) FSC_SQL_TOKEN("endpoint", "(" V " ->> 0) >> 1 & 1")
+#define FSC_SQL_TR_FROM(V) FSC_SQL_TOKEN("state", "(" V " ->> 0) >> 6 & 15")
+#define FSC_SQL_TR_TO(V) FSC_SQL_TOKEN("state", "(" V " ->> 0) >> 2 & 15")
+#define FSC_SQL_TR_EVIDENCE(V) FSC_SQL_TOKEN("evidence", "(" V " ->> 0) >> 10")
+#define FSC_SQL_TR_REF(V) "((" V " ->> 0) & 1)"
+/* The segment a ref entry names, as JSON text. */
+#define FSC_SQL_TR_SEG(V, SEGS) "(" SEGS " -> CAST(" V " ->> 1 AS INTEGER))"
+#define FSC_SQL_TR_TS_US(V, T0, SEGS)                                                              \
+    "(round(" T0 " * 1e6) + iif(" FSC_SQL_TR_REF(V) ", " FSC_SQL_TR_SEG(V, SEGS) " ->> 1, " V      \
+                                                                                 " ->> 1))"
+#define FSC_SQL_TR_PACKET(V, P0, SEGS)                                                             \
+    "(" P0 " + iif(" FSC_SQL_TR_REF(V) ", " FSC_SQL_TR_SEG(V, SEGS) " ->> 2, " V " ->> 2))"
+#define FSC_SQL_TR_HELD_US(V) "iif(" FSC_SQL_TR_REF(V) ", " V " ->> 2, " V " ->> 3)"
+#define FSC_SQL_SEG_SENDER(V) FSC_SQL_TOKEN("endpoint", "(" V " ->> 0) & 1")
+#define FSC_SQL_SEG_FLAGS(V) FSC_SQL_TOKEN("flags", "(" V " ->> 0) >> 1 & 255")
+#define FSC_SQL_SEG_WHY(V) FSC_SQL_TOKEN("why", "(" V " ->> 0) >> 9")
+#define FSC_SQL_SEG_TS_US(V, T0) "(round(" T0 " * 1e6) + (" V " ->> 1))"
+#define FSC_SQL_SEG_PACKET(V, P0) "(" P0 " + (" V " ->> 2))"
+#define FSC_SQL_SEG_SEQ(V) "(" V " ->> 3)"
+#define FSC_SQL_SEG_ACK(V) "iif((" V " ->> 0) >> 1 & 16, " V " ->> 4, NULL)"
+#define FSC_SQL_SEG_LEN(V) "coalesce(" V " ->> 5, 0)"
 
 /* flows.rst_cause as people read it: "(likely)" after a cause the packets do not prove
  * (rst_cause_proven 0), "(not judged)" on rows of an older schema.  An SQL expression. */

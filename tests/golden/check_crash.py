@@ -30,8 +30,12 @@ import checklib as T
 from checklib import check, run
 
 
+# Enough connections for the database (~35 MB) to outgrow the page cache (schema 6: ~0.7 KB each).
+HEAVY_CONNS = 50000
+
+
 def write_heavy_pcap(path, nconn):
-    """nconn four-way connections of 11 packets each (connection-heavy, ~1.7 KB of database
+    """nconn four-way connections of 11 packets each (connection-heavy, ~0.7 KB of database
     per connection, so the database outgrows SQLite's 16 MiB page cache and pages spill)."""
     S, A, F, P = 2, 16, 1, 8
     eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
@@ -109,7 +113,7 @@ def whole_captures(db, what, complete_flows=None, big_name=None):
 
 def kill_analyze(tmp, rounds, rng):
     heavy = os.path.join(tmp, "heavy.pcap")
-    write_heavy_pcap(heavy, 20000)
+    write_heavy_pcap(heavy, HEAVY_CONNS)
     small = os.path.join(tmp, "small.pcap")
     write_heavy_pcap(small, 3)
     ref = os.path.join(tmp, "ref.db")
@@ -118,7 +122,8 @@ def kill_analyze(tmp, rounds, rng):
     full = time.monotonic() - t0
     check(r.returncode == 0, "reference analysis: %r" % r.stderr[-300:])
     complete = sqlite3.connect(ref).execute("SELECT flows FROM captures").fetchone()[0]
-    check(complete == 20000, "reference analysis stores 20000 flows (%d)" % complete)
+    check(complete == HEAVY_CONNS,
+          "reference analysis stores %d flows (%d)" % (HEAVY_CONNS, complete))
 
     db = os.path.join(tmp, "kill.db")
     r = run("analyze", "-q", "-o", db, small)

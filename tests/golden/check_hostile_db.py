@@ -54,7 +54,12 @@ JSON_VALUES = ["5", "[", "{\"a\": 1}", "\"str\"", "null", "[[1e999]]", "[\"x\", 
                "[[9223372036854775807, 9223372036854775807, \"S0\", \"\\t\\n\", \"client\", "
                "-1, -1, 1e308, \"x\"]]",
                "[[\"client\", \"F.\", 9223372036854775807, -9223372036854775808, 1e308, "
-               "-5, -9223372036854775808, 9223372036854775807]]"]
+               "-5, -9223372036854775808, 9223372036854775807]]",
+               # schema 6's codes (store.h): out of every field's range, a reference to a
+               # segment that is not there or not an array, and one that is a string
+               "[[9223372036854775807, 9223372036854775807, 9223372036854775807, 1e308]]",
+               "[[-9223372036854775808, -1, -1], [9, 99, 3], [9, -1], [9, 0.5], [9, \"0\"]]",
+               "[[-1, 1e999], [1, [1]], [1, {}], [\"\\u001b[2J\", 1, 1, 1, 1, 1]]"]
 
 
 def check(cond, what):
@@ -222,7 +227,7 @@ def hostile_columns(tmp, base):
     """One database per column: row i of the table gets value i (mod the list)."""
     con = sqlite3.connect(base)
     tables = {t: [r[1] for r in con.execute("PRAGMA table_info(%s)" % t)]
-              for t in ("flows", "captures", "skipped")}
+              for t in ("flows", "captures", "skipped", "tokens")}
     con.close()
     n = 0
     for table, cols in tables.items():
@@ -233,8 +238,9 @@ def hostile_columns(tmp, base):
             shutil.copy(base, db)
             con = sqlite3.connect(db)
             values = VALUES + (JSON_VALUES if col in JSON_COLS else [])
-            # skipped is WITHOUT ROWID: its rows are named by their primary key.
-            key = "rowid" if table != "skipped" else "capture_id || '/' || reason"
+            # skipped and tokens are WITHOUT ROWID: their rows are named by their primary key.
+            key = {"skipped": "capture_id || '/' || reason",
+                   "tokens": "kind || '/' || code"}.get(table, "rowid")
             keys = [r[0] for r in con.execute("SELECT %s FROM %s" % (key, table))]
             for i, k in enumerate(keys):
                 try:
@@ -244,19 +250,21 @@ def hostile_columns(tmp, base):
                     pass  # a duplicate primary key: that row keeps its value
             con.commit()
             con.close()
-            read_everything(db, "%s.%s" % (table, col), table == "flows" and col in SHOW_COLS, n)
+            shows = (table == "flows" and col in SHOW_COLS) or table == "tokens"
+            read_everything(db, "%s.%s" % (table, col), shows, n)
             n += 1
 
 
 # Logs whose times sit at the ends of the int64 microsecond range, or beyond it.
+# Schema 6's codes (store.h): client closed -> syn_sent is 8, -> time_wait 40, -> established 16,
+# server closed -> fin_wait_2 26, client closed -> state 15 (no name) 60; 9 refers to a segment.
 STATES_LOGS = [
-    "[[\"client\", \"closed\", \"syn_sent\", -9223372036854775808, 1, \"x\"]]",
-    "[[\"client\", \"closed\", \"time_wait\", 9223372036854775807, 1, \"x\"]]",
-    "[[\"client\", \"closed\", \"established\", 1767225600000000, 1, \"x\", "
-    "-9223372036854775808]]",
-    "[[\"server\", \"closed\", \"fin_wait_2\", 1e300, 1, \"x\", 1e308]]",
-    "[[\"client\", \"closed\", \"unknown\", 1767225600000000, 1, \"x\"], "
-    "[\"\\u001b[2J\", \"closed\", \"established\", 1767225600000000, 1, \"x\"]]"]
+    "[[8, -9223372036854775808, 1]]",
+    "[[40, 9223372036854775807, 1]]",
+    "[[16, 0, 1, -9223372036854775808]]",
+    "[[26, 1e300, 1, 1e308]]",
+    "[[60, 0, 1], [\"\\u001b[2J\", 0, 1]]",
+    "[[9, 0, 9223372036854775807], [9, 99], [9, -1, 1e308]]"]
 STATES_COLS = [("captures", "first_ts"), ("captures", "last_ts"), ("flows", "first_ts"),
                ("flows", "last_ts"), ("flows", "client_addr"), ("flows", "closer_call"),
                ("flows", "transition_log")]
@@ -376,10 +384,12 @@ def hostile_file_name(tmp):
     outcome("report --html (hostile name)", p)
     html_ok("report --html (hostile name)", p.stdout)
     check(NAME_HTML in p.stdout, "report --html shows the name escaped: %r" % p.stdout[:600])
-    # Stored strings in the ladder too: evidence and addresses.
+    # Stored strings in the ladder too: evidence (a token's name, store.h) and addresses.
     con = sqlite3.connect(db)
-    con.execute("UPDATE flows SET client_addr = ?, transition_log = "
-                "json_set(transition_log, '$[0][5]', ?)", ("<&\x1b", "ev\x1b[2J<svg>&"))
+    con.execute("UPDATE flows SET client_addr = ?", ("<&\x1b",))
+    con.execute("UPDATE tokens SET name = ? WHERE kind = 'evidence' AND code = "
+                "(SELECT (transition_log ->> '$[0][0]') >> 10 FROM flows WHERE id = 1)",
+                ("ev\x1b[2J<svg>&",))
     con.commit()
     con.close()
     p = run("show", db, "1")

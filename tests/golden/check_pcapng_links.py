@@ -30,7 +30,6 @@ What it proves, with exact assertions:
 import collections
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import sqlite3
@@ -202,9 +201,15 @@ def flows(db, capture_id, renumber=None):
             d.pop("capture_id")
             d["first_packet"] = re_no(d["first_packet"])
             d["last_packet"] = re_no(d["last_packet"])
-            d["transition_log"] = [t[:4] + [re_no(t[4])] + t[5:]
-                                   for t in json.loads(d["transition_log"])]
-            d["segment_log"] = [t[:-1] + [re_no(t[-1])] for t in json.loads(d["segment_log"])]
+            # The raw logs count packets from first_packet (store.h): compared through the
+            # views, their frame numbers mapped as the rest.
+            d.pop("transition_log")
+            d.pop("segment_log")
+            d["segments"] = [t[:1] + (re_no(t[1]),) + t[2:] for t in con.execute(
+                "SELECT ord, packet, ts, sender, flags, rel_seq, rel_ack, len, why FROM segments "
+                "WHERE flow_id = ? ORDER BY ord", (fid,))]
+            d["dwell"] = con.execute("SELECT endpoint, state, leave_ts, dwell_s FROM state_dwell "
+                                     "WHERE flow_id = ?", (fid,)).fetchall()
             d["transitions"] = [t[:5] + (re_no(t[5]),) + t[6:] for t in con.execute(
                 "SELECT ord, endpoint, from_state, to_state, ts, packet, evidence FROM transitions "
                 "WHERE flow_id = ? ORDER BY ord", (fid,))]

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 
+import logcodec
+
 FAILS = []
 CHECKS = 0
 RST_TITLE = "RST causes (of close kind rst; likely: what the packets suggest, not prove)"
@@ -677,9 +679,10 @@ def census_intervals(db, cap=None):
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     caps = {i: (f, l) for i, f, l in con.execute("SELECT id, first_ts, last_ts FROM captures")}
     cols = "capture_id, client_addr, client_port, server_addr, server_port, first_ts, last_ts"
-    flows = con.execute("SELECT id, %s, closer, closer_call, transition_log FROM flows "
-                        "UNION ALL SELECT -id, %s, NULL, NULL, transition_log FROM held_flows" %
-                        (cols, cols)).fetchall()
+    flows = con.execute("SELECT id, %s, closer, closer_call, transition_log, segment_log FROM "
+                        "flows UNION ALL SELECT -id, %s, NULL, NULL, transition_log, '[]' FROM "
+                        "held_flows" % (cols, cols)).fetchall()
+    tokens = {(k, c): n for k, c, n in con.execute("SELECT kind, code, name FROM tokens")}
     con.close()
     reuse, sockets = {}, {}
     for f in flows:  # a new connection on the same 4-tuple, either way round, ends the last
@@ -690,12 +693,16 @@ def census_intervals(db, cap=None):
         for x, y in zip(same, same[1:]):
             reuse[x[0]] = y[6]
     big, out = 9e18, []
-    for fid, c, ca, cp, sa, sp, first, last, closer, call, log in flows:
+    for fid, c, ca, cp, sa, sp, first, last, closer, call, log, segs in flows:
         if cap is not None and c != cap:
             continue
         cap_end = caps[c][1] if caps.get(c, (None, None))[1] is not None else last
         try:
-            log = json.loads(log)
+            segs = json.loads(segs)
+        except ValueError:
+            segs = []
+        try:
+            log = logcodec.decode(json.loads(log), round(first * 1e6), segs, tokens)
         except ValueError:
             continue
         r = reuse.get(fid, big)
@@ -988,13 +995,19 @@ def tlog(events):
     ts = lambda s: T0 * 1000000 + int(round(s * 1e6))
     cur, out = {"client": "closed", "server": "listen"}, []
     for k, (who, to, s) in enumerate(events):
-        out.append([who, cur[who], to, ts(s), k + 1, "crafted"])
+        out.append([who, cur[who], to, ts(s), k + 1, "initial"])
         cur[who] = to
     for k, e in enumerate(out):
         later = [f[3] for f in out[k + 1:] if f[0] == e[0]]
         if later:
             e.append(later[0] - e[3])
     return out
+
+
+def tlog_json(log):
+    """tlog's entries as schema 6 stores them (logcodec.py): times after the first."""
+    return json.dumps([[logcodec.code(e[0], e[1], e[2]), e[3] - log[0][3], e[4]] + e[6:]
+                       for e in log])
 
 
 def close_events(c, server_closes):
@@ -1086,7 +1099,7 @@ def build_crafted(fsc, tmp):
                    client_port=cp, server_addr=sa, server_port=sp,
                    first_ts=log[0][3] / 1e6, last_ts=log[-1][3] / 1e6,
                    duration_s=(log[-1][3] - log[0][3]) / 1e6, closer="client",
-                   closer_call="unknown", transition_log=json.dumps(log),
+                   closer_call="unknown", transition_log=tlog_json(log),
                    client_state=[e for e in log if e[0] == "client"][-1][2],
                    server_state=[e for e in log if e[0] == "server"][-1][2])
         con.execute("INSERT INTO flows (%s) VALUES (%s)" %

@@ -8,7 +8,6 @@ there, and the retransmitted segments are the dashed arrows.  Skipped when Chrom
 
     check_show_browser.py FINSCOPE CAPTURES_DIR"""
 import concurrent.futures
-import json
 import os
 import re
 import sqlite3
@@ -21,6 +20,7 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser  # noqa: E402
 import checklib as T  # noqa: E402
+import logcodec  # noqa: E402
 
 T.FINSCOPE = sys.argv[1]
 CAPTURES = sys.argv[2]
@@ -63,7 +63,7 @@ def crafted(tmp):
                    capture_output=True)
     con = sqlite3.connect(db)
     cols = [r[1] for r in con.execute("PRAGMA table_info(flows)") if r[1] != "id"]
-    log = json.loads(con.execute("SELECT transition_log FROM flows WHERE id = 1").fetchone()[0])
+    log = logcodec.read_transitions(con, 1)
     variants = []
     # Six transitions of each side at packet 9, as a foreign database may hold.
     piled = [list(e) for e in log]
@@ -72,13 +72,13 @@ def crafted(tmp):
             piled.append([side, "closing", "time_wait", piled[8][3], 9,
                           "extra reason %d for the %s" % (k, side)])
     piled.sort(key=lambda e: e[4])
-    variants.append(("transition_log", json.dumps(piled)))
+    variants.append(("transition_log", logcodec.encode_transitions(con, 1, piled)))
     # Long and multi-byte evidence on both sides, and markup to escape.
     long_ev = [list(e) for e in log]
     for e in long_ev:
         e[5] = ("<b>&amp;</b> \u00e9t\u00e9 " + e[5] + " " + "w" * 40 + " and a long tail "
                 "of words that keeps going well past any column")[:95]
-    variants.append(("transition_log", json.dumps(long_ev)))
+    variants.append(("transition_log", logcodec.encode_transitions(con, 1, long_ev)))
     for column, value in variants:
         con.execute("INSERT INTO flows (%s) SELECT %s FROM flows WHERE id = 1" %
                     (", ".join(cols), ", ".join(cols)))

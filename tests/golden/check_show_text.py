@@ -6,7 +6,6 @@ byte for byte the unlimited ladder (tests/golden/show/NAME.txt); retransmissions
 "retrans" marker, and only they.
 Run with --update to rewrite the expected files (then review each)."""
 import fcntl
-import json
 import os
 import pty
 import select
@@ -19,6 +18,7 @@ import termios
 import time
 
 import checklib as T
+import logcodec
 
 T.FINSCOPE = sys.argv[1]
 UPDATE = "--update" in sys.argv[2:]
@@ -144,10 +144,10 @@ with tempfile.TemporaryDirectory() as tmp:
     # columns (never inside a UTF-8 character), escaped for the terminal, on both sides.
     db = dbs["fin_retransmit"]
     con = sqlite3.connect(db)
-    log = json.loads(con.execute("SELECT transition_log FROM flows WHERE id = 1").fetchone()[0])
+    log = logcodec.read_transitions(con, 1)
     log[3][5] = "ack covers the peer's FIN \u00e9t\u00e9 \x1b[31mred\x1b[0m " + "x" * 50
     log[4][5] = "proved by " + "\u00fc" * 30 + " a very long reason that goes on and on"
-    con.execute("UPDATE flows SET transition_log = ? WHERE id = 1", (json.dumps(log),))
+    logcodec.write_transitions(con, 1, log)
     con.commit()
     con.close()
     plain = show(db)

@@ -32,6 +32,9 @@ import tempfile
 
 import checklib as T
 from checklib import check
+import logcodec
+
+C = logcodec.code  # an explicit transition entry's code
 
 T0 = 1767225600  # 2026-01-01 00:00:00 UTC
 T0_US = T0 * 1_000_000
@@ -62,13 +65,14 @@ def utc(sec):
 
 # ---- crafted databases ----
 
-def log(*entries):
-    """Transition log JSON from (endpoint, from, to, sec) tuples: each entry gets held_us, how
-    long the endpoint held `to` (the same endpoint's next entry's ts minus this one's), and none
-    on its last (as build_transition_log)."""
+def log(*entries, t0=0):
+    """Transition log JSON (schema 6's codes, logcodec.py) from (endpoint, from, to, sec)
+    tuples, times in microseconds after t0: each entry gets held_us, how long the endpoint held
+    `to` (the same endpoint's next entry's ts minus this one's), and none on its last (as
+    build_transition_log)."""
     out = []
     for i, (ep, frm, to, sec) in enumerate(entries):
-        e = [ep, frm, to, us(sec), i + 1, "crafted"]
+        e = [C(ep, frm, to), us(sec) - t0, i + 1]
         nxt = [x for x in entries[i + 1:] if x[0] == ep]
         if nxt:
             e.append(us(nxt[0][3]) - us(sec))
@@ -124,7 +128,7 @@ def flow(entries, cap=1, client=(A, 40000), server=(B, 80), first=None, last=Non
                server_port=server[1], first_ts=us(first) / 1e6, last_ts=us(last) / 1e6,
                duration_s=last - first, closer=closer, closer_call=call,
                self_connect=int(client == server),
-               transition_log=raw_log if raw_log is not None else log(*entries),
+               transition_log=raw_log if raw_log is not None else log(*entries, t0=us(first)),
                segment_log="[]", zeek_earlier="[]")
     return row
 
@@ -894,8 +898,9 @@ def case_not_counted():
     refused = [("client", "closed", "syn_sent", 10), ("server", "closed", "listen", 10),
                ("client", "syn_sent", "closed", 10.1)]
     rst = midstream(20) + reset(30)
-    bad_ts = json.dumps([["client", "closed", "syn_sent", None, 1, "x", 5_000_000],
-                         ["client", "syn_sent", "established", us(45), 2, "x"]])
+    # Raw logs: times after the flow's first_ts (40 s for these).
+    bad_ts = json.dumps([[C("client", "closed", "syn_sent"), None, 1, 5_000_000],
+                         [C("client", "syn_sent", "established"), us(45) - us(40), 2]])
     db = make_db("closed", [
         flow(refused, client=(A, 40000), closer="server"),
         flow(rst, client=(A, 40001), closer="client"),
@@ -947,9 +952,9 @@ def case_odd_logs():
     """Logs that are not valid JSON, or valid JSON but not arrays of entries, give no
     intervals; entries that are not arrays, and entries whose time is not a number, are
     skipped while the other entries and flows still count."""
-    odd = ['"str"', '["a"]', '[5]', '{"a": 1}', '[["client", "closed", "established"]]', 'null',
-           '[[]]', '[[["client"]]]', '[["client", "closed", "established", "%d"]]' % us(40),
-           '[["client", "closed", "established", null, 1, "x"]]']
+    est = C("client", "closed", "established")
+    odd = ['"str"', '["a"]', '[5]', '{"a": 1}', '[[%d]]' % est, 'null',
+           '[[]]', '[[["client"]]]', '[[%d, "0"]]' % est, '[[%d, null, 1]]' % est]
     db = make_db("odd_logs", [flow(midstream(40))] + [
         flow(midstream(40), client=(A, 40001 + i), raw_log=x) for i, x in enumerate(odd)],
         captures=((0, 100),))
@@ -970,12 +975,12 @@ def case_odd_logs():
     # (1767225651000000.0) is a number.
     mixed = json.dumps([
         "junk", 7, {"endpoint": "client"}, [], [["nested"]],
-        ["client", "closed", "established", us(40), 1, "m", 10_000_000],
-        ["client", "established", "fin_wait_1", str(us(50)), 2, "m", 1_000_000],
-        ["client", "established", "fin_wait_1", us(50), 3, "m", 1_000_000],
-        ["client", "fin_wait_1", "fin_wait_2", float(us(51)), 4, "m"],
-        ["server", "closed", "established", None, 5, "m", 5],
-        ["server", "closed", "established", us(40), 6, "m"]])
+        [C("client", "closed", "established"), 0, 1, 10_000_000],
+        [C("client", "established", "fin_wait_1"), str(us(50) - us(40)), 2, 1_000_000],
+        [C("client", "established", "fin_wait_1"), us(50) - us(40), 3, 1_000_000],
+        [C("client", "fin_wait_1", "fin_wait_2"), float(us(51) - us(40)), 4],
+        [C("server", "closed", "established"), None, 5, 5],
+        [C("server", "closed", "established"), 0, 6]])
     db = make_db("mixed_log", [flow(midstream(40), last=51, raw_log=mixed)],
                  captures=((0, 100),))
     check_intervals("odd entries among good ones", db, 1, [
@@ -990,9 +995,9 @@ def case_odd_logs():
 
     # JSON true and false are not numbers: entries with them as their time are skipped (not
     # read as 1 and 0 microseconds, sockets in 1970).
-    boolean = json.dumps([["client", "closed", "established", True, 1, "m"],
-                          ["client", "closed", "syn_sent", False, 2, "m"],
-                          ["server", "closed", "established", us(40), 3, "m"]])
+    boolean = json.dumps([[C("client", "closed", "established"), True, 1],
+                          [C("client", "closed", "syn_sent"), False, 2],
+                          [C("server", "closed", "established"), 0, 3]])
     db = make_db("bool_ts", [flow(midstream(40), raw_log=boolean)], captures=((0, 100),))
     got = intervals(db, 1)
     check(got == [iv(1, "server", "established", 40, 340, "idle", 1)],
@@ -1016,13 +1021,13 @@ def case_self_connect():
     states counts one."""
     db = analyzed("two_way_self")
     con = sqlite3.connect(db)
-    (sc, ca, cp, sa, sp, cs, ss, tl), = con.execute(
+    (sc, ca, cp, sa, sp, cs, ss), = con.execute(
         "SELECT self_connect, client_addr, client_port, server_addr, server_port, client_state, "
-        "server_state, transition_log FROM flows").fetchall()
+        "server_state FROM flows").fetchall()
     (end,), = con.execute("SELECT last_ts FROM captures").fetchall()
+    eps = {e for e, in con.execute("SELECT endpoint FROM transitions")}
     con.close()
     check(sc == 1 and (ca, cp) == (sa, sp), "self_connect flow stored as one address:port")
-    eps = {e[0] for e in json.loads(tl)}
     check(eps == {"client"}, "self-connect: the log has the client's transitions only: %r" % eps)
     check(cs == ss == "time_wait", "self-connect: both state columns time_wait (%s, %s)" % (cs, ss))
     got = [(r["host"], r["state"], r["at_end"], r["peak"]) for r in summary(db)
@@ -1046,8 +1051,8 @@ def case_engine_logs():
         shutil.copy(analyzed(s), os.path.join(TMP, "engine_%s.db" % s))
     con = sqlite3.connect(db)
     bad = 0
-    for fid, tl in con.execute("SELECT id, transition_log FROM flows"):
-        entries = json.loads(tl)
+    for fid, in con.execute("SELECT id FROM flows").fetchall():
+        entries = logcodec.read_transitions(con, fid)
         for i, e in enumerate(entries):
             nxt = [x for x in entries[i + 1:] if x[0] == e[0]]
             want = [nxt[0][3] - e[3]] if nxt else []
@@ -1169,7 +1174,7 @@ def main():
         con = sqlite3.connect(TEMPLATE)
         con.row_factory = sqlite3.Row
         TEMPLATE_ROW = dict(con.execute("SELECT * FROM flows").fetchone())
-        check(con.execute("PRAGMA user_version").fetchone()[0] == 5, "schema 5")
+        check(con.execute("PRAGMA user_version").fetchone()[0] == 6, "schema 6")
         con.execute("DELETE FROM flows")
         con.commit()
         con.close()

@@ -359,7 +359,7 @@ static void test_round_trip(struct fsc_store *s)
     int64_t id;
 
     check_str("application_id", q(s, "PRAGMA application_id", -1), "1179861809");
-    check_str("user_version", q(s, "PRAGMA user_version", -1), "5");
+    check_str("user_version", q(s, "PRAGMA user_version", -1), "6");
     check_str("journal_mode", q(s, "PRAGMA journal_mode", -1), "delete");
     check_str("page_size", q(s, "PRAGMA page_size", -1), "16384");
 
@@ -628,13 +628,13 @@ static void test_refusals(const char *dir)
     /* Ours, from a newer finscope. */
     snprintf(path, sizeof path, "%s/newer.db", dir);
     if (fsc_store_open(path, false, &s, err, sizeof err) == 0) {
-        q(s, "PRAGMA user_version = 6", -1);
+        q(s, "PRAGMA user_version = 7", -1);
         fsc_store_close(s);
     }
     before = slurp(path, &blen);
     check_int("open newer schema", fsc_store_open(path, false, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by a newer finscope (schema 6, this build reads up to 5)", path);
+             "%s: written by a newer finscope (schema 7, this build reads up to 6)", path);
     check_str("newer schema message", err, want);
     check_same_file("newer db untouched", path, before, blen);
     check_int("open newer schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
@@ -681,7 +681,7 @@ static void test_refusals(const char *dir)
     before = slurp(path, &blen);
     check_int("open older schema read-only", fsc_store_open(path, true, &s, err, sizeof err), -1);
     snprintf(want, sizeof want,
-             "%s: written by an older finscope (schema 1, this build writes 5); upgrade it in "
+             "%s: written by an older finscope (schema 1, this build writes 6); upgrade it in "
              "place with: finscope analyze -o %s --upgrade",
              path, path);
     check_str("older schema message", err, want);
@@ -695,7 +695,7 @@ static void test_refusals(const char *dir)
                     "quote(rst_cause_proven), quote(closer_call), "
                     "(SELECT count(*) FROM state_intervals), quote(last_packet) FROM flows",
                     -1),
-                  "5|NULL|NULL|2|NULL");
+                  "6|NULL|NULL|2|NULL");
         check_str("upgraded: a file capture is its one file, a live one has none yet",
                   q(s,
                     "SELECT group_concat(capture_id || ',' || file_no || ',' || path || ',' || "
@@ -703,11 +703,18 @@ static void test_refusals(const char *dir)
                     "';') FROM capture_files",
                     -1),
                   "1,1,old.pcap,1,7,1.5,2.5");
-        check_str("upgraded: each transition's end, for state_intervals",
+        /* Schema 6's codes (store.h); "x" is no evidence finscope names: a negative code. */
+        check_str("upgraded: each transition's end, for state_intervals, in codes",
                   q(s, "SELECT transition_log FROM flows", -1),
-                  "[[\"client\",\"closed\",\"syn_sent\",10,1,\"sent SYN\",20],"
-                  "[\"server\",\"listen\",\"syn_rcvd\",20,2,\"x\"],"
-                  "[\"client\",\"syn_sent\",\"closed\",30,3,\"peer RST\"]]");
+                  "[[2056,10,0,20],[-946,20,1],[12416,30,2]]");
+        check_str("upgraded: the transitions view decodes the codes",
+                  q(s,
+                    "SELECT endpoint, from_state, to_state, ts, packet, evidence FROM "
+                    "transitions ORDER BY ord",
+                    -1),
+                  "client|closed|syn_sent|1.0e-05|1|sent SYN\n"
+                  "server|listen|syn_rcvd|2.0e-05|2|x\n"
+                  "client|syn_sent|closed|3.0e-05|3|peer RST");
         check_str("upgraded: state_dwell from the held times",
                   q(s, "SELECT endpoint, state, leave_ts, dwell_s FROM state_dwell", -1),
                   "client|syn_sent|3.0e-05|2.0e-05\nserver|syn_rcvd|NULL|NULL\n"

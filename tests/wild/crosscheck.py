@@ -1259,10 +1259,10 @@ def finscope_sides(row, client):
         segs = json.loads(row["segment_log"] or "[]")
     except ValueError:
         segs = []
-    for seg in segs:
-        sender, flags = seg[0], seg[1]
-        for f, ch in (("syns", "S"), ("fins", "F"), ("rsts", "R")):
-            if ch in flags:
+    for seg in segs:  # schema 6's code (store.h): (why * 256 + TCP flags) * 2 + sender
+        sender, flags = ("client", "server")[seg[0] & 1], seg[0] >> 1 & 255
+        for f, bit in (("syns", 0x02), ("fins", 0x01), ("rsts", 0x04)):
+            if flags & bit:
                 cnt[sender][f] += 1
     d = {"packets": o(row["client_packets"], row["server_packets"]),
          "bytes": o(row["client_bytes"], row["server_bytes"])}
